@@ -1,0 +1,3 @@
+from bianxie_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""The model table (``models.json``) and the size rules it names.
+
+A name that is not in the table passes through with the rules of the newest family; the
+user's config can add or override models (``"models": {name: {...}}``, same fields).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+from bianxie_core.errors import UsageError
+from bianxie_core.i18n import _
+
+STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+FREE_SIZE_MULTIPLE = 16
+FREE_SIZE_MAX_SIDE = 3840
+FREE_SIZE_MAX_PIXELS = 3840 * 2160
+FREE_SIZE_MAX_ASPECT = 3.0
+# Above this a free size is "experimental" upstream (and dearer): only on request.
+FREE_SIZE_DEFAULT_MAX_PIXELS = 2560 * 1440
+
+_TABLE = json.loads((Path(__file__).resolve().parent / "models.json").read_text("utf-8"))
+DEFAULT_MODEL: str = _TABLE["default"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD (or the config's currency) per 1M tokens."""
+
+    text_in: float = 0.0
+    image_in: float = 0.0
+    image_out: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    free_size: bool  # gpt-image-2 style WxH sizes
+    input_fidelity: bool
+    price: Price
+    price_estimated: bool = False
+    known: bool = True  # False: an unknown name given the newest family's rules
+
+    @property
+    def sizes(self) -> tuple:
+        """The sizes a dialog offers (free-size models take any valid WxH besides these)."""
+        return STANDARD_SIZES + ("auto",)
+
+
+def _spec(name: str, entry: Mapping, known: bool) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        free_size=entry.get("sizes", "standard") == "free",
+        input_fidelity=bool(entry.get("input_fidelity", True)),
+        price=Price(**entry.get("price", {})),
+        price_estimated=bool(entry.get("price_estimated", False)),
+        known=known,
+    )
+
+
+def known_models(extra: Optional[Mapping] = None) -> list:
+    names = list(_TABLE["models"])
+    names += [n for n in (extra or {}) if n not in names]
+    return names
+
+
+def get_model(name: Optional[str] = None, extra: Optional[Mapping] = None) -> ModelSpec:
+    """The spec for ``name`` (default model when empty); ``extra`` is the config's models."""
+    name = (name or DEFAULT_MODEL).strip()
+    if extra and name in extra:
+        base = dict(_TABLE["models"].get(name, _TABLE["models"][_TABLE["newest"]]))
+        base.update(extra[name])
+        return _spec(name, base, True)
+    if name in _TABLE["models"]:
+        return _spec(name, _TABLE["models"][name], True)
+    return _spec(name, _TABLE["models"][_TABLE["newest"]], False)
+
+
+def parse_size(size: str) -> tuple:
+    """``"1536x1024"`` → ``(1536, 1024)``; raises UsageError for anything else."""
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except (ValueError, AttributeError):
+        raise UsageError(
+            _("size must be WIDTHxHEIGHT (for example 1024x1024) or auto, not {value!r}.").format(
+                value=size
+            )
+        ) from None
+    return w, h
+
+
+def free_size_problem(width: int, height: int) -> Optional[str]:
+    """Why ``width``×``height`` is not a valid free size, or None when it is."""
+    if width <= 0 or height <= 0:
+        return _("both sides must be positive")
+    if width % FREE_SIZE_MULTIPLE or height % FREE_SIZE_MULTIPLE:
+        return _("both sides must be divisible by 16")
+    if max(width, height) > FREE_SIZE_MAX_SIDE:
+        return _("each side must be at most 3840")
+    if width * height > FREE_SIZE_MAX_PIXELS:
+        return _("at most 3840x2160 pixels in total")
+    if max(width, height) > FREE_SIZE_MAX_ASPECT * min(width, height):
+        return _("the aspect ratio must be between 1:3 and 3:1")
+    return None
+
+
+def check_size(model: ModelSpec, size: str) -> None:
+    """Raise UsageError unless ``model`` takes ``size``."""
+    if size == "auto" or size in STANDARD_SIZES:
+        return
+    if not model.free_size:
+        raise UsageError(
+            _("size {size} is not available for {model}: choose one of {allowed}.").format(
+                size=size, model=model.name, allowed=", ".join(model.sizes)
+            )
+        )
+    problem = free_size_problem(*parse_size(size))
+    if problem:
+        raise UsageError(
+            _("size {size} is not available for {model}: {problem}.").format(
+                size=size, model=model.name, problem=problem
+            )
+        )
