@@ -1,0 +1,1 @@
+"""Shared fixtures: each group lives in its own module and is imported here."""
