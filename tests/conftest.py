@@ -1,1 +1,3 @@
 """Shared fixtures: each group lives in its own module and is imported here."""
+
+from tests.fakeapi.fixtures import *  # noqa: F401,F403

@@ -1,0 +1,139 @@
+"""Pixels the fake server answers with: generation patterns, edit fills, encoding, usage."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+FILL_MODES = ("mask", "mask+shift", "ignore_mask", "echo", "solid")
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+# Output image tokens per image (reference §5).
+OUTPUT_TOKENS = {
+    "low": {"1024x1024": 272, "1024x1536": 408, "1536x1024": 400},
+    "medium": {"1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568},
+    "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
+}
+IMAGE_TOKENS_PER_MP = 194  # input image tokens per 1024x1024 image
+MEGA = 1024 * 1024
+
+
+def pattern(width: int, height: int, seed: str = "") -> np.ndarray:
+    """A deterministic, non-flat RGB image (gradients plus waves) for generations."""
+    phase = int(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:4], 16) / 65535.0
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = x / max(width - 1, 1), y / max(height - 1, 1)
+    r = 255 * u
+    g = 255 * v
+    b = 127.5 + 127.5 * np.sin(2 * math.pi * (3 * u + 2 * v + phase)) * np.cos(9 * math.pi * u * v)
+    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).round().astype(np.uint8)
+
+
+def ellipse_alpha(width: int, height: int) -> np.ndarray:
+    """Opaque inside the centred ellipse, fully transparent outside it."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    d = ((x + 0.5) / width - 0.5) ** 2 + ((y + 0.5) / height - 0.5) ** 2
+    return np.where(d <= 0.16, 255, 0).astype(np.uint8)
+
+
+def decode(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def edit_pixels(
+    first: Image.Image,
+    mask: Optional[Image.Image],
+    size: Tuple[int, int],
+    fill: str,
+    color: Sequence[int],
+    shift: Tuple[Sequence[float], Sequence[float]],
+) -> np.ndarray:
+    """What an edit "paints" for ``fill`` (see FakeServer), from the first image, as RGB."""
+    color_arr = np.array(color[:3], dtype=np.float32)
+    if fill == "solid":
+        return np.broadcast_to(color_arr, (size[1], size[0], 3)).astype(np.uint8)
+    base = np.asarray(first.convert("RGB").resize(size, Image.LANCZOS), dtype=np.float32)
+    if fill == "echo":
+        return base.astype(np.uint8)
+    if fill == "ignore_mask":
+        return (255 - base).astype(np.uint8)
+    if mask is None:
+        editable = np.ones(base.shape[:2], dtype=bool)
+    else:
+        alpha = np.asarray(mask.convert("RGBA").getchannel("A").resize(size, Image.NEAREST))
+        editable = alpha == 0
+    out = base.copy()
+    out[editable] = color_arr
+    if fill == "mask+shift":
+        gain, offset = (np.array(v[:3], dtype=np.float32) for v in shift)
+        out = out * gain + offset
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def encode(rgb: np.ndarray, fmt: str, compression: int, alpha: Optional[np.ndarray]) -> bytes:
+    """Encode as png/jpeg/webp; ``alpha`` (png/webp only) makes it RGBA."""
+    img = Image.fromarray(rgb, "RGB")
+    if alpha is not None:
+        img.putalpha(Image.fromarray(alpha, "L"))
+    buf = io.BytesIO()
+    if fmt == "png":
+        img.save(buf, "PNG", compress_level=1)
+    elif fmt == "jpeg":
+        img.save(buf, "JPEG", quality=max(compression, 1))
+    else:
+        img.save(buf, "WEBP", quality=compression, lossless=compression == 100, method=0)
+    return buf.getvalue()
+
+
+def preview(rgb: np.ndarray, step: int, steps: int) -> np.ndarray:
+    """A coarse version of ``rgb`` for partial image ``step`` of ``steps`` (sharper later)."""
+    h, w = rgb.shape[:2]
+    factor = 2 ** (steps - step + 2)
+    small = Image.fromarray(rgb).resize((max(w // factor, 1), max(h // factor, 1)), Image.BOX)
+    return np.asarray(small.resize((w, h), Image.NEAREST))
+
+
+def _round(value: float) -> int:
+    return int(math.floor(value + 0.5))
+
+
+def output_tokens(quality: str, width: int, height: int) -> int:
+    table = OUTPUT_TOKENS[quality]
+    key = "%dx%d" % (width, height)
+    if key in table:
+        return table[key]
+    return _round(table["1024x1024"] * width * height / MEGA)
+
+
+def image_input_tokens(width: int, height: int) -> int:
+    return _round(IMAGE_TOKENS_PER_MP * width * height / MEGA)
+
+
+def text_tokens(prompt: str) -> int:
+    return math.ceil(len(prompt) / 4)
+
+
+def usage(
+    prompt: str, input_sizes: Sequence[Tuple[int, int]], quality: str, size: Tuple[int, int],
+    n: int, detailed_output: bool,
+) -> dict:
+    text = text_tokens(prompt)
+    image = sum(image_input_tokens(w, h) for w, h in input_sizes)
+    out = output_tokens(quality, *size) * n
+    result = {
+        "input_tokens": text + image,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+        "output_tokens": out,
+        "total_tokens": text + image + out,
+    }
+    if detailed_output:
+        result["output_tokens_details"] = {"image_tokens": out, "text_tokens": 0}
+    return result

@@ -1,0 +1,536 @@
+"""FakeServer: a local, strict stand-in for an OpenAI-compatible images API (or a relay)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import List, Optional, Tuple
+from urllib.parse import urlsplit
+
+import numpy as np
+from requests.structures import CaseInsensitiveDict
+
+from tests.fakeapi import faults, images
+from tests.fakeapi.envelope import (
+    DIALECTS, ApiError, error_body, newapi_request_id, openai_request_id, request_id_header,
+)
+from tests.fakeapi.records import MultipartError, Recorded, boundary_of, parse_multipart
+from tests.fakeapi.validate import IMAGE_MODELS, OTHER_MODELS, Job, build_job
+
+ROUTES = {
+    ("POST", "/v1/images/generations"): "generations",
+    ("POST", "/v1/images/edits"): "edits",
+    ("GET", "/v1/models"): "models",
+}
+MAX_BODY = 1024 * 1024 * 1024
+HOLD_FINAL_MAX = 30.0
+READ_TIMEOUT_DEFAULT = 30.0
+WRONG_SIZE = (1000, 700)
+JSON_HINT = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was "
+    "not valid JSON. If you have trouble figuring out how to fix this, please contact us through "
+    "our help center at help.openai.com.)"
+)
+
+
+class FakeServer:
+    """Serve the images API on 127.0.0.1 (ephemeral port) in a background thread.
+
+    Knobs (plain attributes, change them at any time; ``reset()`` restores them):
+    ``fault``/``fault_count``, ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
+    ``partial_delay``/``final_delay``/``hold_final``. Logs: ``requests`` (every request but
+    downloads), ``responses`` (final image bytes sent), ``partials``, ``downloads``.
+    """
+
+    def __init__(self, dialect: str = "openai", key: str = "sk-test-key",
+                 host: str = "127.0.0.1", port: int = 0):
+        if dialect not in DIALECTS:
+            raise ValueError("dialect must be one of %s, not %r" % (DIALECTS, dialect))
+        self.dialect = dialect
+        self.key = key
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: Optional[_HTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._files: dict = {}
+        self.reset()
+
+    # --- knobs -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Clear the logs and put every knob back to its default."""
+        with self._lock:
+            self.requests: List[Recorded] = []
+            self.responses: List[bytes] = []
+            self.partials: List[bytes] = []
+            self.downloads: List[Recorded] = []
+            self._files.clear()
+        self.fault = None
+        self.fault_count = None
+        self.fill = "mask"
+        self.fill_color: Tuple[int, int, int] = (255, 0, 255)
+        self.shift = ((1.1, 1.0, 0.9), (10, -5, 0))
+        self.return_size: Optional[Tuple[int, int]] = None
+        self.latency = 0.0
+        self.partial_delay = 0.0
+        self.final_delay = 0.0
+        self.hold_final: Optional[threading.Event] = None
+
+    @property
+    def fault(self) -> Optional[str]:
+        return self._fault
+
+    @fault.setter
+    def fault(self, name: Optional[str]) -> None:
+        if name is not None and name not in faults.FAULTS:
+            raise ValueError("unknown fault %r; known: %s" % (name, ", ".join(faults.FAULTS)))
+        with self._lock:
+            self._fault, self._fault_used = name, 0
+
+    @property
+    def fault_count(self) -> Optional[int]:
+        return self._fault_count
+
+    @fault_count.setter
+    def fault_count(self, count: Optional[int]) -> None:
+        with self._lock:
+            self._fault_count, self._fault_used = count, 0
+
+    @property
+    def fill(self) -> str:
+        return self._fill
+
+    @fill.setter
+    def fill(self, mode: str) -> None:
+        if mode not in images.FILL_MODES:
+            raise ValueError("fill must be one of %s, not %r" % (images.FILL_MODES, mode))
+        self._fill = mode
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "FakeServer":
+        self._stopping.clear()
+        self._httpd = _HTTPServer(self._address, _Handler)
+        self._httpd.fake = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="fakeapi", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.drop_connections()
+        self._httpd.server_close()
+        self._thread.join(5)
+        self._httpd = None
+
+    def __enter__(self) -> "FakeServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the fake server is not running")
+        return self._httpd.server_address[1]
+
+    @property
+    def root_url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + "/v1"
+
+    @property
+    def alt_host_url(self) -> str:
+        """The same server under another host name (for url downloads)."""
+        return "http://localhost:%d" % self.port
+
+    # --- used by the handler -----------------------------------------------------------------
+    def _take_fault(self) -> Optional[str]:
+        with self._lock:
+            if self._fault is None:
+                return None
+            if self._fault_count is not None and self._fault_used >= self._fault_count:
+                return None
+            self._fault_used += 1
+            return self._fault
+
+    def _log(self, name: str, item) -> None:
+        with self._lock:
+            getattr(self, name).append(item)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when the server is being stopped."""
+        return self._stopping.wait(max(seconds, 0.0))
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeServer
+
+    def __init__(self, *args, **kwargs):
+        self._connections: set = set()
+        self._conn_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def track(self, sock, add: bool) -> None:
+        with self._conn_lock:
+            (self._connections.add if add else self._connections.discard)(sock)
+
+    def drop_connections(self) -> None:
+        with self._conn_lock:
+            for sock in list(self._connections):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients that hang up are part of the tests
+
+
+def _models_body(dialect: str) -> dict:
+    data = [{"id": m, "object": "model", "created": 1745366400, "owned_by": "system"}
+            for m in IMAGE_MODELS + OTHER_MODELS]
+    body = {"object": "list", "data": data}
+    if dialect == "new-api":
+        body["success"] = True
+    return body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fakeapi"
+    sys_version = ""
+    timeout = 60
+    server: _HTTPServer
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, socket.timeout, OSError):
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    # --- plumbing ----------------------------------------------------------------------------
+    @property
+    def fake(self) -> FakeServer:
+        return self.server.fake
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            raise ValueError("bad Content-Length")
+        return self.rfile.read(length) if length else b""
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0, so the client sees a real RST."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def _send(self, status: int, body: bytes, content_type: str, headers=None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in request_id_header(self.fake.dialect, self.request_id).items():
+            self.send_header(name, value)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, obj, headers=None) -> None:
+        body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self._send(status, body, "application/json", headers)
+
+    def _send_error(self, err: ApiError) -> None:
+        body = error_body(self.fake.dialect, err, self.request_id)
+        self._send(err.status, body, "application/json", err.headers)
+
+    # --- requests ----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        fake = self.fake
+        self.t0 = time.monotonic()
+        self.request_id = (newapi_request_id() if fake.dialect == "new-api"
+                           else openai_request_id())
+        path = urlsplit(self.path).path
+        rec = Recorded(self.command, path, CaseInsensitiveDict(self.headers.items()), time.time())
+        if path.startswith("/files/"):
+            rec.body = self._read_body()
+            fake._log("downloads", rec)
+            return self._serve_file(path[len("/files/"):])
+        fault = fake._take_fault() if path.startswith("/v1/") else None
+        rec.fault = fault
+        fake._log("requests", rec)
+        if fault == "reset_before_body":
+            return self._reset()
+        try:
+            rec.body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            return self._send_error(ApiError(400, "Could not read the request body."))
+        if fault == "reset_after_body":
+            return self._reset()
+        if fault == "read_timeout":
+            fake._wait(fake.latency or READ_TIMEOUT_DEFAULT)
+            self.close_connection = True
+            return None
+        try:
+            self._api(rec, fault)
+        except ApiError as err:
+            self._send_error(err)
+
+    def _api(self, rec: Recorded, fault: Optional[str]) -> None:
+        fake = self.fake
+        route = ROUTES.get((self.command, rec.path))
+        if route is None:
+            raise ApiError(404, "Invalid URL (%s %s)" % (self.command, rec.path))
+        auth = self.headers.get("Authorization", "")
+        sent = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        if sent != fake.key:
+            raise faults.unauthorized(fake.dialect, sent or None)
+        if route == "models":
+            return self._send_json(200, _models_body(fake.dialect))
+        params, files, form, problem = {}, [], False, None
+        try:
+            params, files, form = self._parse(route, rec)
+        except ApiError as err:
+            problem = err
+        model = params.get("model") if isinstance(params.get("model"), str) else "gpt-image-1"
+        if fault in faults.ERRORS:
+            return self._error_fault(fault, model, sent)
+        if fault in faults.REFUSALS:
+            refusal = faults.refusal_for(fault, route, params.get("n"), params.get("stream"))
+            if refusal is not None:
+                raise refusal
+        if problem is not None:
+            raise problem
+        if fake.dialect == "new-api" and "model" in params and model not in IMAGE_MODELS:
+            raise faults.no_channel(model)
+        job = build_job(route, params, files, form, fake.dialect)
+        self._answer(job, fault)
+
+    def _parse(self, route: str, rec: Recorded):
+        ctype = self.headers.get("Content-Type", "")
+        main = ctype.split(";")[0].strip().lower()
+        if route == "generations":
+            if main != "application/json":
+                raise ApiError(400, "Invalid Content-Type header (%s), expected "
+                               "application/json." % (ctype or "none"))
+            try:
+                rec.json = json.loads(rec.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                raise ApiError(400, JSON_HINT) from None
+            if not isinstance(rec.json, dict):
+                raise ApiError(400, JSON_HINT)
+            return rec.json, [], False
+        boundary = boundary_of(ctype) if main == "multipart/form-data" else None
+        if not boundary:
+            raise ApiError(400, "Invalid Content-Type header (%s), expected multipart/form-data."
+                           % (ctype or "none"))
+        try:
+            rec.fields, rec.files = parse_multipart(rec.body, boundary)
+        except MultipartError as err:
+            raise ApiError(400, "Could not parse the multipart form: %s." % err) from None
+        params = {}
+        for name, value in rec.fields:
+            if name == "mask" or name.startswith("image"):
+                raise ApiError(400, "Invalid type for '%s': expected a file, but got a string "
+                               "instead." % name, "invalid_request_error", name, "invalid_type")
+            params[name] = value
+        return params, rec.files, True
+
+    def _error_fault(self, fault: str, model: str, sent_key: Optional[str]) -> None:
+        fake = self.fake
+        if fault == "bad_gateway_html":
+            return self._send(502, faults.NGINX_502, "text/html")
+        if fault == "timeout_524":
+            if fake._wait(fake.latency or 1.0):
+                self.close_connection = True
+                return None
+            return self._send(524, faults.CLOUDFLARE_524, "text/html; charset=UTF-8")
+        raise faults.error_for(fault, fake.dialect, model, sent_key, openai_request_id())
+
+    def _serve_file(self, name: str) -> None:
+        with self.fake._lock:
+            found = self.fake._files.get(name)
+        if found is None:
+            return self._send(404, b"not found", "text/plain")
+        self._send(200, found[0], found[1])
+
+    # --- answers -----------------------------------------------------------------------------
+    def _render(self, job: Job, index: int, fault: Optional[str]) -> np.ndarray:
+        fake = self.fake
+        size = fake.return_size or (WRONG_SIZE if fault == "wrong_size" else job.size)
+        size = (int(size[0]), int(size[1]))
+        if job.kind == "generations":
+            rgb = images.pattern(size[0], size[1], "%s#%d" % (job.prompt, index))
+        else:
+            rgb = images.edit_pixels(job.images[0], job.mask, size, fake.fill, fake.fill_color,
+                                     fake.shift)
+        return rgb
+
+    def _alpha(self, job: Job, rgb: np.ndarray) -> Optional[np.ndarray]:
+        if job.background != "transparent" or job.output_format == "jpeg":
+            return None
+        h, w = rgb.shape[:2]
+        first = job.images[0] if job.images else None
+        if first is not None and first.mode in ("RGBA", "LA"):
+            return np.asarray(first.getchannel("A").resize((w, h)))
+        return images.ellipse_alpha(w, h)
+
+    def _encode(self, job: Job, rgb: np.ndarray) -> bytes:
+        return images.encode(rgb, job.output_format, job.compression, self._alpha(job, rgb))
+
+    def _usage(self, job: Job, n: int) -> dict:
+        return images.usage(job.prompt, [im.size for im in job.images], job.quality, job.size, n,
+                            detailed_output=job.model != "gpt-image-1"
+                            and job.model != "gpt-image-1-mini")
+
+    def _echo(self, job: Job) -> dict:
+        return {"size": job.size_text, "quality": job.quality, "background": job.background,
+                "output_format": job.output_format}
+
+    def _image_entry(self, job: Job, data: bytes, fault: Optional[str]) -> dict:
+        """A data[] entry (or the image keys of a completed event) for ``data``."""
+        b64 = base64.b64encode(data).decode("ascii")
+        if fault == "truncated_b64":
+            cut = len(b64) // 2
+            return {"b64_json": b64[: cut - 1 if cut % 4 == 0 else cut]}
+        if fault == "url":
+            name = "%s.%s" % (uuid.uuid4().hex, job.output_format)
+            with self.fake._lock:
+                self.fake._files[name] = (data, images.MIME_TYPES[job.output_format])
+            self.fake._log("responses", data)
+            return {"url": "%s/files/%s" % (self.fake.alt_host_url, name)}
+        if fault == "empty_data":
+            return {"b64_json": ""}
+        self.fake._log("responses", data)
+        return {"b64_json": b64}
+
+    def _answer(self, job: Job, fault: Optional[str]) -> None:
+        if job.stream:
+            return self._stream(job, fault)
+        encoded = [self._encode(job, self._render(job, i, fault)) for i in range(job.n)]
+        if self.fake._wait(self.t0 + self.fake.latency - time.monotonic()):
+            self.close_connection = True
+            return None
+        if fault == "invalid_json":
+            body = b'{"created": %d, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA' % time.time()
+            return self._send(200, body, "application/json")
+        data = [] if fault == "empty_data" else [self._image_entry(job, e, fault) for e in encoded]
+        body = {"created": int(time.time()), "data": data}
+        body.update(self._echo(job))
+        body["usage"] = self._usage(job, job.n)
+        headers = {} if self.fake.dialect == "new-api" else {"openai-processing-ms": "1234"}
+        self._send_json(200, body, headers)
+
+    # --- streaming ---------------------------------------------------------------------------
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _event(self, name: str, payload) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+        self._chunk(b"event: %s\ndata: %s\n\n" % (name.encode("ascii"), data))
+
+    def _stream(self, job: Job, fault: Optional[str]) -> None:
+        fake = self.fake
+        prefix = "image_generation" if job.kind == "generations" else "image_edit"
+        finals = [self._render(job, i, fault) for i in range(job.n)]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in request_id_header(fake.dialect, self.request_id).items():
+            self.send_header(name, value)
+        self.end_headers()
+        sent_partials = 0
+        for rgb in finals:
+            for k in range(job.partial_images):
+                due = self.t0 + fake.latency + sent_partials * fake.partial_delay
+                if fake._wait(due - time.monotonic()):
+                    return self._abort_stream()
+                data = self._encode(job, images.preview(rgb, k, job.partial_images))
+                fake._log("partials", data)
+                event = {"type": prefix + ".partial_image",
+                         "b64_json": base64.b64encode(data).decode("ascii"),
+                         "created_at": int(time.time()), "partial_image_index": k}
+                event.update(self._echo(job))
+                self._event(prefix + ".partial_image", event)
+                sent_partials += 1
+            if fault == "stream_cut":
+                return self._abort_stream()
+            if fault == "stream_error":
+                self._event("error", {"type": "error", "error": {
+                    "type": "image_generation_server_error", "code": "image_generation_failed",
+                    "message": "Image generation failed. Please try again.", "param": None}})
+                break
+            due = max(self.t0 + fake.latency, self.t0 + fake.final_delay)
+            if fake._wait(due - time.monotonic()) or not self._held():
+                return self._abort_stream()
+            if fault == "invalid_json":
+                self._event(prefix + ".completed", b'{"type": "%s.completed", "b64_json": "iVBO'
+                            % prefix.encode("ascii"))
+                continue
+            event = {"type": prefix + ".completed", "created_at": int(time.time())}
+            event.update(self._image_entry(job, self._encode(job, rgb), fault))
+            event.update(self._echo(job))
+            event["usage"] = self._usage(job, 1)
+            self._event(prefix + ".completed", event)
+        self._chunk(b"")
+
+    def _held(self) -> bool:
+        """Wait for ``hold_final`` (max 30 s); False when the server is being stopped."""
+        hold = self.fake.hold_final
+        deadline = time.monotonic() + HOLD_FINAL_MAX
+        while hold is not None and not hold.is_set() and time.monotonic() < deadline:
+            if self.fake._wait(0.02):
+                return False
+        return True
+
+    def _abort_stream(self) -> None:
+        self.close_connection = True
