@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -275,7 +276,7 @@ def save(config: Config, path: Optional[Path] = None) -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Atomically replace ``path`` by ``data``, readable by the owner only from the start."""
-    tmp = path.with_name(".{}.{}.tmp".format(path.name, os.getpid()))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
     try:
         try:
@@ -288,12 +289,27 @@ def write_private(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX; Windows cannot open a folder and needs no such step)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def update(path: Optional[Path] = None, **changes: Any) -> Config:
