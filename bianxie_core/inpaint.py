@@ -1,0 +1,154 @@
+"""Selection edits as a task: the settings a host collects, the request they make, and the
+file-based ``bianxie inpaint`` that runs the very pipeline the GIMP plug-in runs."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+from bianxie_core import models, region
+from bianxie_core.errors import UsageError
+from bianxie_core.geometry import Bounds, Extent
+from bianxie_core.i18n import _
+from bianxie_core.params import EditRequest, ImageFile
+
+# "Remove" mode needs no prompt: the model is asked to continue the surroundings.
+REMOVE_PROMPT = (
+    "Remove the object or person in the masked area completely and fill the area with a "
+    "seamless continuation of the surrounding background, matching its lighting, texture and "
+    "perspective. Do not add anything new."
+)
+
+
+@dataclass
+class EditSettings:
+    """What a user chooses for a selection edit (dialog, procedure arguments or CLI flags)."""
+
+    prompt: str = ""
+    model: str = models.DEFAULT_MODEL
+    size: str = "auto"
+    quality: str = "auto"
+    n: int = 1
+    input_fidelity: str = ""  # "", "low" or "high" ("" = the model's default; not sent)
+    context: str = "auto"
+    grow: int = region.DEFAULT_GROW
+    feather: int = region.DEFAULT_FEATHER
+    color_match: bool = True
+    output_format: str = "png"
+    stream: bool = True
+    partial_images: int = 1
+    remove: bool = False
+    references: List[ImageFile] = field(default_factory=list)
+
+    def region_options(self) -> region.RegionOptions:
+        return region.RegionOptions(
+            context=self.context or "auto", grow=self.grow, feather=self.feather,
+            color_match=self.color_match, size=self.size or "auto")
+
+    def effective_prompt(self) -> str:
+        if self.remove:
+            return REMOVE_PROMPT + (("\n" + self.prompt) if self.prompt.strip() else "")
+        return self.prompt
+
+    def request(self, upload: region.Upload, spec: models.ModelSpec) -> EditRequest:
+        image = ImageFile(data=upload.image, name=upload.image_name,
+                          content_type=upload.image_type)
+        mask = ImageFile(data=upload.mask, name="mask.png", content_type="image/png") \
+            if upload.mask else None
+        fidelity = self.input_fidelity or None
+        if fidelity and not spec.input_fidelity:
+            fidelity = None  # a remembered setting must not break a model without it
+        return EditRequest(
+            prompt=self.effective_prompt(), model=self.model, images=[image] + self.references,
+            mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
+            quality=self.quality if self.quality != "auto" else None,
+            output_format=self.output_format if self.output_format != "png" else None,
+            input_fidelity=fidelity, stream=True if self.stream else None,
+            partial_images=self.partial_images if self.stream else None,
+        )
+
+
+def layer_name(prompt: str, limit: int = 48) -> str:
+    text = " ".join((prompt or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def coverage_bounds(coverage: np.ndarray) -> Optional[Bounds]:
+    """The bounding box of the non-zero coverage, or None when nothing is selected."""
+    rows = np.flatnonzero(coverage.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(coverage.any(axis=0))
+    return Bounds.from_corners(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def _load_rgba(path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGBA"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(_("Cannot read the image {path}: {reason}.").format(
+            path=path, reason=exc)) from None
+
+
+def _load_selection(path, size: Tuple[int, int]) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            if im.size != size:
+                raise UsageError(_(
+                    "The selection {path} is {w}x{h} but the image is {iw}x{ih}: they must be "
+                    "the same size.").format(path=path, w=im.size[0], h=im.size[1],
+                                             iw=size[0], ih=size[1]))
+            if im.mode in ("RGBA", "LA"):
+                # a white-on-transparent selection counts by its alpha
+                gray = np.asarray(im.convert("L"), dtype=np.uint16)
+                alpha = np.asarray(im.getchannel("A"), dtype=np.uint16)
+                return (gray * alpha // 255).astype(np.uint8)
+            return np.asarray(im.convert("L"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(_("Cannot read the selection {path}: {reason}.").format(
+            path=path, reason=exc)) from None
+
+
+def inpaint_files(service, image_path, selection_path, fields: dict, *, context="auto",
+                  grow=None, feather=None, color_match=True, input_fidelity=None,
+                  on_partial=None, references: Sequence = ()):
+    """Edit the selected region of an image file; returns (full composited images, outcome)."""
+    pixels = _load_rgba(image_path)
+    layer = Extent(pixels.shape[1], pixels.shape[0])
+    coverage = _load_selection(selection_path, (layer.width, layer.height))
+    settings = EditSettings(
+        prompt=fields.get("prompt") or "", model=fields.get("model") or service.config.model,
+        size=fields.get("size") or "auto", quality=fields.get("quality") or "auto",
+        n=fields.get("n") or 1, input_fidelity=input_fidelity or "", context=context,
+        grow=region.DEFAULT_GROW if grow is None else grow,
+        feather=region.DEFAULT_FEATHER if feather is None else feather,
+        color_match=color_match, output_format=fields.get("output_format") or "png",
+        stream=bool(fields.get("stream")), partial_images=fields.get("partial_images") or 0,
+    )
+    spec = service.model(settings.model)
+    options = settings.region_options()
+    selection = coverage_bounds(coverage)
+    plan = region.plan_edit(layer, selection, spec, options)
+    crop_pixels = pixels[plan.crop.slices()]
+    crop_cov = coverage[plan.crop.slices()] if selection is not None else None
+    upload = region.prepare(plan, crop_pixels, crop_cov, options)
+    outcome = service.edit(settings.request(upload, spec), on_partial=on_partial,
+                           meta={"tool": "inpaint", "crop": list(plan.crop),
+                                 "canvas": list(plan.canvas)})
+    results = []
+    for saved in outcome.images:
+        placement = region.place(plan, crop_pixels, crop_cov, saved.data, options)
+        outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
+        results.append(Image.fromarray(region.apply_placement(pixels, placement)))
+    return results, outcome
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,251 @@
+"""Requests that survive the plug-in: a detached worker process per paid request.
+
+GIMP kills a plug-in's process outright when the user cancels its progress, and a user may
+close the image while waiting. So the host writes the request into a job folder under
+``BIANXIE_HOME/jobs/<id>/`` and starts a worker (``python -m bianxie_core.jobs run DIR``) in
+its own process session. The worker sends the request, writes every image to the history
+(see service.py) and its progress to ``status.json``; the host polls the folder, shows
+progress and partial images, imports the result and then removes the folder. If the host is
+gone, the images stay in the history as "not imported", and Recover Results brings them back.
+
+Folder layout: ``request.json`` (kind, fields, meta; never the key), ``input-N.<ext>`` and
+``mask.png``, ``status.json``, ``partial-K.png``, ``worker.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from bianxie_core import config as configmod
+from bianxie_core import errors
+from bianxie_core.i18n import _
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+
+STALE_AFTER = 24 * 3600  # finished job folders older than this are removed at start-up
+
+
+def jobs_root() -> Path:
+    return configmod.home() / "jobs"
+
+
+@dataclass
+class JobStatus:
+    state: str = "queued"  # queued | running | done | failed
+    partials: List[str] = field(default_factory=list)  # partial image file names, in order
+    results: List[dict] = field(default_factory=list)  # {"entry": id, "path": image path}
+    error: str = ""
+    error_type: str = ""
+    may_be_billed: bool = False
+    usage: dict = field(default_factory=dict)
+    price: float = 0.0
+    currency: str = ""
+    warnings: List[str] = field(default_factory=list)
+    request_ids: List[str] = field(default_factory=list)
+    pid: int = 0
+    updated: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    os.replace(tmp, path)
+
+
+class Job:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    @property
+    def id(self) -> str:
+        return self.folder.name
+
+    # -- host side ----------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, request, *, meta: Optional[dict] = None, root: Optional[Path] = None) -> "Job":
+        kind = "edit" if isinstance(request, EditRequest) else "generate"
+        job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+        folder = (root or jobs_root()) / job_id
+        folder.mkdir(parents=True, mode=0o700)
+        inputs, mask = [], None
+        if kind == "edit":
+            for i, image in enumerate(request.images):
+                name = f"input-{i}{Path(image.name).suffix}"
+                (folder / name).write_bytes(image.data)
+                inputs.append({"file": name, "name": image.name, "type": image.content_type})
+            if request.mask is not None:
+                (folder / "mask.png").write_bytes(request.mask.data)
+                mask = {"file": "mask.png", "name": request.mask.name,
+                        "type": request.mask.content_type}
+        _write_json(folder / "request.json", {
+            "kind": kind, "fields": request.fields(), "inputs": inputs, "mask": mask,
+            "meta": meta or {},
+        })
+        job = cls(folder)
+        job._write_status(JobStatus())
+        return job
+
+    def start(self, *, python: Optional[str] = None, env: Optional[dict] = None) -> int:
+        """Start the detached worker; returns its PID."""
+        core_parent = str(Path(__file__).resolve().parent.parent)
+        child_env = dict(os.environ if env is None else env)
+        paths = [core_parent] + [p for p in sys.path if p and "vendor" in p]
+        old = child_env.get("PYTHONPATH")
+        child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+        log = open(self.folder / "worker.log", "ab")
+        kwargs = dict(stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
+                      cwd=str(self.folder), close_fds=True)
+        if os.name == "nt":
+            kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED, NEW_PROCESS_GROUP
+        else:
+            kwargs["start_new_session"] = True
+        try:
+            proc = subprocess.Popen(
+                [python or sys.executable, "-m", "bianxie_core.jobs", "run", str(self.folder)],
+                **kwargs)
+        finally:
+            log.close()
+        return proc.pid
+
+    def status(self) -> JobStatus:
+        try:
+            data = json.loads((self.folder / "status.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return JobStatus()
+        return JobStatus(**{k: v for k, v in data.items() if k in JobStatus.__dataclass_fields__})
+
+    def wait(
+        self,
+        *,
+        on_tick: Optional[Callable[[JobStatus, float], None]] = None,
+        interval: float = 0.1,
+        timeout: Optional[float] = None,
+        worker_gone: Optional[Callable[[], bool]] = None,
+    ) -> JobStatus:
+        """Poll until the worker has finished; ``on_tick`` sees each status and elapsed time."""
+        start = time.monotonic()
+        while True:
+            status = self.status()
+            if on_tick:
+                on_tick(status, time.monotonic() - start)
+            if status.finished:
+                return status
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise errors.TimeoutError(
+                    _("The request did not finish within {seconds:g} s.").format(seconds=timeout))
+            if worker_gone and worker_gone() and not self.status().finished:
+                raise errors.ConnectionLostError(
+                    _("The request worker stopped unexpectedly; see {log}.").format(
+                        log=self.folder / "worker.log"))
+            time.sleep(interval)
+
+    def partial_path(self, name: str) -> Path:
+        return self.folder / name
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- worker side --------------------------------------------------------------------
+
+    def _write_status(self, status: JobStatus) -> None:
+        status.updated = time.time()
+        _write_json(self.folder / "status.json", status.__dict__)
+
+    def _request(self):
+        spec = json.loads((self.folder / "request.json").read_text("utf-8"))
+        fields_ = dict(spec["fields"])
+        if spec["kind"] == "generate":
+            return spec, GenerateRequest(**fields_)
+        images = [ImageFile(data=(self.folder / i["file"]).read_bytes(), name=i["name"],
+                            content_type=i["type"]) for i in spec["inputs"]]
+        mask = None
+        if spec.get("mask"):
+            m = spec["mask"]
+            mask = ImageFile(data=(self.folder / m["file"]).read_bytes(), name=m["name"],
+                             content_type=m["type"])
+        return spec, EditRequest(images=images, mask=mask, **fields_)
+
+    def run(self, service=None) -> JobStatus:
+        """Send the request and record everything; never raises for API errors."""
+        from bianxie_core.service import Service
+
+        status = JobStatus(state="running", pid=os.getpid())
+        self._write_status(status)
+        try:
+            spec, request = self._request()
+            service = service or Service()
+
+            def on_partial(index: int, data: bytes) -> None:
+                name = f"partial-{len(status.partials)}.png"
+                (self.folder / name).write_bytes(data)
+                status.partials.append(name)
+                self._write_status(status)
+
+            def on_saved(item) -> None:
+                status.results.append({"entry": item.entry.id, "path": str(item.entry.image_path),
+                                       "index": item.index})
+                self._write_status(status)
+
+            meta = dict(spec.get("meta") or {})
+            run = service.generate if spec["kind"] == "generate" else service.edit
+            outcome = run(request, on_partial=on_partial, on_saved=on_saved, meta=meta,
+                          job_id=self.id)
+            status.usage, status.price = outcome.usage, outcome.price
+            status.currency, status.warnings = outcome.currency, outcome.warnings
+            status.request_ids = outcome.request_ids
+            status.state = "done"
+        except errors.BianxieError as exc:
+            status.state, status.error = "failed", str(exc)
+            status.error_type, status.may_be_billed = type(exc).__name__, exc.may_be_billed
+        except Exception as exc:  # a bug: still end with a message, never a silent hang
+            status.state, status.error_type = "failed", type(exc).__name__
+            status.error = _("Unexpected error in the request worker ({kind}); see {log}.").format(
+                kind=type(exc).__name__, log=self.folder / "worker.log")
+            import traceback
+
+            traceback.print_exc()
+        self._write_status(status)
+        return status
+
+
+def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:
+    """Remove finished job folders older than ``older_than`` seconds; their images stay in
+    the history."""
+    root = root or jobs_root()
+    removed = []
+    if not root.is_dir():
+        return removed
+    now = time.time()
+    for folder in root.iterdir():
+        job = Job(folder)
+        status = job.status()
+        if status.finished and now - status.updated > older_than:
+            job.remove()
+            removed.append(folder.name)
+    return removed
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "run":
+        print("usage: python -m bianxie_core.jobs run JOB_FOLDER", file=sys.stderr)
+        return 2
+    status = Job(Path(argv[1])).run()
+    return 0 if status.state == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Request parameters for generations and edits, validated before any byte leaves the machine.
+
+``None`` means "not set": only the fields the caller set are sent, as the official SDK does.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import List, Optional
+
+from bianxie_core import models
+from bianxie_core.errors import UsageError
+from bianxie_core.i18n import _
+
+QUALITIES = ("auto", "low", "medium", "high")
+BACKGROUNDS = ("auto", "transparent", "opaque")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+MODERATIONS = ("auto", "low")
+INPUT_FIDELITIES = ("low", "high")
+MAX_PROMPT_CHARS = 32000
+MAX_N = 10
+MAX_IMAGES = 16
+MAX_PARTIAL_IMAGES = 3
+MAX_IMAGE_BYTES = 50 * 2**20  # "less than 50 MB"
+MAX_MASK_BYTES = 4 * 2**20  # "less than 4 MB"
+
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_EXT = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+def sniff_format(data: bytes) -> Optional[str]:
+    """``png``, ``jpeg`` or ``webp`` from the file's magic bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One file part: bytes plus the filename and Content-Type the server checks."""
+
+    data: bytes = field(repr=False)
+    name: str
+    content_type: str
+
+    @classmethod
+    def from_bytes(cls, data: bytes, stem: str = "image") -> "ImageFile":
+        fmt = sniff_format(data)
+        if fmt is None:
+            raise UsageError(
+                _("{name} is not a PNG, JPEG or WebP image: convert it to PNG first.").format(
+                    name=stem
+                )
+            )
+        return cls(data=data, name=stem + _EXT[fmt], content_type=_MIME[fmt])
+
+    @classmethod
+    def from_path(cls, path) -> "ImageFile":
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                _("Cannot read {path}: {reason}.").format(path=path, reason=exc.strerror or exc)
+            ) from None
+        fmt = sniff_format(data)
+        if fmt is None:
+            raise UsageError(
+                _("{path} is not a PNG, JPEG or WebP image: convert it to PNG first.").format(
+                    path=path
+                )
+            )
+        stem = path.stem or "image"
+        return cls(data=data, name=stem + _EXT[fmt], content_type=_MIME[fmt])
+
+    @property
+    def format(self) -> Optional[str]:
+        return sniff_format(self.data)
+
+    def dimensions(self) -> tuple:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(self.data)) as im:
+            return im.size
+
+    def has_alpha(self) -> bool:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(self.data)) as im:
+            return im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value is not None and value not in allowed:
+        raise UsageError(
+            _("{field} must be one of {allowed}, not {value!r}.").format(
+                field=name, allowed=", ".join(allowed), value=value
+            )
+        )
+
+
+def _int_range(name: str, value, low: int, high: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(
+            _("{field} must be a whole number from {low} to {high}, not {value!r}.").format(
+                field=name, low=low, high=high, value=value
+            )
+        )
+
+
+@dataclass
+class _Common:
+    prompt: str = ""
+    model: str = models.DEFAULT_MODEL
+    n: Optional[int] = None
+    size: Optional[str] = None
+    quality: Optional[str] = None
+    background: Optional[str] = None
+    output_format: Optional[str] = None
+    output_compression: Optional[int] = None
+    stream: Optional[bool] = None
+    partial_images: Optional[int] = None
+    user: Optional[str] = None
+
+    def _validate_common(self, spec: models.ModelSpec) -> None:
+        if not self.prompt or not self.prompt.strip():
+            raise UsageError(_("The prompt is empty: describe the image or the change you want."))
+        if len(self.prompt) > MAX_PROMPT_CHARS:
+            raise UsageError(
+                _("The prompt has {count} characters; the limit is {limit}: shorten it.").format(
+                    count=len(self.prompt), limit=MAX_PROMPT_CHARS
+                )
+            )
+        if not self.model or not self.model.strip():
+            raise UsageError(_("No model is set: choose one, for example {model}.").format(
+                model=models.DEFAULT_MODEL))
+        _int_range("n", self.n, 1, MAX_N)
+        if self.size is not None:
+            models.check_size(spec, self.size)
+        _choice("quality", self.quality, QUALITIES)
+        _choice("background", self.background, BACKGROUNDS)
+        _choice("output_format", self.output_format, OUTPUT_FORMATS)
+        _int_range("output_compression", self.output_compression, 0, 100)
+        _int_range("partial_images", self.partial_images, 0, MAX_PARTIAL_IMAGES)
+        if self.background == "transparent" and self.output_format == "jpeg":
+            raise UsageError(
+                _("A transparent background needs png or webp output, not jpeg: "
+                  "change output_format or background.")
+            )
+        if self.stream is not None and not isinstance(self.stream, bool):
+            raise UsageError(_("stream must be true or false."))
+        if self.partial_images and not self.stream:
+            raise UsageError(_("partial_images needs stream to be on."))
+
+    def fields(self) -> dict:
+        """The wire fields the caller set, in declaration order (``model`` always)."""
+        out = {}
+        for f in fields(self):
+            if f.name in ("images", "mask"):
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value
+        out["model"] = self.model
+        return out
+
+
+@dataclass
+class GenerateRequest(_Common):
+    moderation: Optional[str] = None
+
+    def validate(self, spec: models.ModelSpec) -> None:
+        self._validate_common(spec)
+        _choice("moderation", self.moderation, MODERATIONS)
+
+
+@dataclass
+class EditRequest(_Common):
+    images: List[ImageFile] = field(default_factory=list)
+    mask: Optional[ImageFile] = None
+    input_fidelity: Optional[str] = None
+
+    def validate(self, spec: models.ModelSpec) -> None:
+        self._validate_common(spec)
+        _choice("input_fidelity", self.input_fidelity, INPUT_FIDELITIES)
+        if self.input_fidelity is not None and not spec.input_fidelity:
+            raise UsageError(
+                _("{model} does not take input_fidelity: leave it unset or choose another model.")
+                .format(model=spec.name)
+            )
+        if not self.images:
+            raise UsageError(_("An edit needs at least one image."))
+        if len(self.images) > MAX_IMAGES:
+            raise UsageError(
+                _("An edit takes at most {limit} images, not {count}: remove some.").format(
+                    limit=MAX_IMAGES, count=len(self.images)
+                )
+            )
+        for image in self.images:
+            if image.format is None:
+                raise UsageError(
+                    _("{name} is not a PNG, JPEG or WebP image: convert it to PNG first.").format(
+                        name=image.name
+                    )
+                )
+            if len(image.data) >= MAX_IMAGE_BYTES:
+                raise UsageError(
+                    _("{name} is {mb:.1f} MB; images must be under 50 MB: scale it down.").format(
+                        name=image.name, mb=len(image.data) / 2**20
+                    )
+                )
+        if self.mask is not None:
+            self._validate_mask()
+
+    def _validate_mask(self) -> None:
+        mask = self.mask
+        if mask.format != "png":
+            raise UsageError(_("The mask must be a PNG with an alpha channel."))
+        if len(mask.data) >= MAX_MASK_BYTES:
+            raise UsageError(
+                _("The mask is {mb:.1f} MB; masks must be under 4 MB.").format(
+                    mb=len(mask.data) / 2**20
+                )
+            )
+        if not mask.has_alpha():
+            raise UsageError(
+                _("The mask has no alpha channel: make the area to edit transparent "
+                  "(alpha 0) in a PNG with alpha.")
+            )
+        if mask.dimensions() != self.images[0].dimensions():
+            raise UsageError(
+                _("The mask is {mw}x{mh} but the first image is {iw}x{ih}: they must be the "
+                  "same size.").format(
+                    mw=mask.dimensions()[0], mh=mask.dimensions()[1],
+                    iw=self.images[0].dimensions()[0], ih=self.images[0].dimensions()[1],
+                )
+            )
+
+
+def fidelity_for(model: models.ModelSpec, value: Optional[str]) -> Optional[str]:
+    """``value`` when ``model`` takes input_fidelity, else None (for hosts with a default)."""
+    return value if model.input_fidelity else None

@@ -1,0 +1,211 @@
+"""One image request end to end, the same for the CLI, the job worker and the plug-in.
+
+Validate everything first (nothing is sent on bad input, nor when the history folder cannot
+be written), send, and write every returned image to the history the moment it exists. Relay
+quirks are handled here and remembered per base URL: a relay that refuses ``n > 1`` gets n
+parallel single requests, one that refuses streaming gets a plain request. Neither refusal is
+billed (they are 400s), so re-sending is safe; nothing that may be billed is re-sent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Callable, List, Optional
+from urllib.parse import urlsplit
+
+from bianxie_core import config as configmod
+from bianxie_core import cost, errors, models
+from bianxie_core.client import ImagesClient, ImagesResult
+from bianxie_core.history import Entry, History
+from bianxie_core.i18n import _
+from bianxie_core.params import EditRequest, GenerateRequest
+
+
+@dataclass
+class SavedImage:
+    data: bytes = field(repr=False)
+    entry: Entry
+    index: int
+
+
+@dataclass
+class Outcome:
+    images: List[SavedImage]
+    usage: dict
+    price: float
+    currency: str
+    request_ids: List[str]
+    warnings: List[str]
+    job_id: str
+    streamed: bool = False
+
+
+def _add_usage(total: dict, usage: Optional[dict]) -> None:
+    if not usage:
+        return
+    for key in ("input_tokens", "output_tokens", "total_tokens"):
+        total[key] = total.get(key, 0) + int(usage.get(key) or 0)
+    details = usage.get("input_tokens_details") or {}
+    td = total.setdefault("input_tokens_details", {})
+    for key in ("text_tokens", "image_tokens"):
+        td[key] = td.get(key, 0) + int(details.get(key) or 0)
+
+
+def _refuses(exc: errors.BianxieError, param: str) -> bool:
+    if not isinstance(exc, errors.BadRequestError):
+        return False
+    if exc.param == param:
+        return True
+    return param == "stream" and "stream" in exc.message.lower()
+
+
+class Service:
+    def __init__(
+        self,
+        config: Optional[configmod.Config] = None,
+        *,
+        history: Optional[History] = None,
+        client: Optional[ImagesClient] = None,
+        retries: int = 0,
+        config_path=None,
+    ):
+        self.config = config or configmod.load(config_path)
+        self._config_path = config_path
+        self.base_url = configmod.normalise_base_url(
+            self.config.base_url, allow_http=self.config.allow_http)
+        self.history = history or History(
+            configmod.home() / "history", cap_bytes=self.config.history_cap_mb * 2**20)
+        self._client = client
+        self._retries = retries
+
+    @property
+    def client(self) -> ImagesClient:
+        if self._client is None:
+            cfg = self.config
+            self._client = ImagesClient(
+                self.base_url, configmod.resolve_api_key(cfg), timeout=cfg.timeout,
+                connect_timeout=cfg.connect_timeout, proxy=cfg.proxy, ca_bundle=cfg.ca_bundle,
+                retries=self._retries,
+            )
+        return self._client
+
+    def model(self, name: Optional[str]) -> models.ModelSpec:
+        return models.get_model(name or self.config.model, self.config.models)
+
+    def check(self, request) -> models.ModelSpec:
+        """Everything that can fail before paying: input, key, history folder."""
+        spec = self.model(request.model)
+        request.validate(spec)
+        configmod.resolve_api_key(self.config)
+        self.history.check_writable()
+        return spec
+
+    def generate(self, request: GenerateRequest, **kw) -> Outcome:
+        return self._run("generate", request, **kw)
+
+    def edit(self, request: EditRequest, **kw) -> Outcome:
+        return self._run("edit", request, **kw)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _run(
+        self,
+        kind: str,
+        request,
+        *,
+        on_partial: Optional[Callable[[int, bytes], None]] = None,
+        on_saved: Optional[Callable[[SavedImage], None]] = None,
+        meta: Optional[dict] = None,
+        job_id: Optional[str] = None,
+    ) -> Outcome:
+        spec = self.check(request)
+        job_id = job_id or uuid.uuid4().hex[:12]
+        quirks = configmod.quirks(self.config, self.base_url)
+        saved: List[SavedImage] = []
+        warnings: List[str] = []
+        base_meta = {
+            "kind": kind,
+            "job": job_id,
+            "prompt": request.prompt,
+            "model": request.model,
+            "params": {k: v for k, v in request.fields().items() if k != "prompt"},
+            "host": urlsplit(self.base_url).netloc,
+            **(meta or {}),
+        }
+
+        def sink(index_offset: int):
+            def on_image(index: int, data: bytes, info: dict) -> None:
+                entry_meta = dict(base_meta, index=index_offset + index,
+                                  request_id=info.get("request_id"), usage=info.get("usage"),
+                                  time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                if info.get("broken"):
+                    entry_meta["broken"] = info["broken"]
+                entry = self.history.record(data, entry_meta)
+                if not info.get("broken"):
+                    item = SavedImage(data=data, entry=entry, index=index_offset + index)
+                    saved.append(item)
+                    if on_saved:
+                        on_saved(item)
+            return on_image
+
+        n = request.n or 1
+        if request.stream and "no_stream" in quirks:
+            request = replace(request, stream=None, partial_images=None)
+        results: List[ImagesResult] = []
+        if n > 1 and ("no_n" in quirks or request.stream):
+            results = self._parallel(kind, request, n, sink, on_partial, warnings)
+        else:
+            try:
+                results = [self._call(kind, request, sink(0), on_partial)]
+            except errors.BadRequestError as exc:
+                if not (n > 1 and _refuses(exc, "n")):
+                    raise
+                configmod.remember_quirk(self.base_url, "no_n", self._config_path)
+                results = self._parallel(kind, request, n, sink, on_partial, warnings)
+        usage: dict = {}
+        for result in results:
+            _add_usage(usage, result.usage)
+        price = cost.actual(spec, usage, prices=self.config.prices) if usage else 0.0
+        saved.sort(key=lambda s: s.index)
+        return Outcome(
+            images=saved, usage=usage, price=price, currency=self.config.currency,
+            request_ids=[r.request_id for r in results if r.request_id], warnings=warnings,
+            job_id=job_id, streamed=any(r.streamed for r in results),
+        )
+
+    def _call(self, kind, request, on_image, on_partial) -> ImagesResult:
+        call = self.client.generate if kind == "generate" else self.client.edit
+        try:
+            return call(request, on_image=on_image, on_partial=on_partial)
+        except errors.BadRequestError as exc:
+            if request.stream and _refuses(exc, "stream"):
+                configmod.remember_quirk(self.base_url, "no_stream", self._config_path)
+                plain = replace(request, stream=None, partial_images=None)
+                return call(plain, on_image=on_image, on_partial=None)
+            raise
+
+    def _parallel(self, kind, request, n, sink, on_partial, warnings) -> List[ImagesResult]:
+        single = replace(request, n=None)
+        workers = max(1, min(n, int(self.config.max_parallel or 1)))
+
+        def one(i: int) -> ImagesResult:
+            return self._call(kind, single, sink(i), on_partial if i == 0 else None)
+
+        results, failures = [], []
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(one, i) for i in range(n)]
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except errors.BianxieError as exc:
+                    failures.append(exc)
+        if failures and not results:
+            raise failures[0]
+        if failures:
+            warnings.append(
+                _("{failed} of {n} variants failed: {reason}").format(
+                    failed=len(failures), n=n, reason=str(failures[0])))
+        return results

@@ -1,0 +1,711 @@
+#!/usr/bin/env python3
+"""便携AI for GIMP: the GIMP 3 host adapter.
+
+Thin by design: GEGL reads and writes, dialogs and PDB glue. Planning, requests, history,
+compositing and messages live in ``bianxie_core`` (the same code the ``bianxie`` CLI runs).
+Heavy imports (numpy, Pillow, requests, the core) happen inside ``run()``, so a broken
+install shows a message instead of a menu entry that silently vanishes.
+"""
+
+import gettext
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+VENDOR = HERE / "vendor" / "py{}.{}".format(*sys.version_info[:2])
+for _path in (VENDOR, HERE):
+    if _path.is_dir() and str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+DOMAIN = "bianxie_gimp"
+_t = gettext.translation(DOMAIN, str(HERE / "locale"), fallback=True)
+_ = _t.gettext
+
+PARASITE = "bianxie-request"
+RGBA = "R'G'B'A u8"
+COVERAGE = "Y u8"  # the selection and layer masks are linear
+MENU = "<Image>/Filters/AI (便携AI)"
+EDIT, REFS, GENERATE = "bianxie-edit-selection", "bianxie-edit-with-references", "bianxie-generate"
+SETTINGS, RECOVER = "bianxie-settings", "bianxie-recover-results"
+RERUN, EXPAND = "bianxie-rerun-layer", "bianxie-expand"
+RW = GObject.ParamFlags.READWRITE
+ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+            | Gimp.ProcedureSensitivityMask.NO_DRAWABLES | Gimp.ProcedureSensitivityMask.NO_IMAGE)
+
+
+class Failure(Exception):
+    """A plain sentence for the user, with the PDB status to return."""
+
+    def __init__(self, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
+        super().__init__(message)
+        self.status = status
+
+
+def load_core():
+    """Import the core and its dependencies, or fail with what to do about it."""
+    missing = []
+    for name in ("numpy", "PIL", "requests"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append({"PIL": "Pillow"}.get(name, name))
+    if missing:
+        raise Failure(_(
+            "The plug-in cannot find {missing} for GIMP's Python {version}: run install.py "
+            "again.").format(missing=", ".join(missing), version="{}.{}".format(
+                *sys.version_info[:2])))
+    try:
+        import bianxie_core.service  # noqa: F401
+    except ImportError as exc:
+        raise Failure(_("The plug-in's files are incomplete ({reason}): run install.py "
+                        "again.").format(reason=exc))
+    from bianxie_core import config, errors, history, inpaint, jobs, logs, models, region
+    return dict(config=config, errors=errors, history=history, inpaint=inpaint, jobs=jobs,
+                logs=logs, models=models, region=region)
+
+
+# -- pixels ---------------------------------------------------------------------------------
+
+
+def read_rgba(drawable, bounds):
+    import numpy as np
+
+    rect = Gegl.Rectangle.new(bounds.x, bounds.y, bounds.width, bounds.height)
+    data = drawable.get_buffer().get(rect, 1.0, RGBA, Gegl.AbyssPolicy.CLAMP)
+    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width, 4)
+
+
+def read_coverage(image, bounds, dx, dy):
+    import numpy as np
+
+    rect = Gegl.Rectangle.new(bounds.x + dx, bounds.y + dy, bounds.width, bounds.height)
+    data = image.get_selection().get_buffer().get(rect, 1.0, COVERAGE, Gegl.AbyssPolicy.NONE)
+    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width)
+
+
+def write(drawable, array, fmt):
+    import numpy as np
+
+    h, w = array.shape[:2]
+    buf = drawable.get_buffer()
+    buf.set(Gegl.Rectangle.new(0, 0, w, h), fmt, np.ascontiguousarray(array).tobytes())
+    buf.flush()
+    drawable.update(0, 0, w, h)
+
+
+def layer_type(image):
+    gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
+    return Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
+
+
+def new_layer(image, name, array, x, y, mask=None):
+    h, w = array.shape[:2]
+    layer = Gimp.Layer.new(image, name, w, h, layer_type(image), 100.0,
+                           Gimp.LayerMode.NORMAL)
+    layer.set_offsets(x, y)
+    return layer, (lambda: _fill_layer(layer, array, mask))
+
+
+def _fill_layer(layer, array, mask):
+    write(layer, array, RGBA)
+    if mask is not None:
+        layer_mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+        layer.add_mask(layer_mask)
+        write(layer_mask, mask, COVERAGE)
+
+
+def attach_meta(item, meta):
+    data = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    item.attach_parasite(Gimp.Parasite.new(PARASITE, Gimp.PARASITE_PERSISTENT, list(data)))
+
+
+def read_meta(item):
+    parasite = item.get_parasite(PARASITE)
+    if parasite is None:
+        return None
+    return json.loads(bytes(parasite.get_data()).decode("utf-8"))
+
+
+# -- checks on what GIMP hands us ------------------------------------------------------------
+
+
+def editable_layer(image, drawables):
+    if image is None:
+        raise Failure(_("Open an image first."), Gimp.PDBStatusType.CALLING_ERROR)
+    if not drawables:
+        raise Failure(_("Select a layer in the Layers dock first."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    drawable = drawables[0]
+    if isinstance(drawable, Gimp.LayerMask) or isinstance(drawable, Gimp.Channel):
+        raise Failure(_("The active item is a mask or channel: select a layer instead."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    if not isinstance(drawable, Gimp.Layer):
+        raise Failure(_("Select a layer in the Layers dock first."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    if drawable.is_group():
+        raise Failure(_("The active layer is a layer group: select one of its layers, or "
+                        "merge the group first."), Gimp.PDBStatusType.CALLING_ERROR)
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        raise Failure(_("Indexed images are not supported: convert the image with Image › "
+                        "Mode › RGB first."), Gimp.PDBStatusType.CALLING_ERROR)
+    return drawable
+
+
+def selection_in_layer(image, layer, Bounds):
+    """The selection's bounding box in layer coordinates, or None when nothing is selected."""
+    _ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    if not non_empty:
+        return None
+    _ok, ox, oy = layer.get_offsets()
+    return Bounds.from_corners(x1 - ox, y1 - oy, x2 - ox, y2 - oy)
+
+
+# -- waiting for the worker -----------------------------------------------------------------
+
+
+def wait_for(job, core, title):
+    """Poll the job folder with GIMP progress; partial images go to the progress text."""
+    Gimp.progress_init(title)
+    seen = [0]
+
+    def tick(status, elapsed):
+        if len(status.partials) > seen[0]:
+            seen[0] = len(status.partials)
+        text = _("{title}: waiting for the model… {seconds:.0f} s").format(
+            title=title, seconds=elapsed)
+        if seen[0]:
+            text += " " + _("({n} previews)").format(n=seen[0])
+        Gimp.progress_set_text(text)
+        Gimp.progress_pulse()
+
+    status = job.wait(on_tick=tick, interval=0.1,
+                      timeout=core["config"].load().timeout * 2 + 60)
+    Gimp.progress_end()
+    return status
+
+
+def run_job(core, request, meta, title):
+    """Send ``request`` through a detached worker; return (status, [history entries])."""
+    jobs = core["jobs"]
+    jobs.clean_stale()
+    job = jobs.Job.create(request, meta=meta)
+    log = core["logs"].get_logger()
+    log.info("job %s started: %s %s", job.id, meta.get("procedure"), request.model)
+    job.start()
+    status = wait_for(job, core, title)
+    log.info("job %s %s request_ids=%s %s", job.id, status.state, status.request_ids,
+             status.error_type)
+    if status.state != "done":
+        job.remove() if not status.results else None
+        raise Failure(status.error or _("The request failed."))
+    hist = core["history"].History(core["config"].home() / "history")
+    entries = [hist.get(r["entry"]) for r in sorted(status.results, key=lambda r: r["index"])]
+    return job, status, entries, hist
+
+
+def fault_hook(point):
+    """Test-only: BIANXIE_TEST_FAULT=<point> makes that step fail, to prove nothing is lost."""
+    if os.environ.get("BIANXIE_TEST_FAULT") == point:
+        raise RuntimeError("test fault at " + point)
+
+
+def usage_text(status, core):
+    from bianxie_core import cost
+
+    if not status.usage:
+        return ""
+    return _("Used {tokens} tokens ≈ {price}.").format(
+        tokens=status.usage.get("total_tokens", 0),
+        price=cost.format_price(status.price, status.currency or "USD"))
+
+
+# -- procedures -----------------------------------------------------------------------------
+
+
+def settings_from(config, core, kind):
+    inpaint = core["inpaint"]
+    s = inpaint.EditSettings(
+        prompt=config.get_property("prompt") or "",
+        model=config.get_property("model") or core["config"].load().model,
+        size=config.get_property("size") or "auto",
+        quality=config.get_property("quality") or "auto",
+        n=config.get_property("n"),
+        output_format=config.get_property("output-format") or "png",
+        stream=config.get_property("stream"),
+    )
+    if kind != GENERATE:
+        s.input_fidelity = config.get_property("input-fidelity") or ""
+        s.context = config.get_property("context") or "auto"
+        s.grow = config.get_property("grow")
+        s.feather = config.get_property("feather")
+        s.color_match = config.get_property("color-match")
+        s.remove = config.get_property("remove")
+    return s
+
+
+def do_edit(procedure, run_mode, image, drawables, config, core, references=False):
+    from bianxie_core.geometry import Bounds, Extent
+
+    region, inpaint = core["region"], core["inpaint"]
+    layer = editable_layer(image, drawables)
+    if not interactive_dialog(procedure, run_mode, config):
+        return Gimp.PDBStatusType.CANCEL, None
+    settings = settings_from(config, core, EDIT)
+    svc = service(core)
+    spec = svc.model(settings.model)
+    options = settings.region_options()
+    selection = selection_in_layer(image, layer, Bounds)
+    extent = Extent(layer.get_width(), layer.get_height())
+    plan = region.plan_edit(extent, selection, spec, options)
+    pixels = read_rgba(layer, plan.crop)
+    _ok, ox, oy = layer.get_offsets()
+    coverage = read_coverage(image, plan.crop, ox, oy) if plan.has_mask else None
+    upload = region.prepare(plan, pixels, coverage, options)
+    if references:
+        for ref in drawables[1:]:
+            data, name, mime = region.fit_reference(
+                read_rgba(ref, Bounds(0, 0, ref.get_width(), ref.get_height())), plan.api_size)
+            settings.references.append(core_image_file(data, name, mime))
+    request = settings.request(upload, spec)
+    svc.check(request)
+    meta = {"procedure": procedure.get_name(), "layer": layer.get_name(),
+            "offset": [ox, oy], "canvas": list(plan.canvas), "crop": list(plan.crop),
+            "settings": public_settings(settings)}
+    job, status, entries, hist = run_job(core, request, meta, _("Edit Selection"))
+    fault_hook("import")
+    if not (image.is_valid() and layer.is_valid()):
+        job.remove()
+        raise Failure(_("The image or layer was closed while the model worked; the result is "
+                        "kept: use Filters › AI (便携AI) › Recover Results."))
+    placements = [region.place(plan, pixels, coverage, e.image_path.read_bytes(), options)
+                  for e in entries]
+    name = layer_name(settings, core)
+    image.undo_group_start()
+    try:
+        parent = layer.get_parent()
+        position = image.get_item_position(layer)
+        items = []
+        for placement, entry in zip(placements, entries):
+            lay, fill = new_layer(image, name, placement.patch, placement.x + ox,
+                                  placement.y + oy, placement.mask)
+            items.append((lay, fill, entry))
+        insert_results(image, items, parent, position, name, meta, status)
+    finally:
+        image.undo_group_end()
+    finish(job, entries, hist, image, status, core, [w for p in placements for w in p.warnings])
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+def core_image_file(data, name, mime):
+    from bianxie_core.params import ImageFile
+
+    return ImageFile(data=data, name=name, content_type=mime)
+
+
+def public_settings(settings):
+    fields = dict(settings.__dict__)
+    fields.pop("references", None)
+    return fields
+
+
+def layer_name(settings, core):
+    text = settings.prompt if settings.prompt.strip() else _("Removed")
+    return core["inpaint"].layer_name(text)
+
+
+def insert_results(image, items, parent, position, name, meta, status):
+    """One layer, or a group with one layer per variant (the first visible)."""
+    record = dict(meta, usage=status.usage, request_ids=status.request_ids)
+    if len(items) > 1:
+        group = Gimp.GroupLayer.new(image, name)
+        image.insert_layer(group, parent, position)
+        for i, (lay, fill, entry) in enumerate(items):
+            image.insert_layer(lay, group, i)
+            fill()
+            lay.set_name("{} #{}".format(name, i + 1))
+            lay.set_visible(i == 0)
+            attach_meta(lay, dict(record, entry=entry.id))
+        attach_meta(group, record)
+        return group
+    lay, fill, entry = items[0]
+    image.insert_layer(lay, parent, position)
+    fill()
+    attach_meta(lay, dict(record, entry=entry.id))
+    return lay
+
+
+def finish(job, entries, hist, image, status, core, warnings=()):
+    for entry in entries:
+        hist.mark_imported(entry.id, where="GIMP image {}".format(image.get_id()))
+    job.remove()
+    Gimp.displays_flush()
+    text = " ".join([usage_text(status, core)] + list(status.warnings) + list(warnings)).strip()
+    if text:
+        Gimp.message(text)
+
+
+def do_generate(procedure, run_mode, image, drawables, config, core):
+    from bianxie_core.params import GenerateRequest
+
+    if not interactive_dialog(procedure, run_mode, config):
+        return Gimp.PDBStatusType.CANCEL, None
+    s = settings_from(config, core, GENERATE)
+    background = config.get_property("background") or "auto"
+    request = GenerateRequest(
+        prompt=s.prompt, model=s.model, n=s.n if s.n != 1 else None,
+        size=s.size if s.size != "auto" else None,
+        quality=s.quality if s.quality != "auto" else None,
+        background=background if background != "auto" else None,
+        output_format=s.output_format if s.output_format != "png" else None,
+        stream=True if s.stream else None, partial_images=1 if s.stream else None)
+    svc = service(core)
+    svc.check(request)
+    meta = {"procedure": GENERATE, "settings": dict(public_settings(s), background=background)}
+    job, status, entries, hist = run_job(core, request, meta, _("Generate Image"))
+    fault_hook("import")
+    decoded = [decode(e.image_path.read_bytes()) for e in entries]
+    width, height = decoded[0].shape[1], decoded[0].shape[0]
+    new_image = image is None or not image.is_valid()
+    target = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB) if new_image else image
+    target.undo_group_start()
+    try:
+        name = core["inpaint"].layer_name(s.prompt)
+        items = []
+        for array, entry in zip(decoded, entries):
+            lay, fill = new_layer(target, name, array, 0, 0)
+            items.append((lay, fill, entry))
+        insert_results(target, items, None, 0, name, meta, status)
+    finally:
+        target.undo_group_end()
+    if new_image and run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.Display.new(target)
+    finish(job, entries, hist, target, status, core)
+    return Gimp.PDBStatusType.SUCCESS, target
+
+
+def decode(data):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+def do_recover(procedure, run_mode, image, drawables, config, core):
+    hist = core["history"].History(core["config"].home() / "history")
+    pending = [e for e in hist.pending() if not e.meta.get("corrupt") and not e.meta.get("broken")]
+    if not pending:
+        Gimp.message(_("Nothing to recover: every paid image is already in an image."))
+        return Gimp.PDBStatusType.SUCCESS, image
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        pending = choose_entries(pending)
+        if not pending:
+            return Gimp.PDBStatusType.CANCEL, None
+    arrays = [decode(e.image_path.read_bytes()) for e in pending]
+    target = image if image is not None and image.is_valid() else Gimp.Image.new(
+        arrays[0].shape[1], arrays[0].shape[0], Gimp.ImageBaseType.RGB)
+    target.undo_group_start()
+    try:
+        for entry, array in zip(pending, arrays):
+            x, y, array = recovered_placement(entry, array)
+            lay, fill = new_layer(target, _("Recovered: {name}").format(
+                name=core["inpaint"].layer_name(entry.meta.get("prompt") or "")), array, x, y)
+            target.insert_layer(lay, None, 0)
+            fill()
+            attach_meta(lay, {k: v for k, v in entry.meta.items() if k != "imported"})
+    finally:
+        target.undo_group_end()
+    for entry in pending:
+        hist.mark_imported(entry.id, where="GIMP image {}".format(target.get_id()))
+    if run_mode == Gimp.RunMode.INTERACTIVE and target is not image:
+        Gimp.Display.new(target)
+    Gimp.displays_flush()
+    return Gimp.PDBStatusType.SUCCESS, target
+
+
+def recovered_placement(entry, array):
+    """An edit's result goes back over the area it was made from (scaled to it)."""
+    canvas, offset = entry.meta.get("canvas"), entry.meta.get("offset") or [0, 0]
+    if not canvas:
+        return 0, 0, array
+    import numpy as np
+    from PIL import Image
+
+    x, y, w, h = canvas
+    scaled = np.asarray(Image.fromarray(array).resize((w, h), Image.Resampling.LANCZOS))
+    return x + offset[0], y + offset[1], scaled
+
+
+def do_settings(procedure, run_mode, image, drawables, config, core):
+    cfgmod = core["config"]
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        return settings_dialog(core), None
+    changes = {}
+    for prop, field in (("base-url", "base_url"), ("model", "model"), ("proxy", "proxy"),
+                        ("ca-bundle", "ca_bundle")):
+        value = config.get_property(prop)
+        if value:
+            changes[field] = value
+    if "base_url" in changes:
+        changes["base_url"] = cfgmod.normalise_base_url(
+            changes["base_url"], allow_http=cfgmod.load().allow_http)
+    timeout = config.get_property("timeout")
+    if timeout > 0:
+        changes["timeout"] = float(timeout)
+    cfgmod.update(**changes)
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+def service(core):
+    from bianxie_core.service import Service
+
+    return Service()
+
+
+def interactive_dialog(procedure, run_mode, config):
+    if run_mode != Gimp.RunMode.INTERACTIVE:
+        return True
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init("bianxie_gimp")
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, procedure.get_menu_label())
+    dialog.fill(None)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def settings_dialog(core):
+    """Base URL, key (hidden), model, timeouts, proxy, CA bundle, and Test Connection."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi, Gtk
+
+    cfgmod = core["config"]
+    cfg = cfgmod.load()
+    GimpUi.init("bianxie_gimp")
+    dialog = GimpUi.Dialog(title=_("便携AI Settings"))
+    dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
+    dialog.add_button(_("_Save"), Gtk.ResponseType.OK)
+    grid = Gtk.Grid(row_spacing=6, column_spacing=12, border_width=12)
+    dialog.get_content_area().pack_start(grid, True, True, 0)
+    rows = [("base_url", _("Base URL"), cfg.base_url, True),
+            ("api_key", _("API key"), "", False),
+            ("model", _("Default model"), cfg.model, True),
+            ("timeout", _("Timeout (s)"), str(cfg.timeout), True),
+            ("connect_timeout", _("Connect timeout (s)"), str(cfg.connect_timeout), True),
+            ("proxy", _("Proxy URL"), cfg.proxy, True),
+            ("ca_bundle", _("Extra CA bundle"), cfg.ca_bundle, True)]
+    entries = {}
+    for row, (field, label, value, visible) in enumerate(rows):
+        grid.attach(Gtk.Label(label=label, xalign=0), 0, row, 1, 1)
+        entry = Gtk.Entry(text=value, visibility=visible, hexpand=True)
+        if field == "api_key":
+            entry.set_placeholder_text(
+                _("(unchanged: {key})").format(key=cfgmod.redact_key(cfg.api_key))
+                if cfg.api_key else _("paste your key"))
+        grid.attach(entry, 1, row, 1, 1)
+        entries[field] = entry
+    result = Gtk.Label(label="", xalign=0, wrap=True)
+    test = Gtk.Button(label=_("Test Connection"))
+    grid.attach(test, 0, len(rows), 1, 1)
+    grid.attach(result, 1, len(rows), 1, 1)
+
+    def collected():
+        changes = {}
+        for field, entry in entries.items():
+            text = entry.get_text().strip()
+            if field == "api_key" and not text:
+                continue
+            changes[field] = cfgmod.coerce(field, text) if text else text
+        if changes.get("base_url"):
+            changes["base_url"] = cfgmod.normalise_base_url(
+                changes["base_url"], allow_http=cfg.allow_http)
+        return changes
+
+    def on_test(_button):
+        from bianxie_core.client import ImagesClient
+
+        try:
+            trial = cfgmod.Config(**dict(cfg.__dict__, **collected()))
+            client = ImagesClient(trial.base_url, cfgmod.resolve_api_key(trial),
+                                  timeout=min(trial.timeout, 30),
+                                  connect_timeout=trial.connect_timeout, proxy=trial.proxy,
+                                  ca_bundle=trial.ca_bundle)
+            names = [m for m in client.list_models() if "image" in m]
+            result.set_text(_("Connected. Image models: {names}").format(
+                names=", ".join(names) or _("none listed")))
+        except core["errors"].BianxieError as exc:
+            result.set_text(str(exc))
+
+    test.connect("clicked", on_test)
+    dialog.show_all()
+    status = Gimp.PDBStatusType.CANCEL
+    while dialog.run() == Gtk.ResponseType.OK:
+        try:
+            cfgmod.update(**collected())
+            status = Gimp.PDBStatusType.SUCCESS
+            break
+        except core["errors"].BianxieError as exc:
+            result.set_text(str(exc))
+    dialog.destroy()
+    return status
+
+
+def choose_entries(entries):
+    """Interactive Recover: every pending entry is offered; all are imported on OK."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi, Gtk
+
+    GimpUi.init("bianxie_gimp")
+    dialog = GimpUi.Dialog(title=_("Recover Results"))
+    dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
+    dialog.add_button(_("_Import"), Gtk.ResponseType.OK)
+    box = dialog.get_content_area()
+    checks = []
+    for entry in entries[:50]:
+        label = "{}  {}".format(entry.id, (entry.meta.get("prompt") or "")[:60])
+        check = Gtk.CheckButton(label=label)
+        check.set_active(True)
+        box.pack_start(check, False, False, 2)
+        checks.append((check, entry))
+    dialog.show_all()
+    ok = dialog.run() == Gtk.ResponseType.OK
+    chosen = [e for c, e in checks if c.get_active()] if ok else []
+    dialog.destroy()
+    return chosen
+
+
+# -- registration ---------------------------------------------------------------------------
+
+HANDLERS = {EDIT: do_edit, GENERATE: do_generate, RECOVER: do_recover, SETTINGS: do_settings,
+            REFS: lambda *a: do_edit(*a, references=True)}
+
+
+def run(procedure, run_mode, image, drawables, config, data):
+    name = procedure.get_name()
+    try:
+        core = load_core()
+    except Failure as failure:
+        return procedure.new_return_values(failure.status, GLib.Error.new_literal(
+            GLib.quark_from_string("bianxie"), str(failure), 0))
+    errors = core["errors"]
+    try:
+        status, result = HANDLERS[name](procedure, run_mode, image, list(drawables or []),
+                                        config, core)
+    except Failure as failure:
+        return error_values(procedure, failure.status, str(failure), core)
+    except errors.UsageError as exc:
+        return error_values(procedure, Gimp.PDBStatusType.CALLING_ERROR, str(exc), core)
+    except errors.BianxieError as exc:
+        return error_values(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, str(exc), core)
+    except Exception as exc:  # a bug: log it, and still give one sentence
+        core["logs"].get_logger().exception("unexpected error in %s", name)
+        return error_values(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, _(
+            "Something went wrong in the plug-in ({kind}); any paid image is kept: use Recover "
+            "Results. Details are in {log}.").format(
+                kind=type(exc).__name__, log=core["config"].home() / "logs"), core)
+    return procedure.new_return_values(status, None)
+
+
+def error_values(procedure, status, message, core):
+    core["logs"].get_logger().info("%s failed: %s", procedure.get_name(), message)
+    return procedure.new_return_values(
+        status, GLib.Error.new_literal(GLib.quark_from_string("bianxie"), message, 0))
+
+
+def add_request_args(proc, kind):
+    from_cfg = ""  # empty = the model from Settings
+    proc.add_string_argument("prompt", _("_Prompt"), _("What to draw or change"), "", RW)
+    proc.add_string_argument("model", _("_Model"), _("Model name; empty = the default from "
+                                                     "Settings"), from_cfg, RW)
+    proc.add_string_argument("size", _("Si_ze"), _("auto, 1024x1024, 1536x1024, 1024x1536, or "
+                                                    "WxH for gpt-image-2"), "auto", RW)
+    proc.add_string_argument("quality", _("_Quality"), _("auto, low, medium or high"),
+                             "auto", RW)
+    proc.add_int_argument("n", _("_Variants"), _("Number of images (1-10)"), 1, 10, 1, RW)
+    if kind == GENERATE:
+        proc.add_string_argument("background", _("_Background"),
+                                 _("auto, transparent or opaque"), "auto", RW)
+    else:
+        proc.add_string_argument("input-fidelity", _("Input _fidelity"),
+                                 _("empty, low or high"), "", RW)
+        proc.add_string_argument("context", _("_Context"), _("auto, pixels (128), percent "
+                                                             "(50%) or layer"), "auto", RW)
+        proc.add_int_argument("grow", _("_Grow"), _("Grow the selection by pixels"),
+                              0, 256, 6, RW)
+        proc.add_int_argument("feather", _("_Feather"), _("Soft edge in pixels"), 0, 256, 12, RW)
+        proc.add_boolean_argument("color-match", _("Color _match"),
+                                  _("Match colour and tone at the seam"), True, RW)
+        proc.add_boolean_argument("remove", _("_Remove"), _("Remove what is selected (no "
+                                                            "prompt needed)"), False, RW)
+    proc.add_string_argument("output-format", _("_Output format"), _("png, jpeg or webp"),
+                             "png", RW)
+    proc.add_boolean_argument("stream", _("_Stream previews"),
+                              _("Show partial images while the model works"), True, RW)
+
+
+class BianxiePlugIn(Gimp.PlugIn):
+    def do_query_procedures(self):
+        return [EDIT, REFS, GENERATE, SETTINGS, RECOVER]
+
+    def do_create_procedure(self, name):
+        proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        proc.set_attribution("bianxie-gimp contributors", "GPL-3.0-or-later", "2026")
+        if name == EDIT:
+            proc.set_menu_label(_("_Edit Selection…"))
+            proc.set_documentation(_("Edit the selection with an AI model"), _(
+                "Sends the selected area with context to the images edits endpoint and adds "
+                "the result as a new, aligned layer with a soft mask."), name)
+            proc.set_image_types("RGB*, GRAY*")
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            add_request_args(proc, EDIT)
+        elif name == REFS:
+            proc.set_menu_label(_("Edit with _Reference Layers…"))
+            proc.set_documentation(_("Edit a layer using the other selected layers as "
+                                     "references"), _(
+                "The first selected layer is edited (with the selection as mask); the others "
+                "are sent as reference images (image[])."), name)
+            proc.set_image_types("RGB*, GRAY*")
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                      | Gimp.ProcedureSensitivityMask.DRAWABLES)
+            add_request_args(proc, REFS)
+        elif name == GENERATE:
+            proc.set_menu_label(_("_Generate Image…"))
+            proc.set_documentation(_("Generate an image from text"), _(
+                "Creates a new layer in the current image, or a new image."), name)
+            proc.set_sensitivity_mask(ANY_TIME)
+            proc.add_menu_path("<Image>/File/Create")
+            add_request_args(proc, GENERATE)
+        elif name == SETTINGS:
+            proc.set_menu_label(_("_Settings…"))
+            proc.set_documentation(_("Connection settings for the images API"), _(
+                "Base URL, API key (stored only in the config file, mode 0600), default "
+                "model, timeouts, proxy and CA bundle."), name)
+            proc.set_sensitivity_mask(ANY_TIME)
+            proc.add_string_argument("base-url", _("_Base URL"), None, "", RW)
+            proc.add_string_argument("model", _("Default _model"), None, "", RW)
+            proc.add_double_argument("timeout", _("_Timeout (s)"), None, 0.0, 3600.0, 0.0, RW)
+            proc.add_string_argument("proxy", _("_Proxy URL"), None, "", RW)
+            proc.add_string_argument("ca-bundle", _("_CA bundle"), None, "", RW)
+        elif name == RECOVER:
+            proc.set_menu_label(_("Re_cover Results…"))
+            proc.set_documentation(_("Import paid results that never reached an image"), _(
+                "Lists the history entries not yet imported and adds them as layers."), name)
+            proc.set_sensitivity_mask(ANY_TIME)
+        proc.add_menu_path(MENU)
+        return proc
+
+
+Gimp.main(BianxiePlugIn.__gtype__, sys.argv)
