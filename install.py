@@ -38,19 +38,17 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import plistlib
 import re
 import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 PLUGIN = "bianxie_gimp"
 HERE = Path(__file__).resolve().parent

@@ -28,7 +28,8 @@ from typing import Dict, List, NamedTuple, Optional
 
 DEFAULT_ROOTS = Path("/var/cache/bianxie-gimp-roots")
 RECIPE_VERSION = 1
-PACKAGES = ("gimp", "python3", "python3-gi", "gir1.2-gimp-3.0", "gir1.2-gegl-0.4", "ca-certificates")
+PACKAGES = ("gimp", "python3", "python3-gi", "gir1.2-gimp-3.0", "gir1.2-gegl-0.4",
+            "ca-certificates")
 FORBIDDEN = ("python3-numpy", "python3-pil", "python3-requests", "python3-pip")
 FORBIDDEN_IMPORTS = ("numpy", "PIL", "requests", "pip")
 DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
