@@ -27,12 +27,16 @@ MEGA = 1024 * 1024
 def pattern(width: int, height: int, seed: str = "") -> np.ndarray:
     """A deterministic, non-flat RGB image (gradients plus waves) for generations."""
     phase = int(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:4], 16) / 65535.0
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    u, v = x / max(width - 1, 1), y / max(height - 1, 1)
-    r = 255 * u
-    g = 255 * v
-    b = 127.5 + 127.5 * np.sin(2 * math.pi * (3 * u + 2 * v + phase)) * np.cos(9 * math.pi * u * v)
-    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).round().astype(np.uint8)
+    u = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    v = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    # separable waves: cheap outer products rather than per-pixel sin/cos
+    a, b = 2 * math.pi * 3 * u, 2 * math.pi * (2 * v + phase)
+    wave = (np.sin(a) * np.cos(b) + np.cos(a) * np.sin(b)) * np.cos(5 * math.pi * u)
+    rgb = np.empty((height, width, 3), np.float32)
+    rgb[..., 0] = 255 * u
+    rgb[..., 1] = 255 * v
+    rgb[..., 2] = 127.5 + 127.5 * wave * np.cos(3 * math.pi * v)
+    return rgb.round().astype(np.uint8)
 
 
 def ellipse_alpha(width: int, height: int) -> np.ndarray:
@@ -89,7 +93,7 @@ def encode(rgb: np.ndarray, fmt: str, compression: int, alpha: Optional[np.ndarr
     elif fmt == "jpeg":
         img.save(buf, "JPEG", quality=max(compression, 1))
     else:
-        img.save(buf, "WEBP", quality=compression, lossless=compression == 100, method=0)
+        img.save(buf, "WEBP", quality=compression, method=0)
     return buf.getvalue()
 
 

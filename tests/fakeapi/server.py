@@ -118,7 +118,7 @@ class FakeServer:
         self._stopping.clear()
         self._httpd = _HTTPServer(self._address, _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,),
                                         name="fakeapi", daemon=True)
         self._thread.start()
         return self
