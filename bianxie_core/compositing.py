@@ -31,11 +31,27 @@ def _max_axis0(a: np.ndarray, radius: int) -> np.ndarray:
     return m
 
 
+def nonzero_window(mask: np.ndarray, pad: int) -> Optional[tuple]:
+    """Slices of the bounding box of ``mask``'s non-zero pixels grown by ``pad`` (clamped);
+    None when all are zero. Filters run on this window only: zeros stay zero far from it."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad)),
+            slice(max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)))
+
+
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Grey dilation by a square of ``radius`` (soft masks keep their soft values)."""
     if radius <= 0 or mask.size == 0:
         return mask
-    return _max_axis0(_max_axis0(mask, radius).T, radius).T
+    window = nonzero_window(mask, radius)
+    out = np.zeros_like(mask)
+    if window is not None:
+        out[window] = _max_axis0(_max_axis0(mask[window], radius).T, radius).T
+    return out
 
 
 def _box_axis0(a: np.ndarray, radius: int) -> np.ndarray:
@@ -65,10 +81,15 @@ def feather_mask(fill: np.ndarray, grow: int, feather: int) -> np.ndarray:
     if feather <= 0:
         return grown.copy()
     blur = max(1, round(feather / 4))
-    soft = box_blur(box_blur(dilate(grown, 2 * blur), blur), blur)
-    out = np.clip(np.rint(soft), 0, 255).astype(np.uint8)
-    support = dilate(grown > 0, 4 * blur)
-    out[~support] = 0
+    out = np.zeros_like(grown)
+    window = nonzero_window(grown, 4 * blur + 1)
+    if window is None:
+        return out
+    part = grown[window]
+    soft = box_blur(box_blur(dilate(part, 2 * blur), blur), blur)
+    part_out = np.clip(np.rint(soft), 0, 255).astype(np.uint8)
+    part_out[~dilate(part > 0, 4 * blur)] = 0
+    out[window] = part_out
     return out
 
 
@@ -79,15 +100,6 @@ def threshold(coverage: np.ndarray) -> np.ndarray:
     if top == 0:
         return np.zeros(coverage.shape, bool)
     return coverage.astype(np.uint16) * 2 >= top
-
-
-def ring(mask: np.ndarray, width: int, valid: Optional[np.ndarray] = None) -> np.ndarray:
-    """Pixels where ``mask`` is 0 but within ``width`` px of where it is not."""
-    nonzero = mask > 0
-    out = dilate(nonzero, width) & ~nonzero
-    if valid is not None:
-        out &= valid
-    return out
 
 
 class ColorFit(NamedTuple):
@@ -102,9 +114,12 @@ class ColorFit(NamedTuple):
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         if self.is_identity:
             return rgb
-        out = rgb[..., :3].astype(np.float32) * self.gain.astype(np.float32)
-        out += self.offset.astype(np.float32)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        levels = np.arange(256, dtype=np.float64)
+        out = np.empty(rgb.shape[:2] + (3,), np.uint8)
+        for c in range(3):
+            lut = np.clip(np.rint(levels * self.gain[c] + self.offset[c]), 0, 255)
+            out[..., c] = lut.astype(np.uint8)[rgb[..., c]]
+        return out
 
 
 IDENTITY = ColorFit(np.ones(3), np.zeros(3), 0)
@@ -146,21 +161,21 @@ def composite(base: np.ndarray, patch: np.ndarray, mask: Optional[np.ndarray]) -
     patch = _channels(patch, channels)
     if mask is None:
         return patch.copy()
-    m = mask.astype(np.uint32)[..., None]
-    if channels == 4:
-        a0 = base[..., 3:4].astype(np.uint32)
-        a1 = patch[..., 3:4].astype(np.uint32)
-        w0, w1 = a0 * (255 - m), a1 * m  # alpha·weight, scaled by 255
-        wsum = w0 + w1
-        rgb = (base[..., :3] * w0 + patch[..., :3] * w1 + wsum // 2) // np.maximum(wsum, 1)
-        alpha = (wsum + 127) // 255
-        out = np.concatenate([rgb, alpha], axis=2).astype(np.uint8)
-    else:
-        out = ((base * (255 - m) + patch * m + 127) // 255).astype(np.uint8)
-    keep = mask == 0
-    out[keep] = base[keep]
+    out = base.copy()
     full = mask == 255
     out[full] = patch[full]
+    blend = (mask > 0) & ~full
+    if not blend.any():
+        return out
+    m = mask[blend].astype(np.uint32)[:, None]
+    b, p = base[blend].astype(np.uint32), patch[blend].astype(np.uint32)
+    if channels == 4:
+        w0, w1 = b[:, 3:] * (255 - m), p[:, 3:] * m  # alpha·weight, scaled by 255
+        wsum = w0 + w1
+        rgb = (b[:, :3] * w0 + p[:, :3] * w1 + wsum // 2) // np.maximum(wsum, 1)
+        out[blend] = np.concatenate([rgb, (wsum + 127) // 255], axis=1).astype(np.uint8)
+    else:
+        out[blend] = ((b * (255 - m) + p * m + 127) // 255).astype(np.uint8)
     return out
 
 

@@ -379,9 +379,16 @@ def place(plan: Plan, crop_pixels: np.ndarray, coverage: Optional[np.ndarray],
     known = np.zeros(original.shape[:2], bool)
     known[inner.slices] = True
 
-    mask = composite_mask(plan, pixels, coverage, options)
+    fill = region_fill(plan, pixels, coverage)
+    mask = None if fill is None else composite_mask(plan, fill, options)
     if mask is not None:
-        far = known & ~comp.dilate(mask > 0, options.ring_width)
+        # What the model may have changed: the composite, and the API mask plus the reach of
+        # the resampling filter; the tone is fitted on a ring just outside of it.
+        changed = (mask > 0) | comp.dilate(fill > 0, options.grow + 3)
+        if plan.mode == "expand":
+            changed |= _filled_beyond(plan, options.grow + 3)
+        near = comp.dilate(changed, options.ring_width)
+        far = known & ~near
         ignored = mask_ignored(original, generated, far)
         if ignored:
             warnings.append(
@@ -389,7 +396,7 @@ def place(plan: Plan, crop_pixels: np.ndarray, coverage: Optional[np.ndarray],
                   "the mask); only the selected area was used, check the edges.")
             )
         elif options.color_match:
-            fit_where = comp.ring(mask, options.ring_width, known)
+            fit_where = near & ~changed & known
             generated = comp.fit_gain_offset(generated, original, fit_where).apply(generated)
     patch = np.empty(generated.shape[:2] + (4,), np.uint8)
     patch[..., :3] = generated
@@ -399,18 +406,36 @@ def place(plan: Plan, crop_pixels: np.ndarray, coverage: Optional[np.ndarray],
                      plan.layer if expand else None, plan.origin)
 
 
-def composite_mask(plan: Plan, pixels: np.ndarray, coverage: Optional[np.ndarray],
-                   options: RegionOptions) -> Optional[np.ndarray]:
-    """The soft mask over ``plan.region`` (None in whole-layer mode)."""
+def region_fill(plan: Plan, pixels: np.ndarray, coverage: Optional[np.ndarray]
+                ) -> Optional[np.ndarray]:
+    """What is to be filled over ``plan.region`` (uint8 0..255); None in whole-layer mode."""
     if plan.mode == "layer":
         return None
     fill = _fill(plan, pixels, coverage)
     if plan.mode == "selection":
-        return comp.feather_mask(fill, options.grow, options.feather)
+        return fill
     inner = plan.known.relative_to(plan.region)
     full = np.full((plan.region.height, plan.region.width), 255, np.uint8)
     full[inner.slices] = fill
-    return comp.feather_mask(full, 0, options.feather // 2)
+    return full
+
+
+def composite_mask(plan: Plan, fill: np.ndarray, options: RegionOptions) -> np.ndarray:
+    """The soft mask over ``plan.region`` for its ``region_fill``."""
+    if plan.mode == "selection":
+        return comp.feather_mask(fill, options.grow, options.feather)
+    return comp.feather_mask(fill, 0, options.feather // 2)
+
+
+def _filled_beyond(plan: Plan, width: int) -> np.ndarray:
+    """The rim of ``plan.region`` next to canvas that sticks out of it (filled when expanding)."""
+    r, c = plan.region, plan.canvas
+    rim = np.zeros((r.height, r.width), bool)
+    rim[:width if c.y < r.y else 0] = True
+    rim[r.height - width if c.bottom > r.bottom else r.height:] = True
+    rim[:, :width if c.x < r.x else 0] = True
+    rim[:, r.width - width if c.right > r.right else r.width:] = True
+    return rim
 
 
 def map_back(plan: Plan, image: Image.Image) -> np.ndarray:

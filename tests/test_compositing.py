@@ -64,16 +64,6 @@ def test_threshold_relative_to_peak(values, expected):
     assert comp.threshold(np.array([values], np.uint8))[0].tolist() == expected
 
 
-def test_ring_is_just_outside():
-    m = np.zeros((20, 20), np.uint8)
-    m[8:12, 8:12] = 10
-    r = comp.ring(m, 2)
-    assert r[6, 6] and r[13, 13] and not r[9, 9] and not r[5, 9]
-    valid = np.zeros_like(r)
-    valid[:10] = True
-    assert not comp.ring(m, 2, valid)[13, 13]
-
-
 @pytest.mark.parametrize(
     "gain, offset",
     [((1.1, 0.9, 1.0), (12, -8, 3)), ((1.0, 1.0, 1.0), (0, 0, 0)), ((0.8, 1.2, 1.05), (20, -20, 0))],
