@@ -18,8 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.fakeapi import FAULTS, FakeServer
-from tests.fakeapi import validate
+from tests.fakeapi import FAULTS, FakeServer, validate
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": "Bearer " + KEY}
@@ -37,7 +36,7 @@ def encode(img: Image.Image, fmt: str = "PNG") -> bytes:
 def photo(size=(64, 48)) -> Image.Image:
     y, x = np.mgrid[0 : size[1], 0 : size[0]]
     rgb = np.stack([x * 255 // size[0], y * 255 // size[1], (x * y) % 256], axis=-1)
-    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+    return Image.fromarray(rgb.astype(np.uint8))
 
 
 def half_mask(size=(64, 48)) -> Image.Image:
@@ -45,7 +44,7 @@ def half_mask(size=(64, 48)) -> Image.Image:
     alpha = np.full((size[1], size[0]), 255, np.uint8)
     alpha[:, : size[0] // 2] = 0
     mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.putalpha(Image.fromarray(alpha, "L"))
+    mask.putalpha(Image.fromarray(alpha))
     return mask
 
 
@@ -354,7 +353,8 @@ def test_wrong_key_is_401_with_the_key_masked(srv):
     r = generate(srv, headers={"Authorization": "Bearer " + wrong})
     err = error_of(r)
     assert (r.status_code, err["code"]) == (401, "invalid_api_key")
-    assert err["message"].startswith("Incorrect API key provided: sk-*") and "1234." in err["message"]
+    assert err["message"].startswith("Incorrect API key provided: sk-*")
+    assert "*1234." in err["message"]
     assert wrong not in r.text and "abcdefghijklmnop" not in r.text
 
 
@@ -396,7 +396,7 @@ OUT = (512, 768)  # a free size, so the first image is also stretched
 
 
 def _resized(img: Image.Image) -> np.ndarray:
-    return np.asarray(img.convert("RGB").resize(OUT, Image.LANCZOS)).astype(float)
+    return np.asarray(img.convert("RGB").resize(OUT, Image.Resampling.LANCZOS)).astype(float)
 
 
 @pytest.mark.parametrize("fill", ["mask", "mask+shift", "ignore_mask", "echo", "solid"])
@@ -552,12 +552,19 @@ def test_fault_details(srv):
     srv.fault = "rate_limit"
     assert generate(srv).headers["Retry-After"] == "1"
     srv.fault = "quota_newapi"
-    assert error_of(generate(srv))["message"].startswith("用户额度不足, 剩余额度: ¥0.12 (request id")
+    r = generate(srv)
+    assert error_of(r)["message"] == "用户额度不足, 剩余额度: ¥0.12 (request id: %s)" % (
+        r.headers["X-Oneapi-Request-Id"])
     srv.fault = "org_unverified"
     assert "verified to use the model `gpt-image-1.5`" in error_of(
         generate(srv, model="gpt-image-1.5"))["message"]
     srv.fault = "invalid_param"
     assert error_of(generate(srv))["param"] == "quality"
+
+
+def test_error_faults_apply_to_the_models_list_too(srv):
+    srv.fault = "unauthorized"
+    assert requests.get(srv.base_url + "/models", headers=AUTH).status_code == 401
 
 
 def test_newapi_unavailable_names_the_group_and_model(relay):

@@ -13,7 +13,7 @@ from typing import Optional
 DIALECTS = ("openai", "new-api")
 
 
-@dataclass
+@dataclass(eq=False)
 class ApiError(Exception):
     """An error answer. ``origin``: "upstream" (OpenAI), "relay" (new-api's own), "one-api"."""
 
@@ -25,6 +25,9 @@ class ApiError(Exception):
     origin: str = "upstream"
     extra: dict = field(default_factory=dict)  # more keys inside "error"
     headers: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "%d %s: %s" % (self.status, self.type, self.message)
 
 
 def openai_request_id() -> str:

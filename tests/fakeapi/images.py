@@ -10,6 +10,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+Resampling = Image.Resampling
+
 FILL_MODES = ("mask", "mask+shift", "ignore_mask", "echo", "solid")
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -64,7 +66,7 @@ def edit_pixels(
     color_arr = np.array(color[:3], dtype=np.float32)
     if fill == "solid":
         return np.broadcast_to(color_arr, (size[1], size[0], 3)).astype(np.uint8)
-    base = np.asarray(first.convert("RGB").resize(size, Image.LANCZOS), dtype=np.float32)
+    base = np.asarray(first.convert("RGB").resize(size, Resampling.LANCZOS), dtype=np.float32)
     if fill == "echo":
         return base.astype(np.uint8)
     if fill == "ignore_mask":
@@ -72,7 +74,7 @@ def edit_pixels(
     if mask is None:
         editable = np.ones(base.shape[:2], dtype=bool)
     else:
-        alpha = np.asarray(mask.convert("RGBA").getchannel("A").resize(size, Image.NEAREST))
+        alpha = np.asarray(mask.convert("RGBA").getchannel("A").resize(size, Resampling.NEAREST))
         editable = alpha == 0
     out = base.copy()
     out[editable] = color_arr
@@ -84,9 +86,9 @@ def edit_pixels(
 
 def encode(rgb: np.ndarray, fmt: str, compression: int, alpha: Optional[np.ndarray]) -> bytes:
     """Encode as png/jpeg/webp; ``alpha`` (png/webp only) makes it RGBA."""
-    img = Image.fromarray(rgb, "RGB")
+    img = Image.fromarray(rgb)
     if alpha is not None:
-        img.putalpha(Image.fromarray(alpha, "L"))
+        img.putalpha(Image.fromarray(alpha))
     buf = io.BytesIO()
     if fmt == "png":
         img.save(buf, "PNG", compress_level=1)
@@ -101,8 +103,8 @@ def preview(rgb: np.ndarray, step: int, steps: int) -> np.ndarray:
     """A coarse version of ``rgb`` for partial image ``step`` of ``steps`` (sharper later)."""
     h, w = rgb.shape[:2]
     factor = 2 ** (steps - step + 2)
-    small = Image.fromarray(rgb).resize((max(w // factor, 1), max(h // factor, 1)), Image.BOX)
-    return np.asarray(small.resize((w, h), Image.NEAREST))
+    small = Image.fromarray(rgb).resize((max(w // factor, 1), max(h // factor, 1)), Resampling.BOX)
+    return np.asarray(small.resize((w, h), Resampling.NEAREST))
 
 
 def _round(value: float) -> int:

@@ -18,7 +18,12 @@ from requests.structures import CaseInsensitiveDict
 
 from tests.fakeapi import faults, images
 from tests.fakeapi.envelope import (
-    DIALECTS, ApiError, error_body, newapi_request_id, openai_request_id, request_id_header,
+    DIALECTS,
+    ApiError,
+    error_body,
+    newapi_request_id,
+    openai_request_id,
+    request_id_header,
 )
 from tests.fakeapi.records import MultipartError, Recorded, boundary_of, parse_multipart
 from tests.fakeapi.validate import IMAGE_MODELS, OTHER_MODELS, Job, build_job
@@ -287,8 +292,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, "application/json", headers)
 
     def _send_error(self, err: ApiError) -> None:
-        body = error_body(self.fake.dialect, err, self.request_id)
-        self._send(err.status, body, "application/json", err.headers)
+        headers = dict(err.headers)
+        rid = self.request_id
+        if err.origin == "relay" and self.fake.dialect != "new-api":
+            rid = newapi_request_id()  # a relay's own error reached an "openai" client
+            headers["X-Oneapi-Request-Id"] = rid
+        self._send(err.status, error_body(self.fake.dialect, err, rid), "application/json",
+                   headers)
 
     # --- requests ----------------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -332,13 +342,12 @@ class _Handler(BaseHTTPRequestHandler):
         sent = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
         if sent != fake.key:
             raise faults.unauthorized(fake.dialect, sent or None)
-        if route == "models":
-            return self._send_json(200, _models_body(fake.dialect))
         params, files, form, problem = {}, [], False, None
-        try:
-            params, files, form = self._parse(route, rec)
-        except ApiError as err:
-            problem = err
+        if route != "models":
+            try:
+                params, files, form = self._parse(route, rec)
+            except ApiError as err:
+                problem = err
         model = params.get("model") if isinstance(params.get("model"), str) else "gpt-image-1"
         if fault in faults.ERRORS:
             return self._error_fault(fault, model, sent)
@@ -348,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise refusal
         if problem is not None:
             raise problem
+        if route == "models":
+            return self._send_json(200, _models_body(fake.dialect))
         if fake.dialect == "new-api" and "model" in params and model not in IMAGE_MODELS:
             raise faults.no_channel(model)
         job = build_job(route, params, files, form, fake.dialect)
