@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -26,8 +27,9 @@ IMAGE_TOKENS_PER_MP = 194  # input image tokens per 1024x1024 image
 MEGA = 1024 * 1024
 
 
+@functools.lru_cache(maxsize=4)
 def pattern(width: int, height: int, seed: str = "") -> np.ndarray:
-    """A deterministic, non-flat RGB image (gradients plus waves) for generations."""
+    """A deterministic, non-flat RGB image (gradients plus waves) for generations; read-only."""
     phase = int(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:4], 16) / 65535.0
     u = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     v = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
@@ -38,7 +40,17 @@ def pattern(width: int, height: int, seed: str = "") -> np.ndarray:
     rgb[..., 0] = 255 * u
     rgb[..., 1] = 255 * v
     rgb[..., 2] = 127.5 + 127.5 * wave * np.cos(3 * math.pi * v)
-    return rgb.round().astype(np.uint8)
+    out = rgb.round().astype(np.uint8)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def generated(width: int, height: int, seed: str, fmt: str, compression: int,
+              transparent: bool) -> bytes:
+    """The encoded generation answer (cached: tests ask for the same images again and again)."""
+    alpha = ellipse_alpha(width, height) if transparent else None
+    return encode(pattern(width, height, seed), fmt, compression, alpha)
 
 
 def ellipse_alpha(width: int, height: int) -> np.ndarray:

@@ -413,16 +413,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, found[0], found[1])
 
     # --- answers -----------------------------------------------------------------------------
+    def _out_size(self, job: Job, fault: Optional[str]) -> Tuple[int, int]:
+        size = self.fake.return_size or (WRONG_SIZE if fault == "wrong_size" else job.size)
+        return int(size[0]), int(size[1])
+
     def _render(self, job: Job, index: int, fault: Optional[str]) -> np.ndarray:
-        fake = self.fake
-        size = fake.return_size or (WRONG_SIZE if fault == "wrong_size" else job.size)
-        size = (int(size[0]), int(size[1]))
+        fake, size = self.fake, self._out_size(job, fault)
         if job.kind == "generations":
-            rgb = images.pattern(size[0], size[1], "%s#%d" % (job.prompt, index))
-        else:
-            rgb = images.edit_pixels(job.images[0], job.mask, size, fake.fill, fake.fill_color,
-                                     fake.shift)
-        return rgb
+            return images.pattern(size[0], size[1], "%s#%d" % (job.prompt, index))
+        return images.edit_pixels(job.images[0], job.mask, size, fake.fill, fake.fill_color,
+                                  fake.shift)
+
+    def _final(self, job: Job, index: int, fault: Optional[str]) -> bytes:
+        """The encoded image ``index`` of the answer."""
+        if job.kind == "generations":
+            transparent = job.background == "transparent" and job.output_format != "jpeg"
+            return images.generated(*self._out_size(job, fault), "%s#%d" % (job.prompt, index),
+                                    job.output_format, job.compression, transparent)
+        return self._encode(job, self._render(job, index, fault))
 
     def _alpha(self, job: Job, rgb: np.ndarray) -> Optional[np.ndarray]:
         if job.background != "transparent" or job.output_format == "jpeg":
@@ -465,7 +473,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, job: Job, fault: Optional[str]) -> None:
         if job.stream:
             return self._stream(job, fault)
-        encoded = [self._encode(job, self._render(job, i, fault)) for i in range(job.n)]
+        encoded = [self._final(job, i, fault) for i in range(job.n)]
         if self.fake._wait(self.t0 + self.fake.latency - time.monotonic()):
             self.close_connection = True
             return None
@@ -491,7 +499,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, job: Job, fault: Optional[str]) -> None:
         fake = self.fake
         prefix = "image_generation" if job.kind == "generations" else "image_edit"
-        finals = [self._render(job, i, fault) for i in range(job.n)]
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
@@ -500,7 +507,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         sent_partials = 0
-        for rgb in finals:
+        for index in range(job.n):
+            rgb = self._render(job, index, fault) if job.partial_images else None
             for k in range(job.partial_images):
                 due = self.t0 + fake.latency + sent_partials * fake.partial_delay
                 if fake._wait(due - time.monotonic()):
@@ -528,7 +536,7 @@ class _Handler(BaseHTTPRequestHandler):
                             % prefix.encode("ascii"))
                 continue
             event = {"type": prefix + ".completed", "created_at": int(time.time())}
-            event.update(self._image_entry(job, self._encode(job, rgb), fault))
+            event.update(self._image_entry(job, self._final(job, index, fault), fault))
             event.update(self._echo(job))
             event["usage"] = self._usage(job, 1)
             self._event(prefix + ".completed", event)
