@@ -6,7 +6,7 @@ import argparse
 import sys
 import threading
 
-from tests.fakeapi import DIALECTS, FAULTS, FakeServer
+from tests.fakeapi import DIALECTS, FAULTS, FILL_MODES, FakeServer
 
 
 def main(argv=None) -> int:
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
                         help="apply the fault to the first N API requests only")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering")
     parser.add_argument("--partial-delay", type=float, default=0.0)
-    parser.add_argument("--fill", default="mask")
+    parser.add_argument("--fill", choices=FILL_MODES, default="mask")
     args = parser.parse_args(argv)
     srv = FakeServer(dialect=args.dialect, key=args.key, host=args.host, port=args.port)
     srv.fault, srv.fault_count = args.fault, args.fault_count
