@@ -204,6 +204,10 @@ status, message = call("bianxie-edit-selection", img9, [img9.get_layers()[0]], p
 mark("err-status", status)
 mark("err-message", message.replace("\n", " "))
 mark("err-same", fingerprint(img9) == fp)
+
+# the edited image, with its result layer and parasites, saved as XCF
+Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(OUT + "/edited.xcf"), None)
+mark("xcf-saved", os.path.getsize(OUT + "/edited.xcf"))
 '''
 
 
@@ -354,6 +358,31 @@ def test_server_error_leaves_the_image_as_it_was(main_run):
     message = result.marker("err-message")
     assert "HTTP 500" in message and "Traceback" not in message and "<" not in message
     assert result.marker("err-same") == "True"
+
+
+def key_forms(key):
+    import base64
+    from urllib.parse import quote
+
+    raw = key.encode()
+    forms = {key, quote(key, safe=""), base64.b64encode(raw).decode(),
+             base64.urlsafe_b64encode(raw).decode()}
+    return {f.rstrip("=").encode() for f in forms}
+
+
+def test_no_file_written_holds_the_key(main_run, gimp_env):
+    """GIMP's profile (.last files, pluginrc, …), the XCF, history, jobs and logs."""
+    result, out, _, _ = main_run
+    assert int(result.marker("xcf-saved")) > 0
+    hits = []
+    for folder in (gimp_env.host_path(gimp_env.home), out):
+        for path in folder.rglob("*"):
+            if not path.is_file() or path.name == "config.json" or "vendor" in path.parts:
+                continue
+            data = path.read_bytes()
+            hits += [str(path) for form in key_forms(KEY) if form in data]
+    assert hits == []
+    assert KEY not in result.stdout and KEY not in result.stderr
 
 
 KILL = r'''

@@ -482,9 +482,41 @@ def interactive_dialog(procedure, run_mode, config):
     GimpUi.init("bianxie_gimp")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, procedure.get_menu_label())
     dialog.fill(None)
+    add_cost_label(dialog, config)
     ok = dialog.run()
     dialog.destroy()
     return ok
+
+
+def estimate_text(config):
+    from bianxie_core import config as cfgmod
+    from bianxie_core import cost, models
+
+    cfg = cfgmod.load()
+    spec = models.get_model(config.get_property("model") or cfg.model, cfg.models)
+    size = config.get_property("size") or "auto"
+    quality = config.get_property("quality") or "auto"
+    estimate = cost.estimate(spec, size, quality, config.get_property("n"),
+                             prices=cfg.prices, currency=cfg.currency)
+    return _("Estimated cost: {estimate}").format(estimate=estimate.format())
+
+
+def add_cost_label(dialog, config):
+    """A live estimate under the arguments, updated as model, size, quality and n change."""
+    from gi.repository import Gtk
+
+    label = Gtk.Label(xalign=0, wrap=True)
+
+    def update(*_args):
+        try:
+            label.set_text(estimate_text(config))
+        except Exception as exc:  # an unknown size while typing: show why, keep the dialog
+            label.set_text(str(exc))
+
+    config.connect("notify", update)
+    update()
+    dialog.get_content_area().pack_end(label, False, False, 6)
+    label.show()
 
 
 def settings_dialog(core):
