@@ -18,12 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from bianxie_core.geometry import Bounds, Extent  # noqa: E402
-from bianxie_core.models import get_model  # noqa: E402
-from bianxie_core.region import RegionOptions, place, plan_edit, prepare  # noqa: E402
+from bianxie_core.geometry import Bounds, Extent
+from bianxie_core.models import get_model
+from bianxie_core.region import RegionOptions, place, plan_edit, prepare
 
 LAYERS = [Extent(1000, 750), Extent(4000, 3000), Extent(8000, 6000)]
 SELECTION = Extent(600, 400)
@@ -98,8 +98,8 @@ def main(argv=None) -> int:
     print("-" * len(header))
     for row in rows:
         plan, layer = row["plan"], row["layer"]
-        print(f"{str(layer):>11} {layer.area:>11,} {plan.pixels_to_read:>9,} "
-              f"{str(plan.crop.extent):>10} {plan.size_param:>10} "
+        print(f"{layer!s:>11} {layer.area:>11,} {plan.pixels_to_read:>9,} "
+              f"{plan.crop.extent!s:>10} {plan.size_param:>10} "
               f"{row['seconds'] * 1000:>8.1f} {row['peak'] / 2 ** 20:>9.1f}")
     ratio = rows[-1]["seconds"] / rows[0]["seconds"]
     pixels_ratio = rows[-1]["plan"].pixels_to_read / rows[0]["plan"].pixels_to_read

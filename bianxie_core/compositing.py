@@ -6,7 +6,7 @@ separable and cost O(pixels · log radius) or O(pixels), so a crop costs the sam
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def _max_axis0(a: np.ndarray, radius: int) -> np.ndarray:
     return m
 
 
-def nonzero_window(mask: np.ndarray, pad: int) -> Optional[tuple]:
+def nonzero_window(mask: np.ndarray, pad: int) -> tuple | None:
     """Slices of the bounding box of ``mask``'s non-zero pixels grown by ``pad`` (clamped);
     None when all are zero. Filters run on this window only: zeros stay zero far from it."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -151,7 +151,7 @@ def fit_gain_offset(src: np.ndarray, dst: np.ndarray, where: np.ndarray,
     return ColorFit(gain, offset, used)
 
 
-def composite(base: np.ndarray, patch: np.ndarray, mask: Optional[np.ndarray]) -> np.ndarray:
+def composite(base: np.ndarray, patch: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """``base`` blended towards ``patch`` by ``mask`` (same height and width).
 
     Exact where the mask is 0 (``base``) or 255 (``patch``). RGBA bases blend with

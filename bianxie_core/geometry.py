@@ -7,7 +7,7 @@ edge (``Bounds(x, y, w, h)``).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 
 class Extent(NamedTuple):
@@ -26,10 +26,10 @@ class Extent(NamedTuple):
     def is_empty(self) -> bool:
         return self.width <= 0 or self.height <= 0
 
-    def scale(self, factor: float) -> "Extent":
+    def scale(self, factor: float) -> Extent:
         return Extent(round(self.width * factor), round(self.height * factor))
 
-    def scale_to_fit(self, box: "Extent") -> "Extent":
+    def scale_to_fit(self, box: Extent) -> Extent:
         """The largest extent of this aspect inside ``box`` (each side at least 1)."""
         factor = min(box.width / self.width, box.height / self.height)
         return Extent(
@@ -37,7 +37,7 @@ class Extent(NamedTuple):
             max(1, min(box.height, round(self.height * factor))),
         )
 
-    def multiple_of(self, n: int) -> "Extent":
+    def multiple_of(self, n: int) -> Extent:
         """Rounded down to multiples of ``n`` (at least ``n``)."""
         return Extent(max(n, self.width // n * n), max(n, self.height // n * n))
 
@@ -45,7 +45,7 @@ class Extent(NamedTuple):
         return f"{self.width}x{self.height}"
 
     @staticmethod
-    def parse(text: str) -> "Extent":
+    def parse(text: str) -> Extent:
         w, h = (int(v) for v in text.lower().split("x"))
         return Extent(w, h)
 
@@ -84,15 +84,15 @@ class Bounds(NamedTuple):
         return slice(self.y, self.bottom), slice(self.x, self.right)
 
     @staticmethod
-    def from_corners(x0: int, y0: int, x1: int, y1: int) -> "Bounds":
+    def from_corners(x0: int, y0: int, x1: int, y1: int) -> Bounds:
         return Bounds(x0, y0, x1 - x0, y1 - y0)
 
     @staticmethod
-    def of(extent: Extent) -> "Bounds":
+    def of(extent: Extent) -> Bounds:
         return Bounds(0, 0, extent.width, extent.height)
 
-    def pad(self, left: int, top: Optional[int] = None, right: Optional[int] = None,
-            bottom: Optional[int] = None) -> "Bounds":
+    def pad(self, left: int, top: int | None = None, right: int | None = None,
+            bottom: int | None = None) -> Bounds:
         """Grow each side (CSS order: one value for all, or left/top[/right/bottom])."""
         top = left if top is None else top
         right = left if right is None else right
@@ -102,16 +102,16 @@ class Bounds(NamedTuple):
 
     grow = pad
 
-    def translate(self, dx: int, dy: int) -> "Bounds":
+    def translate(self, dx: int, dy: int) -> Bounds:
         return Bounds(self.x + dx, self.y + dy, self.width, self.height)
 
-    def intersect(self, other: "Bounds") -> "Bounds":
+    def intersect(self, other: Bounds) -> Bounds:
         """The overlap; empty bounds (width or height 0) when there is none."""
         x0, y0 = max(self.x, other.x), max(self.y, other.y)
         x1, y1 = min(self.right, other.right), min(self.bottom, other.bottom)
         return Bounds.from_corners(x0, y0, max(x0, x1), max(y0, y1))
 
-    def union(self, other: "Bounds") -> "Bounds":
+    def union(self, other: Bounds) -> Bounds:
         if self.is_empty:
             return other
         if other.is_empty:
@@ -119,22 +119,22 @@ class Bounds(NamedTuple):
         return Bounds.from_corners(min(self.x, other.x), min(self.y, other.y),
                                    max(self.right, other.right), max(self.bottom, other.bottom))
 
-    def clamp(self, extent: Extent) -> "Bounds":
+    def clamp(self, extent: Extent) -> Bounds:
         """Restricted to ``(0, 0, extent.width, extent.height)``."""
         return self.intersect(Bounds.of(extent))
 
-    def contains(self, other: "Bounds") -> bool:
+    def contains(self, other: Bounds) -> bool:
         return (self.x <= other.x and self.y <= other.y and other.right <= self.right
                 and other.bottom <= self.bottom)
 
     def contains_point(self, x: float, y: float) -> bool:
         return self.x <= x < self.right and self.y <= y < self.bottom
 
-    def relative_to(self, outer: "Bounds") -> "Bounds":
+    def relative_to(self, outer: Bounds) -> Bounds:
         """These bounds in the coordinates of ``outer``'s top-left corner."""
         return self.translate(-outer.x, -outer.y)
 
-    def fit_aspect(self, aspect: float, limit: Extent) -> "Bounds":
+    def fit_aspect(self, aspect: float, limit: Extent) -> Bounds:
         """Grown (never shrunk) along one axis to ``aspect``, centred, kept inside ``limit``
         where ``limit`` is big enough; the caller clamps what sticks out of ``limit``."""
         x, y, w, h = self
@@ -159,4 +159,4 @@ def ceil_div(a: int, b: int) -> int:
 
 
 def round_to(value: float, multiple: int) -> int:
-    return max(multiple, int(math.floor(value / multiple + 0.5)) * multiple)
+    return max(multiple, math.floor(value / multiple + 0.5) * multiple)

@@ -66,7 +66,8 @@ def test_threshold_relative_to_peak(values, expected):
 
 @pytest.mark.parametrize(
     "gain, offset",
-    [((1.1, 0.9, 1.0), (12, -8, 3)), ((1.0, 1.0, 1.0), (0, 0, 0)), ((0.8, 1.2, 1.05), (20, -20, 0))],
+    [((1.1, 0.9, 1.0), (12, -8, 3)), ((1.0, 1.0, 1.0), (0, 0, 0)),
+     ((0.8, 1.2, 1.05), (20, -20, 0))],
     ids=["warm", "identity", "strong"],
 )
 def test_fit_gain_offset_recovers_a_tone_shift(gain, offset):

@@ -88,7 +88,8 @@ def test_clamp_translate_contains():
     assert Bounds(1, 2, 3, 4).translate(10, -2) == (11, 0, 3, 4)
     assert Bounds(0, 0, 10, 10).contains(Bounds(2, 2, 8, 8))
     assert not Bounds(0, 0, 10, 10).contains(Bounds(2, 2, 9, 8))
-    assert Bounds(0, 0, 10, 10).contains_point(9.5, 0) and not Bounds(0, 0, 10, 10).contains_point(10, 0)
+    assert Bounds(0, 0, 10, 10).contains_point(9.5, 0)
+    assert not Bounds(0, 0, 10, 10).contains_point(10, 0)
     assert Bounds(5, 5, 2, 2).relative_to(Bounds(3, 4, 10, 10)) == (2, 1, 2, 2)
 
 

@@ -7,6 +7,7 @@ masked area, shift the tone, ignore the mask, echo, or answer in another size.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,7 @@ def test_outside_untouched_and_core_filled(model, server_name):
     layer = photo("coffee.png")
     yy, xx = np.mgrid[: layer.shape[0], : layer.shape[1]]
     coverage = ((((xx - 260) / 70) ** 2 + ((yy - 190) / 45) ** 2) <= 1).astype(np.uint8) * 255
-    out, placement, plan, _up = run(layer, coverage, server, model)
+    out, placement, _plan, _up = run(layer, coverage, server, model)
     assert_outside_untouched(out, layer, coverage)
     assert_core_is(out, coverage)
     mask_warning = any("outside the selection" in w for w in placement.warnings)
@@ -188,7 +189,7 @@ def test_selection_at_edges_and_corners(where):
 def test_one_pixel_selection(model):
     layer = photo("astronaut.png")
     coverage = rect(layer.shape, 300, 200, 1, 1)
-    out, placement, plan, upload = run(layer, coverage, fill(), model)
+    out, _placement, plan, upload = run(layer, coverage, fill(), model)
     assert plan.crop == Bounds(300 - 64, 200 - 64, 129, 129)
     assert edit_area(upload).any()
     assert_outside_untouched(out, layer, coverage)
@@ -199,7 +200,7 @@ def test_disjoint_islands():
     layer = photo("rocket.jpg")
     coverage = rect(layer.shape, 100, 100, 40, 40) | rect(layer.shape, 400, 250, 60, 30)
     coverage |= rect(layer.shape, 300, 60, 5, 50)
-    out, placement, plan, _ = run(layer, coverage, fill())
+    out, _placement, plan, _ = run(layer, coverage, fill())
     assert plan.selection == Bounds(100, 60, 360, 220)
     assert_outside_untouched(out, layer, coverage)
     assert_core_is(out, coverage)
@@ -225,7 +226,7 @@ def test_soft_selection():
 def test_faint_selection_still_edits():
     layer = photo("chelsea.png")
     coverage = rect(layer.shape, 150, 100, 60, 60, value=70)
-    out, placement, plan, upload = run(layer, coverage, fill())
+    out, _placement, _plan, upload = run(layer, coverage, fill())
     assert edit_area(upload).any()
     assert_outside_untouched(out, layer, coverage)
     inside = out[130, 180].astype(int)
@@ -239,7 +240,7 @@ def test_rgba_layer():
     alpha[:, :50] = 0
     layer = np.dstack([rgb, alpha])
     coverage = rect(layer.shape, 20, 150, 200, 100)  # partly over fully transparent pixels
-    out, placement, plan, upload = run(layer, coverage, fill())
+    out, _placement, _plan, upload = run(layer, coverage, fill())
     assert out.shape[2] == 4
     assert_outside_untouched(out, layer, coverage)
     c = core(coverage)
@@ -255,7 +256,7 @@ def test_whole_layer_mode():
         assert upload.mask is None
         return Image.fromarray(255 - _decode(upload.image))
 
-    out, placement, plan, upload = run(layer, None, invert)
+    out, placement, plan, _upload = run(layer, None, invert)
     assert plan.mode == "layer" and plan.crop == Bounds(0, 0, 451, 300)
     assert placement.mask is None and placement.bounds == Bounds(0, 0, 451, 300)
     assert np.abs(out.astype(int) - (255 - layer.astype(int))).mean() < 2
@@ -331,10 +332,10 @@ def _upscaled_rocket():
 ALIGN = {
     # name: (photo, selection, options, server)
     "square-up": ("astronaut.png", (200, 180, 60, 60), PNG, echo()),
-    "wide": ("astronaut.png", (100, 220, 240, 60), PNG, echo()),
-    "tall-edge": ("rocket.jpg", (0, 40, 70, 300), PNG, echo()),
-    "corner-padded": ("rocket.jpg", (560, 340, 80, 87), RegionOptions(context="300"), echo()),
-    "layer-context-down": ("rocket3x", (900, 500, 300, 200), RegionOptions(context="layer"),
+    "wide": ("astronaut.png", (100, 220, 240, 60), OPTIONS, echo()),
+    "tall-edge": ("rocket.jpg", (0, 40, 70, 300), OPTIONS, echo()),
+    "corner-padded": ("rocket.jpg", (560, 340, 80, 87), replace(OPTIONS, context="300"), echo()),
+    "layer-context-down": ("rocket3x", (900, 500, 300, 200), replace(OPTIONS, context="layer"),
                            echo()),
     "other-aspect-answer": ("rocket.jpg", (250, 150, 160, 90), PNG, echo(size=(1000, 1000))),
 }
@@ -438,7 +439,8 @@ def test_layer_too_small_for_the_aspect_pads_and_never_composites_padding():
         image[edit_area(upload)] = FILL
         return Image.fromarray(image)
 
-    out, placement, plan, _ = run(layer, coverage, paint_outside, options=RegionOptions(context="layer"))
+    options = RegionOptions(context="layer", upload_format="jpeg")
+    out, placement, plan, _ = run(layer, coverage, paint_outside, options=options)
     assert plan.canvas.width > plan.crop.width and plan.crop == Bounds(0, 0, 150, 427)
     assert placement.bounds == plan.crop
     assert_outside_untouched(out, layer, coverage)
@@ -452,7 +454,9 @@ def test_layer_too_small_for_the_aspect_pads_and_never_composites_padding():
     [(100, 100), (1200, 800), (4000, 1000), (300, 4000), (3840, 2160), (9000, 9000), (17, 5000)],
     ids=["tiny", "photo", "wide-4", "tall-13", "4k", "huge", "sliver"],
 )
-@pytest.mark.parametrize("max_pixels", [2560 * 1440, 3840 * 2160, 512 * 512], ids=["default", "4k", "small"])
+@pytest.mark.parametrize(
+    "max_pixels", [2560 * 1440, 3840 * 2160, 512 * 512], ids=["default", "4k", "small"]
+)
 def test_free_size_is_always_valid(crop, max_pixels):
     size = free_size_for(Extent(*crop), max_pixels)
     assert free_size_problem(*size) is None
@@ -556,10 +560,17 @@ def test_usage_errors(selection, options, model):
     assert str(info.value).endswith(".")
 
 
+def test_empty_coverage_is_a_usage_error():
+    plan = plan_edit(Extent(600, 400), Bounds(100, 100, 50, 50), FIXED)
+    pixels = np.zeros((plan.crop.height, plan.crop.width, 3), np.uint8)
+    with pytest.raises(UsageError):
+        prepare(plan, pixels, np.zeros(pixels.shape[:2], np.uint8))
+
+
 def test_undecodable_answer_is_a_response_error():
     plan = plan_edit(Extent(600, 400), Bounds(10, 10, 10, 10), FIXED)
     pixels = np.zeros((plan.crop.height, plan.crop.width, 3), np.uint8)
-    cover = np.zeros(pixels.shape[:2], np.uint8)
+    cover = np.full(pixels.shape[:2], 255, np.uint8)
     with pytest.raises(ResponseError):
         place(plan, pixels, cover, b"<html>bad gateway</html>")
 
@@ -592,7 +603,7 @@ def test_upload_formats(fmt, name, mime):
 )
 def test_fit_reference_scales_never_crops(size, mode, fmt, expected):
     img = Image.new(mode, size, (10, 20, 30, 128)[: len(mode)])
-    data, name, mime = fit_reference(img, Extent(1536, 1024), fmt)
+    data, _name, mime = fit_reference(img, Extent(1536, 1024), fmt)
     out = Image.open(io.BytesIO(data))
     assert out.size == expected and mime.endswith(out.format.lower())
     assert out.mode == (mode if fmt == "png" else "RGB")
