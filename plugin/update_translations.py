@@ -19,8 +19,9 @@ import ast
 import re
 import struct
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("zh_CN",)
@@ -31,7 +32,7 @@ PLURAL_FORMS = {"zh_CN": "nplurals=1; plural=0;"}
 
 class Domain(NamedTuple):
     name: str
-    sources: Tuple[str, ...]  # globs relative to ROOT
+    sources: tuple[str, ...]  # globs relative to ROOT
     locale_dir: str  # relative to ROOT
     title: str
 
@@ -42,20 +43,20 @@ DOMAINS = (
            "便携AI for GIMP"),
 )
 
-Key = Tuple[str, Optional[str]]  # (msgid, msgid_plural)
+Key = tuple[str, Optional[str]]  # (msgid, msgid_plural)
 
 
 class Message(NamedTuple):
     msgid: str
-    plural: Optional[str]
-    files: Tuple[str, ...]
+    plural: str | None
+    files: tuple[str, ...]
 
 
 class Entry(NamedTuple):
     msgid: str
-    plural: Optional[str]
-    msgstr: Tuple[str, ...]  # one string, or one per plural form
-    files: Tuple[str, ...] = ()
+    plural: str | None
+    msgstr: tuple[str, ...]  # one string, or one per plural form
+    files: tuple[str, ...] = ()
     obsolete: bool = False
 
     @property
@@ -70,7 +71,7 @@ class Entry(NamedTuple):
 # -- extraction -----------------------------------------------------------------------------
 
 
-def _literal(node: ast.AST) -> Optional[str]:
+def _literal(node: ast.AST) -> str | None:
     """The string a node always evaluates to: a constant or ``"a" + "b"``; else None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
@@ -85,11 +86,11 @@ def _callee(node: ast.Call) -> str:
     return node.func.id if isinstance(node.func, ast.Name) else ""
 
 
-def extract_file(path: Path, rel: str) -> Tuple[List[Tuple[str, Optional[str]]], List[str]]:
+def extract_file(path: Path, rel: str) -> tuple[list[tuple[str, str | None]], list[str]]:
     """The (msgid, plural) pairs in one file in source order, and the calls that can't be read."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
-    found: List[Tuple[int, int, str, Optional[str]]] = []
-    problems: List[str] = []
+    found: list[tuple[int, int, str, str | None]] = []
+    problems: list[str] = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -108,15 +109,15 @@ def extract_file(path: Path, rel: str) -> Tuple[List[Tuple[str, Optional[str]]],
     return [(msgid, plural) for _line, _col, msgid, plural in found if msgid], problems
 
 
-def source_files(domain: Domain, root: Path = ROOT) -> List[Tuple[Path, str]]:
+def source_files(domain: Domain, root: Path = ROOT) -> list[tuple[Path, str]]:
     paths = sorted({p for pattern in domain.sources for p in root.glob(pattern) if p.is_file()})
     return [(p, p.relative_to(root).as_posix()) for p in paths]
 
 
-def extract(domain: Domain, root: Path = ROOT) -> Tuple[List[Message], List[str]]:
+def extract(domain: Domain, root: Path = ROOT) -> tuple[list[Message], list[str]]:
     """Every message of a domain in first-use order, with the files that use it."""
-    order: Dict[Key, List[str]] = {}
-    problems: List[str] = []
+    order: dict[Key, list[str]] = {}
+    problems: list[str] = []
     for path, rel in source_files(domain, root):
         pairs, bad = extract_file(path, rel)
         problems += bad
@@ -137,11 +138,11 @@ def _unquote(text: str) -> str:
     return ast.literal_eval(text)
 
 
-def parse_po(text: str) -> List[Entry]:
+def parse_po(text: str) -> list[Entry]:
     """The entries of a .po file (header included, msgid ""); flags and references dropped."""
-    entries: List[Entry] = []
-    current: Dict[str, object] = {}
-    field: Optional[str] = None
+    entries: list[Entry] = []
+    current: dict[str, object] = {}
+    field: str | None = None
 
     def flush():
         if "msgid" in current:
@@ -193,14 +194,14 @@ def _quote(text: str) -> str:
     return f'"{out}"'
 
 
-def _po_field(keyword: str, text: str, prefix: str = "") -> List[str]:
+def _po_field(keyword: str, text: str, prefix: str = "") -> list[str]:
     if "\n" not in text.rstrip("\n"):
         return [f"{prefix}{keyword} {_quote(text)}"]
     parts = text.splitlines(keepends=True)
     return [f'{prefix}{keyword} ""'] + [f"{prefix}{_quote(part)}" for part in parts]
 
 
-def format_entry(entry: Entry) -> List[str]:
+def format_entry(entry: Entry) -> list[str]:
     prefix = "#~ " if entry.obsolete else ""
     lines = [f"#: {name}" for name in entry.files]
     lines += _po_field("msgid", entry.msgid, prefix)
@@ -223,7 +224,7 @@ def header(domain: Domain, lang: str) -> str:
 
 
 def merge(domain: Domain, lang: str, messages: Iterable[Message],
-          old: Iterable[Entry]) -> List[Entry]:
+          old: Iterable[Entry]) -> list[Entry]:
     """The new catalogue: header, the sources' messages in order, then obsolete entries."""
     known = {entry.key: entry for entry in old if entry.msgid}
     entries = [Entry("", None, (header(domain, lang),))]
@@ -243,7 +244,7 @@ def merge(domain: Domain, lang: str, messages: Iterable[Message],
     return entries
 
 
-def format_po(domain: Domain, entries: List[Entry]) -> str:
+def format_po(domain: Domain, entries: list[Entry]) -> str:
     lines = [f"# Translations of {domain.title} (gettext domain {domain.name}).",
              "# Generated by plugin/update_translations.py; edit only the msgstr lines."]
     for entry in entries:
@@ -283,20 +284,20 @@ def compile_mo(entries: Iterable[Entry]) -> bytes:
 # -- the command ----------------------------------------------------------------------------
 
 
-def catalogue_paths(domain: Domain, lang: str, root: Path = ROOT) -> Tuple[Path, Path]:
+def catalogue_paths(domain: Domain, lang: str, root: Path = ROOT) -> tuple[Path, Path]:
     folder = root / domain.locale_dir / lang / "LC_MESSAGES"
     return folder / f"{domain.name}.po", folder / f"{domain.name}.mo"
 
 
-def build(domain: Domain, lang: str, po_text: str, root: Path = ROOT) -> Tuple[str, bytes,
-                                                                               List[str]]:
+def build(domain: Domain, lang: str, po_text: str, root: Path = ROOT) -> tuple[str, bytes,
+                                                                               list[str]]:
     """The regenerated .po text and .mo bytes for one catalogue, and extraction problems."""
     messages, problems = extract(domain, root)
     entries = merge(domain, lang, messages, parse_po(po_text) if po_text else [])
     return format_po(domain, entries), compile_mo(entries), problems
 
 
-def update(source_root: Path = ROOT, out_root: Optional[Path] = None) -> List[str]:
+def update(source_root: Path = ROOT, out_root: Path | None = None) -> list[str]:
     """Rewrite every catalogue (into ``out_root`` instead when given); returns report lines."""
     out_root = out_root or source_root
     report = []
@@ -317,7 +318,7 @@ def update(source_root: Path = ROOT, out_root: Optional[Path] = None) -> List[st
     return report
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="write the catalogues under this folder "
                         "instead of the source tree (the staleness test uses it)")
