@@ -90,6 +90,14 @@ def srv(request, home, monkeypatch):
 
 
 @pytest.fixture
+def srv1(home, monkeypatch):
+    """One fake server (openai dialect) for behaviour that does not depend on the dialect."""
+    with FakeServer(dialect="openai", key=KEY) as server:
+        monkeypatch.setenv("BIANXIE_BASE_URL", server.base_url)
+        yield server
+
+
+@pytest.fixture
 def nosleep(monkeypatch):
     """Replace the client's sleeps by a recorder; returns the list of requested waits."""
     waits = []
@@ -167,6 +175,7 @@ def gen(**kw) -> GenerateRequest:
     kw.setdefault("prompt", "a red fox in the snow")
     kw.setdefault("model", "gpt-image-1")
     kw.setdefault("quality", "low")
+    kw.setdefault("output_format", "jpeg")  # the fake encodes JPEG 20x faster than PNG
     return GenerateRequest(**kw)
 
 
@@ -175,6 +184,7 @@ def edit_request(**kw) -> EditRequest:
     kw.setdefault("model", "gpt-image-1")
     kw.setdefault("quality", "low")
     kw.setdefault("images", [image_file(product("coffee.png"))])
+    kw.setdefault("output_format", "jpeg")
     return EditRequest(**kw)
 
 
@@ -191,7 +201,7 @@ def run_cli(argv, capsys):
 FAULT_CASES = [
     ("reset_before_body", "big_edit", errors.ConnectError, False, ("connect",)),
     ("reset_after_body", "generate", errors.ConnectionLostError, True, ("lost",)),
-    ("read_timeout", "generate", errors.TimeoutError, True, ("1 s",)),
+    ("read_timeout", "generate", errors.TimeoutError, True, ("0.3 s",)),
     ("invalid_param", "generate", errors.BadRequestError, False, ("quality",)),
     ("moderation", "generate", errors.ModerationError, False, ("violence",)),
     ("unauthorized", "generate", errors.AuthenticationError, False, ("401",)),
@@ -224,8 +234,8 @@ def big_file(tmp_path_factory):
 
 
 def _argv(kind: str, tmp_path: Path, big_file: Path) -> list:
-    out = ["-o", str(tmp_path / "out.png"), "--quiet", "-m", "gpt-image-1", "-q", "low",
-           "-p", "a lighthouse at dusk"]
+    out = ["-o", str(tmp_path / "out.jpg"), "--quiet", "-m", "gpt-image-1", "-q", "low",
+           "--output-format", "jpeg", "-p", "a lighthouse at dusk"]
     if kind in ("generate", "stream"):
         return ["generate"] + out + (["--stream", "--partial-images", "1"] if kind == "stream"
                                      else [])
@@ -261,6 +271,8 @@ def test_fault_matrix(fault, kind, exc_type, billed, words, srv, tmp_path, big_f
     if fault == "unavailable" and srv.dialect == "new-api":
         words = ("无可用渠道",)  # the relay's own message is kept
 
+    if fault == "read_timeout":
+        configmod.update(timeout=0.3)
     with pytest.raises(errors.BianxieError) as info:
         main(["--traceback"] + argv, io.StringIO())
     exc = info.value
@@ -377,7 +389,8 @@ MAYBE_BILLED = ["server_error", "bad_gateway_html", "unavailable", "timeout_524"
 def test_maybe_billed_only_with_retries(fault, retries, home, nosleep):
     with FakeServer(key=KEY) as server:
         server.fault = fault
-        server.latency = 0.3 if fault in ("read_timeout", "timeout_524") else 0.0
+        server.latency = 0.3 if fault == "read_timeout" else 0.05 if fault == "timeout_524" \
+            else 0.0
         stream = fault.startswith("stream")
         request = gen(stream=True, partial_images=1) if stream else gen()
         with pytest.raises(errors.BianxieError) as info:
@@ -419,13 +432,13 @@ def test_stream_partials_in_order_then_final(kind, srv):
 
 def test_stream_that_trickles_ends_at_the_deadline(home):
     with FakeServer(key=KEY) as server:
-        server.partial_delay = 1.2  # each gap is shorter than the read timeout
+        server.partial_delay = 0.8  # each gap is shorter than the read timeout
         request = gen(stream=True, partial_images=3)
         start = time.monotonic()
         with pytest.raises(errors.TimeoutError) as info:
-            make_client(server, timeout=1.6).generate(request, on_partial=lambda i, d: None)
+            make_client(server, timeout=0.9).generate(request, on_partial=lambda i, d: None)
         elapsed = time.monotonic() - start
-    assert elapsed < 2.3  # the third partial (2.4 s) never came: the deadline cut it
+    assert elapsed < 1.5  # the third partial (at 1.6 s) never came: the deadline cut it
     assert info.value.may_be_billed
 
 
@@ -434,7 +447,7 @@ def test_stream_read_timeout_ends_quickly(home):
         server.hold_final = __import__("threading").Event()  # never set: the final never comes
         start = time.monotonic()
         with pytest.raises(errors.TimeoutError):
-            make_client(server, timeout=1).generate(gen(stream=True, partial_images=1))
+            make_client(server, timeout=0.5).generate(gen(stream=True, partial_images=1))
         assert time.monotonic() - start < 5
 
 
