@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.gimp.fixtures import GimpEnv, registered_procedures
@@ -85,3 +87,17 @@ def test_batch_errors_become_a_marker(gimp_env: GimpEnv) -> None:
     result = gimp_env.run_batch('raise ValueError("boom")')
     assert not result.ok
     assert result.marker("batch-error") == "ValueError: boom"
+
+
+def test_background_gimp_can_be_found_and_killed(gimp_env: GimpEnv) -> None:
+    with gimp_env.start_batch('mark("started", 1)\nimport time\ntime.sleep(600)') as bg:
+        deadline = time.monotonic() + 120
+        while "MARK started" not in bg.stdout and bg.proc.poll() is None:
+            assert time.monotonic() < deadline, bg.stdout + bg.stderr
+            time.sleep(0.2)
+        evaluator = bg.pids("python-eval")
+        assert evaluator, bg.stdout + bg.stderr
+        assert set(evaluator) <= set(gimp_env.root.pids("python-eval"))
+        bg.kill()
+        assert bg.proc.poll() is not None
+        assert bg.pids() == []
