@@ -1,0 +1,180 @@
+"""Validation before sending: every bad input is refused with nothing on the wire."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from bianxie_core import config as configmod
+from bianxie_core import errors
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, sniff_format
+from bianxie_core.service import Service
+from tests.test_client import (  # noqa: F401  (fixtures)
+    KEY, assert_plain, edit_request, gen, home, image_file, mask_image, product, run_cli, srv1,
+)
+
+
+def _mask(**kw):
+    return lambda: edit_request(images=[image_file(product("coffee.png"))],
+                                mask=image_file(mask_image(**kw)))
+
+
+BAD = [
+    ("empty-prompt", lambda: gen(prompt="  "), "prompt"),
+    ("prompt-32001", lambda: gen(prompt="x" * 32001), "32000"),
+    ("n-0", lambda: gen(n=0), "n must"),
+    ("n-11", lambda: gen(n=11), "n must"),
+    ("n-bool", lambda: gen(n=True), "n must"),
+    ("size-1.5", lambda: gen(model="gpt-image-1.5", size="2160x3840"), "size 2160x3840"),
+    ("size-2-not-16", lambda: gen(model="gpt-image-2", size="1000x1000"), "16"),
+    ("size-2-aspect", lambda: gen(model="gpt-image-2", size="3840x1024"), "aspect"),
+    ("size-2-pixels", lambda: gen(model="gpt-image-2", size="3840x3840"), "3840x2160"),
+    ("size-garbage", lambda: gen(model="gpt-image-2", size="big"), "WIDTHxHEIGHT"),
+    ("quality", lambda: gen(quality="ultra"), "quality"),
+    ("background", lambda: gen(background="clear"), "background"),
+    ("format", lambda: gen(output_format="gif"), "output_format"),
+    ("compression", lambda: gen(output_compression=101), "output_compression"),
+    ("moderation", lambda: gen(moderation="none"), "moderation"),
+    ("partial-images-4", lambda: gen(stream=True, partial_images=4), "partial_images"),
+    ("partials-without-stream", lambda: gen(partial_images=2), "stream"),
+    ("transparent-jpeg", lambda: gen(background="transparent", output_format="jpeg"), "jpeg"),
+    ("fidelity-mini", lambda: edit_request(model="gpt-image-1-mini", input_fidelity="high"),
+     "input_fidelity"),
+    ("fidelity-value", lambda: edit_request(input_fidelity="max"), "input_fidelity"),
+    ("no-images", lambda: edit_request(images=[]), "at least one"),
+    ("17-images", lambda: edit_request(images=[image_file(product("coffee.png", (32, 32)))] * 17),
+     "16"),
+    ("mask-no-alpha", _mask(alpha=False), "alpha"),
+    ("mask-other-size", _mask(size=(128, 128)), "same size"),
+    ("mask-jpeg", lambda: edit_request(mask=ImageFile(
+        data=b"\xff\xd8\xff" + b"0" * 64, name="m.jpg", content_type="image/jpeg")), "PNG"),
+    ("not-an-image", lambda: edit_request(images=[ImageFile(
+        data=b"GIF89a" + b"0" * 64, name="a.gif", content_type="image/gif")]), "PNG, JPEG"),
+    ("image-50mb", lambda: edit_request(images=[ImageFile(
+        data=b"\x89PNG\r\n\x1a\n" + bytes(50 * 2**20), name="a.png", content_type="image/png")]),
+     "50 MB"),
+]
+
+
+@pytest.mark.parametrize("make,words", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_refused_before_sending(make, words, srv1):
+    request = make()
+    service = Service()
+    run = service.edit if isinstance(request, EditRequest) else service.generate
+    with pytest.raises(errors.UsageError) as info:
+        run(request)
+    assert srv1.requests == []
+    assert words.lower() in str(info.value).lower()
+    assert info.value.exit_code == 2 and not info.value.may_be_billed
+    assert_plain(str(info.value))
+
+
+GOOD = [
+    ("free-size-portrait", lambda: gen(model="gpt-image-2", size="2160x3840"), (2160, 3840)),
+    ("free-size-small", lambda: gen(model="gpt-image-2", size="1024x512"), (1024, 512)),
+    ("unknown-model-free", lambda: gen(model="gpt-image-2-2026-04-21", size="1280x720"),
+     (1280, 720)),
+    ("prompt-32000", lambda: gen(prompt="x" * 32000), (1024, 1024)),
+    ("n-10", lambda: gen(n=10, size="1024x1024"), (1024, 1024)),
+]
+
+
+@pytest.mark.parametrize("make,size", [c[1:] for c in GOOD], ids=[c[0] for c in GOOD])
+def test_accepted_edges(make, size, srv1):
+    outcome = Service().generate(make())
+    with Image.open(io.BytesIO(outcome.images[0].data)) as im:
+        assert im.size == size
+    assert len(srv1.requests) == 1
+
+
+def test_unwritable_history_refuses_before_paying(srv1, home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "history").write_text("not a folder")
+    with pytest.raises(errors.ConfigError) as info:
+        Service().generate(gen())
+    assert srv1.requests == []
+    assert "history" in str(info.value)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_read_only_history_refuses_before_paying(srv1, home):
+    (home / "history").mkdir(parents=True)
+    os.chmod(home / "history", 0o500)
+    try:
+        with pytest.raises(errors.ConfigError):
+            Service().generate(gen())
+    finally:
+        os.chmod(home / "history", 0o700)
+    assert srv1.requests == []
+
+
+def test_missing_key_says_how_to_set_it(srv1, monkeypatch):
+    monkeypatch.delenv("BIANXIE_API_KEY")
+    with pytest.raises(errors.ConfigError) as info:
+        Service().generate(gen())
+    assert "BIANXIE_API_KEY" in str(info.value) and "config set" in str(info.value)
+    assert srv1.requests == []
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("http://127.0.0.1:{port}", "http://127.0.0.1:{port}/v1"),
+    ("http://127.0.0.1:{port}/", "http://127.0.0.1:{port}/v1"),
+    ("http://127.0.0.1:{port}/v1/", "http://127.0.0.1:{port}/v1"),
+], ids=["no-v1", "slash", "v1-slash"])
+def test_base_url_normalised(given, expected, srv1, monkeypatch):
+    monkeypatch.setenv("BIANXIE_BASE_URL", given.format(port=srv1.port))
+    service = Service()
+    assert service.base_url == expected.format(port=srv1.port)
+    service.generate(gen())
+    assert srv1.requests[0].path == "/v1/images/generations"
+
+
+@pytest.mark.parametrize("url,words", [
+    ("http://relay.example/v1", "https://relay.example/v1"),
+    ("https://relay.example/v1/images/generations", "https://relay.example/v1"),
+    ("ftp://relay.example", "http"),
+], ids=["remote-http", "endpoint", "scheme"])
+def test_bad_base_urls_refused(url, words, home, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("BIANXIE_BASE_URL", url)
+    with pytest.raises(errors.UsageError) as info:
+        Service()
+    assert words in str(info.value)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and words in err
+
+
+def test_remote_http_allowed_explicitly(home, monkeypatch):
+    configmod.update(allow_http=True)
+    monkeypatch.setenv("BIANXIE_BASE_URL", "http://relay.example/v1")
+    assert Service().base_url == "http://relay.example/v1"
+
+
+@pytest.mark.parametrize("data,fmt", [
+    (b"\x89PNG\r\n\x1a\n....", "png"), (b"\xff\xd8\xff\xe0", "jpeg"),
+    (b"RIFF\0\0\0\0WEBPVP8 ", "webp"), (b"GIF89a", None), (b"", None),
+], ids=["png", "jpeg", "webp", "gif", "empty"])
+def test_sniff_format(data, fmt):
+    assert sniff_format(data) == fmt
+
+
+def test_image_file_from_path_names_and_types(tmp_path):
+    product("rocket.jpg").save(tmp_path / "火箭.jpeg", "JPEG")
+    image = ImageFile.from_path(tmp_path / "火箭.jpeg")
+    assert (image.name, image.content_type) == ("火箭.jpg", "image/jpeg")
+    (tmp_path / "a.txt").write_text("hello")
+    with pytest.raises(errors.UsageError):
+        ImageFile.from_path(tmp_path / "a.txt")
+    with pytest.raises(errors.UsageError):
+        ImageFile.from_path(tmp_path / "missing.png")
+
+
+def test_fields_only_what_was_set():
+    assert GenerateRequest(prompt="x", model="gpt-image-1").fields() == {
+        "prompt": "x", "model": "gpt-image-1"}
+    fields = EditRequest(prompt="x", images=[], input_fidelity="low", stream=False).fields()
+    assert fields == {"prompt": "x", "model": "gpt-image-1.5", "stream": False,
+                      "input_fidelity": "low"}
+    assert "response_format" not in fields
