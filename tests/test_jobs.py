@@ -1,0 +1,122 @@
+"""The detached job worker: a real subprocess against the fake server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bianxie_core import jobs
+from bianxie_core.history import History
+from bianxie_core.jobs import Job, JobStatus
+from tests.test_client import (  # noqa: F401  (fixtures)
+    KEY, assert_no_key, assert_plain, edit_request, gen, home, image_file, mask_image, product,
+    srv, srv1,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def all_text(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("latin-1") for p in sorted(folder.rglob("*"))
+                     if p.is_file())
+
+
+def test_job_runs_detached_and_fills_the_history(srv, home):
+    request = edit_request(images=[image_file(product("coffee.png"))],
+                           mask=image_file(mask_image()), stream=True, partial_images=2)
+    job = Job.create(request, meta={"tool": "test"})
+    assert job.folder.parent == home / "jobs"
+    assert job.status().state == "queued"
+    pid = job.start()
+    status = job.wait(timeout=30, interval=0.05)
+    assert status.state == "done", status.error
+    assert status.pid == pid and status.partials == ["partial-0.png", "partial-1.png"]
+    assert [(job.folder / p).read_bytes() for p in status.partials] == srv.partials
+    (result,) = status.results
+    assert Path(result["path"]).read_bytes() == srv.responses[0]
+    entry = History(home / "history").get(result["entry"])
+    assert entry.meta["job"] == job.id and entry.meta["tool"] == "test"
+    assert status.usage["output_tokens"] > 0 and status.request_ids
+    rec = srv.requests[0]
+    assert sorted(f.field for f in rec.files) == ["image", "mask"]
+    assert rec.field("prompt") == request.prompt
+    assert_no_key(all_text(job.folder))
+
+
+def test_worker_outlives_the_process_that_started_it(srv1, home):
+    srv1.latency = 1.0  # the worker is still waiting when its launcher is gone
+    job = Job.create(gen())
+    launcher = ("import sys; from pathlib import Path; from bianxie_core.jobs import Job; "
+                "print(Job(Path(sys.argv[1])).start())")
+    done = subprocess.run([sys.executable, "-c", launcher, str(job.folder)], cwd=str(ROOT),
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.strip())
+    assert not job.status().finished  # the launcher is gone, the request still runs
+    if hasattr(os, "getsid"):
+        assert os.getsid(pid) == pid  # a session of its own: a host's kill does not reach it
+    status = job.wait(timeout=30, interval=0.05)
+    assert status.state == "done", status.error
+    assert status.pid == pid
+    assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
+
+
+@pytest.mark.parametrize("fault,error_type,billed", [
+    ("unauthorized", "AuthenticationError", False),
+    ("server_error", "ServerError", True),
+], ids=["401", "500"])
+def test_failed_job_has_a_plain_message(fault, error_type, billed, srv1, home):
+    srv1.fault = fault
+    job = Job.create(gen())
+    job.start()
+    status = job.wait(timeout=30, interval=0.05)
+    assert status.state == "failed"
+    assert status.error_type == error_type and status.may_be_billed is billed
+    assert_plain(status.error)
+    assert_no_key(all_text(job.folder), all_text(home / "history") if (
+        home / "history").exists() else "")
+
+
+def test_worker_without_key_fails_plainly(srv1, home, monkeypatch):
+    monkeypatch.delenv("BIANXIE_API_KEY")
+    job = Job.create(gen())
+    status = job.run()  # in-process: the same code the worker runs
+    assert status.state == "failed" and status.error_type == "ConfigError"
+    assert "BIANXIE_API_KEY" in status.error
+    assert srv1.requests == []
+
+
+def test_run_in_process_records_results(srv1, home):
+    job = Job.create(gen(n=2))
+    status = job.run()
+    assert status.state == "done" and len(status.results) == 2
+    assert sorted(Path(r["path"]).read_bytes() for r in status.results) == sorted(
+        srv1.responses)
+    assert Job(job.folder).status().state == "done"
+
+
+def test_status_of_a_missing_or_damaged_folder(tmp_path):
+    assert Job(tmp_path / "nope").status() == JobStatus()
+    (tmp_path / "status.json").write_text("{broken")
+    assert Job(tmp_path).status().state == "queued"
+
+
+def test_clean_stale_removes_only_old_finished_jobs(home):
+    root = home / "jobs"
+    old, fresh, running = (Job.create(gen(), root=root) for _ in range(3))
+    for job, state in ((old, "done"), (fresh, "failed"), (running, "running")):
+        job._write_status(JobStatus(state=state))
+    past = JobStatus(state="done")
+    jobs._write_json(old.folder / "status.json", dict(past.__dict__, updated=time.time() - 10))
+    assert jobs.clean_stale(root, older_than=5) == [old.id]
+    assert not old.folder.exists() and fresh.folder.exists() and running.folder.exists()
+
+
+def test_worker_usage_line():
+    assert jobs.main(["bogus"]) == 2
