@@ -134,8 +134,8 @@ def inpaint_files(service, image_path, selection_path, fields: dict, *, context=
     options = settings.region_options()
     selection = coverage_bounds(coverage)
     plan = region.plan_edit(layer, selection, spec, options)
-    crop_pixels = pixels[plan.crop.slices()]
-    crop_cov = coverage[plan.crop.slices()] if selection is not None else None
+    crop_pixels = pixels[plan.crop.slices]
+    crop_cov = coverage[plan.crop.slices] if selection is not None else None
     upload = region.prepare(plan, crop_pixels, crop_cov, options)
     outcome = service.edit(settings.request(upload, spec), on_partial=on_partial,
                            meta={"tool": "inpaint", "crop": list(plan.crop),
