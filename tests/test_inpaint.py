@@ -1,0 +1,114 @@
+"""``bianxie inpaint`` and EditSettings: the selection pipeline end to end on the fake server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bianxie_core import errors, inpaint, models, region
+from bianxie_core.history import History
+from tests.test_client import (  # noqa: F401  (fixtures)
+    DATA, KEY, assert_no_key, assert_plain, home, opened, run_cli, srv, srv1,
+)
+
+SELECTION = (250, 150, 350, 250)  # x0, y0, x1, y1 on coffee.png (600x400)
+
+
+@pytest.fixture
+def photo_and_selection(tmp_path):
+    photo = tmp_path / "coffee.png"
+    Image.open(DATA / "coffee.png").convert("RGB").save(photo)
+    sel = np.zeros((400, 600), np.uint8)
+    x0, y0, x1, y1 = SELECTION
+    sel[y0:y1, x0:x1] = 255
+    selection = tmp_path / "selection.png"
+    Image.fromarray(sel, "L").save(selection)
+    return photo, selection
+
+
+def test_inpaint_cli_edits_only_the_selection(srv, photo_and_selection, tmp_path, capsys):
+    photo, selection = photo_and_selection
+    code, out, err = run_cli(["inpaint", "--image", str(photo), "--selection", str(selection),
+                              "-p", "一只红色的杯子", "-m", "gpt-image-1", "-q", "low",
+                              "--no-color-match", "-o", str(tmp_path / "out.png"), "--quiet"],
+                             capsys)
+    assert code == 0, err
+    result = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    assert result.shape == original.shape
+    assert np.array_equal(result[:100], original[:100])  # far from the selection: untouched
+    assert tuple(result[200, 300]) == (255, 0, 255)  # the fake paints the masked area magenta
+    rec = srv.requests[0]
+    parts = {f.field: f for f in rec.files}
+    assert set(parts) == {"image", "mask"} and rec.field("prompt") == "一只红色的杯子"
+    image, mask = opened(parts["image"].data), opened(parts["mask"].data)
+    assert image.size == mask.size and mask.mode == "RGBA"
+    assert rec.field("size") == "%dx%d" % image.size
+    (entry,) = History(tmp_path / "home" / "history").entries()
+    assert entry.image_path.read_bytes() == srv.responses[0]
+    assert entry.imported and entry.meta["tool"] == "inpaint"
+
+
+def test_history_keeps_the_image_when_placing_it_fails(srv1, photo_and_selection, tmp_path,
+                                                      capsys, monkeypatch):
+    real = region.decode_result
+    monkeypatch.setattr(region, "decode_result", lambda data: real(data[:64]))  # unreadable
+    photo, selection = photo_and_selection
+    code, out, err = run_cli(["inpaint", "--image", str(photo), "--selection", str(selection),
+                              "-p", "a red cup", "-m", "gpt-image-1", "-q", "low",
+                              "-o", str(tmp_path / "out.png"), "--quiet"], capsys)
+    assert code == 1 and not (tmp_path / "out.png").exists()
+    assert_plain(err)
+    (entry,) = History(tmp_path / "home" / "history").entries()
+    assert entry.image_path.read_bytes() == srv1.responses[0]
+    assert not entry.imported  # Recover Results can bring it back
+
+
+def test_selection_of_another_size_is_refused(srv1, photo_and_selection, tmp_path, capsys):
+    photo, _ = photo_and_selection
+    small = tmp_path / "small.png"
+    Image.new("L", (10, 10), 255).save(small)
+    code, out, err = run_cli(["inpaint", "--image", str(photo), "--selection", str(small),
+                              "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and "same size" in err and srv1.requests == []
+
+
+UPLOAD = region.Upload(b"\x89PNG\r\n\x1a\nimage", "image.png", "image/png",
+                       b"\x89PNG\r\n\x1a\nmask", "1024x1024")
+
+
+@pytest.mark.parametrize("settings,expected", [
+    (inpaint.EditSettings(prompt="x", model="gpt-image-1"),
+     {"prompt": "x", "model": "gpt-image-1", "size": "1024x1024", "stream": True,
+      "partial_images": 1}),
+    (inpaint.EditSettings(prompt="x", model="gpt-image-1-mini", input_fidelity="high",
+                          stream=False, n=2, quality="high", output_format="webp"),
+     {"prompt": "x", "model": "gpt-image-1-mini", "size": "1024x1024", "n": 2,
+      "quality": "high", "output_format": "webp"}),
+    (inpaint.EditSettings(prompt="", remove=True, stream=False, input_fidelity="high"),
+     {"prompt": inpaint.REMOVE_PROMPT, "model": models.DEFAULT_MODEL, "size": "1024x1024",
+      "input_fidelity": "high"}),
+], ids=["defaults", "mini-drops-fidelity", "remove"])
+def test_edit_settings_request(settings, expected):
+    request = settings.request(UPLOAD, models.get_model(settings.model))
+    assert request.fields() == expected
+    assert [i.name for i in request.images] == ["image.png"]
+    assert request.mask.name == "mask.png" and request.mask.content_type == "image/png"
+
+
+def test_layer_name_is_short():
+    assert inpaint.layer_name("  a   red\ncup ") == "a red cup"
+    assert len(inpaint.layer_name("x" * 100)) == 48
+
+
+def test_png_bytes_round_trip():
+    image = Image.new("RGB", (3, 2), (1, 2, 3))
+    assert opened(inpaint.png_bytes(image)).getpixel((0, 0)) == (1, 2, 3)
+
+
+def test_decode_failure_is_a_response_error():
+    with pytest.raises(errors.ResponseError) as info:
+        region.decode_result(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+    assert_plain(str(info.value))
+    assert_no_key(str(info.value))
