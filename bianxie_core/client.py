@@ -40,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 
@@ -458,12 +458,25 @@ class ImagesClient:
 
     def _scrub(self, text: str) -> str:
         """Remove the key, in any form a server or library might echo, from a message."""
-        key = self._key
-        if not key or not text:
+        if not self._key or not text:
             return text
-        for form in {key, quote(key, safe=""), base64.b64encode(key.encode()).decode()}:
+        for form in key_forms(self._key):
             text = text.replace(form, "sk-…")
         return text
+
+
+def key_forms(key: str) -> list:
+    """The key as a server might echo it, longest first: clear, URL-encoded, and base64
+    (standard or urlsafe, padded or not, also inside an encoded "Bearer <key>")."""
+    raw = key.encode()
+    forms = {key, quote(key, safe=""), quote_plus(key)}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        forms |= {whole, whole.rstrip("=")}
+        for pad in (1, 2):  # the characters that depend on the key alone, at each alignment
+            forms.add(encode(b"\0" * pad + raw).decode()[4:-4])
+    return sorted((f for f in forms if len(f) >= 8 or f in (key, quote(key, safe=""))),
+                  key=len, reverse=True)
 
 
 def _close_socket(response: requests.Response) -> None:
