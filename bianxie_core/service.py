@@ -99,7 +99,9 @@ class Service:
         """Everything that can fail before paying: input, key, history folder."""
         spec = self.model(request.model)
         request.validate(spec)
-        configmod.resolve_api_key(self.config)
+        key = configmod.resolve_api_key(self.config)
+        if key not in self.history.secrets:  # a prompt that quotes the key is redacted
+            self.history.secrets = self.history.secrets + (key,)
         self.history.check_writable()
         return spec
 
