@@ -1,0 +1,117 @@
+# Runs inside GIMP's python-fu-eval (see bench/run.py); reports with ``mark(name, value)``.
+# Environment: BX_URL (fake server), BX_CASES (json [[w, h, sx, sy, sw, sh], ...]),
+# BX_REPEAT, BX_VENDOR (the plug-in's vendor dir), BX_TEXTURE (a photo), BX_NAIVE_API (json
+# [w, h] per case: the size the model gets, for the same-resolution naive upload).
+import io
+import json
+import os
+import resource
+import sys
+import time
+
+from gi.repository import Gegl, Gimp
+
+sys.path.insert(0, os.environ["BX_VENDOR"])
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+CASES = json.loads(os.environ["BX_CASES"])
+API_SIZES = json.loads(os.environ["BX_NAIVE_API"])
+REPEAT = int(os.environ["BX_REPEAT"])
+with Image.open(os.environ["BX_TEXTURE"]) as _photo:
+    TEXTURE = np.asarray(_photo.convert("RGB"))
+
+
+def procedure(name, image=None, drawables=(), **props):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    if image is not None:
+        cfg.set_property("image", image)
+        cfg.set_core_object_array("drawables", list(drawables))
+    for key, value in props.items():
+        cfg.set_property(key.replace("_", "-"), value)
+    return proc, cfg
+
+
+def textured(w, h):
+    """An RGB image whose one layer is the photo tiled: real texture, not a flat fill."""
+    image = Gimp.Image.new(w, h, Gimp.ImageBaseType.RGB)
+    layer = Gimp.Layer.new(image, "photo", w, h, Gimp.ImageType.RGB_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, None, 0)
+    th, tw = TEXTURE.shape[:2]
+    band = np.ascontiguousarray(np.tile(TEXTURE, (1, -(-w // tw), 1))[:, :w])
+    buf = layer.get_buffer()
+    for y in range(0, h, th):
+        rows = band[:min(th, h - y)]
+        buf.set(Gegl.Rectangle.new(0, y, w, rows.shape[0]), "R'G'B' u8", rows.tobytes())
+    buf.flush()
+    return image, layer
+
+
+def edit(image, layer):
+    proc, cfg = procedure("bianxie-edit-selection", image, [layer], prompt="a red apple",
+                          stream=False)
+    t0 = time.time()
+    p0 = time.perf_counter()
+    result = proc.run(cfg)
+    wall = time.perf_counter() - p0
+    return int(result.index(0)), t0, time.time(), wall
+
+
+def naive(layer, sel, api):
+    """What the service's guide implies: the whole layer and a full-size mask, as PNGs."""
+    w, h = layer.get_width(), layer.get_height()
+    p0 = time.perf_counter()
+    data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "R'G'B'A u8",
+                                  Gegl.AbyssPolicy.NONE)
+    pixels = np.frombuffer(bytes(data), np.uint8).reshape(h, w, 4)
+    read = time.perf_counter() - p0
+    image_png = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(image_png, "PNG")
+    mask = np.full((h, w, 4), 255, np.uint8)
+    x, y, sw, sh = sel
+    mask[y:y + sh, x:x + sw, 3] = 0
+    mask_png = io.BytesIO()
+    Image.fromarray(mask, "RGBA").save(mask_png, "PNG")
+    seconds = time.perf_counter() - p0
+    del mask
+    # the same upload at the size the model works at (the whole layer scaled down)
+    aw, ah = api
+    small = Image.fromarray(pixels, "RGBA").resize((aw, ah), Image.Resampling.LANCZOS)
+    small_png = io.BytesIO()
+    small.save(small_png, "PNG")
+    small_mask = np.full((ah, aw, 4), 255, np.uint8)
+    small_mask[y * ah // h:(y + sh) * ah // h, x * aw // w:(x + sw) * aw // w, 3] = 0
+    small_mask_png = io.BytesIO()
+    Image.fromarray(small_mask, "RGBA").save(small_mask_png, "PNG")
+    return {"seconds": seconds, "read_seconds": read, "image_bytes": image_png.tell(),
+            "mask_bytes": mask_png.tell(), "api_image_bytes": small_png.tell(),
+            "api_mask_bytes": small_mask_png.tell()}
+
+
+proc, cfg = procedure("bianxie-settings", base_url=os.environ["BX_URL"])
+assert int(proc.run(cfg).index(0)) == 3, "bianxie-settings failed"
+
+warm, warm_layer = textured(640, 480)  # not counted: file caches, first GEGL use
+warm.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 100, 200, 150)
+mark("warmup", json.dumps(edit(warm, warm_layer)))
+warm.delete()
+
+for index, (w, h, sx, sy, sw, sh) in enumerate(CASES):
+    image, layer = textured(w, h)
+    for rep in range(REPEAT):
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, sx, sy, sw, sh)
+        status, t0, t1, wall = edit(image, layer)
+        mark("ours", json.dumps({"case": index, "rep": rep, "status": status, "t0": t0,
+                                 "t1": t1, "wall": wall}))
+        for extra in image.get_layers()[:-1]:  # keep the source layer only
+            image.remove_layer(extra)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    row = naive(layer, (sx, sy, sw, sh), API_SIZES[index])
+    row["case"] = index
+    row["maxrss_kib_before"] = before
+    row["maxrss_kib_after"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mark("naive", json.dumps(row))
+    image.delete()
