@@ -507,3 +507,11 @@ def test_error_from_response_is_one_plain_line(body, expected):
     assert_plain(str(exc))
     if b"2025ABC" in body:
         assert exc.request_id == "2025ABC"
+
+
+def test_not_found_is_never_retried(srv, nosleep):
+    client = make_client(srv.root_url + "/v2", retries=3)  # a base URL without the API
+    with pytest.raises(errors.BadRequestError) as info:
+        client.generate(gen())
+    assert len(srv.requests) == 1 and srv.requests[0].path == "/v2/images/generations"
+    assert "404" in str(info.value) and nosleep == []
