@@ -437,9 +437,23 @@ def test_killed_plugin_loses_nothing_and_recover_imports_it(gimp_env):
         assert meta["imported"] is True
 
 
-def test_all_procedures_registered(gimp_env):
-    from tests.gimp.fixtures import registered_procedures
+MENUS = r'''
+for name in ("bianxie-edit-selection", "bianxie-edit-with-references", "bianxie-generate",
+             "bianxie-settings", "bianxie-recover-results"):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    mark("menu", json.dumps([name, list(proc.get_menu_paths()) if proc else None]))
+'''
 
-    assert set(registered_procedures(gimp_env)) >= {
-        "bianxie-edit-selection", "bianxie-edit-with-references", "bianxie-generate",
-        "bianxie-settings", "bianxie-recover-results"}
+
+def test_all_procedures_registered_with_their_menus(gimp_env):
+    result = gimp_env.run_batch(LIB.replace('OUT = os.environ["BX_OUT"]', "")
+                                .replace('DATA = os.environ["BX_DATA"]', "") + MENUS)
+    menus = dict(json.loads(v) for v in result.values("menu"))
+    ai = "<Image>/Filters/AI (便携AI)"
+    assert menus == {
+        "bianxie-edit-selection": [ai],
+        "bianxie-edit-with-references": [ai],
+        "bianxie-generate": ["<Image>/File/Create", ai],
+        "bianxie-settings": [ai],
+        "bianxie-recover-results": [ai],
+    }, result.describe()
