@@ -519,3 +519,10 @@ def test_not_found_is_never_retried(srv, nosleep):
         client.generate(gen())
     assert len(srv.requests) == 1 and srv.requests[0].path == "/v2/images/generations"
     assert "404" in str(info.value) and nosleep == []
+
+
+def test_retry_limits_are_those_of_the_table():
+    doc = clientmod.__doc__
+    assert "up to %d times" % CONNECT_RETRIES in doc and CONNECT_RETRIES == 2
+    assert "up to %d times" % RATE_LIMIT_RETRIES in doc and RATE_LIMIT_RETRIES == 3
+    assert "at most %d s" % clientmod.RETRY_AFTER_CAP in doc
