@@ -379,6 +379,13 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
         print(_("error: {message}").format(message=f"{exc.strerror or exc}: "
                                           f"{exc.filename or ''}".rstrip(": ")), file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug: still one line (its text could quote anything)
+        if args.traceback:
+            raise
+        print(_("error: unexpected {kind}; run again with --traceback and report it. Any image "
+                "already returned is in the history.").format(kind=type(exc).__name__),
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
