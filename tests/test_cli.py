@@ -183,3 +183,19 @@ def test_argparse_usage_error_exits_2(home, capsys):
     with pytest.raises(SystemExit) as info:
         main(["generate", "-o", "x.png"])
     assert info.value.code == 2
+
+
+def test_an_unexpected_bug_is_still_one_line(srv, tmp_path, capsys, monkeypatch):
+    from bianxie_core import cli
+
+    def boom(*a, **kw):
+        raise TypeError("internal detail " + KEY)
+
+    monkeypatch.setattr(cli, "_write_outputs", boom)
+    argv = ["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 1 and err.count("\n") == 1 and "TypeError" in err
+    assert_plain(err)
+    assert_no_key(err)
+    with pytest.raises(TypeError):
+        main(["--traceback"] + argv)
