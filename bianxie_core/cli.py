@@ -188,8 +188,9 @@ def cmd_cost(args, out) -> int:
     return 0
 
 
-_CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "model": "model", "proxy": "proxy",
-                "timeout": "timeout", "connect-timeout": "connect_timeout",
+# "api_key" too: config.py's missing-key message tells users to `config set api_key`.
+_CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "model": "model",
+                "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
                 "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
                 "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above"}
 
