@@ -199,3 +199,10 @@ def test_an_unexpected_bug_is_still_one_line(srv, tmp_path, capsys, monkeypatch)
     assert_no_key(err)
     with pytest.raises(TypeError):
         main(["--traceback"] + argv)
+
+
+def test_config_set_api_key_as_the_missing_key_message_says(home, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("sk-ALIAS-0123456789abcd\n"))
+    code, out, err = run_cli(["config", "set", "api_key", "-"], capsys)
+    assert code == 0 and "abcd" in out and "sk-ALIAS-0123456789abcd" not in out
+    assert configmod.load(configmod.config_path(), env={}).api_key == "sk-ALIAS-0123456789abcd"
