@@ -46,7 +46,7 @@ import requests
 
 from bianxie_core import __version__, errors
 from bianxie_core.i18n import _
-from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from bianxie_core.params import EditRequest, GenerateRequest
 
 CONNECT_RETRIES = 2
 RATE_LIMIT_RETRIES = 3
@@ -575,7 +575,8 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
     etype = err.get("type") if isinstance(err.get("type"), str) else None
     param = err.get("param") or None
     kw = dict(status_code=status, code=code, type=etype, param=param, request_id=request_id)
-    said = (" " + _("The server said: {message}").format(message=raw_message)) if raw_message else ""
+    said = " " + _("The server said: {message}").format(message=raw_message) if raw_message \
+        else ""
 
     if code in ("insufficient_quota", "insufficient_user_quota", "pre_consume_token_quota_failed",
                 "billing_hard_limit_reached") or (status == 402):

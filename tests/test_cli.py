@@ -102,7 +102,8 @@ def test_output_paths(output, count, fmt, expected):
 # --- cost -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv,words", [
     (["-m", "gpt-image-1", "-s", "1024x1024", "-q", "high"], ["4,160 output tokens", "$0.1664"]),
-    (["-m", "gpt-image-1", "-s", "1536x1024", "-q", "low", "-n", "3"], ["1,200 output tokens", "n=3", "$0.0480"]),
+    (["-m", "gpt-image-1", "-s", "1536x1024", "-q", "low", "-n", "3"],
+     ["1,200 output tokens", "n=3", "$0.0480"]),
     (["-m", "gpt-image-2", "-s", "2160x3840", "-q", "medium"], ["estimate"]),
 ], ids=["high", "n3", "free-size"])
 def test_cost(argv, words, home, capsys):
