@@ -351,12 +351,15 @@ def import_check(python: Python, plugin_dir: Path, info: PyInfo,
 # --- pip -----------------------------------------------------------------------------------
 
 
-def same_python(info: PyInfo) -> bool:
-    here = "%d.%d" % sys.version_info[:2]
-    if os.path.realpath(info.executable) == os.path.realpath(sys.executable):
+def same_python(info: PyInfo, python: Python) -> bool:
+    """Whether pip running here builds for GIMP's Python without --python-version/--platform."""
+    if len(python.argv) != 1:
+        return False  # runs in a sandbox (Flatpak): its paths and libc are not ours
+    if os.path.realpath(python.argv[0]) == os.path.realpath(sys.executable):
         return True
     import sysconfig
 
+    here = "%d.%d" % sys.version_info[:2]
     return (info.version, info.platform) == (here, sysconfig.get_platform()) and \
         info.implementation == "cp" and sys.implementation.name == "cpython"
 
@@ -380,10 +383,11 @@ def platform_tags(info: PyInfo) -> List[str]:
     return tags + [f"manylinux2014_{arch}"]
 
 
-def pip_target_args(info: PyInfo, target: Path, packages: Sequence[str]) -> List[str]:
+def pip_target_args(info: PyInfo, target: Path, packages: Sequence[str], native: bool
+                    ) -> List[str]:
     args = ["install", "--target", str(target), "--only-binary=:all:",
             "--disable-pip-version-check", "--no-warn-script-location", "--quiet"]
-    if not same_python(info):
+    if not native:
         args += ["--python-version", info.version, "--implementation", info.implementation]
         for tag in platform_tags(info):
             args += ["--platform", tag]
@@ -473,16 +477,17 @@ def pip_command(system: System) -> List[str]:
     return [sys.executable, str(fetch_pip_wheel(cache, system.env) / "pip")]
 
 
-def install_deps(profile: Profile, info: PyInfo, missing: Sequence[str], system: System,
-                 pip: List[str]) -> None:
+def install_deps(profile: Profile, python: Python, info: PyInfo, missing: Sequence[str],
+                 system: System, pip: List[str]) -> None:
     """Install the pip packages ``missing`` into vendor/py3.X (replacing an older one)."""
     target = vendor_dir(profile, info)
     staging = target.with_name(target.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     env = dict(system.env, PIP_DISABLE_PIP_VERSION_CHECK="1")
     env.pop("PYTHONPATH", None)
-    out = subprocess.run([*pip, *pip_target_args(info, staging, missing)], capture_output=True,
-                         text=True, env=env, errors="replace")
+    args = pip_target_args(info, staging, missing, same_python(info, python))
+    out = subprocess.run([*pip, *args], capture_output=True, text=True, env=env,
+                         errors="replace")
     if out.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         tail = "\n".join("    " + s for s in out.stderr.strip().splitlines()[-8:])
@@ -578,7 +583,7 @@ def cmd_install(profiles: List[Profile], system: System, args: argparse.Namespac
                   f"into vendor/py{info.version} ...", flush=True)
             if pip is None:
                 pip = pip_command(system)
-            install_deps(profile, info, missing, system, pip)
+            install_deps(profile, python, info, missing, system, pip)
         problem = import_check(python, profile.plugin_dir, info)
         if problem:
             print(f"  ! GIMP's Python {info.version} cannot import everything: {problem}")

@@ -183,7 +183,9 @@ CROSS = [
 @pytest.mark.parametrize("info, expected_tags", [c[1:] for c in CROSS], ids=[c[0] for c in CROSS])
 def test_pip_args_for_another_python_name_version_and_platform(tmp_path: Path, info,
                                                                expected_tags) -> None:
-    args = install.pip_target_args(info, tmp_path, ["numpy"])
+    flatpak = install.Python(("flatpak", "run", "--command=python3", "org.gimp.GIMP"), "f")
+    native = install.same_python(info._replace(executable=sys.executable), flatpak)
+    args = install.pip_target_args(info, tmp_path, ["numpy"], native)
     assert args[:3] == ["install", "--target", str(tmp_path)]
     assert "--only-binary=:all:" in args
     assert args[args.index("--python-version") + 1] == "3.14"
@@ -198,7 +200,9 @@ def test_pip_args_for_the_running_python_have_no_cross_flags(tmp_path: Path) -> 
 
     here = install.PyInfo("%d.%d" % sys.version_info[:2], "cp", sysconfig.get_platform(), "",
                           sys.executable, ())
-    args = install.pip_target_args(here, tmp_path, ["requests", "pillow"])
+    python = install.Python((sys.executable,), sys.executable)
+    args = install.pip_target_args(here, tmp_path, ["requests", "pillow"],
+                                   install.same_python(here, python))
     assert "--python-version" not in args and "--platform" not in args
     assert args[-2:] == ["requests", "pillow"]
 

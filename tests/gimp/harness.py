@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,13 +117,25 @@ class Background:
         except subprocess.TimeoutExpired:
             return None
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole process group (GIMP and its plug-ins) and reap the leader."""
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        self.wait(30)
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 30.0) -> None:
+        """Signal GIMP and every process it started (its whole session) until all are gone."""
+        deadline = time.monotonic() + timeout
+        while True:
+            members = self.pids()
+            for pid in members:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            if self.proc.poll() is not None and not members:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"processes {members} outlived kill({sig})")
+            time.sleep(0.05)  # let the kernel finish the exits, then look again
 
     def __enter__(self) -> "Background":
         return self
