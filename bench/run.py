@@ -201,6 +201,11 @@ def gimp_overhead(series: str, model: str, repeat: int) -> dict:
                 raise RuntimeError(f"the GIMP {series} batch failed\n{result.describe()}")
             ours = [json.loads(v) for v in result.values("ours")]
             naive = {row["case"]: row for row in map(json.loads, result.values("naive"))}
+            startup = []
+            for run in map(json.loads, result.values("startup")):
+                plugin = mem.process("plugin", run["t0"], run["t1"])
+                startup.append({"wall": run["wall"], "plugin_hwm_kib": plugin["hwm"],
+                                "plugin_rss_parts_kib": plugin["rss"]})
             rows = []
             for index, (layer, (plan, _api)) in enumerate(zip(LAYERS, cases)):
                 runs = []
@@ -234,7 +239,7 @@ def gimp_overhead(series: str, model: str, repeat: int) -> dict:
     finally:
         shutil.rmtree(env.host_path(env.home), ignore_errors=True)
     return {"gimp": root.gimp_version, "python": root.python_version, "model": model,
-            "repeat": repeat, "rows": rows}
+            "repeat": repeat, "rows": rows, "startup": startup}
 
 
 # -- 3 and 4: the core on the host --------------------------------------------------------
@@ -336,12 +341,17 @@ def figures(report: dict) -> List[list]:
                         f"{row['layer_pixels']:,}", "", ""])
             out.append([f"{tag} {row['layer']} peak MiB plug-in/worker",
                         f"{m['plugin_hwm_kib'] / 1024:.0f}/{m['worker_hwm_kib'] / 1024:.0f}",
-                        f"+{(nv['maxrss_kib_after'] - nv['maxrss_kib_before']) / 1024:.0f}",
+                        f"naive process {nv['maxrss_kib_after'] / 1024:.0f} "
+                        f"(+{(nv['maxrss_kib_after'] - nv['maxrss_kib_before']) / 1024:.0f})",
                         "", ""])
             out.append([f"{tag} {row['layer']} upload bytes", f"{m['upload_bytes']:,}",
                         f"{nv['image_bytes'] + nv['mask_bytes']:,} full / "
                         f"{nv['api_image_bytes'] + nv['api_mask_bytes']:,} at "
                         f"{row['api_size']}", "", ""])
+        if g.get("startup"):
+            walls = sorted(s["wall"] for s in g["startup"])
+            out.append([f"{tag} plug-in start-up only (s, Settings)",
+                        f"{walls[len(walls) // 2]:.3f}", "", "", ""])
         big, small = rows[-1]["median"], rows[0]["median"]
         naive_big = rows[-1]["naive"]["seconds"]
         out.append([f"{tag} own work at 8000x6000 (s)", f"{big['own']:.3f}", "",
