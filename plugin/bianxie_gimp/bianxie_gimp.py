@@ -77,11 +77,14 @@ def load_core():
 
 
 def read_rgba(drawable, bounds):
+    """8-bit sRGB pixels of ``bounds``: RGBA when the layer has alpha, else RGB (babl sets up
+    an RGB → RGBA conversion slowly, so a layer without alpha is read as it is)."""
     import numpy as np
 
+    fmt, channels = (RGBA, 4) if drawable.has_alpha() else ("R'G'B' u8", 3)
     rect = Gegl.Rectangle.new(bounds.x, bounds.y, bounds.width, bounds.height)
-    data = drawable.get_buffer().get(rect, 1.0, RGBA, Gegl.AbyssPolicy.CLAMP)
-    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width, 4)
+    data = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width, channels)
 
 
 def read_coverage(image, bounds, dx, dy):
