@@ -7,18 +7,16 @@ Heavy imports (numpy, Pillow, requests, the core) happen inside ``run()``, so a 
 install shows a message instead of a menu entry that silently vanishes.
 """
 
-import gettext
-import json
+import importlib
 import os
 import sys
-import time
 from pathlib import Path
 
 import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+from gi.repository import Gimp, GLib, GObject  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VENDOR = HERE / "vendor" / "py{}.{}".format(*sys.version_info[:2])
@@ -26,13 +24,12 @@ for _path in (VENDOR, HERE):
     if _path.is_dir() and str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-DOMAIN = "bianxie_gimp"
-_t = gettext.translation(DOMAIN, str(HERE / "locale"), fallback=True)
-_ = _t.gettext
+from dialogs import choose_entries, interactive_dialog, settings_dialog  # noqa: E402
+from layer_io import (  # noqa: E402
+    Failure, attach_meta, decode, editable_layer, new_layer, read_coverage, read_rgba,
+    selection_in_layer)
+from plugin_i18n import _  # noqa: E402
 
-PARASITE = "bianxie-request"
-RGBA = "R'G'B'A u8"
-COVERAGE = "Y u8"  # the selection and layer masks are linear
 MENU = "<Image>/Filters/AI (便携AI)"
 EDIT, REFS, GENERATE = "bianxie-edit-selection", "bianxie-edit-with-references", "bianxie-generate"
 SETTINGS, RECOVER = "bianxie-settings", "bianxie-recover-results"
@@ -40,14 +37,6 @@ RERUN, EXPAND = "bianxie-rerun-layer", "bianxie-expand"
 RW = GObject.ParamFlags.READWRITE
 ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
             | Gimp.ProcedureSensitivityMask.NO_DRAWABLES | Gimp.ProcedureSensitivityMask.NO_IMAGE)
-
-
-class Failure(Exception):
-    """A plain sentence for the user, with the PDB status to return."""
-
-    def __init__(self, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
-        super().__init__(message)
-        self.status = status
 
 
 def load_core():
@@ -64,112 +53,13 @@ def load_core():
             "again.").format(missing=", ".join(missing), version="{}.{}".format(
                 *sys.version_info[:2])))
     try:
-        import bianxie_core.service  # noqa: F401
+        importlib.import_module("bianxie_core.service")  # imports every dependency
     except ImportError as exc:
         raise Failure(_("The plug-in's files are incomplete ({reason}): run install.py "
                         "again.").format(reason=exc))
     from bianxie_core import config, errors, history, inpaint, jobs, logs, models, region
     return dict(config=config, errors=errors, history=history, inpaint=inpaint, jobs=jobs,
                 logs=logs, models=models, region=region)
-
-
-# -- pixels ---------------------------------------------------------------------------------
-
-
-def read_rgba(drawable, bounds):
-    """8-bit sRGB pixels of ``bounds``: RGBA when the layer has alpha, else RGB (babl sets up
-    an RGB → RGBA conversion slowly, so a layer without alpha is read as it is)."""
-    import numpy as np
-
-    fmt, channels = (RGBA, 4) if drawable.has_alpha() else ("R'G'B' u8", 3)
-    rect = Gegl.Rectangle.new(bounds.x, bounds.y, bounds.width, bounds.height)
-    data = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
-    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width, channels)
-
-
-def read_coverage(image, bounds, dx, dy):
-    import numpy as np
-
-    rect = Gegl.Rectangle.new(bounds.x + dx, bounds.y + dy, bounds.width, bounds.height)
-    data = image.get_selection().get_buffer().get(rect, 1.0, COVERAGE, Gegl.AbyssPolicy.NONE)
-    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width)
-
-
-def write(drawable, array, fmt):
-    import numpy as np
-
-    h, w = array.shape[:2]
-    buf = drawable.get_buffer()
-    buf.set(Gegl.Rectangle.new(0, 0, w, h), fmt, np.ascontiguousarray(array).tobytes())
-    buf.flush()
-    drawable.update(0, 0, w, h)
-
-
-def layer_type(image):
-    gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
-    return Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
-
-
-def new_layer(image, name, array, x, y, mask=None):
-    h, w = array.shape[:2]
-    layer = Gimp.Layer.new(image, name, w, h, layer_type(image), 100.0,
-                           Gimp.LayerMode.NORMAL)
-    layer.set_offsets(x, y)
-    return layer, (lambda: _fill_layer(layer, array, mask))
-
-
-def _fill_layer(layer, array, mask):
-    write(layer, array, RGBA)
-    if mask is not None:
-        layer_mask = layer.create_mask(Gimp.AddMaskType.WHITE)
-        layer.add_mask(layer_mask)
-        write(layer_mask, mask, COVERAGE)
-
-
-def attach_meta(item, meta):
-    data = json.dumps(meta, ensure_ascii=False).encode("utf-8")
-    item.attach_parasite(Gimp.Parasite.new(PARASITE, Gimp.PARASITE_PERSISTENT, list(data)))
-
-
-def read_meta(item):
-    parasite = item.get_parasite(PARASITE)
-    if parasite is None:
-        return None
-    return json.loads(bytes(parasite.get_data()).decode("utf-8"))
-
-
-# -- checks on what GIMP hands us ------------------------------------------------------------
-
-
-def editable_layer(image, drawables):
-    if image is None:
-        raise Failure(_("Open an image first."), Gimp.PDBStatusType.CALLING_ERROR)
-    if not drawables:
-        raise Failure(_("Select a layer in the Layers dock first."),
-                      Gimp.PDBStatusType.CALLING_ERROR)
-    drawable = drawables[0]
-    if isinstance(drawable, Gimp.LayerMask) or isinstance(drawable, Gimp.Channel):
-        raise Failure(_("The active item is a mask or channel: select a layer instead."),
-                      Gimp.PDBStatusType.CALLING_ERROR)
-    if not isinstance(drawable, Gimp.Layer):
-        raise Failure(_("Select a layer in the Layers dock first."),
-                      Gimp.PDBStatusType.CALLING_ERROR)
-    if drawable.is_group():
-        raise Failure(_("The active layer is a layer group: select one of its layers, or "
-                        "merge the group first."), Gimp.PDBStatusType.CALLING_ERROR)
-    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
-        raise Failure(_("Indexed images are not supported: convert the image with Image › "
-                        "Mode › RGB first."), Gimp.PDBStatusType.CALLING_ERROR)
-    return drawable
-
-
-def selection_in_layer(image, layer, Bounds):
-    """The selection's bounding box in layer coordinates, or None when nothing is selected."""
-    _ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
-    if not non_empty:
-        return None
-    _ok, ox, oy = layer.get_offsets()
-    return Bounds.from_corners(x1 - ox, y1 - oy, x2 - ox, y2 - oy)
 
 
 # -- waiting for the worker -----------------------------------------------------------------
@@ -258,7 +148,7 @@ def settings_from(config, core, kind):
 def do_edit(procedure, run_mode, image, drawables, config, core, references=False):
     from bianxie_core.geometry import Bounds, Extent
 
-    region, inpaint = core["region"], core["inpaint"]
+    region = core["region"]
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
@@ -395,16 +285,6 @@ def do_generate(procedure, run_mode, image, drawables, config, core):
     return Gimp.PDBStatusType.SUCCESS, target
 
 
-def decode(data):
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGBA"))
-
-
 def do_recover(procedure, run_mode, image, drawables, config, core):
     hist = core["history"].History(core["config"].home() / "history")
     pending = [e for e in hist.pending() if not e.meta.get("corrupt") and not e.meta.get("broken")]
@@ -474,152 +354,6 @@ def service(core):
     from bianxie_core.service import Service
 
     return Service()
-
-
-def interactive_dialog(procedure, run_mode, config):
-    if run_mode != Gimp.RunMode.INTERACTIVE:
-        return True
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi
-
-    GimpUi.init("bianxie_gimp")
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, procedure.get_menu_label())
-    dialog.fill(None)
-    add_cost_label(dialog, config)
-    ok = dialog.run()
-    dialog.destroy()
-    return ok
-
-
-def estimate_text(config):
-    from bianxie_core import config as cfgmod
-    from bianxie_core import cost, models
-
-    cfg = cfgmod.load()
-    spec = models.get_model(config.get_property("model") or cfg.model, cfg.models)
-    size = config.get_property("size") or "auto"
-    quality = config.get_property("quality") or "auto"
-    estimate = cost.estimate(spec, size, quality, config.get_property("n"),
-                             prices=cfg.prices, currency=cfg.currency)
-    return _("Estimated cost: {estimate}").format(estimate=estimate.format())
-
-
-def add_cost_label(dialog, config):
-    """A live estimate under the arguments, updated as model, size, quality and n change."""
-    from gi.repository import Gtk
-
-    label = Gtk.Label(xalign=0, wrap=True)
-
-    def update(*_args):
-        try:
-            label.set_text(estimate_text(config))
-        except Exception as exc:  # an unknown size while typing: show why, keep the dialog
-            label.set_text(str(exc))
-
-    config.connect("notify", update)
-    update()
-    dialog.get_content_area().pack_end(label, False, False, 6)
-    label.show()
-
-
-def settings_dialog(core):
-    """Base URL, key (hidden), model, timeouts, proxy, CA bundle, and Test Connection."""
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi, Gtk
-
-    cfgmod = core["config"]
-    cfg = cfgmod.load()
-    GimpUi.init("bianxie_gimp")
-    dialog = GimpUi.Dialog(title=_("便携AI Settings"))
-    dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
-    dialog.add_button(_("_Save"), Gtk.ResponseType.OK)
-    grid = Gtk.Grid(row_spacing=6, column_spacing=12, border_width=12)
-    dialog.get_content_area().pack_start(grid, True, True, 0)
-    rows = [("base_url", _("Base URL"), cfg.base_url, True),
-            ("api_key", _("API key"), "", False),
-            ("model", _("Default model"), cfg.model, True),
-            ("timeout", _("Timeout (s)"), str(cfg.timeout), True),
-            ("connect_timeout", _("Connect timeout (s)"), str(cfg.connect_timeout), True),
-            ("proxy", _("Proxy URL"), cfg.proxy, True),
-            ("ca_bundle", _("Extra CA bundle"), cfg.ca_bundle, True)]
-    entries = {}
-    for row, (field, label, value, visible) in enumerate(rows):
-        grid.attach(Gtk.Label(label=label, xalign=0), 0, row, 1, 1)
-        entry = Gtk.Entry(text=value, visibility=visible, hexpand=True)
-        if field == "api_key":
-            entry.set_placeholder_text(
-                _("(unchanged: {key})").format(key=cfgmod.redact_key(cfg.api_key))
-                if cfg.api_key else _("paste your key"))
-        grid.attach(entry, 1, row, 1, 1)
-        entries[field] = entry
-    result = Gtk.Label(label="", xalign=0, wrap=True)
-    test = Gtk.Button(label=_("Test Connection"))
-    grid.attach(test, 0, len(rows), 1, 1)
-    grid.attach(result, 1, len(rows), 1, 1)
-
-    def collected():
-        changes = {}
-        for field, entry in entries.items():
-            text = entry.get_text().strip()
-            if field == "api_key" and not text:
-                continue
-            changes[field] = cfgmod.coerce(field, text) if text else text
-        if changes.get("base_url"):
-            changes["base_url"] = cfgmod.normalise_base_url(
-                changes["base_url"], allow_http=cfg.allow_http)
-        return changes
-
-    def on_test(_button):
-        from bianxie_core.client import ImagesClient
-
-        try:
-            trial = cfgmod.Config(**dict(cfg.__dict__, **collected()))
-            client = ImagesClient(trial.base_url, cfgmod.resolve_api_key(trial),
-                                  timeout=min(trial.timeout, 30),
-                                  connect_timeout=trial.connect_timeout, proxy=trial.proxy,
-                                  ca_bundle=trial.ca_bundle)
-            names = [m for m in client.list_models() if "image" in m]
-            result.set_text(_("Connected. Image models: {names}").format(
-                names=", ".join(names) or _("none listed")))
-        except core["errors"].BianxieError as exc:
-            result.set_text(str(exc))
-
-    test.connect("clicked", on_test)
-    dialog.show_all()
-    status = Gimp.PDBStatusType.CANCEL
-    while dialog.run() == Gtk.ResponseType.OK:
-        try:
-            cfgmod.update(**collected())
-            status = Gimp.PDBStatusType.SUCCESS
-            break
-        except core["errors"].BianxieError as exc:
-            result.set_text(str(exc))
-    dialog.destroy()
-    return status
-
-
-def choose_entries(entries):
-    """Interactive Recover: every pending entry is offered; all are imported on OK."""
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi, Gtk
-
-    GimpUi.init("bianxie_gimp")
-    dialog = GimpUi.Dialog(title=_("Recover Results"))
-    dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
-    dialog.add_button(_("_Import"), Gtk.ResponseType.OK)
-    box = dialog.get_content_area()
-    checks = []
-    for entry in entries[:50]:
-        label = "{}  {}".format(entry.id, (entry.meta.get("prompt") or "")[:60])
-        check = Gtk.CheckButton(label=label)
-        check.set_active(True)
-        box.pack_start(check, False, False, 2)
-        checks.append((check, entry))
-    dialog.show_all()
-    ok = dialog.run() == Gtk.ResponseType.OK
-    chosen = [e for c, e in checks if c.get_active()] if ok else []
-    dialog.destroy()
-    return chosen
 
 
 # -- registration ---------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""GIMP's side of the pixels: GEGL reads and writes, result layers, parasites, and the checks
+on what GIMP hands the plug-in. No image maths: that is the core's."""
+
+import json
+
+from gi.repository import Gegl, Gimp
+
+from plugin_i18n import _
+
+PARASITE = "bianxie-request"
+RGBA = "R'G'B'A u8"
+COVERAGE = "Y u8"  # the selection and layer masks are linear
+
+
+class Failure(Exception):
+    """A plain sentence for the user, with the PDB status to return."""
+
+    def __init__(self, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
+        super().__init__(message)
+        self.status = status
+
+
+# -- pixels ---------------------------------------------------------------------------------
+
+
+def read_rgba(drawable, bounds):
+    """8-bit sRGB pixels of ``bounds``: RGBA when the layer has alpha, else RGB (babl sets up
+    an RGB → RGBA conversion slowly, so a layer without alpha is read as it is)."""
+    import numpy as np
+
+    fmt, channels = (RGBA, 4) if drawable.has_alpha() else ("R'G'B' u8", 3)
+    rect = Gegl.Rectangle.new(bounds.x, bounds.y, bounds.width, bounds.height)
+    data = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width, channels)
+
+
+def read_coverage(image, bounds, dx, dy):
+    import numpy as np
+
+    rect = Gegl.Rectangle.new(bounds.x + dx, bounds.y + dy, bounds.width, bounds.height)
+    data = image.get_selection().get_buffer().get(rect, 1.0, COVERAGE, Gegl.AbyssPolicy.NONE)
+    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width)
+
+
+def write(drawable, array, fmt):
+    import numpy as np
+
+    h, w = array.shape[:2]
+    buf = drawable.get_buffer()
+    buf.set(Gegl.Rectangle.new(0, 0, w, h), fmt, np.ascontiguousarray(array).tobytes())
+    buf.flush()
+    drawable.update(0, 0, w, h)
+
+
+def layer_type(image):
+    gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
+    return Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
+
+
+def new_layer(image, name, array, x, y, mask=None):
+    h, w = array.shape[:2]
+    layer = Gimp.Layer.new(image, name, w, h, layer_type(image), 100.0,
+                           Gimp.LayerMode.NORMAL)
+    layer.set_offsets(x, y)
+    return layer, (lambda: _fill_layer(layer, array, mask))
+
+
+def _fill_layer(layer, array, mask):
+    write(layer, array, RGBA)
+    if mask is not None:
+        layer_mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+        layer.add_mask(layer_mask)
+        write(layer_mask, mask, COVERAGE)
+
+
+def attach_meta(item, meta):
+    data = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    item.attach_parasite(Gimp.Parasite.new(PARASITE, Gimp.PARASITE_PERSISTENT, list(data)))
+
+
+def read_meta(item):
+    parasite = item.get_parasite(PARASITE)
+    if parasite is None:
+        return None
+    return json.loads(bytes(parasite.get_data()).decode("utf-8"))
+
+
+# -- checks on what GIMP hands us ------------------------------------------------------------
+
+
+def editable_layer(image, drawables):
+    if image is None:
+        raise Failure(_("Open an image first."), Gimp.PDBStatusType.CALLING_ERROR)
+    if not drawables:
+        raise Failure(_("Select a layer in the Layers dock first."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    drawable = drawables[0]
+    if isinstance(drawable, Gimp.LayerMask) or isinstance(drawable, Gimp.Channel):
+        raise Failure(_("The active item is a mask or channel: select a layer instead."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    if not isinstance(drawable, Gimp.Layer):
+        raise Failure(_("Select a layer in the Layers dock first."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    if drawable.is_group():
+        raise Failure(_("The active layer is a layer group: select one of its layers, or "
+                        "merge the group first."), Gimp.PDBStatusType.CALLING_ERROR)
+    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
+        raise Failure(_("Indexed images are not supported: convert the image with Image › "
+                        "Mode › RGB first."), Gimp.PDBStatusType.CALLING_ERROR)
+    return drawable
+
+
+def selection_in_layer(image, layer, Bounds):
+    """The selection's bounding box in layer coordinates, or None when nothing is selected."""
+    _ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    if not non_empty:
+        return None
+    _ok, ox, oy = layer.get_offsets()
+    return Bounds.from_corners(x1 - ox, y1 - oy, x2 - ox, y2 - oy)
+
+
+def decode(data):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGBA"))
