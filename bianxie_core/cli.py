@@ -225,19 +225,22 @@ def cmd_config(args, out) -> int:
 
 
 def cmd_models(args, out) -> int:
+    from bianxie_core import catalog
+
     cfg = configmod.load()
-    names = models.known_models(cfg.models)
-    if args.remote:
-        service = _service(args)
-        remote = [m for m in service.client.list_models() if "image" in m]
-        names += [m for m in remote if m not in names]
-    for name in names:
-        spec = models.get_model(name, cfg.models)
-        sizes = _("any WxH (÷16, 1:3–3:1, ≤3840×2160)") if spec.free_size else ", ".join(
-            spec.sizes)
-        fidelity = "input_fidelity" if spec.input_fidelity else "-"
-        mark = " *" if name == cfg.model else ""
-        print(f"{name}{mark}\t{sizes}\t{fidelity}", file=out)
+    if args.base_url:
+        cfg.base_url = configmod.normalise_base_url(args.base_url, allow_http=cfg.allow_http)
+
+    def failed(exc: Exception) -> None:
+        print(_("warning: could not list the server's models ({reason}); showing the cached "
+                "list.").format(reason=str(exc) or type(exc).__name__), file=sys.stderr)
+
+    # Without --remote only the cache is read: listing never waits for the network.
+    entries = catalog.catalog(cfg, fetch=args.remote, refresh=args.remote, on_error=failed,
+                              timeout=min(cfg.timeout, 30.0))
+    for entry in entries:
+        mark = " *" if entry.name == cfg.model else ""
+        print(f"{entry.name}{mark}\t{entry.description()}", file=out)
     return 0
 
 
