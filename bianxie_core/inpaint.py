@@ -23,6 +23,31 @@ REMOVE_PROMPT = (
     "perspective. Do not add anything new."
 )
 
+# Expand mode without a prompt: the new margins continue the picture.
+EXPAND_PROMPT = (
+    "Extend the picture into the empty margins: continue the scene, its lighting, texture and "
+    "perspective seamlessly, without borders or frames. Do not change the existing part."
+)
+
+
+def parse_aspect(text: str) -> Optional[float]:
+    """``"16:9"``, ``"16x9"`` or ``"1.78"`` → width / height; ``""`` → None."""
+    text = (text or "").strip().lower().replace("x", ":").replace("/", ":")
+    if not text:
+        return None
+    try:
+        if ":" in text:
+            w, h = (float(v) for v in text.split(":"))
+            value = w / h
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        value = -1.0
+    if not value > 0:
+        raise UsageError(_("The aspect ratio {text!r} is not valid: write it like 16:9 or "
+                           "1.5.").format(text=text))
+    return value
+
 
 @dataclass
 class EditSettings:

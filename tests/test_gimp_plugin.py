@@ -439,7 +439,8 @@ def test_killed_plugin_loses_nothing_and_recover_imports_it(gimp_env):
 
 MENUS = r'''
 for name in ("bianxie-edit-selection", "bianxie-edit-with-references", "bianxie-generate",
-             "bianxie-settings", "bianxie-recover-results"):
+             "bianxie-settings", "bianxie-recover-results", "bianxie-rerun-layer",
+             "bianxie-expand"):
     proc = Gimp.get_pdb().lookup_procedure(name)
     mark("menu", json.dumps([name, list(proc.get_menu_paths()) if proc else None]))
 '''
@@ -456,4 +457,6 @@ def test_all_procedures_registered_with_their_menus(gimp_env):
         "bianxie-generate": ["<Image>/File/Create", ai],
         "bianxie-settings": [ai],
         "bianxie-recover-results": [ai],
+        "bianxie-rerun-layer": ["<Layers>", ai],
+        "bianxie-expand": ["<Image>/Image", ai],
     }, result.describe()

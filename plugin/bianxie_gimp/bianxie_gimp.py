@@ -10,6 +10,7 @@ install shows a message instead of a menu entry that silently vanishes.
 import importlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import gi
@@ -26,7 +27,7 @@ for _path in (VENDOR, HERE):
 
 from dialogs import choose_entries, interactive_dialog, settings_dialog  # noqa: E402
 from layer_io import (  # noqa: E402
-    Failure, attach_meta, decode, editable_layer, new_layer, read_coverage, read_rgba,
+    Failure, attach_meta, decode, editable_layer, new_layer, read_coverage, read_meta, read_rgba,
     selection_in_layer)
 from plugin_i18n import _  # noqa: E402
 
@@ -65,40 +66,104 @@ def load_core():
 # -- waiting for the worker -----------------------------------------------------------------
 
 
-def wait_for(job, core, title):
-    """Poll the job folder with GIMP progress; partial images go to the progress text."""
+class Preview:
+    """Streamed partial images in a temporary image of their own (shown in a window when the
+    run is interactive). It never touches the user's image or its undo history, and is
+    deleted when the result arrives. A ``shown-K`` file in the job folder records each one."""
+
+    def __init__(self, job, interactive):
+        self.job, self.interactive = job, interactive
+        self.image = self.layer = self.display = None
+        self.shown = 0
+
+    def update(self, status):
+        while self.shown < len(status.partials):
+            name = status.partials[self.shown]
+            try:
+                self._show(decode(self.job.partial_path(name).read_bytes()))
+            except Exception:  # a broken preview is no reason to stop waiting
+                pass
+            (self.job.folder / "shown-{}".format(self.shown)).write_text(name)
+            self.shown += 1
+
+    def _show(self, array):
+        from layer_io import RGBA, write
+
+        h, w = array.shape[:2]
+        if self.image is None or (self.layer.get_width(), self.layer.get_height()) != (w, h):
+            self.close()
+            self.image = Gimp.Image.new(w, h, Gimp.ImageBaseType.RGB)
+            self.image.undo_disable()
+            self.layer = Gimp.Layer.new(self.image, _("Preview"), w, h,
+                                        Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+            self.image.insert_layer(self.layer, None, 0)
+            if self.interactive:
+                self.display = Gimp.Display.new(self.image)
+        write(self.layer, array, RGBA)
+        Gimp.displays_flush()
+
+    def close(self):
+        if self.display is not None and self.display.is_valid():
+            self.display.delete()
+        elif self.image is not None and self.image.is_valid():
+            self.image.delete()
+        self.image = self.layer = self.display = None
+
+
+def wait_for(job, core, title, interactive):
+    """Poll the job folder with GIMP progress; partial images go to a preview."""
     Gimp.progress_init(title)
-    seen = [0]
+    preview = Preview(job, interactive)
 
     def tick(status, elapsed):
-        if len(status.partials) > seen[0]:
-            seen[0] = len(status.partials)
+        preview.update(status)
         text = _("{title}: waiting for the model… {seconds:.0f} s").format(
             title=title, seconds=elapsed)
-        if seen[0]:
-            text += " " + _("({n} previews)").format(n=seen[0])
+        if preview.shown:
+            text += " " + _("({n} previews)").format(n=preview.shown)
         Gimp.progress_set_text(text)
         Gimp.progress_pulse()
 
-    status = job.wait(on_tick=tick, interval=0.1,
-                      timeout=core["config"].load().timeout * 2 + 60)
-    Gimp.progress_end()
-    return status
+    try:
+        return job.wait(on_tick=tick, interval=0.05,
+                        timeout=core["config"].load().timeout * 2 + 60)
+    finally:
+        preview.close()
+        Gimp.progress_end()
 
 
-def run_job(core, request, meta, title):
-    """Send ``request`` through a detached worker; return (status, [history entries])."""
+class Phases:
+    """Wall time of each step, logged per run (what the plug-in costs besides the model)."""
+
+    def __init__(self):
+        self.start = self.last = time.monotonic()
+        self.times = []
+
+    def __call__(self, name):
+        now = time.monotonic()
+        self.times.append((name, now - self.last))
+        self.last = now
+
+    def line(self):
+        return " ".join("{}={:.3f}".format(n, t) for n, t in self.times)
+
+
+def run_job(core, request, meta, title, run_mode, phases):
+    """Send ``request`` through a detached worker; return (job, status, entries, history)."""
     jobs = core["jobs"]
     jobs.clean_stale()
     job = jobs.Job.create(request, meta=meta)
     log = core["logs"].get_logger()
     log.info("job %s started: %s %s", job.id, meta.get("procedure"), request.model)
     job.start()
-    status = wait_for(job, core, title)
+    phases("start")
+    status = wait_for(job, core, title, run_mode == Gimp.RunMode.INTERACTIVE)
+    phases("wait")
     log.info("job %s %s request_ids=%s %s", job.id, status.state, status.request_ids,
              status.error_type)
     if status.state != "done":
-        job.remove() if not status.results else None
+        if not status.results:
+            job.remove()
         raise Failure(status.error or _("The request failed."))
     hist = core["history"].History(core["config"].home() / "history")
     entries = [hist.get(r["entry"]) for r in sorted(status.results, key=lambda r: r["index"])]
@@ -111,14 +176,29 @@ def fault_hook(point):
         raise RuntimeError("test fault at " + point)
 
 
+SESSION_TOTAL = "bianxie-session-total"
+
+
+def add_to_session_total(price):
+    """The running total since GIMP started, kept in a global parasite that is not saved."""
+    parasite = Gimp.get_parasite(SESSION_TOTAL)
+    total = float(bytes(parasite.get_data()).decode()) if parasite else 0.0
+    total += price
+    Gimp.attach_parasite(Gimp.Parasite.new(SESSION_TOTAL, 0, list(repr(total).encode())))
+    return total
+
+
 def usage_text(status, core):
     from bianxie_core import cost
 
     if not status.usage:
         return ""
-    return _("Used {tokens} tokens ≈ {price}.").format(
+    currency = status.currency or "USD"
+    total = add_to_session_total(status.price)
+    return _("Used {tokens} tokens ≈ {price} (since GIMP started: {total}).").format(
         tokens=status.usage.get("total_tokens", 0),
-        price=cost.format_price(status.price, status.currency or "USD"))
+        price=cost.format_price(status.price, currency),
+        total=cost.format_price(total, currency))
 
 
 # -- procedures -----------------------------------------------------------------------------
@@ -131,11 +211,11 @@ def settings_from(config, core, kind):
         model=config.get_property("model") or core["config"].load().model,
         size=config.get_property("size") or "auto",
         quality=config.get_property("quality") or "auto",
-        n=config.get_property("n"),
+        n=config.get_property("n") if kind != EXPAND else 1,
         output_format=config.get_property("output-format") or "png",
         stream=config.get_property("stream"),
     )
-    if kind != GENERATE:
+    if kind in (EDIT, REFS):
         s.input_fidelity = config.get_property("input-fidelity") or ""
         s.context = config.get_property("context") or "auto"
         s.grow = config.get_property("grow")
@@ -146,34 +226,62 @@ def settings_from(config, core, kind):
 
 
 def do_edit(procedure, run_mode, image, drawables, config, core, references=False):
-    from bianxie_core.geometry import Bounds, Extent
+    from bianxie_core.geometry import Bounds
 
-    region = core["region"]
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     settings = settings_from(config, core, EDIT)
+    refs = []
+    if references:
+        for ref in drawables[1:]:
+            refs.append(read_rgba(ref, Bounds(0, 0, ref.get_width(), ref.get_height())))
+    edit(core, image, layer, settings, procedure.get_name(), run_mode, refs)
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+def edit(core, image, layer, settings, proc_name, run_mode, refs=(), stored_selection=None,
+         above=None):
+    """Plan → read only the crop → request through a worker → place → one undo step; the
+    result goes right above ``above`` (default: the source layer)."""
+    import numpy as np
+    from bianxie_core.geometry import Bounds, Extent
+
+    phases = Phases()
+    region = core["region"]
     svc = service(core)
     spec = svc.model(settings.model)
     options = settings.region_options()
     selection = selection_in_layer(image, layer, Bounds)
+    use_stored = selection is None and stored_selection is not None
+    if use_stored:
+        selection = Bounds(*stored_selection)
     extent = Extent(layer.get_width(), layer.get_height())
     plan = region.plan_edit(extent, selection, spec, options)
     pixels = read_rgba(layer, plan.crop)
     _ok, ox, oy = layer.get_offsets()
-    coverage = read_coverage(image, plan.crop, ox, oy) if plan.has_mask else None
+    coverage = None
+    if plan.has_mask:
+        if use_stored:  # re-run without a selection: the rectangle the first run used
+            coverage = np.zeros((plan.crop.height, plan.crop.width), np.uint8)
+            inside = selection.intersect(plan.crop).translate(-plan.crop.x, -plan.crop.y)
+            coverage[inside.slices] = 255
+        else:
+            coverage = read_coverage(image, plan.crop, ox, oy)
+    phases("read")
     upload = region.prepare(plan, pixels, coverage, options)
-    if references:
-        for ref in drawables[1:]:
-            data, name, mime = region.fit_reference(
-                read_rgba(ref, Bounds(0, 0, ref.get_width(), ref.get_height())), plan.api_size)
-            settings.references.append(core_image_file(data, name, mime))
+    for array in refs:
+        data, name, mime = region.fit_reference(array, plan.api_size)
+        settings.references.append(core_image_file(data, name, mime))
     request = settings.request(upload, spec)
     svc.check(request)
-    meta = {"procedure": procedure.get_name(), "layer": layer.get_name(),
+    phases("prepare")
+    meta = {"procedure": proc_name, "layer": layer.get_name(), "source": layer.get_id(),
             "offset": [ox, oy], "canvas": list(plan.canvas), "crop": list(plan.crop),
+            "selection": list(selection) if selection is not None else None,
             "settings": public_settings(settings)}
-    job, status, entries, hist = run_job(core, request, meta, _("Edit Selection"))
+    job, status, entries, hist = run_job(core, request, meta, _("Edit Selection"), run_mode,
+                                         phases)
     fault_hook("import")
     if not (image.is_valid() and layer.is_valid()):
         job.remove()
@@ -181,21 +289,23 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
                         "kept: use Filters › AI (便携AI) › Recover Results."))
     placements = [region.place(plan, pixels, coverage, e.image_path.read_bytes(), options)
                   for e in entries]
+    phases("place")
     name = layer_name(settings, core)
     image.undo_group_start()
     try:
-        parent = layer.get_parent()
-        position = image.get_item_position(layer)
         items = []
         for placement, entry in zip(placements, entries):
             lay, fill = new_layer(image, name, placement.patch, placement.x + ox,
                                   placement.y + oy, placement.mask)
             items.append((lay, fill, entry))
-        insert_results(image, items, parent, position, name, meta, status)
+        above = above if above is not None and above.is_valid() else layer
+        insert_results(image, items, above.get_parent(), image.get_item_position(above), name,
+                       meta, status)
     finally:
         image.undo_group_end()
-    finish(job, entries, hist, image, status, core, [w for p in placements for w in p.warnings])
-    return Gimp.PDBStatusType.SUCCESS, None
+    phases("write")
+    finish(job, entries, hist, image, status, core, settings, proc_name, phases,
+           [w for p in placements for w in p.warnings])
 
 
 def core_image_file(data, name, mime):
@@ -217,7 +327,8 @@ def layer_name(settings, core):
 
 def insert_results(image, items, parent, position, name, meta, status):
     """One layer, or a group with one layer per variant (the first visible)."""
-    record = dict(meta, usage=status.usage, request_ids=status.request_ids)
+    record = dict(meta, usage=status.usage, price=status.price, currency=status.currency,
+                  request_ids=status.request_ids)
     if len(items) > 1:
         group = Gimp.GroupLayer.new(image, name)
         image.insert_layer(group, parent, position)
@@ -236,23 +347,39 @@ def insert_results(image, items, parent, position, name, meta, status):
     return lay
 
 
-def finish(job, entries, hist, image, status, core, warnings=()):
+def finish(job, entries, hist, image, status, core, settings, proc_name, phases, warnings=()):
     for entry in entries:
         hist.mark_imported(entry.id, where="GIMP image {}".format(image.get_id()))
     job.remove()
+    remember_prompt(proc_name, settings.prompt)
     Gimp.displays_flush()
+    core["logs"].get_logger().info("job %s phases %s", job.id, phases.line())
     text = " ".join([usage_text(status, core)] + list(status.warnings) + list(warnings)).strip()
     if text:
         Gimp.message(text)
 
 
-def do_generate(procedure, run_mode, image, drawables, config, core):
-    from bianxie_core.params import GenerateRequest
+def remember_prompt(proc_name, prompt):
+    if prompt and prompt.strip():
+        try:
+            from bianxie_core import prompts
+        except ImportError:  # an older core copied beside a newer plug-in
+            return
+        prompts.remember(proc_name, prompt)
 
+
+def do_generate(procedure, run_mode, image, drawables, config, core):
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     s = settings_from(config, core, GENERATE)
-    background = config.get_property("background") or "auto"
+    generate(core, image, s, config.get_property("background") or "auto", run_mode)
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+def generate(core, image, s, background, run_mode):
+    from bianxie_core.params import GenerateRequest
+
+    phases = Phases()
     request = GenerateRequest(
         prompt=s.prompt, model=s.model, n=s.n if s.n != 1 else None,
         size=s.size if s.size != "auto" else None,
@@ -260,10 +387,10 @@ def do_generate(procedure, run_mode, image, drawables, config, core):
         background=background if background != "auto" else None,
         output_format=s.output_format if s.output_format != "png" else None,
         stream=True if s.stream else None, partial_images=1 if s.stream else None)
-    svc = service(core)
-    svc.check(request)
+    service(core).check(request)
     meta = {"procedure": GENERATE, "settings": dict(public_settings(s), background=background)}
-    job, status, entries, hist = run_job(core, request, meta, _("Generate Image"))
+    job, status, entries, hist = run_job(core, request, meta, _("Generate Image"), run_mode,
+                                         phases)
     fault_hook("import")
     decoded = [decode(e.image_path.read_bytes()) for e in entries]
     width, height = decoded[0].shape[1], decoded[0].shape[0]
@@ -281,8 +408,110 @@ def do_generate(procedure, run_mode, image, drawables, config, core):
         target.undo_group_end()
     if new_image and run_mode == Gimp.RunMode.INTERACTIVE:
         Gimp.Display.new(target)
-    finish(job, entries, hist, target, status, core)
-    return Gimp.PDBStatusType.SUCCESS, target
+    phases("write")
+    finish(job, entries, hist, target, status, core, s, GENERATE, phases)
+    return target
+
+
+def do_expand(procedure, run_mode, image, drawables, config, core):
+    """Grow the canvas by margins or to an aspect ratio; the model fills the new area."""
+    from bianxie_core.geometry import Extent
+
+    layer = editable_layer(image, drawables)
+    if not interactive_dialog(procedure, run_mode, config):
+        return Gimp.PDBStatusType.CANCEL, None
+    phases = Phases()
+    region = core["region"]
+    s = settings_from(config, core, EXPAND)
+    s.prompt = s.prompt.strip() or core["inpaint"].EXPAND_PROMPT
+    margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
+    aspect = core["inpaint"].parse_aspect(config.get_property("aspect") or "")
+    svc = service(core)
+    spec = svc.model(s.model)
+    options = s.region_options()
+    plan = region.plan_expand(Extent(layer.get_width(), layer.get_height()), spec, options,
+                              margins=None if aspect else margins, aspect=aspect)
+    pixels = read_rgba(layer, plan.crop)
+    upload = region.prepare(plan, pixels, None, options)
+    request = s.request(upload, spec)
+    svc.check(request)
+    phases("prepare")
+    _ok, lx, ly = layer.get_offsets()
+    meta = {"procedure": EXPAND, "layer": layer.get_name(), "source": layer.get_id(),
+            "offset": [lx, ly], "origin": list(plan.origin), "settings": public_settings(s)}
+    job, status, entries, hist = run_job(core, request, meta, _("Expand Canvas"), run_mode,
+                                         phases)
+    fault_hook("import")
+    if not (image.is_valid() and layer.is_valid()):
+        job.remove()
+        raise Failure(_("The image or layer was closed while the model worked; the result is "
+                        "kept: use Filters › AI (便携AI) › Recover Results."))
+    placement = region.place(plan, pixels, None, entries[0].image_path.read_bytes(), options)
+    # the new canvas in image coordinates, before the resize
+    cx, cy = lx - plan.origin[0], ly - plan.origin[1]
+    cw, ch = plan.layer.width, plan.layer.height
+    dx, dy = max(0, -cx), max(0, -cy)
+    width = max(image.get_width() + dx, cx + dx + cw)
+    height = max(image.get_height() + dy, cy + dy + ch)
+    image.undo_group_start()
+    try:
+        image.resize(width, height, dx, dy)
+        lay, fill = new_layer(image, layer_name(s, core), placement.patch,
+                              cx + dx + placement.x, cy + dy + placement.y, placement.mask)
+        items = [(lay, fill, entries[0])]
+        insert_results(image, items, layer.get_parent(), image.get_item_position(layer),
+                       layer_name(s, core), meta, status)
+    finally:
+        image.undo_group_end()
+    phases("write")
+    finish(job, entries[:1], hist, image, status, core, s, EXPAND, phases, placement.warnings)
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+def do_rerun(procedure, run_mode, image, drawables, config, core):
+    """Run the request stored on a result layer again (new prompt optional), as a sibling."""
+    if image is None or not drawables:
+        raise Failure(_("Select a layer made by this plug-in first."),
+                      Gimp.PDBStatusType.CALLING_ERROR)
+    result_layer = drawables[0]
+    meta = read_meta(result_layer)
+    if not meta or "settings" not in meta:
+        raise Failure(_("This layer was not made by this plug-in (it has no stored request): "
+                        "select a result layer."), Gimp.PDBStatusType.CALLING_ERROR)
+    if not interactive_dialog(procedure, run_mode, config):
+        return Gimp.PDBStatusType.CANCEL, None
+    inpaint = core["inpaint"]
+    stored = dict(meta["settings"])
+    stored.pop("references", None)
+    s = inpaint.EditSettings(**{k: v for k, v in stored.items()
+                                if k in inpaint.EditSettings.__dataclass_fields__})
+    prompt = (config.get_property("prompt") or "").strip()
+    if prompt:
+        s.prompt = prompt
+    model = (config.get_property("model") or "").strip()
+    if model:
+        s.model = model
+    if meta.get("procedure") == GENERATE:
+        generate(core, image, s, stored.get("background", "auto"), run_mode)
+        return Gimp.PDBStatusType.SUCCESS, None
+    source = source_layer(image, result_layer, meta)
+    edit(core, image, source, s, meta.get("procedure") or EDIT, run_mode,
+         stored_selection=meta.get("selection"), above=result_layer)
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+def source_layer(image, result_layer, meta):
+    """The layer a result was made from: by id, then by name."""
+    item = Gimp.Item.get_by_id(meta.get("source") or -1)
+    if item is not None and item.is_valid() and isinstance(item, Gimp.Layer) \
+            and item.get_image() == image and not item.is_group():
+        return item
+    for layer in image.get_layers():
+        if layer.get_name() == meta.get("layer") and layer != result_layer:
+            return layer
+    raise Failure(_("The layer this result was made from ({name}) is gone: select it again "
+                    "and use Edit Selection instead.").format(name=meta.get("layer")),
+                  Gimp.PDBStatusType.CALLING_ERROR)
 
 
 def do_recover(procedure, run_mode, image, drawables, config, core):
@@ -359,7 +588,7 @@ def service(core):
 # -- registration ---------------------------------------------------------------------------
 
 HANDLERS = {EDIT: do_edit, GENERATE: do_generate, RECOVER: do_recover, SETTINGS: do_settings,
-            REFS: lambda *a: do_edit(*a, references=True)}
+            REFS: lambda *a: do_edit(*a, references=True), EXPAND: do_expand, RERUN: do_rerun}
 
 
 def run(procedure, run_mode, image, drawables, config, data):
@@ -403,10 +632,17 @@ def add_request_args(proc, kind):
                                                     "WxH for gpt-image-2"), "auto", RW)
     proc.add_string_argument("quality", _("_Quality"), _("auto, low, medium or high"),
                              "auto", RW)
-    proc.add_int_argument("n", _("_Variants"), _("Number of images (1-10)"), 1, 10, 1, RW)
+    if kind != EXPAND:
+        proc.add_int_argument("n", _("_Variants"), _("Number of images (1-10)"), 1, 10, 1, RW)
     if kind == GENERATE:
         proc.add_string_argument("background", _("_Background"),
                                  _("auto, transparent or opaque"), "auto", RW)
+    elif kind == EXPAND:
+        for name, label in (("left", _("_Left")), ("top", _("_Top")), ("right", _("_Right")),
+                            ("bottom", _("_Bottom"))):
+            proc.add_int_argument(name, label, _("Pixels to add on this side"), 0, 8192, 0, RW)
+        proc.add_string_argument("aspect", _("_Aspect ratio"), _(
+            "Grow to this width:height (for example 16:9) instead of the margins"), "", RW)
     else:
         proc.add_string_argument("input-fidelity", _("Input _fidelity"),
                                  _("empty, low or high"), "", RW)
@@ -427,7 +663,7 @@ def add_request_args(proc, kind):
 
 class BianxiePlugIn(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [EDIT, REFS, GENERATE, SETTINGS, RECOVER]
+        return [EDIT, REFS, GENERATE, SETTINGS, RECOVER, RERUN, EXPAND]
 
     def do_create_procedure(self, name):
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
@@ -468,6 +704,25 @@ class BianxiePlugIn(Gimp.PlugIn):
             proc.add_double_argument("timeout", _("_Timeout (s)"), None, 0.0, 3600.0, 0.0, RW)
             proc.add_string_argument("proxy", _("_Proxy URL"), None, "", RW)
             proc.add_string_argument("ca-bundle", _("_CA bundle"), None, "", RW)
+        elif name == EXPAND:
+            proc.set_menu_label(_("AI _Expand Canvas…"))
+            proc.set_documentation(_("Grow the canvas and let the model fill the new area"), _(
+                "Adds margins (or grows to an aspect ratio) and fills them through the images "
+                "edits endpoint, as a new layer in one undo step."), name)
+            proc.set_image_types("RGB*, GRAY*")
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            proc.add_menu_path("<Image>/Image")
+            add_request_args(proc, EXPAND)
+        elif name == RERUN:
+            proc.set_menu_label(_("Re-_run on This Layer…"))
+            proc.set_documentation(_("Run the request stored on a result layer again"), _(
+                "Uses the prompt and settings kept on the layer (optionally a new prompt or "
+                "model) and adds the new result as a sibling layer."), name)
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            proc.add_menu_path("<Layers>")
+            proc.add_string_argument("prompt", _("New _prompt"), _("Empty = the stored prompt"),
+                                     "", RW)
+            proc.add_string_argument("model", _("_Model"), _("Empty = the stored model"), "", RW)
         elif name == RECOVER:
             proc.set_menu_label(_("Re_cover Results…"))
             proc.set_documentation(_("Import paid results that never reached an image"), _(

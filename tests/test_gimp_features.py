@@ -1,0 +1,167 @@
+"""Real GIMP: streamed previews, Expand, Remove, Re-run, usage totals and the phase log."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.fakeapi import FakeServer
+from tests.test_gimp_plugin import FILL, KEY, LIB, SUCCESS, batch_env, out_folder, raw
+
+pytestmark = pytest.mark.gimp
+
+FEATURES = r'''
+server(os.environ["BX_OK"])
+
+# Expand: 100 px on the left and right of a 600x400 photo
+img = load("coffee.png")
+layer = img.get_layers()[0]
+status, message = call("bianxie-expand", img, [layer], left=100, right=100, stream=False)
+mark("exp-status", status)
+mark("exp-message", message)
+mark("exp-canvas", json.dumps([img.get_width(), img.get_height()]))
+mark("exp-source-offsets", json.dumps(list(layer.get_offsets()[1:])))
+top = img.get_layers()[0]
+dump("exp-layer", top)
+dump("exp-mask", top.get_mask(), "Y u8")
+
+# Remove: no prompt needed
+img2 = load("coffee.png")
+img2.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
+status, message = call("bianxie-edit-selection", img2, [img2.get_layers()[0]], prompt="",
+                       remove=True, stream=False)
+mark("rem-status", status)
+mark("rem-message", message)
+mark("rem-layers", len(img2.get_layers()))
+
+# Re-run the result layer of an edit with a new prompt: a sibling, same area
+img3 = load("coffee.png")
+img3.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
+status, message = call("bianxie-edit-selection", img3, [img3.get_layers()[0]], prompt="a cup",
+                       stream=False)
+first = img3.get_layers()[0]
+Gimp.Selection.none(img3)
+status, message = call("bianxie-rerun-layer", img3, [first], prompt="a blue cup")
+mark("rerun-status", status)
+mark("rerun-message", message)
+mark("rerun-layers", json.dumps([[l.get_name(), list(l.get_offsets()[1:]), l.get_width(),
+                                  l.get_height()] for l in img3.get_layers()]))
+m = meta(img3.get_layers()[0])
+mark("rerun-meta", json.dumps({k: m.get(k) for k in ("usage", "price", "selection")}))
+
+# Re-run on a layer this plug-in did not make
+status, message = call("bianxie-rerun-layer", img3, [img3.get_layers()[-1]])
+mark("rerun-foreign-status", status)
+mark("rerun-foreign-message", message)
+'''
+
+STREAM = r'''
+server(os.environ["BX_STREAM"])
+img = load("coffee.png")
+img.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
+status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt="streamed",
+                       stream=True)
+mark("stream-status", status)
+mark("stream-message", message)
+mark("stream-images", len(Gimp.get_images()))
+'''
+
+
+@pytest.fixture(scope="module")
+def features(gimp_env):
+    with FakeServer(dialect="openai", key=KEY) as ok:
+        inner, host = out_folder(gimp_env, "features")
+        home = f"{gimp_env.home}/bianxie-features"
+        result = gimp_env.run_batch(LIB + FEATURES, env=batch_env(inner, home, BX_OK=ok.base_url),
+                                    timeout=240)
+        dumps = {json.loads(v)["tag"]: json.loads(v) for v in result.values("dump")}
+        yield result, host, dumps, ok, gimp_env.host_path(home)
+
+
+def test_expand_grows_the_canvas_and_fills_the_margins(features):
+    result, out, dumps, _, _ = features
+    assert int(result.marker("exp-status")) == SUCCESS, result.describe()
+    assert json.loads(result.marker("exp-canvas")) == [800, 400]
+    assert json.loads(result.marker("exp-source-offsets")) == [100, 0]
+    layer, info = raw(out, dumps, "exp-layer")
+    mask, _ = raw(out, dumps, "exp-mask", 1)
+    assert (info["x"], info["y"]) == (0, 0) and (info["w"], info["h"]) == (800, 400)
+    # the margins are the model's fill, fully shown, not stretched edge pixels
+    for margin in (np.s_[:, 5:95], np.s_[:, 705:795]):
+        assert (mask[margin][..., 0] == 255).all()
+        assert np.abs(layer[margin][..., :3].astype(int) - FILL).max() <= 12
+
+
+def test_remove_needs_no_prompt(features):
+    result, _, _, ok, _ = features
+    assert int(result.marker("rem-status")) == SUCCESS, result.describe()
+    assert int(result.marker("rem-layers")) == 2
+    prompts = [r.field("prompt") for r in ok.requests if r.path.endswith("/images/edits")]
+    assert any(p and p.startswith("Remove the object") for p in prompts)
+
+
+def test_rerun_adds_a_sibling_over_the_same_area(features):
+    result, _, _, ok, _ = features
+    assert int(result.marker("rerun-status")) == SUCCESS, result.describe()
+    layers = json.loads(result.marker("rerun-layers"))
+    assert [name for name, *_ in layers] == ["a blue cup", "a cup", "Background"]
+    assert layers[0][1:] == layers[1][1:]  # same offsets and size
+    edits = [r for r in ok.requests if r.path.endswith("/images/edits")]
+    assert edits[-1].field("prompt") == "a blue cup"
+    assert [(f.field, len(f.data) > 0) for f in edits[-1].files] == [("image", True),
+                                                                     ("mask", True)]
+    meta = json.loads(result.marker("rerun-meta"))
+    assert meta["usage"]["total_tokens"] > 0 and meta["price"] > 0
+    assert meta["selection"] == [200, 120, 150, 100]
+
+
+def test_rerun_refuses_a_foreign_layer(features):
+    result = features[0]
+    assert int(result.marker("rerun-foreign-status")) == 1
+    assert "not made by this plug-in" in result.marker("rerun-foreign-message")
+
+
+def test_usage_and_running_total_are_reported(features):
+    result = features[0]
+    totals = [line for line in result.stderr.splitlines() if "since GIMP started" in line]
+    assert len(totals) >= 3
+    amounts = [float(line.rsplit("$", 1)[1].rstrip(").")) for line in totals]
+    assert amounts == sorted(amounts) and amounts[-1] > amounts[0]
+
+
+def test_phases_are_logged(features):
+    log = (features[4] / "logs" / "bianxie.log").read_text()
+    assert "phases read=" in log and "wait=" in log and "write=" in log
+
+
+def test_streamed_preview_is_shown_before_the_final_image(gimp_env):
+    """The server holds the final event until the plug-in has shown the partial image."""
+    with FakeServer(dialect="openai", key=KEY) as srv:
+        srv.hold_final = threading.Event()
+        inner, _host = out_folder(gimp_env, "stream")
+        home = f"{gimp_env.home}/bianxie-stream"
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(result=gimp_env.run_batch(
+            LIB + STREAM, env=batch_env(inner, home, BX_STREAM=srv.base_url), timeout=240)))
+        runner.start()
+        jobs = gimp_env.host_path(home) / "jobs"
+        shown = None
+        deadline = time.monotonic() + 120
+        while shown is None and time.monotonic() < deadline:
+            found = list(jobs.glob("*/shown-0")) if jobs.is_dir() else []
+            shown = found[0] if found else None
+            time.sleep(0.05)
+        assert shown is not None, "the plug-in never showed a preview"
+        partial = shown.parent / shown.read_text()
+        assert srv.partials and partial.read_bytes() == srv.partials[0]
+        assert not srv.responses  # the final image was still held back
+        srv.hold_final.set()
+        runner.join(180)
+        result = outcome["result"]
+        assert int(result.marker("stream-status")) == SUCCESS, result.describe()
+        assert int(result.marker("stream-images")) == 1  # the preview image is gone
+        assert not list(jobs.iterdir())  # the job folder was removed after the import
