@@ -1,48 +1,91 @@
 """The plug-in's dialogs: procedure dialogs with a live cost estimate, Settings, and the
 Recover chooser. Only GTK/GimpUi glue; every value is read and written through the core."""
 
-import gi
+import re
 
+import gi
 from gi.repository import Gimp
 
 from plugin_i18n import _
 
 
 def interactive_dialog(procedure, run_mode, config):
+    """The procedure's dialog; True to go on. Extras (model, size and prompt menus, cost label,
+    cost confirmation) are best effort: when one fails, the plain dialog still works."""
     if run_mode != Gimp.RunMode.INTERACTIVE:
         return True
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
 
     GimpUi.init("bianxie_gimp")
-    dialog = GimpUi.ProcedureDialog.new(procedure, config, procedure.get_menu_label())
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, plain_label(procedure.get_menu_label()))
+    _extra(add_choice_menus, dialog, procedure, config)
     dialog.fill(None)
-    add_cost_label(dialog, config)
+    _extra(add_cost_label, dialog, config)
     ok = dialog.run()
     dialog.destroy()
+    if ok and not _extra(confirm_cost, config, None, default=True):
+        return False
     return ok
 
 
-def estimate_text(config):
+def plain_label(label):
+    """A menu label as a window title: "_Edit…" and "编辑(_E)…" lose the mnemonic."""
+    return re.sub(r"\(_[^)]\)|_", "", label or "").strip()
+
+
+def _extra(function, *args, default=None):
+    """Run a dialog extra; a failure is logged and gives ``default``."""
+    try:
+        return function(*args)
+    except Exception:
+        try:
+            from bianxie_core import logs
+
+            logs.get_logger().exception("dialog extra %s failed", function.__name__)
+        except Exception:
+            pass
+        return default
+
+
+def _has(config, name):
+    return config.find_property(name) is not None
+
+
+def estimate_for(config, cfg=None):
+    """The cost estimate for the dialog's current values (edits: one input of the output size)."""
     from bianxie_core import config as cfgmod
     from bianxie_core import cost, models
 
-    cfg = cfgmod.load()
+    cfg = cfg or cfgmod.load()
     spec = models.get_model(config.get_property("model") or cfg.model, cfg.models)
-    size = config.get_property("size") or "auto"
-    quality = config.get_property("quality") or "auto"
-    estimate = cost.estimate(spec, size, quality, config.get_property("n"),
-                             prices=cfg.prices, currency=cfg.currency)
-    return _("Estimated cost: {estimate}").format(estimate=estimate.format())
+    size = (config.get_property("size") or "auto").strip()
+    if size != "auto":
+        models.check_size(spec, size)
+    quality = (config.get_property("quality") or "auto").strip()
+    inputs, fidelity = (), None
+    if _has(config, "input-fidelity"):
+        inputs = [models.parse_size(size if size != "auto" else models.STANDARD_SIZES[0])]
+        fidelity = config.get_property("input-fidelity") or None
+    return cost.estimate(spec, size, quality, config.get_property("n"), input_images=inputs,
+                         prompt=config.get_property("prompt") or "", input_fidelity=fidelity,
+                         prices=cfg.prices, currency=cfg.currency)
+
+
+def estimate_text(config):
+    return _("Estimated cost: {estimate}").format(estimate=estimate_for(config).format())
 
 
 def add_cost_label(dialog, config):
     """A live estimate under the arguments, updated as model, size, quality and n change."""
     from gi.repository import Gtk
 
-    label = Gtk.Label(xalign=0, wrap=True)
+    label = Gtk.Label(xalign=0, wrap=True, max_width_chars=60)
+    watched = {"model", "size", "quality", "n", "prompt", "input-fidelity"}
 
-    def update(*_args):
+    def update(_config=None, pspec=None):
+        if pspec is not None and pspec.name not in watched:
+            return
         try:
             label.set_text(estimate_text(config))
         except Exception as exc:  # an unknown size while typing: show why, keep the dialog
@@ -52,6 +95,110 @@ def add_cost_label(dialog, config):
     update()
     dialog.get_content_area().pack_end(label, False, False, 6)
     label.show()
+
+
+def confirm_cost(config, core=None):
+    """Ask before a run estimated above ``cost_confirm_above`` (when > 0); False = cancel."""
+    from bianxie_core import config as cfgmod
+    from bianxie_core import cost
+
+    cfg = (core["config"] if core else cfgmod).load()
+    limit = float(cfg.cost_confirm_above or 0)
+    if limit <= 0:
+        return True
+    estimate = estimate_for(config, cfg)
+    if estimate.price <= limit:
+        return True
+    from gi.repository import Gtk
+
+    dialog = Gtk.MessageDialog(message_type=Gtk.MessageType.QUESTION,
+                               buttons=Gtk.ButtonsType.NONE,
+                               text=_("This run may cost more than you set as the limit."))
+    dialog.format_secondary_text(_("Estimated: {estimate}. Limit: {limit}. Run it anyway?").format(
+        estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency)))
+    dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
+    dialog.add_button(_("_Run"), Gtk.ResponseType.OK)
+    dialog.set_default_response(Gtk.ResponseType.CANCEL)
+    answer = dialog.run()
+    dialog.destroy()
+    return answer == Gtk.ResponseType.OK
+
+
+# -- menus beside the model, size and prompt entries ---------------------------------------
+
+
+def add_choice_menus(dialog, procedure, config):
+    """A drop-down button on the model, size and prompt entries; each one is separate, so a
+    failure leaves the others (and GIMP's own entry, still bound to the property)."""
+    from bianxie_core import catalog, prompts
+
+    def models_menu():
+        current = config.get_property("model") or ""
+        items = catalog.choices(fetch=True)
+        if current and current not in [n for n, _d in items]:
+            items.insert(0, (current, ""))
+        return [(name, "{}  —  {}".format(name, text) if text else name) for name, text in items]
+
+    def sizes_menu():
+        return [(size, size) for size in catalog.size_choices(config.get_property("model"))]
+
+    def prompts_menu():
+        return [(text, _shorten(text)) for text in prompts.recent(procedure.get_name())]
+
+    from bianxie_core import config as cfgmod
+
+    hints = {"model": _("{model} (from Settings)").format(model=cfgmod.load().model)}
+    for prop, items, tip in (
+            ("model", models_menu, _("Known models: built-in, from Settings, and the server's "
+                                     "list")),
+            ("size", sizes_menu, _("Sizes this model takes")),
+            ("prompt", prompts_menu, _("Recent prompts"))):
+        if _has(config, prop):
+            _extra(attach_menu, dialog, config, prop, items, tip, hints.get(prop))
+
+
+def _shorten(text, width=70):
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[:width - 1] + "…"
+
+
+def attach_menu(dialog, config, prop, items, tip, placeholder=None):
+    """An icon in the property's entry that pops up ``items()`` — [(value, label)] — and sets
+    the property to the chosen value."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi, Gtk
+
+    widget = dialog.get_widget(prop, GimpUi.LabelEntry.__gtype__)
+    entry = widget.get_entry() if hasattr(widget, "get_entry") else widget
+    if not isinstance(entry, Gtk.Entry):
+        return
+    if placeholder:
+        entry.set_placeholder_text(placeholder)
+    icon = Gtk.EntryIconPosition.SECONDARY
+    entry.set_icon_from_icon_name(icon, "pan-down-symbolic")
+    entry.set_icon_tooltip_text(icon, tip)
+    entry.set_icon_activatable(icon, True)
+    menus = []  # keeps the open menu alive while it is shown
+
+    def on_icon(_entry, position, event):
+        if position != icon:
+            return
+        choices = items()
+        menu = Gtk.Menu()
+        if not choices:
+            empty = Gtk.MenuItem(label=_("(none yet)"))
+            empty.set_sensitive(False)
+            menu.append(empty)
+        for value, label in choices:
+            item = Gtk.MenuItem(label=label)
+            item.connect("activate", lambda _item, v=value: config.set_property(prop, v))
+            menu.append(item)
+        menu.show_all()
+        menu.attach_to_widget(entry, None)
+        menus[:] = [menu]
+        menu.popup_at_pointer(event)
+
+    entry.connect("icon-press", on_icon)
 
 
 def settings_dialog(core):

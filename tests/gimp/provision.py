@@ -32,6 +32,9 @@ PACKAGES = ("gimp", "python3", "python3-gi", "gir1.2-gimp-3.0", "gir1.2-gegl-0.4
             "ca-certificates")
 FORBIDDEN = ("python3-numpy", "python3-pil", "python3-requests", "python3-pip")
 FORBIDDEN_IMPORTS = ("numpy", "PIL", "requests", "pip")
+GUI_RECIPE_VERSION = 1
+GUI_PACKAGES = ("xvfb", "xauth", "imagemagick", "openbox", "xdotool", "x11-utils",
+                "fonts-noto-cjk", "fonts-dejavu-core")
 DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -215,6 +218,76 @@ def provision(suite: str, base: Optional[Path] = None, mirror: Optional[str] = N
         return _Builder(SPECS[suite], base, mirror or host_mirror()).build()
 
 
+def gui_recipe(spec: Spec) -> dict:
+    return {"gui_recipe": GUI_RECIPE_VERSION, "base": recipe(spec), "packages": list(GUI_PACKAGES)}
+
+
+def load_gui(suite: str, base: Optional[Path] = None) -> Optional[RootInfo]:
+    """The finished GUI variant of ``suite`` (``<suite>-gui``), or None."""
+    spec = SPECS[suite]
+    path = (base or roots_dir()) / f"{suite}-gui"
+    stamp = read_stamp(path)
+    if not stamp or stamp.get("recipe_key") != gui_recipe(spec):
+        return None
+    if not (path / stamp["gimp_console"].lstrip("/")).exists():
+        return None
+    return RootInfo(suite, spec.name, path, stamp["gimp_console"], stamp["gimp_version"],
+                    stamp["python_version"])
+
+
+class _GuiBuilder(_Builder):
+    """A copy of the finished base root with the X11 tools and CJK fonts added."""
+
+    def __init__(self, spec: Spec, base: Path, source: RootInfo):
+        super().__init__(spec, base, "")
+        self.source = source
+        self.final = base / f"{spec.suite}-gui"
+        self.path = base / f"{spec.suite}-gui.partial"
+        self.log_path = base / f"{spec.suite}-gui.log"
+
+    def build(self) -> RootInfo:
+        with open(self.log_path, "w") as self.log:
+            for old in (self.path, self.final):
+                if old.exists():
+                    shutil.rmtree(old)
+            self.sh(["cp", "-a", "--reflink=auto", str(self.source.path), str(self.path)],
+                    "copy the base root")
+            for leftover in (self.path / "tmp").iterdir():  # test homes of the base root
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink()
+            shutil.copy("/etc/resolv.conf", self.path / "etc/resolv.conf")
+            self.chroot("apt-get", "update", step="apt-get update")
+            self.chroot("apt-get", "install", "-y", "--no-install-recommends", *GUI_PACKAGES,
+                        step="apt-get install (GUI)")
+            self.check_absent()
+            self.chroot("apt-get", "clean", step="apt-get clean")
+            gimp = sorted((self.path / "usr/bin").glob("gimp-3.*"))
+            if not gimp:
+                raise ProvisionError(f"{self.spec.suite}-gui: no gimp-3.* in the root")
+            info = self.versions()
+        stamp = dict(recipe_key=gui_recipe(self.spec), gimp_console=info.gimp_console,
+                     gimp=f"/usr/bin/{gimp[-1].name}", gimp_version=info.gimp_version,
+                     python_version=info.python_version, built=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        (self.path / ".bianxie-stamp.json").write_text(json.dumps(stamp, indent=1))
+        self.path.rename(self.final)
+        return info._replace(path=self.final)
+
+
+def provision_gui(suite: str, base: Optional[Path] = None,
+                  mirror: Optional[str] = None) -> RootInfo:
+    """The GUI variant of ``suite``: reused when current, else built from the base root."""
+    base = base or roots_dir()
+    source = provision(suite, base, mirror)
+    with open(base / f"{suite}-gui.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = load_gui(suite, base)
+        if info:
+            return info
+        return _GuiBuilder(SPECS[suite], base, source).build()
+
+
 def ensure_debootstrap() -> None:
     if shutil.which("debootstrap", path=CLEAN_PATH):
         return
@@ -230,6 +303,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                         "$BIANXIE_GIMP_ROOTS)")
     parser.add_argument("suites", nargs="*", metavar="SUITE",
                         help="trixie and/or forky (default: both)")
+    parser.add_argument("--gui", action="store_true",
+                        help="build the GUI variants (<suite>-gui) for screenshots instead")
     args = parser.parse_args(argv)
     suites = args.suites or list(SPECS)
     unknown = sorted(set(suites) - set(SPECS))
@@ -242,7 +317,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.monotonic()
     failed = False
     with concurrent.futures.ThreadPoolExecutor(len(suites)) as pool:
-        futures = {s: pool.submit(provision, s, base) for s in suites}
+        build = provision_gui if args.gui else provision
+        futures = {s: pool.submit(build, s, base) for s in suites}
         for suite, fut in futures.items():
             try:
                 info = fut.result()

@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""Screenshots of the plug-in in real GIMP under Xvfb, in English and in Chinese.
+
+    sudo python3 tests/gimp/screenshots.py [--suite trixie|forky] [--out docs/screenshots]
+                                           [--lang en zh_CN]
+
+As root on a Debian machine it provisions the GUI variant of the GIMP root itself (a copy of
+the test root plus Xvfb, openbox, ImageMagick, xdotool and the Noto CJK fonts; cached), then,
+per language: a fresh user, ``install.py`` as a user would run it, Xvfb + openbox, and GIMP
+(the GUI, not gimp-console) with a batch script that opens a photo with a selection in a
+window, edits the selection against the fake server on 127.0.0.1 (before/after shots of the
+canvas), and opens each dialog through the PDB in INTERACTIVE mode. Each dialog is captured
+with ImageMagick ``import`` (window frame included) and closed with Escape. PNGs go to
+``docs/screenshots/<lang>/`` and are quantized to stay small.
+
+``tests/test_gimp_dialogs.py`` uses the same machinery to prove the interactive paths work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.gimp import provision  # noqa: E402
+from tests.gimp.fixtures import GimpEnv, copy_source  # noqa: E402
+from tests.gimp.harness import Background, GimpRoot, parse_marks  # noqa: E402
+
+KEY = "sk-SHOTS-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+SCREEN = "1280x800x24"
+SHOTS_IN_ROOT = "/tmp/bx-shots"
+PHOTO = "coffee.png"
+PROMPT = {"en": "a red apple on the saucer", "zh_CN": "碟子上放一个红苹果"}
+FILL = (200, 40, 40)
+WAIT_WINDOW = 90.0  # s; GIMP's first start in a fresh profile is slow
+MAX_BYTES = 300 * 1024
+
+
+class Dialog(NamedTuple):
+    shot: str  # file stem
+    procedure: str
+    title: str  # the window title in English (msgid of the title)
+
+
+DIALOGS = (
+    Dialog("edit-selection", "bianxie-edit-selection", "_Edit Selection…"),
+    Dialog("edit-with-references", "bianxie-edit-with-references",
+           "Edit with _Reference Layers…"),
+    Dialog("generate", "bianxie-generate", "_Generate Image…"),
+    Dialog("settings", "bianxie-settings", "便携AI Settings"),
+    Dialog("recover", "bianxie-recover-results", "Recover Results"),
+)
+
+BATCH = r'''
+import json, os, time
+from gi.repository import Gimp, Gio
+SHOTS = os.environ["BX_SHOTS"]
+DIALOGS = json.loads(os.environ["BX_DIALOGS"])
+
+
+def go(tag, timeout=300):
+    """Wait until the host has taken its picture (it creates SHOTS/go-<tag>)."""
+    mark("ready", tag)
+    end = time.time() + timeout
+    while not os.path.exists(SHOTS + "/go-" + tag) and time.time() < end:
+        time.sleep(0.1)
+
+
+def call(name, image, drawables, mode, **props):
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", mode)
+    if cfg.find_property("image") is not None:
+        cfg.set_property("image", image)
+    if cfg.find_property("drawables") is not None:
+        cfg.set_core_object_array("drawables", list(drawables))
+    for key, value in props.items():
+        cfg.set_property(key.replace("_", "-"), value)
+    res = proc.run(cfg)
+    return int(res.index(0))
+
+
+img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
+                     Gio.File.new_for_path(os.environ["BX_DATA"] + "/" + os.environ["BX_PHOTO"]))
+layer = img.get_layers()[0]
+img.select_ellipse(Gimp.ChannelOps.REPLACE, 330, 250, 120, 90)
+display = Gimp.Display.new(img)
+Gimp.displays_flush()
+go("before")
+mark("edit-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.NONINTERACTIVE,
+                         prompt=os.environ["BX_PROMPT"], model="gpt-image-1", quality="low"))
+Gimp.displays_flush()
+go("after")
+layers = img.get_layers()
+for shot, name in DIALOGS:
+    mark("open", shot)
+    mark("status", shot + " " + str(call(name, img, layers, Gimp.RunMode.INTERACTIVE)))
+mark("dialogs-done", 1)
+'''
+
+
+def plain_title(title: str) -> str:
+    """A title without mnemonics: "_Edit Selection…" and "编辑选区(_E)…" lose the marker."""
+    return re.sub(r"\(_.\)|_", "", title).strip()
+
+
+def translated_titles(lang: str) -> Dict[str, str]:
+    """shot -> the plain window title the plug-in shows in ``lang``."""
+    domain = gettext.translation("bianxie_gimp", str(REPO / "plugin/bianxie_gimp/locale"),
+                                 languages=[lang], fallback=True)
+    return {d.shot: plain_title(domain.gettext(d.title)) for d in DIALOGS}
+
+
+# -- the X desktop inside the root ----------------------------------------------------------
+
+
+class Desktop:
+    """Xvfb and openbox inside a GIMP root; X clients run in the root with DISPLAY set."""
+
+    def __init__(self, root: GimpRoot, screen: str = SCREEN):
+        self.root = root
+        self.screen = screen
+        self.display = ""
+        self.procs: List[Background] = []
+
+    def env(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+        return {"DISPLAY": self.display, **(extra or {})}
+
+    def start(self) -> "Desktop":
+        sockets = self.root.host_path("/tmp/.X11-unix")
+        number = next(n for n in range(90, 200) if not (sockets / f"X{n}").exists()
+                      and not self.root.host_path(f"/tmp/.X{n}-lock").exists())
+        self.display = f":{number}"
+        self.procs.append(self.root.start(["Xvfb", self.display, "-screen", "0", self.screen,
+                                           "-nolisten", "tcp", "-ac"]))
+        deadline = time.monotonic() + 30
+        while not (sockets / f"X{number}").exists():
+            if time.monotonic() > deadline or self.procs[0].proc.poll() is not None:
+                raise RuntimeError(f"Xvfb did not start: {self.procs[0].stderr}")
+            time.sleep(0.1)
+        self.procs.append(self.root.start(["openbox"], env=self.env()))
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.__exit__(None, None, None)
+        self.procs = []
+
+    def __enter__(self) -> "Desktop":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def x(self, *argv: str, timeout: float = 30.0):
+        return self.root.run(list(argv), env=self.env(), timeout=timeout)
+
+    def windows(self) -> List[Tuple[str, str]]:
+        """(id, title) of every named window, from ``xwininfo -root -tree``."""
+        out = self.x("xwininfo", "-root", "-tree").stdout
+        found = []
+        for m in re.finditer(r'^\s*(0x[0-9a-f]+) "((?:[^"\\]|\\.)*)"', out, re.M):
+            found.append((m.group(1), m.group(2).encode("latin-1", "backslashreplace")
+                          .decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+                          if "\\" in m.group(2) else m.group(2)))
+        return found
+
+    def wait_window(self, title: str, timeout: float = WAIT_WINDOW,
+                    alive: Callable[[], bool] = lambda: True) -> Optional[str]:
+        """The id of a window whose plain title is ``title``, once it is shown."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            for wid, name in self.windows():
+                if plain_title(name) == title:
+                    return wid
+            time.sleep(0.3)
+        return None
+
+    def capture(self, host_png: Path, window: Optional[str] = None) -> Path:
+        """``import`` a window (with its frame) or the whole screen into ``host_png``."""
+        inner = f"{SHOTS_IN_ROOT}/{uuid.uuid4().hex[:8]}.png"
+        self.root.host_path(SHOTS_IN_ROOT).mkdir(parents=True, exist_ok=True)
+        target = ["-frame", "-window", window] if window else ["-window", "root"]
+        done = self.x("import", *target, inner)
+        if done.returncode != 0:
+            raise RuntimeError(f"import failed: {done.stderr}")
+        small = self.x("convert", inner, "-strip", "-colors", "256", "-define",
+                       "png:compression-level=9", inner + ".small.png")
+        if small.returncode != 0:
+            raise RuntimeError(f"convert failed: {small.stderr}")
+        host_png.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.root.host_path(inner + ".small.png")), host_png)
+        self.root.host_path(inner).unlink(missing_ok=True)
+        return host_png
+
+    def close(self, window: str, timeout: float = 20.0) -> bool:
+        """Escape to the window until it is gone."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if window not in [w for w, _n in self.windows()]:
+                return True
+            self.x("xdotool", "windowactivate", "--sync", window)
+            self.x("xdotool", "key", "--clearmodifiers", "Escape")
+            time.sleep(0.5)
+        return False
+
+
+# -- one GIMP session -----------------------------------------------------------------------
+
+
+def gui_root(suite: str) -> GimpRoot:
+    info = provision.provision_gui(suite)
+    return GimpRoot.from_info(info)
+
+
+def gimp_binary(root: GimpRoot) -> str:
+    return json.loads(root.host_path("/.bianxie-stamp.json").read_text())["gimp"]
+
+
+def new_user(root: GimpRoot, base_url: str, lang: str) -> Tuple[GimpEnv, Dict[str, str]]:
+    """A fresh HOME with the plug-in installed, the welcome dialog already seen, the config
+    pointing at ``base_url``, one pending history entry and a few remembered prompts."""
+    from bianxie_core import config as configmod
+    from bianxie_core import history, prompts
+
+    home = f"/tmp/bx-shot-{uuid.uuid4().hex[:8]}"
+    root.host_path(home).mkdir(parents=True)
+    env = GimpEnv(root, home, None)
+    env.install = env.install_py()
+    if env.install.returncode != 0:
+        raise RuntimeError(f"install.py failed\n{env.install.stdout}\n{env.install.stderr}")
+    bx_home = f"{home}/bianxie"
+    host_home = root.host_path(bx_home)
+    host_home.mkdir(parents=True)
+    configmod.save(configmod.Config(base_url=base_url, api_key=KEY, currency="USD"),
+                   host_home / "config.json")
+    photo = (REPO / "tests/data/chelsea.png").read_bytes()
+    history.History(host_home / "history").record(photo, {
+        "prompt": PROMPT[lang], "model": "gpt-image-1", "procedure": "bianxie-generate"})
+    for text in ("a cat wearing a tiny hat", PROMPT[lang]):
+        prompts.remember("bianxie-edit-selection", text, path=host_home / "prompts.json",
+                         secrets=[KEY])
+    gimp_env = {"BIANXIE_HOME": bx_home, "LANGUAGE": lang if lang != "en" else "en",
+                "LANG": "C.UTF-8", "NO_AT_BRIDGE": "1"}
+    first = env.run([root.gimp_console, "-i", "-n", "--quit"], env=gimp_env, timeout=180)
+    if first.returncode != 0:
+        raise RuntimeError(f"first gimp-console run failed\n{first.stderr}")
+    return env, gimp_env
+
+
+class Session(NamedTuple):
+    gimp: Background
+    desktop: Desktop
+
+    def marks(self) -> List[Tuple[str, str]]:
+        return parse_marks(self.gimp.stdout)
+
+    def wait_mark(self, name: str, value: str = "", timeout: float = WAIT_WINDOW) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(n == name and (not value or v == value) for n, v in self.marks()):
+                return True
+            if self.gimp.proc.poll() is not None:
+                return False
+            time.sleep(0.2)
+        return False
+
+    def go(self, tag: str) -> None:
+        self.gimp.root.host_path(f"{SHOTS_IN_ROOT}/go-{tag}").touch()
+
+
+def start_gimp(env: GimpEnv, desktop: Desktop, gimp_env: Dict[str, str],
+               dialogs=DIALOGS) -> Session:
+    root = env.root
+    shots = root.host_path(SHOTS_IN_ROOT)
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    data = root.host_path("/tmp/bx-data")
+    data.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "tests/data" / PHOTO, data / PHOTO)
+    script = root.write_script(BATCH)
+    lang = gimp_env.get("LANGUAGE", "en")
+    run_env = dict(gimp_env, BX_SHOTS=SHOTS_IN_ROOT, BX_DATA="/tmp/bx-data", BX_PHOTO=PHOTO,
+                   BX_PROMPT=PROMPT.get(lang, PROMPT["en"]),
+                   BX_DIALOGS=json.dumps([[d.shot, d.procedure] for d in dialogs]),
+                   DISPLAY=desktop.display)
+    argv = [gimp_binary(root), "-n", "-s", "--batch-interpreter=python-fu-eval",
+            "-b", f"exec(open({script!r}).read())", "--quit"]
+    return Session(env.start(argv, env=run_env), desktop)
+
+
+IMAGE_WINDOW = re.compile(r"GIMP$|^GNU Image Manipulation Program$")
+
+
+def visible_windows(desktop: Desktop) -> List[Tuple[str, str]]:
+    ids = desktop.x("xdotool", "search", "--onlyvisible", "--name", ".").stdout.split()
+    named = []
+    for wid in ids:
+        name = desktop.x("xdotool", "getwindowname", wid).stdout.strip()
+        if name:
+            named.append((hex(int(wid)), name))
+    return named
+
+
+def tidy_canvas(desktop: Desktop) -> None:
+    """Close GIMP's Welcome and message dialogs, fill the screen with the image window and
+    fit the image in it; the pointer goes to a corner (no tooltips)."""
+    desktop.x("xdotool", "mousemove", "1279", "799")
+    for wid, name in visible_windows(desktop):
+        if not IMAGE_WINDOW.search(name):
+            desktop.close(wid, timeout=5)
+    for wid, name in visible_windows(desktop):
+        if IMAGE_WINDOW.search(name):
+            desktop.x("xdotool", "windowsize", wid, "100%", "100%")
+            desktop.x("xdotool", "windowmove", wid, "0", "0")
+            desktop.x("xdotool", "windowactivate", "--sync", wid)
+            desktop.x("xdotool", "key", "--clearmodifiers", "shift+ctrl+j")
+
+
+def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
+    from tests.fakeapi import FakeServer
+
+    titles = translated_titles(lang)
+    written: List[Path] = []
+    with FakeServer(key=KEY) as server, Desktop(root) as desktop:
+        server.fill_color = FILL
+        env, gimp_env = new_user(root, server.base_url, lang)
+        session = start_gimp(env, desktop, gimp_env)
+        try:
+            for tag in ("before", "after"):
+                if not session.wait_mark("ready", tag, timeout=180):
+                    raise RuntimeError(f"GIMP never got to '{tag}'\n{session.gimp.stdout}\n"
+                                       f"{session.gimp.stderr}")
+                time.sleep(2.0)  # GIMP's message about the usage comes a moment later
+                tidy_canvas(desktop)
+                time.sleep(2.0)  # let the canvas render
+                written.append(desktop.capture(out / lang / f"canvas-{tag}.png"))
+                log(f"{lang}: {written[-1]}")
+                session.go(tag)
+            for dialog in DIALOGS:
+                wid = desktop.wait_window(titles[dialog.shot],
+                                          alive=lambda: session.gimp.proc.poll() is None)
+                if wid is None:
+                    raise RuntimeError(f"no window {titles[dialog.shot]!r}: "
+                                       f"{desktop.windows()}\n{session.gimp.stderr[-3000:]}")
+                desktop.x("xdotool", "mousemove", "1279", "799")
+                time.sleep(2.0)  # drawn, and no tooltip under the pointer
+                written.append(desktop.capture(out / lang / f"{dialog.shot}.png", wid))
+                log(f"{lang}: {written[-1]}")
+                if not desktop.close(wid):
+                    raise RuntimeError(f"window {titles[dialog.shot]!r} did not close")
+            session.wait_mark("dialogs-done", timeout=60)
+        finally:
+            session.gimp.kill()
+            shutil.rmtree(root.host_path(env.home), ignore_errors=True)
+    return written
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 tests/gimp/screenshots.py",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", default="trixie", choices=sorted(provision.SPECS))
+    parser.add_argument("--out", default=str(REPO / "docs/screenshots"))
+    parser.add_argument("--lang", nargs="+", default=["en", "zh_CN"])
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("screenshots: needs root (the GIMP roots run with chroot)", file=sys.stderr)
+        return 1
+    root = gui_root(args.suite)
+    print(f"{root.label} in {root.path}")
+    copy_source(root)
+    out = Path(args.out)
+    for lang in args.lang:
+        for path in run_language(root, lang, out):
+            if path.stat().st_size > MAX_BYTES:
+                print(f"warning: {path} is {path.stat().st_size // 1024} KB", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
