@@ -14,6 +14,7 @@ Folder layout: ``request.json`` (kind, fields, meta; never the key), ``input-N.<
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 
 STALE_AFTER = 24 * 3600  # finished job folders older than this are removed at start-up
+SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
 
 
 def jobs_root() -> Path:
@@ -75,28 +77,61 @@ class Job:
     # -- host side ----------------------------------------------------------------------
 
     @classmethod
-    def create(cls, request, *, meta: Optional[dict] = None, root: Optional[Path] = None) -> "Job":
-        kind = "edit" if isinstance(request, EditRequest) else "generate"
+    def reserve(cls, root: Optional[Path] = None) -> "Job":
+        """An empty job folder: start its worker early (it loads while the host prepares),
+        then ``submit`` the request, or ``cancel``."""
         job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
         folder = (root or jobs_root()) / job_id
         folder.mkdir(parents=True, mode=0o700)
+        job = cls(folder)
+        job._write_status(JobStatus())
+        return job
+
+    @classmethod
+    def create(cls, request, *, meta: Optional[dict] = None, root: Optional[Path] = None) -> "Job":
+        job = cls.reserve(root)
+        job.submit(request, meta=meta)
+        return job
+
+    def submit(self, request, *, meta: Optional[dict] = None) -> None:
+        """Write the request; a waiting worker sends it as soon as ``request.json`` exists."""
+        kind = "edit" if isinstance(request, EditRequest) else "generate"
         inputs, mask = [], None
         if kind == "edit":
             for i, image in enumerate(request.images):
                 name = f"input-{i}{Path(image.name).suffix}"
-                (folder / name).write_bytes(image.data)
+                (self.folder / name).write_bytes(image.data)
                 inputs.append({"file": name, "name": image.name, "type": image.content_type})
             if request.mask is not None:
-                (folder / "mask.png").write_bytes(request.mask.data)
+                (self.folder / "mask.png").write_bytes(request.mask.data)
                 mask = {"file": "mask.png", "name": request.mask.name,
                         "type": request.mask.content_type}
-        _write_json(folder / "request.json", {
+        _write_json(self.folder / "request.json", {
             "kind": kind, "fields": request.fields(), "inputs": inputs, "mask": mask,
             "meta": meta or {},
         })
-        job = cls(folder)
-        job._write_status(JobStatus())
-        return job
+
+    def cancel(self) -> None:
+        """Nothing will be submitted: the waiting worker exits without sending anything.
+        Once the request is submitted the worker owns the folder, and this does nothing."""
+        if (self.folder / "request.json").exists():
+            return
+        try:
+            (self.folder / "cancel").write_text("")
+        except OSError:
+            pass
+        self.remove()
+
+    def wait_for_request(self, timeout: float = SUBMIT_TIMEOUT) -> bool:
+        """Worker side: True once ``request.json`` exists; False when cancelled or abandoned."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.folder / "request.json").exists():
+                return True
+            if (self.folder / "cancel").exists() or not self.folder.is_dir():
+                return False
+            time.sleep(0.01)
+        return False
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None) -> int:
         """Start the detached worker; returns its PID."""
@@ -243,7 +278,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if len(argv) != 2 or argv[0] != "run":
         print("usage: python -m bianxie_core.jobs run JOB_FOLDER", file=sys.stderr)
         return 2
-    status = Job(Path(argv[1])).run()
+    job = Job(Path(argv[1]))
+    importlib.import_module("bianxie_core.service")  # load requests while the host prepares
+
+    if not job.wait_for_request():
+        job.remove()  # cancelled, or the host died before submitting: nothing was sent
+        return 0
+    status = job.run()
     return 0 if status.state == "done" else 1
 
 

@@ -120,3 +120,41 @@ def test_clean_stale_removes_only_old_finished_jobs(home):
 
 def test_worker_usage_line():
     assert jobs.main(["bogus"]) == 2
+
+
+def _gone(pid: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            os.kill(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_early_worker_sends_once_the_request_is_submitted(srv1, home):
+    job = Job.reserve()
+    job.start()
+    time.sleep(0.5)  # the worker is up and waiting: nothing may be sent yet
+    assert srv1.requests == []
+    job.submit(gen())
+    status = job.wait(timeout=30, interval=0.05)
+    assert status.state == "done", status.error
+    assert len(srv1.requests) == 1
+    assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
+
+
+def test_cancelled_early_worker_sends_nothing_and_leaves_nothing(srv1, home):
+    job = Job.reserve()
+    pid = job.start()
+    job.cancel()
+    assert _gone(pid)
+    assert srv1.requests == [] and not job.folder.exists()
+
+
+def test_cancel_after_submit_leaves_the_request_alone(srv1, home):
+    job = Job.create(gen())
+    job.cancel()
+    assert (job.folder / "request.json").exists()

@@ -7,6 +7,8 @@ Heavy imports (numpy, Pillow, requests, the core) happen inside ``run()``, so a 
 install shows a message instead of a menu entry that silently vanishes.
 """
 
+import contextlib
+import functools
 import importlib
 import os
 import sys
@@ -148,15 +150,36 @@ class Phases:
         return " ".join("{}={:.3f}".format(n, t) for n, t in self.times)
 
 
-def run_job(core, request, meta, title, run_mode, phases):
-    """Send ``request`` through a detached worker; return (job, status, entries, history)."""
-    jobs = core["jobs"]
-    jobs.clean_stale()
-    job = jobs.Job.create(request, meta=meta)
+@contextlib.contextmanager
+def early_worker(core):
+    """A job whose worker starts loading now, while the plug-in prepares the request; it is
+    cancelled (nothing sent) if preparing fails."""
+    core["jobs"].clean_stale()
+    job = core["jobs"].Job.reserve()
+    job.start()
+    try:
+        yield job
+    except BaseException:
+        job.cancel()
+        raise
+
+
+def with_early_worker(func):
+    """Run ``func(core, job, ...)`` with a job from ``early_worker``."""
+    @functools.wraps(func)
+    def wrapper(core, *args, **kwargs):
+        with early_worker(core) as job:
+            return func(core, job, *args, **kwargs)
+    return wrapper
+
+
+def run_job(core, job, request, meta, title, run_mode, phases, needs=()):
+    """Submit ``request`` to the job's worker and wait; return (status, entries, history).
+    ``needs``: the image and layer the result goes to, which must have survived the wait."""
+    job.submit(request, meta=meta)
     log = core["logs"].get_logger()
     log.info("job %s started: %s %s", job.id, meta.get("procedure"), request.model)
-    job.start()
-    phases("start")
+    phases("submit")
     status = wait_for(job, core, title, run_mode == Gimp.RunMode.INTERACTIVE)
     phases("wait")
     log.info("job %s %s request_ids=%s %s", job.id, status.state, status.request_ids,
@@ -167,7 +190,12 @@ def run_job(core, request, meta, title, run_mode, phases):
         raise Failure(status.error or _("The request failed."))
     hist = core["history"].History(core["config"].home() / "history")
     entries = [hist.get(r["entry"]) for r in sorted(status.results, key=lambda r: r["index"])]
-    return job, status, entries, hist
+    fault_hook("import")
+    if not all(item.is_valid() for item in needs):
+        job.remove()
+        raise Failure(_("The image or layer was closed while the model worked; the result is "
+                        "kept: use Filters › AI (便携AI) › Recover Results."))
+    return status, entries, hist
 
 
 def fault_hook(point):
@@ -240,7 +268,8 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
     return Gimp.PDBStatusType.SUCCESS, None
 
 
-def edit(core, image, layer, settings, proc_name, run_mode, refs=(), stored_selection=None,
+@with_early_worker
+def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored_selection=None,
          above=None):
     """Plan → read only the crop → request through a worker → place → one undo step; the
     result goes right above ``above`` (default: the source layer)."""
@@ -280,13 +309,8 @@ def edit(core, image, layer, settings, proc_name, run_mode, refs=(), stored_sele
             "offset": [ox, oy], "canvas": list(plan.canvas), "crop": list(plan.crop),
             "selection": list(selection) if selection is not None else None,
             "settings": public_settings(settings)}
-    job, status, entries, hist = run_job(core, request, meta, _("Edit Selection"), run_mode,
-                                         phases)
-    fault_hook("import")
-    if not (image.is_valid() and layer.is_valid()):
-        job.remove()
-        raise Failure(_("The image or layer was closed while the model worked; the result is "
-                        "kept: use Filters › AI (便携AI) › Recover Results."))
+    status, entries, hist = run_job(core, job, request, meta, _("Edit Selection"), run_mode,
+                                    phases, needs=(image, layer))
     placements = [region.place(plan, pixels, coverage, e.image_path.read_bytes(), options)
                   for e in entries]
     phases("place")
@@ -376,7 +400,8 @@ def do_generate(procedure, run_mode, image, drawables, config, core):
     return Gimp.PDBStatusType.SUCCESS, None
 
 
-def generate(core, image, s, background, run_mode):
+@with_early_worker
+def generate(core, job, image, s, background, run_mode):
     from bianxie_core.params import GenerateRequest
 
     phases = Phases()
@@ -389,9 +414,8 @@ def generate(core, image, s, background, run_mode):
         stream=True if s.stream else None, partial_images=1 if s.stream else None)
     service(core).check(request)
     meta = {"procedure": GENERATE, "settings": dict(public_settings(s), background=background)}
-    job, status, entries, hist = run_job(core, request, meta, _("Generate Image"), run_mode,
-                                         phases)
-    fault_hook("import")
+    status, entries, hist = run_job(core, job, request, meta, _("Generate Image"), run_mode,
+                                    phases)
     decoded = [decode(e.image_path.read_bytes()) for e in entries]
     width, height = decoded[0].shape[1], decoded[0].shape[0]
     new_image = image is None or not image.is_valid()
@@ -415,17 +439,23 @@ def generate(core, image, s, background, run_mode):
 
 def do_expand(procedure, run_mode, image, drawables, config, core):
     """Grow the canvas by margins or to an aspect ratio; the model fills the new area."""
-    from bianxie_core.geometry import Extent
-
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
-    phases = Phases()
-    region = core["region"]
     s = settings_from(config, core, EXPAND)
     s.prompt = s.prompt.strip() or core["inpaint"].EXPAND_PROMPT
     margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
     aspect = core["inpaint"].parse_aspect(config.get_property("aspect") or "")
+    expand(core, image, layer, s, margins, aspect, run_mode)
+    return Gimp.PDBStatusType.SUCCESS, None
+
+
+@with_early_worker
+def expand(core, job, image, layer, s, margins, aspect, run_mode):
+    from bianxie_core.geometry import Extent
+
+    phases = Phases()
+    region = core["region"]
     svc = service(core)
     spec = svc.model(s.model)
     options = s.region_options()
@@ -439,13 +469,8 @@ def do_expand(procedure, run_mode, image, drawables, config, core):
     _ok, lx, ly = layer.get_offsets()
     meta = {"procedure": EXPAND, "layer": layer.get_name(), "source": layer.get_id(),
             "offset": [lx, ly], "origin": list(plan.origin), "settings": public_settings(s)}
-    job, status, entries, hist = run_job(core, request, meta, _("Expand Canvas"), run_mode,
-                                         phases)
-    fault_hook("import")
-    if not (image.is_valid() and layer.is_valid()):
-        job.remove()
-        raise Failure(_("The image or layer was closed while the model worked; the result is "
-                        "kept: use Filters › AI (便携AI) › Recover Results."))
+    status, entries, hist = run_job(core, job, request, meta, _("Expand Canvas"), run_mode,
+                                    phases, needs=(image, layer))
     placement = region.place(plan, pixels, None, entries[0].image_path.read_bytes(), options)
     # the new canvas in image coordinates, before the resize
     cx, cy = lx - plan.origin[0], ly - plan.origin[1]
@@ -465,7 +490,6 @@ def do_expand(procedure, run_mode, image, drawables, config, core):
         image.undo_group_end()
     phases("write")
     finish(job, entries[:1], hist, image, status, core, s, EXPAND, phases, placement.warnings)
-    return Gimp.PDBStatusType.SUCCESS, None
 
 
 def do_rerun(procedure, run_mode, image, drawables, config, core):
