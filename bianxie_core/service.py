@@ -124,6 +124,7 @@ class Service:
         job_id: Optional[str] = None,
     ) -> Outcome:
         spec = self.check(request)
+        self._prune()
         job_id = job_id or uuid.uuid4().hex[:12]
         quirks = configmod.quirks(self.config, self.base_url)
         saved: List[SavedImage] = []
@@ -177,6 +178,13 @@ class Service:
             request_ids=[r.request_id for r in results if r.request_id], warnings=warnings,
             job_id=job_id, streamed=any(r.streamed for r in results),
         )
+
+    def _prune(self) -> None:
+        """Keep the history under its cap before adding to it; only imported entries go."""
+        try:
+            self.history.prune()
+        except OSError:
+            pass  # a full or read-only disk fails the request where it matters: record()
 
     def _call(self, kind, request, on_image, on_partial) -> ImagesResult:
         call = self.client.generate if kind == "generate" else self.client.edit
