@@ -235,10 +235,13 @@ def gimp_overhead(series: str, model: str, repeat: int) -> dict:
                              "pixels_read": plan.pixels_to_read, "layer_pixels": layer.area,
                              "crop": list(plan.crop), "api_size": plan.size_param,
                              "median": best, "runs": runs, "naive": naive[index]})
+        log = env.host_path(f"{env.home}/bianxie/logs/bianxie.log")
+        inside = [line.split(" phases ", 1)[1] for line in log.read_text().splitlines()
+                  if " phases " in line] if log.exists() else []
     finally:
         shutil.rmtree(env.host_path(env.home), ignore_errors=True)
     return {"gimp": root.gimp_version, "python": root.python_version, "model": model,
-            "repeat": repeat, "rows": rows, "startup": startup}
+            "repeat": repeat, "rows": rows, "startup": startup, "plugin_phases": inside}
 
 
 # -- 3 and 4: the core on the host --------------------------------------------------------
