@@ -102,8 +102,6 @@ def _write_outputs(outcome, args, out) -> None:
 
 
 def image_done(image, path: Path) -> None:
-    from bianxie_core.history import History  # noqa: F401  (mark_imported lives there)
-
     try:
         _history().mark_imported(image.entry.id, where=str(path))
     except Exception:
@@ -152,14 +150,35 @@ def cmd_inpaint(args, out) -> int:
     from bianxie_core import inpaint
 
     service = _service(args)
-    fields = _common_fields(args)
     with Progress(quiet=args.quiet) as progress:
         results, outcome = inpaint.inpaint_files(
-            service, args.image, args.selection, fields,
+            service, args.image, args.selection, _common_fields(args),
             context=args.context, grow=args.grow, feather=args.feather,
             color_match=not args.no_color_match, input_fidelity=args.input_fidelity,
             on_partial=progress.partial,
         )
+    _save_composites(results, outcome, args, out)
+    return 0
+
+
+def cmd_expand(args, out) -> int:
+    from bianxie_core import inpaint
+
+    aspect = inpaint.parse_aspect(args.aspect or "")
+    margins = (args.left, args.top, args.right, args.bottom)
+    if aspect and any(margins):
+        raise errors.UsageError(_("Give either --aspect or the margins (--left, --top, "
+                                  "--right, --bottom), not both."))
+    service = _service(args)
+    with Progress(quiet=args.quiet) as progress:
+        results, outcome = inpaint.expand_file(
+            service, args.image, _common_fields(args), margins=None if aspect else margins,
+            aspect=aspect, on_partial=progress.partial)
+    _save_composites(results, outcome, args, out)
+    return 0
+
+
+def _save_composites(results, outcome, args, out) -> None:
     paths = output_paths(args.output, len(results), "png")
     for image, path, saved in zip(results, paths, outcome.images):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +186,6 @@ def cmd_inpaint(args, out) -> int:
         image_done(saved, path)
         print(str(path), file=out)
     _report(outcome)
-    return 0
 
 
 def cmd_cost(args, out) -> int:
@@ -268,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_("Generate and edit images with 便携AI or any OpenAI-compatible images API."),
         epilog=_("Examples:\n  bianxie generate -p \"A cute baby sea otter\" -o otter.png\n"
                  "  bianxie edit --image a.png --image b.png -p \"A gift basket\" -o basket.png\n"
+                 "  bianxie expand --image photo.png --left 200 --right 200 -o wide.png\n"
                  "  bianxie inpaint --image photo.png --selection sel.png -p \"a red hat\" "
                  "-o out.png"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -277,9 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def request_options(p, edit: bool):
+    def request_options(p, edit: bool, prompt_required: bool = True):
         g = p.add_argument_group(_("request"))
-        g.add_argument("-p", "--prompt", required=True, help=_("what to draw or change"))
+        g.add_argument("-p", "--prompt", required=prompt_required, default="",
+                       help=_("what to draw or change"))
         g.add_argument("-m", "--model", help=_("model (default from config: {model})").format(
             model=models.DEFAULT_MODEL))
         g.add_argument("-s", "--size", help=_("1024x1024, 1536x1024, 1024x1536, auto, or WxH "
@@ -330,6 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color-match", action="store_true")
     request_options(p, edit=True)
     p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("expand", help=_("grow the canvas and let the model fill the new area"))
+    p.add_argument("--image", required=True)
+    for side in ("left", "top", "right", "bottom"):
+        p.add_argument("--" + side, type=int, default=0, metavar="PX",
+                       help=_("pixels to add on this side"))
+    p.add_argument("--aspect", help=_("grow to this width:height instead, e.g. 16:9"))
+    request_options(p, edit=True, prompt_required=False)
+    p.set_defaults(func=cmd_expand)
 
     p = sub.add_parser("cost", help=_("estimate tokens and price"))
     p.add_argument("-m", "--model")

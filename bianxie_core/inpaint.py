@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -139,22 +139,29 @@ def _load_selection(path, size: Tuple[int, int]) -> np.ndarray:
             path=path, reason=exc)) from None
 
 
+def settings_for(service, fields: dict, **options) -> EditSettings:
+    """EditSettings from CLI-style request fields plus region options."""
+    settings = EditSettings(
+        prompt=fields.get("prompt") or "", model=fields.get("model") or service.config.model,
+        size=fields.get("size") or "auto", quality=fields.get("quality") or "auto",
+        n=fields.get("n") or 1, output_format=fields.get("output_format") or "png",
+        stream=bool(fields.get("stream")), partial_images=fields.get("partial_images") or 0,
+    )
+    for name, value in options.items():
+        if value is not None:
+            setattr(settings, name, value)
+    return settings
+
+
 def inpaint_files(service, image_path, selection_path, fields: dict, *, context="auto",
                   grow=None, feather=None, color_match=True, input_fidelity=None,
-                  on_partial=None, references: Sequence = ()):
+                  on_partial=None):
     """Edit the selected region of an image file; returns (full composited images, outcome)."""
     pixels = _load_rgba(image_path)
     layer = Extent(pixels.shape[1], pixels.shape[0])
     coverage = _load_selection(selection_path, (layer.width, layer.height))
-    settings = EditSettings(
-        prompt=fields.get("prompt") or "", model=fields.get("model") or service.config.model,
-        size=fields.get("size") or "auto", quality=fields.get("quality") or "auto",
-        n=fields.get("n") or 1, input_fidelity=input_fidelity or "", context=context,
-        grow=region.DEFAULT_GROW if grow is None else grow,
-        feather=region.DEFAULT_FEATHER if feather is None else feather,
-        color_match=color_match, output_format=fields.get("output_format") or "png",
-        stream=bool(fields.get("stream")), partial_images=fields.get("partial_images") or 0,
-    )
+    settings = settings_for(service, fields, context=context, grow=grow, feather=feather,
+                            color_match=color_match, input_fidelity=input_fidelity or "")
     spec = service.model(settings.model)
     options = settings.region_options()
     selection = coverage_bounds(coverage)
@@ -165,12 +172,34 @@ def inpaint_files(service, image_path, selection_path, fields: dict, *, context=
     outcome = service.edit(settings.request(upload, spec), on_partial=on_partial,
                            meta={"tool": "inpaint", "crop": list(plan.crop),
                                  "canvas": list(plan.canvas)})
+    return _composite_all(plan, crop_pixels, crop_cov, pixels, outcome, options), outcome
+
+
+def expand_file(service, image_path, fields: dict, *, margins=None, aspect=None,
+                on_partial=None):
+    """Grow an image file's canvas by ``margins`` (left, top, right, bottom) or to ``aspect``
+    and let the model fill the new area; returns (new full images, outcome)."""
+    pixels = _load_rgba(image_path)
+    settings = settings_for(service, dict(fields, n=1))
+    settings.prompt = settings.prompt.strip() or EXPAND_PROMPT
+    spec = service.model(settings.model)
+    options = settings.region_options()
+    plan = region.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
+                              margins=margins, aspect=aspect)
+    crop_pixels = pixels[plan.crop.slices]
+    upload = region.prepare(plan, crop_pixels, None, options)
+    outcome = service.edit(settings.request(upload, spec), on_partial=on_partial,
+                           meta={"tool": "expand", "origin": list(plan.origin)})
+    return _composite_all(plan, crop_pixels, None, pixels, outcome, options), outcome
+
+
+def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> list:
     results = []
     for saved in outcome.images:
-        placement = region.place(plan, crop_pixels, crop_cov, saved.data, options)
+        placement = region.place(plan, crop_pixels, coverage, saved.data, options)
         outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
         results.append(Image.fromarray(region.apply_placement(pixels, placement)))
-    return results, outcome
+    return results
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -112,3 +112,34 @@ def test_decode_failure_is_a_response_error():
         region.decode_result(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     assert_plain(str(info.value))
     assert_no_key(str(info.value))
+
+
+@pytest.mark.parametrize("args,size,origin,in_margin", [
+    (["--left", "100", "--right", "60"], (760, 400), (100, 0), (200, 5)),
+    (["--aspect", "1:1"], (600, 600), (0, 100), (5, 300)),
+], ids=["margins", "aspect"])
+def test_expand_cli_fills_the_new_area(args, size, origin, in_margin, srv, photo_and_selection,
+                                       tmp_path, capsys):
+    photo, _selection = photo_and_selection
+    code, out, err = run_cli(["expand", "--image", str(photo), *args, "-m", "gpt-image-1",
+                              "-q", "low", "-o", str(tmp_path / "wide.png"), "--quiet"], capsys)
+    assert code == 0, err
+    result = np.asarray(Image.open(tmp_path / "wide.png").convert("RGB"))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    assert (result.shape[1], result.shape[0]) == size
+    ox, oy = origin
+    # the model's fill in the new margin, not stretched edge pixels
+    assert np.abs(result[in_margin].astype(int) - (255, 0, 255)).max() <= 12
+    # the old picture, away from the seam, exactly as it was
+    assert np.array_equal(result[oy + 50:oy + 350, ox + 50:ox + 550],
+                          original[50:350, 50:550])
+    rec = srv.requests[0]
+    assert rec.field("prompt") == inpaint.EXPAND_PROMPT
+
+
+def test_expand_cli_refuses_margins_and_aspect_together(srv, photo_and_selection, tmp_path,
+                                                        capsys):
+    photo, _selection = photo_and_selection
+    code, out, err = run_cli(["expand", "--image", str(photo), "--left", "10", "--aspect",
+                              "16:9", "-o", str(tmp_path / "x.png")], capsys)
+    assert code == 2 and "not both" in err and srv.requests == []
