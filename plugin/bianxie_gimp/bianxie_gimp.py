@@ -102,6 +102,7 @@ class Preview:
             if self.interactive:
                 self.display = Gimp.Display.new(self.image)
         write(self.layer, array, RGBA)
+        self.image.clean_all()  # closing the preview window must not ask to save it
         Gimp.displays_flush()
 
     def close(self):
