@@ -74,7 +74,9 @@ def _fill_layer(layer, array, mask):
 
 
 def attach_meta(item, meta):
-    data = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    # ASCII only: PyGObject passes parasite data as signed chars, so a byte above 127 (any
+    # UTF-8 prompt in Chinese) raises OverflowError; \uXXXX escapes round-trip through json.
+    data = json.dumps(meta, ensure_ascii=True).encode("ascii")
     item.attach_parasite(Gimp.Parasite.new(PARASITE, Gimp.PARASITE_PERSISTENT, list(data)))
 
 
