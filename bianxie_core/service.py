@@ -4,7 +4,8 @@ Validate everything first (nothing is sent on bad input, nor when the history fo
 be written), send, and write every returned image to the history the moment it exists. Relay
 quirks are handled here and remembered per base URL: a relay that refuses ``n > 1`` gets n
 parallel single requests, one that refuses streaming gets a plain request. Neither refusal is
-billed (they are 400s), so re-sending is safe; nothing that may be billed is re-sent.
+billed (they are 400s), so re-sending is safe; nothing that may be billed is re-sent. Before
+sending, the history is pruned to its cap (``history_cap_mb``): only imported entries go.
 """
 
 from __future__ import annotations

@@ -1,0 +1,231 @@
+"""The reliability campaign (issue 5): every case and its documented outcome, in one table.
+
+tests/test_gimp_reliability.py is parametrized from these tables and checks each outcome;
+tests/reliability_table.py renders docs/reliability.md from them; tests/test_reliability_table.py
+fails when the committed page is not what the tables render.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple
+
+DIALECTS = ("openai", "new-api")
+PLUGIN = "tests/test_gimp_plugin.py"
+HERE = "tests/test_gimp_reliability.py"
+
+
+class Fault(NamedTuple):
+    """One server fault, sent as a selection edit through real GIMP against each dialect."""
+
+    fault: str  # the FakeServer fault name
+    case: str  # the issue's words
+    result: str  # "error": error status, plain message, image as before; "ok": a result layer
+    requests: int  # requests the fake sees; a maybe-billed one is never re-sent
+    words: Tuple[str, ...]  # the message (or the warning) holds one of these
+    billed: bool  # the message says the request may already have been charged
+    outcome: str  # the documented outcome, for docs/reliability.md
+    stream: bool = False
+    n: int = 1
+    latency: float = 0.0  # seconds the fake waits before it answers (or gives up)
+    timeout: float = 0.0  # the config's timeout for the case; 0: the default
+    fault_count: Optional[int] = None  # the fault hits only the first N requests
+    big: bool = False  # a ~24 MB references edit, more than the socket buffers hold
+
+
+FAULTS = [
+    Fault("invalid_param", "400 invalid parameter", "error", 1, ("quality",), False,
+          "error naming the parameter; not retried"),
+    Fault("moderation", "400 moderation_blocked", "error", 1, ("safety", "violence"), False,
+          "error: the safety system rejected it, change the prompt; not retried"),
+    Fault("unauthorized", "401", "error", 1, ("401",), False,
+          "error: the key was refused, check it in Settings; not retried"),
+    Fault("org_unverified", "403 organisation not verified", "error", 1, ("verified",), False,
+          "error: verify the organisation; not retried"),
+    Fault("quota_newapi", "403 quota (new-api's Chinese message)", "error", 1,
+          ("用户额度不足",), False, "error: balance used up, the relay's words kept"),
+    Fault("rate_limit", "429 with Retry-After (once)", "ok", 2, (), False,
+          "retried after Retry-After (new-api: backoff), then a result layer", fault_count=1),
+    Fault("insufficient_quota", "429 insufficient_quota", "error", 1, ("quota",), False,
+          "error: balance used up; never retried"),
+    Fault("server_error", "500", "error", 1, ("500",), True,
+          "error, may be charged; not re-sent"),
+    Fault("bad_gateway_html", "502 with an HTML page", "error", 1, ("502",), True,
+          "error without the HTML, may be charged; not re-sent"),
+    Fault("unavailable", "503", "error", 1, ("503", "无可用渠道"), True,
+          "error, may be charged; not re-sent"),
+    Fault("timeout_524", "524 after a delay", "error", 1, ("524",), True,
+          "error (the proxy gave up waiting), may be charged; not re-sent", latency=1.0),
+    Fault("reset_before_body", "connection reset before the body was sent", "error", 3,
+          ("connect",), False, "never reached the model: retried twice, then an error "
+          "(a ~24 MB references edit, so the reset comes before the body is sent)", big=True),
+    Fault("reset_after_body", "connection reset after the body was sent", "error", 1,
+          ("lost",), True, "error, may be charged; not re-sent"),
+    Fault("read_timeout", "read timeout (timeout 1 s)", "error", 1, ("1 s",), True,
+          "error quoting the timeout, may be charged; not re-sent", latency=3.0, timeout=1.0),
+    Fault("truncated_b64", "truncated base64", "error", 1, ("base64", "damaged"), True,
+          "error; the damaged text is kept in the history as received"),
+    Fault("invalid_json", "invalid JSON", "error", 1, ("format", "JSON"), True,
+          "error, may be charged; not re-sent"),
+    Fault("empty_data", "200 with empty data", "error", 1, ("empty",), True,
+          "error, may be charged; not re-sent"),
+    Fault("wrong_size", "an image of the wrong size", "ok", 1, ("rescaled",), False,
+          "result layer rescaled to the area, with a warning"),
+    Fault("url", "url instead of b64_json", "ok", 1, (), False,
+          "downloaded (no Authorization header to the other host), result layer"),
+    Fault("stream_cut", "a stream cut before completed", "error", 1, ("ended", "lost"), True,
+          "error, may be charged; not re-sent", stream=True),
+    Fault("stream_error", "an error event in a stream", "error", 1, ("failed",), True,
+          "error with the server's words, may be charged; not re-sent", stream=True),
+    Fault("refuse_n", "a relay that refuses n > 1 (n = 2)", "ok", 3, (), False,
+          "the refusal (400, not billed), then 2 parallel single requests: a group of 2",
+          n=2),
+    Fault("refuse_stream", "a relay that refuses streaming", "ok", 2, (), False,
+          "the refusal (400, not billed), then one plain request: a result layer",
+          stream=True),
+    Fault("one_api_edits", "(extra) a relay without the edits endpoint (501)", "error", 1,
+          ("501",), False, "error: use a base URL that offers edits"),
+]
+
+
+def fault_ids() -> list:
+    return [f"{f.fault}-{d}" for f in FAULTS for d in DIALECTS]
+
+
+class Case(NamedTuple):
+    id: str
+    area: str  # lost | input | secret | soak
+    case: str
+    outcome: str
+    where: str  # "GIMP 3.0 + 3.2", "GIMP 3.2", "core", "not testable headless"
+    test: str  # the test that checks it
+
+
+def _gimp(test: str) -> str:
+    return f"{HERE}::{test}"
+
+
+BOTH, ONLY_32 = "GIMP 3.0 + 3.2", "GIMP 3.2"
+
+LOST = [
+    Case("kill-after-send", "lost", "the plug-in is killed after the request was sent "
+         "(as GIMP's Cancel does)", "the worker finishes; the image is in the history byte for "
+         "byte; Recover Results imports it", BOTH,
+         f"{PLUGIN}::test_killed_plugin_loses_nothing_and_recover_imports_it"),
+    Case("import-fails", "lost", "the import fails after the download (test fault hook), "
+         "1 edit + 2 generated variants", "error status with a plain sentence, image as before; "
+         "all 3 paid images in the history byte for byte; Recover Results imports all 3", BOTH,
+         _gimp("test_failed_import_loses_nothing")),
+]
+
+# id, case, outcome; checked by test_bad_input (grouped into one GIMP run)
+INPUT_ROWS = [
+    ("empty-prompt", "empty prompt", "calling error: the prompt is empty; nothing sent"),
+    ("prompt-32001", "32,001-character prompt", "calling error naming the limit; nothing sent"),
+    ("prompt-chinese", "Chinese prompt", "works; sent and named byte for byte (found and fixed: "
+     "the layer's parasite failed with OverflowError for any non-ASCII prompt)"),
+    ("prompt-emoji", "emoji prompt", "works; sent and named byte for byte"),
+    ("generate-no-image", "Generate with no image open", "a new image with the result"),
+    ("edit-no-image", "Edit with no image open", "GIMP's PDB refuses the call (the image "
+     "argument is required) before the plug-in runs: a calling error; in the UI the entry is "
+     "greyed out"),
+    ("no-drawable", "no drawable", "calling error: select a layer"),
+    ("layer-group", "a layer group as the drawable", "calling error: select one of its layers"),
+    ("text-layer", "a text layer as the drawable", "works: its pixels are edited, the text "
+     "layer stays as it was"),
+    ("channel", "a channel as the drawable", "calling error: select a layer"),
+    ("layer-mask", "a layer mask as the drawable", "calling error: select a layer"),
+    ("indexed", "an indexed image", "calling error: convert to RGB first; nothing sent"),
+    ("grayscale", "a grayscale image", "works: a grayscale result layer"),
+    ("u16", "a 16-bit image", "works"),
+    ("f32", "a 32-bit float image", "works"),
+    ("one-pixel", "a 1×1 layer", "works: a 1×1 result layer"),
+    ("huge-layer", "a 20000×20000 layer with a 64×48 selection", "works in seconds; only the "
+     "crop is read and the result layer is small"),
+    ("selection-outside", "a selection that does not touch the layer", "calling error: the "
+     "selection does not touch the layer; nothing sent"),
+    ("edge-left", "a selection touching the left edge", "works; the result stays aligned "
+     "inside the layer"),
+    ("edge-top", "a selection touching the top edge", "works; aligned"),
+    ("edge-right", "a selection touching the right edge", "works; aligned"),
+    ("edge-bottom", "a selection touching the bottom edge", "works; aligned"),
+    ("n-0", "n = 0 (Script-Fu)", "GIMP refuses the argument (out of range 1–10) before the "
+     "plug-in runs; from Python the config keeps 1; nothing sent"),
+    ("n-11", "n = 11 (Script-Fu)", "GIMP refuses the argument (out of range 1–10) before the "
+     "plug-in runs; nothing sent"),
+    ("size-unknown", "a size the model does not take (800x600 on gpt-image-1)",
+     "calling error naming the sizes; nothing sent"),
+    ("fidelity-mini", "input_fidelity=high with gpt-image-1-mini", "works; the field is "
+     "dropped (a remembered dialog setting must not break another model; the CLI refuses "
+     "it instead)"),
+    ("transparent-jpeg", "transparent background with JPEG output", "calling error: "
+     "transparency needs png or webp; nothing sent"),
+    ("refs-17", "17 images (the layer + 16 references)", "calling error: at most 16 images; "
+     "nothing sent"),
+    ("huge-reference", "a 6000×4000 reference layer", "scaled down: every image[] part fits "
+     "the API size"),
+    ("corrupt-config", "a corrupt config file", "calling error naming the file, without its "
+     "content; nothing sent"),
+    ("history-unwritable", "an unwritable history folder (a file in its place: GIMP runs as "
+     "root in the test root, which ignores permissions)", "refused before paying: 0 requests"),
+    ("base-url-no-v1", "a base URL without /v1", "normalised to …/v1; works"),
+    ("base-url-slash", "a base URL with a trailing slash", "normalised; works"),
+    ("base-url-http", "an http:// remote base URL", "calling error: it would send the key "
+     "unencrypted; the setting is unchanged"),
+    ("key-newline", "a key with a trailing newline", "stripped; works"),
+    ("key-space", "a key with a space inside", "calling error: copy it again; nothing sent"),
+    ("layer-deleted", "the source layer deleted while waiting", "not testable headless"),
+    ("image-closed", "the image closed while waiting", "not testable headless"),
+]
+
+NOT_HEADLESS = (
+    "the batch script is blocked inside the PDB call, and nothing else can act in GIMP "
+    "meanwhile: PyGObject cannot fill Gimp.ProgressVtable's callbacks (\"Cannot translate "
+    "Python object to callback type\") and gimp-progress-install is internal. The plug-in "
+    "checks image.is_valid() and layer.is_valid() before placing and then keeps the result for "
+    "Recover Results; the kill test proves that path keeps every paid image")
+ONLY_ON_32 = {"link-layer", "vector-layer"}
+INPUT_ROWS_32 = [
+    ("link-layer", "a link layer as the drawable", "works: its pixels are edited"),
+    ("vector-layer", "a vector layer as the drawable", "works: its pixels are edited"),
+]
+
+
+def input_cases() -> list:
+    rows = []
+    for id_, case, outcome in INPUT_ROWS + INPUT_ROWS_32:
+        if outcome == "not testable headless":
+            rows.append(Case(id_, "input", case, "the plug-in keeps the result and points to "
+                             "Recover Results", "not testable headless: " + NOT_HEADLESS, "—"))
+            continue
+        where = ONLY_32 if id_ in ONLY_ON_32 else BOTH
+        rows.append(Case(id_, "input", case, outcome, where, _gimp(f"test_bad_input[{id_}]")))
+    return rows
+
+
+SECRETS = [
+    Case("sweep-gimp", "secret", "canary key: GIMP's profile (pluginrc and the other rc files), "
+         "a saved XCF with result layers and parasites, history, job folders, logs, output",
+         "no hit in clear, URL-encoded or base64 form outside config.json", BOTH,
+         f"{PLUGIN}::test_no_file_written_holds_the_key"),
+    Case("sweep-core", "secret", "canary key: CLI, service and worker runs, every exception text",
+         "no hit; echoing relays scrubbed", "core", "tests/test_secrets_core.py"),
+    Case("last-files", "secret", "GIMP's .last settings of an interactive dialog",
+         "not written headless (no dialog runs in batch mode); the procedures take no key "
+         "argument, so none can hold it", "not testable headless", "—"),
+    Case("config-0600", "secret", "the config file the plug-in writes", "mode 0600", BOTH,
+         _gimp("test_config_file_is_private")),
+    Case("url-no-auth", "secret", "url answer pointing to another host",
+         "the download carries no Authorization header", BOTH,
+         _gimp("test_fault_matrix[url-openai]")),
+]
+
+SOAK = [
+    Case("soak-30", "soak", "30 consecutive edits in one running GIMP (after the fault matrix), "
+         "history_cap_mb = 1", "all succeed; no worker process left; no job folder; no temp "
+         "file; log under its rotation bound; history under the cap plus the last run, no "
+         "pending entry deleted", BOTH, _gimp("test_soak")),
+]
+
+
+def all_cases() -> list:
+    return LOST + input_cases() + SECRETS + SOAK

@@ -1,0 +1,669 @@
+"""The reliability campaign (issue 5) in real GIMP 3.0 and 3.2: every server fault against both
+dialects, failed imports, bad input, and a soak, grouped into four GIMP runs per version.
+
+The cases and their documented outcomes are tables in tests/reliability_cases.py, which also
+render docs/reliability.md. Each run writes the case list into the batch's folder; the batch
+script runs them one after the other in one GIMP and reports each with a ``MARK`` line; the
+tests judge those lines and what the fake servers saw (one server per case, so every request
+is counted per case).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.fakeapi import FakeServer
+from tests.reliability_cases import DIALECTS, FAULTS, INPUT_ROWS, INPUT_ROWS_32, fault_ids
+from tests.test_gimp_plugin import KEY, LIB, batch_env, out_folder
+
+pytestmark = pytest.mark.gimp
+
+SUCCESS, EXECUTION_ERROR, CALLING_ERROR = 3, 0, 1
+SOAK_EDITS = 30
+BIG_LAYERS = 6  # 1536×1024 noise each, ~4.7 MB as PNG: ~28 MB, more than the socket buffers
+
+# Run cases from BX_OUT/cases.json; settings go straight into config.json (a settings call per
+# case would start the plug-in once more).
+HELPERS = r'''
+import time
+HOME = os.environ["BIANXIE_HOME"]
+CONFIG = {}
+
+def configure(**values):
+    CONFIG.update(values)
+    os.makedirs(HOME, exist_ok=True)
+    fd = os.open(HOME + "/config.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(CONFIG, f)
+
+def edit(img, drawables, proc="bianxie-edit-selection", **kw):
+    kw.setdefault("prompt", "a small red boat")
+    kw.setdefault("stream", False)
+    kw.setdefault("output_format", "jpeg")
+    return call(proc, img, drawables, **kw)
+
+def jobs_left():
+    folder = HOME + "/jobs"
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+def sidecars():
+    folder = HOME + "/history"
+    out = {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.endswith(".json"):
+            with open(folder + "/" + name) as f:
+                out[name[:-5]] = json.load(f)
+    return out
+
+def photo(name="chelsea.png", rect=(100, 80, 120, 90)):
+    img = load(name)
+    if rect:
+        img.select_rectangle(Gimp.ChannelOps.REPLACE, *rect)
+    return img
+
+def top(img):
+    lay = img.get_layers()[0]
+    ok, x, y = lay.get_offsets()
+    return {"name": lay.get_name(), "group": lay.is_group(), "w": lay.get_width(),
+            "h": lay.get_height(), "x": x, "y": y,
+            "children": len(lay.get_children()) if lay.is_group() else 0}
+'''
+
+FAULT_RUN = r'''
+configure(api_key="", timeout=300.0, history_cap_mb=1)
+for case in json.load(open(OUT + "/cases.json")):
+    configure(base_url=case["url"], timeout=case["timeout"] or 300.0)
+    if case["big"]:
+        img = load("noise-0.png")
+        for i in range(1, case["layers"]):
+            lay = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img,
+                                       Gio.File.new_for_path(DATA + "/noise-%d.png" % i))
+            img.insert_layer(lay, None, -1)
+        proc, drawables = "bianxie-edit-with-references", img.get_layers()
+    else:
+        img = photo()
+        proc, drawables = "bianxie-edit-selection", [img.get_layers()[0]]
+    before = fingerprint(img)
+    images = len(Gimp.get_images())
+    t0 = time.monotonic()
+    status, message = edit(img, drawables, proc, stream=case["stream"], n=case["n"])
+    seconds = time.monotonic() - t0
+    after = fingerprint(img)
+    b, a = json.loads(before), json.loads(after)
+    mark("fault", json.dumps({
+        "id": case["id"], "status": status, "message": message, "seconds": seconds,
+        "same": after == before, "rest_same": a[0][1:] == b[0] and a[1:] == b[1:],
+        "layers": len(img.get_layers()), "top": top(img), "jobs": jobs_left(),
+        "new_images": len(Gimp.get_images()) - images}))
+    img.delete()
+
+mark("pending-before-soak", json.dumps(sorted(k for k, v in sidecars().items()
+                                              if not v.get("imported"))))
+configure(base_url=os.environ["BX_SOAK"], timeout=300.0)
+img = photo("coffee.png", (200, 120, 150, 100))
+statuses = []
+for i in range(SOAK):
+    status, message = edit(img, [img.get_layers()[-1]], prompt="soak %d" % i)
+    statuses.append([status, message])
+mark("soak", json.dumps({"statuses": statuses, "layers": len(img.get_layers()),
+                         "jobs": jobs_left()}))
+'''
+
+
+def noise_files(host: Path, count: int) -> None:
+    rng = np.random.default_rng(5)
+    for i in range(count):
+        pixels = rng.integers(0, 256, (1024, 1536, 3), np.uint8)
+        Image.fromarray(pixels).save(host / f"noise-{i}.png", compress_level=1)
+
+
+def marks(result, name: str) -> dict:
+    return {v["id"]: v for v in (json.loads(x) for x in result.values(name))}
+
+
+def assert_plain(message: str) -> None:
+    text = message.strip()
+    assert text, "empty message"
+    assert "Traceback" not in text and 'File "' not in text, text
+    assert "<" not in text and ">" not in text, text
+    assert "{" not in text and '"error"' not in text, text
+    assert KEY not in text
+
+
+def worker_pids(gimp_env) -> list:
+    return gimp_env.root.pids("bianxie_core.jobs")
+
+
+@pytest.fixture(scope="module")
+def fault_run(gimp_env):
+    home = f"{gimp_env.home}/bianxie-faults"
+    inner, host = out_folder(gimp_env, "faults")
+    noise_files(host, BIG_LAYERS)
+    servers, cases = {}, []
+    try:
+        for fault in FAULTS:
+            for dialect in DIALECTS:
+                srv = FakeServer(dialect=dialect, key=KEY).start()
+                srv.fault, srv.fault_count, srv.latency = fault.fault, fault.fault_count, \
+                    fault.latency
+                case_id = f"{fault.fault}-{dialect}"
+                servers[case_id] = srv
+                cases.append({"id": case_id, "url": srv.base_url, "stream": fault.stream,
+                              "n": fault.n, "timeout": fault.timeout, "big": fault.big,
+                              "layers": BIG_LAYERS})
+        soak = FakeServer(dialect="openai", key=KEY).start()
+        servers["soak"] = soak
+        (host / "cases.json").write_text(json.dumps(cases))
+        tmp_before = set(os.listdir(gimp_env.host_path("/tmp")))
+        env = batch_env(inner, home, BX_SOAK=soak.base_url)
+        script = LIB + HELPERS + f"SOAK = {SOAK_EDITS}\n" + FAULT_RUN
+        result = gimp_env.run_batch(script, env=env, timeout=600)
+        deadline = time.monotonic() + 15
+        while worker_pids(gimp_env) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield {"result": result, "servers": servers, "home": gimp_env.host_path(home),
+               "workers": worker_pids(gimp_env), "tmp_before": tmp_before,
+               "tmp_after": set(os.listdir(gimp_env.host_path("/tmp")))}
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
+@pytest.mark.parametrize("fault,dialect", [(f, d) for f in FAULTS for d in DIALECTS],
+                         ids=fault_ids())
+def test_fault_matrix(fault, dialect, fault_run):
+    result = fault_run["result"]
+    case_id = f"{fault.fault}-{dialect}"
+    got = marks(result, "fault").get(case_id)
+    assert got is not None, result.describe()
+    srv = fault_run["servers"][case_id]
+    requests = [r for r in srv.requests if r.path.startswith("/v1/images/")]
+    assert len(requests) == fault.requests, (got, [r.fault for r in requests])
+    assert got["jobs"] == [], "a job folder was left behind"
+    assert got["new_images"] == 0, "a stray image (a preview?) was left open"
+    if fault.result == "error":
+        assert got["status"] == EXECUTION_ERROR, got
+        assert_plain(got["message"])
+        assert any(w.lower() in got["message"].lower() for w in fault.words), got["message"]
+        assert ("charged" in got["message"]) is fault.billed, got["message"]
+        assert got["same"], "the image changed although the request failed"
+        return
+    assert got["status"] == SUCCESS, got
+    assert got["rest_same"], "something besides the new result layer changed"
+    assert got["layers"] == 2
+    assert got["top"]["group"] is (fault.n > 1)
+    if fault.n > 1:
+        assert got["top"]["children"] == fault.n
+    if fault.words:  # a warning, shown with Gimp.message (on stderr in batch mode)
+        assert any(w in result.stderr for w in fault.words), result.stderr[-2000:]
+    if fault.fault == "url":
+        assert len(srv.downloads) == 1
+        for rec in srv.downloads:
+            assert "Authorization" not in rec.headers
+            assert rec.headers["Host"].startswith("localhost")
+    if fault.fault == "refuse_n":  # the refused one, then singles without n
+        assert requests[0].field("n") == "2" and [r.field("n") for r in requests[1:]] == [None] * 2
+    if fault.fault == "refuse_stream":
+        assert requests[0].field("stream") == "true" and requests[1].field("stream") is None
+
+
+def test_soak(fault_run):
+    result, home = fault_run["result"], fault_run["home"]
+    soak = json.loads(result.marker("soak"))
+    assert [s for s, _ in soak["statuses"]] == [SUCCESS] * SOAK_EDITS, soak["statuses"][:3]
+    assert soak["layers"] == SOAK_EDITS + 1
+    assert len(fault_run["servers"]["soak"].requests) == SOAK_EDITS
+    assert fault_run["workers"] == [], "worker processes outlived their jobs"
+    assert soak["jobs"] == [] and not any((home / "jobs").iterdir())
+    leftovers = [p for p in home.rglob("*") if p.name.endswith(".tmp") or ".probe-" in p.name]
+    assert leftovers == []
+    new_tmp = {n for n in fault_run["tmp_after"] - fault_run["tmp_before"]
+               if not n.startswith(("bx-out-", "bx-tests", "bx-home-"))}
+    assert new_tmp == set()
+    logs = list((home / "logs").iterdir())
+    assert len(logs) <= 3 and all(p.stat().st_size <= 512 * 1024 for p in logs)
+    # the cap (1 MB): pruned before each run, so at most the cap plus the last run's entry
+    entries = [p for p in (home / "history").iterdir() if not p.name.startswith(".")]
+    sizes = {p.name: p.stat().st_size for p in entries}
+    newest = max(p.stem for p in entries if p.suffix == ".json")
+    last_run = sum(s for n, s in sizes.items() if n.startswith(newest))
+    assert sum(sizes.values()) <= 2**20 + last_run
+    pending = json.loads(result.marker("pending-before-soak"))
+    assert pending, "the fault matrix should have left unimported (broken) entries"
+    assert all((home / "history" / f"{entry}.json").exists() for entry in pending)
+
+
+# -- nothing lost: the import fails after the download --------------------------------------
+
+IMPORT_RUN = r'''
+configure(base_url=os.environ["BX_URL"], api_key="")
+img = photo()
+before = fingerprint(img)
+images = len(Gimp.get_images())
+status, message = edit(img, [img.get_layers()[0]])
+mark("edit", json.dumps([status, message, fingerprint(img) == before]))
+status, message = call("bianxie-generate", prompt="a fox", n=2, stream=False,
+                       output_format="jpeg", size="1024x1024")
+mark("generate", json.dumps([status, message, len(Gimp.get_images()) - images]))
+mark("pending", json.dumps(sorted(k for k, v in sidecars().items() if not v.get("imported"))))
+status, message = call("bianxie-recover-results", img, [img.get_layers()[0]])
+mark("recover", json.dumps([status, message, len(img.get_layers())]))
+mark("imported", json.dumps([v.get("imported") for v in sidecars().values()]))
+'''
+
+
+def test_failed_import_loses_nothing(gimp_env):
+    home = f"{gimp_env.home}/bianxie-import"
+    inner, _host = out_folder(gimp_env, "import")
+    with FakeServer(dialect="openai", key=KEY) as srv:
+        env = batch_env(inner, home, BX_URL=srv.base_url, BIANXIE_TEST_FAULT="import")
+        result = gimp_env.run_batch(LIB + HELPERS + IMPORT_RUN, env=env, timeout=300)
+        responses = list(srv.responses)
+    status, message, same = json.loads(result.marker("edit"))
+    assert status == EXECUTION_ERROR and same, result.describe()
+    assert_plain(message) and "Recover Results" in message
+    status, message, new_images = json.loads(result.marker("generate"))
+    assert status == EXECUTION_ERROR and new_images == 0
+    assert len(json.loads(result.marker("pending"))) == 3 == len(responses)
+    history = gimp_env.host_path(home) / "history"
+    kept = [p.read_bytes() for p in history.iterdir() if p.suffix in (".png", ".jpg", ".jpeg")]
+    assert sorted(kept) == sorted(responses)  # byte for byte, every paid image
+    status, message, layers = json.loads(result.marker("recover"))
+    assert status == SUCCESS and layers == 1 + 3, message
+    assert json.loads(result.marker("imported")) == [True] * 3
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+INPUT_RUN = r'''
+URLS = json.load(open(OUT + "/urls.json"))
+configure(api_key=os.environ["BX_KEY"], timeout=300.0)
+
+def case(case_id, only32=False):
+    def run(fn):
+        if only32 and not hasattr(Gimp, "LinkLayer"):
+            return fn
+        configure(base_url=URLS[case_id], api_key=os.environ["BX_KEY"])
+        try:
+            out = fn() or {}
+        except Exception as exc:
+            out = {"exception": repr(exc)}
+        mark("input", json.dumps(dict(out, id=case_id)))
+        return fn
+    return run
+
+def simple(img=None, drawables=None, proc="bianxie-edit-selection", **kw):
+    img = img or photo()
+    drawables = drawables if drawables is not None else [img.get_layers()[0]]
+    before = fingerprint(img)
+    status, message = edit(img, drawables, proc, **kw)
+    out = {"status": status, "message": message, "same": fingerprint(img) == before,
+           "layers": len(img.get_layers()), "top": top(img)}
+    img.delete()
+    return out
+
+case("empty-prompt")(lambda: simple(prompt=""))
+case("prompt-32001")(lambda: simple(prompt="x" * 32001))
+case("prompt-chinese")(lambda: simple(prompt="一只戴着宇航员头盔的橘猫，水彩风格"))
+case("prompt-emoji")(lambda: simple(prompt="a rocket 🚀 over 海 🌊"))
+
+@case("generate-no-image")
+def _():
+    count = len(Gimp.get_images())
+    status, message = call("bianxie-generate", prompt="a fox", stream=False,
+                           output_format="jpeg", size="1024x1024")
+    return {"status": status, "message": message, "new_images": len(Gimp.get_images()) - count}
+
+@case("edit-no-image")
+def _():
+    status, message = call("bianxie-edit-selection", None, [], prompt="x")
+    return {"status": status, "message": message}
+
+case("no-drawable")(lambda: simple(drawables=[]))
+
+@case("layer-group")
+def _():
+    img = photo()
+    group = Gimp.GroupLayer.new(img, "group")
+    img.insert_layer(group, None, 0)
+    return simple(img, [group])
+
+@case("text-layer")
+def _():
+    img = photo("chelsea.png", (20, 20, 120, 60))
+    text = Gimp.TextLayer.new(img, "Hello", Gimp.context_get_font(), 60.0, Gimp.Unit.pixel())
+    img.insert_layer(text, None, 0)
+    before = pixels(text)
+    status, message = edit(img, [text])
+    return {"status": status, "message": message, "text_same": pixels(text) == before,
+            "still_text": text.is_text_layer(), "layers": len(img.get_layers())}
+
+@case("channel")
+def _():
+    img = photo()
+    channel = Gimp.Channel.new(img, "c", img.get_width(), img.get_height(), 50.0,
+                               Gegl.Color.new("black"))
+    img.insert_channel(channel, None, 0)
+    return simple(img, [channel])
+
+@case("layer-mask")
+def _():
+    img = photo()
+    layer = img.get_layers()[0]
+    layer.add_alpha()
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    return simple(img, [mask])
+
+@case("link-layer", only32=True)
+def _():
+    img = photo()
+    link = Gimp.LinkLayer.new(img, Gio.File.new_for_path(DATA + "/coffee.png"))
+    img.insert_layer(link, None, 0)
+    before = pixels(link)
+    status, message = edit(img, [link])
+    return {"status": status, "message": message, "layers": len(img.get_layers()),
+            "source_same": pixels(link) == before}
+
+@case("vector-layer", only32=True)
+def _():
+    img = photo()
+    path = Gimp.Path.new(img, "ellipse")
+    img.insert_path(path, None, 0)
+    path.bezier_stroke_new_ellipse(200, 150, 120, 80, 0)
+    vec = Gimp.VectorLayer.new(img, path)
+    img.insert_layer(vec, None, 0)
+    status, message = edit(img, [vec])
+    return {"status": status, "message": message, "layers": len(img.get_layers())}
+
+@case("indexed")
+def _():
+    img = photo()
+    img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
+                        False, False, "")
+    return simple(img)
+
+@case("grayscale")
+def _():
+    img = photo()
+    img.convert_grayscale()
+    return simple(img)
+
+@case("u16")
+def _():
+    img = photo()
+    img.convert_precision(Gimp.Precision.U16_NON_LINEAR)
+    return simple(img)
+
+@case("f32")
+def _():
+    img = photo()
+    img.convert_precision(Gimp.Precision.FLOAT_LINEAR)
+    return simple(img)
+
+@case("one-pixel")
+def _():
+    img = Gimp.Image.new(1, 1, Gimp.ImageBaseType.RGB)
+    layer = Gimp.Layer.new(img, "dot", 1, 1, Gimp.ImageType.RGB_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    img.insert_layer(layer, None, 0)
+    return simple(img)
+
+@case("huge-layer")
+def _():
+    img = Gimp.Image.new(20000, 20000, Gimp.ImageBaseType.RGB)
+    layer = Gimp.Layer.new(img, "huge", 20000, 20000, Gimp.ImageType.RGB_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    img.insert_layer(layer, None, 0)
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 9000, 9000, 64, 48)
+    t0 = time.monotonic()
+    status, message = edit(img, [layer])
+    out = {"status": status, "message": message, "seconds": time.monotonic() - t0,
+           "top": top(img), "layers": len(img.get_layers())}
+    img.delete()
+    return out
+
+@case("selection-outside")
+def _():
+    img = photo("chelsea.png", (300, 200, 50, 50))
+    small = Gimp.Layer.new(img, "small", 100, 100, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    img.insert_layer(small, None, 0)
+    return simple(img, [small])
+
+for edge, rect in (("left", (0, 100, 60, 60)), ("top", (200, 0, 60, 60)),
+                   ("right", (391, 100, 60, 60)), ("bottom", (200, 240, 60, 60))):
+    case("edge-" + edge)(lambda rect=rect: simple(photo("chelsea.png", rect)))
+
+def script_fu_n(n):
+    img = photo()
+    code = ('(bianxie-edit-selection RUN-NONINTERACTIVE %d (vector %d) "x" "" "auto" "auto" %d '
+            '"" "auto" 6 12 #t #f "jpeg" #f)' % (img.get_id(), img.get_layers()[0].get_id(), n))
+    status, message = call("plug-in-script-fu-eval", script=code)
+    cfg = Gimp.get_pdb().lookup_procedure("bianxie-edit-selection").create_config()
+    cfg.set_property("n", n)
+    out = {"status": status, "message": message, "layers": len(img.get_layers()),
+           "python_n": cfg.get_property("n")}
+    img.delete()
+    return out
+
+case("n-0")(lambda: script_fu_n(0))
+case("n-11")(lambda: script_fu_n(11))
+case("size-unknown")(lambda: simple(size="800x600"))
+case("fidelity-mini")(lambda: simple(model="gpt-image-1-mini", input_fidelity="high"))
+
+@case("transparent-jpeg")
+def _():
+    count = len(Gimp.get_images())
+    status, message = call("bianxie-generate", prompt="a sticker", background="transparent",
+                           output_format="jpeg", stream=False)
+    return {"status": status, "message": message, "new_images": len(Gimp.get_images()) - count}
+
+@case("refs-17")
+def _():
+    img = photo()
+    base, refs = img.get_layers()[0], []
+    for i in range(16):
+        ref = Gimp.Layer.new(img, "ref %d" % i, 32, 32, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                             Gimp.LayerMode.NORMAL)
+        img.insert_layer(ref, None, 1)
+        refs.append(ref)
+    return simple(img, [base] + refs, "bianxie-edit-with-references")
+
+@case("huge-reference")
+def _():
+    img = photo()
+    base = img.get_layers()[0]
+    ref = Gimp.Layer.new(img, "huge ref", 6000, 4000, Gimp.ImageType.RGB_IMAGE, 100.0,
+                         Gimp.LayerMode.NORMAL)
+    img.insert_layer(ref, None, 1)
+    ref.fill(Gimp.FillType.WHITE)
+    return simple(img, [base, ref], "bianxie-edit-with-references")
+
+@case("corrupt-config")
+def _():
+    with open(HOME + "/config.json", "w") as f:
+        f.write('{"api_key": "' + os.environ["BX_KEY"] + '", broken')
+    out = simple()
+    configure()
+    return out
+
+@case("history-unwritable")
+def _():
+    history = HOME + "/history"
+    os.makedirs(history, exist_ok=True)
+    os.rename(history, history + ".away")
+    open(history, "w").close()  # root ignores permissions: a file where the folder should be
+    try:
+        return simple()
+    finally:
+        os.unlink(history)
+        os.rename(history + ".away", history)
+
+def settings_then_edit(url):
+    status, message = call("bianxie-settings", base_url=url)
+    saved = json.load(open(HOME + "/config.json"))["base_url"]
+    out = simple()
+    out.update(settings=[status, message], saved=saved)
+    return out
+
+case("base-url-no-v1")(lambda: settings_then_edit(URLS["base-url-no-v1"][:-3]))
+case("base-url-slash")(lambda: settings_then_edit(URLS["base-url-slash"] + "/"))
+
+@case("base-url-http")
+def _():
+    status, message = call("bianxie-settings", base_url="http://api.example.com/v1")
+    saved = json.load(open(HOME + "/config.json"))["base_url"]
+    return {"status": status, "message": message, "saved": saved}
+
+@case("key-newline")
+def _():
+    configure(api_key=os.environ["BX_KEY"] + "\n")
+    return simple()
+
+@case("key-space")
+def _():
+    configure(api_key="sk-abc def0123456789")
+    return simple()
+
+configure(base_url=URLS["final"], api_key=os.environ["BX_KEY"])
+status, message = call("bianxie-settings", timeout=300.0)  # the plug-in writes config.json last
+mark("final-settings", status)
+'''
+
+ALL_INPUTS = [row[0] for row in INPUT_ROWS + INPUT_ROWS_32 if row[0] not in
+              ("layer-deleted", "image-closed")]
+NOTHING_SENT = {"empty-prompt", "prompt-32001", "edit-no-image", "no-drawable", "layer-group",
+                "channel", "layer-mask", "indexed", "selection-outside", "n-0", "n-11",
+                "size-unknown", "transparent-jpeg", "refs-17", "corrupt-config",
+                "history-unwritable", "base-url-http", "key-space"}
+# id: (status, words the message holds)
+REFUSED = {
+    "empty-prompt": (CALLING_ERROR, "prompt is empty"),
+    "prompt-32001": (CALLING_ERROR, "32000"),
+    "no-drawable": (CALLING_ERROR, "Select a layer"),
+    "layer-group": (CALLING_ERROR, "layer group"),
+    "channel": (CALLING_ERROR, "mask or channel"),
+    "layer-mask": (CALLING_ERROR, "mask or channel"),
+    "indexed": (CALLING_ERROR, "Indexed"),
+    "selection-outside": (CALLING_ERROR, "does not touch the layer"),
+    "size-unknown": (CALLING_ERROR, "800x600"),
+    "transparent-jpeg": (CALLING_ERROR, "transparent"),
+    "refs-17": (CALLING_ERROR, "at most 16"),
+    "corrupt-config": (CALLING_ERROR, "damaged"),
+    "history-unwritable": (CALLING_ERROR, "history folder"),
+    "base-url-http": (CALLING_ERROR, "http://"),
+    "key-space": (CALLING_ERROR, "spaces"),
+}
+
+
+@pytest.fixture(scope="module")
+def input_run(gimp_env):
+    home = f"{gimp_env.home}/bianxie-inputs"
+    inner, host = out_folder(gimp_env, "inputs")
+    servers = {}
+    try:
+        for case_id in ALL_INPUTS + ["final"]:
+            servers[case_id] = FakeServer(dialect="openai", key=KEY).start()
+        (host / "urls.json").write_text(json.dumps({k: s.base_url for k, s in servers.items()}))
+        env = batch_env(inner, home, BX_KEY=KEY)
+        env.pop("BIANXIE_API_KEY")  # the key comes from config.json, so its form matters
+        result = gimp_env.run_batch(LIB + HELPERS + INPUT_RUN, env=env, timeout=400)
+        yield {"result": result, "servers": servers, "home": gimp_env.host_path(home)}
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
+@pytest.mark.parametrize("case_id", ALL_INPUTS)
+def test_bad_input(case_id, input_run, gimp_env):
+    result = input_run["result"]
+    got = marks(result, "input").get(case_id)
+    if case_id in ("link-layer", "vector-layer") and gimp_env.root.name == "3.0":
+        assert got is None
+        pytest.skip("GIMP 3.0 has no link or vector layers")
+    assert got is not None, result.describe()
+    assert "exception" not in got, got
+    srv = input_run["servers"][case_id]
+    sent = [r for r in srv.requests if r.path.startswith("/v1/images/")]
+    if case_id in NOTHING_SENT:
+        assert sent == [], "a refused input was sent"
+    if case_id == "edit-no-image":  # GIMP's PDB refuses a missing image: the plug-in never runs
+        assert got["status"] == CALLING_ERROR and "'image'" in got["message"], got
+        return
+    if case_id in ("n-0", "n-11"):  # refused by GIMP before the plug-in runs
+        assert got["status"] != SUCCESS and "out of range" in got["message"], got
+        assert "1 to 10" in got["message"] and got["layers"] == 1
+        assert got["python_n"] == 1  # a GObject config cannot even hold the value
+        return
+    if case_id in REFUSED:
+        status, words = REFUSED[case_id]
+        assert got["status"] == status, got
+        assert_plain(got["message"])
+        assert words.lower() in got["message"].lower(), got["message"]
+        assert got.get("same", True), "the image changed although nothing was sent"
+        assert got.get("new_images", 0) == 0
+        if case_id == "corrupt-config":
+            assert "broken" not in got["message"]  # the file's content is never quoted
+        if case_id == "base-url-http":
+            assert got["saved"] == srv.base_url
+        return
+    assert got["status"] == SUCCESS, got
+    assert len(sent) == 1
+    check_success(case_id, got, sent[0])
+
+
+def check_success(case_id, got, request):
+    if case_id.startswith("prompt-"):
+        assert request.field("prompt") == got["top"]["name"]
+        assert request.field("prompt") in ("一只戴着宇航员头盔的橘猫，水彩风格", "a rocket 🚀 over 海 🌊")
+    if case_id == "generate-no-image":
+        assert got["new_images"] == 1
+    if case_id == "text-layer":
+        assert got["text_same"] and got["still_text"] and got["layers"] == 3
+    if case_id == "link-layer":
+        assert got["source_same"] and got["layers"] == 3
+    if case_id in ("vector-layer",):
+        assert got["layers"] == 3
+    if case_id in ("grayscale", "u16", "f32", "fidelity-mini", "key-newline"):
+        assert got["layers"] == 2
+    if case_id == "fidelity-mini":
+        assert request.field("model") == "gpt-image-1-mini"
+        assert request.field("input_fidelity") is None
+    if case_id == "one-pixel":
+        assert (got["top"]["w"], got["top"]["h"]) == (1, 1)
+    if case_id == "huge-layer":
+        top = got["top"]
+        assert top["w"] * top["h"] < 400 * 400 and 8800 < top["x"] < 9100, top
+        assert got["seconds"] < 60
+    if case_id.startswith("edge-"):
+        top = got["top"]
+        assert top["x"] >= 0 and top["y"] >= 0
+        assert top["x"] + top["w"] <= 451 and top["y"] + top["h"] <= 300
+        side = case_id[len("edge-"):]
+        assert {"left": top["x"] == 0, "top": top["y"] == 0,
+                "right": top["x"] + top["w"] == 451,
+                "bottom": top["y"] + top["h"] == 300}[side], top
+    if case_id == "huge-reference":
+        parts = [f for f in request.files if f.field == "image[]"]
+        assert len(parts) == 2
+        sizes = [Image.open(__import__("io").BytesIO(p.data)).size for p in parts]
+        api = sizes[0]
+        assert all(w <= api[0] and h <= api[1] for w, h in sizes), sizes
+        assert sizes[1][0] < 6000
+    if case_id.startswith("base-url-"):
+        assert got["settings"][0] == SUCCESS and got["saved"].endswith(":%s/v1" % (
+            request.headers["Host"].split(":")[1]))
+
+
+def test_config_file_is_private(input_run):
+    result, home = input_run["result"], input_run["home"]
+    assert int(result.marker("final-settings")) == SUCCESS, result.describe()
+    assert (home / "config.json").stat().st_mode & 0o777 == 0o600
