@@ -52,23 +52,27 @@ def _has(config, name):
     return config.find_property(name) is not None
 
 
+def _value(config, name, default):
+    return config.get_property(name) if _has(config, name) else default
+
+
 def estimate_for(config, cfg=None):
     """The cost estimate for the dialog's current values (edits: one input of the output size)."""
     from bianxie_core import config as cfgmod
     from bianxie_core import cost, models
 
     cfg = cfg or cfgmod.load()
-    spec = models.get_model(config.get_property("model") or cfg.model, cfg.models)
-    size = (config.get_property("size") or "auto").strip()
+    spec = models.get_model(_value(config, "model", "") or cfg.model, cfg.models)
+    size = (_value(config, "size", "") or "auto").strip()
     if size != "auto":
         models.check_size(spec, size)
-    quality = (config.get_property("quality") or "auto").strip()
+    quality = (_value(config, "quality", "") or "auto").strip()
     inputs, fidelity = (), None
     if _has(config, "input-fidelity"):
         inputs = [models.parse_size(size if size != "auto" else models.STANDARD_SIZES[0])]
         fidelity = config.get_property("input-fidelity") or None
-    return cost.estimate(spec, size, quality, config.get_property("n"), input_images=inputs,
-                         prompt=config.get_property("prompt") or "", input_fidelity=fidelity,
+    return cost.estimate(spec, size, quality, _value(config, "n", 1), input_images=inputs,
+                         prompt=_value(config, "prompt", "") or "", input_fidelity=fidelity,
                          prices=cfg.prices, currency=cfg.currency)
 
 
@@ -113,7 +117,8 @@ def confirm_cost(config, core=None):
 
     dialog = Gtk.MessageDialog(message_type=Gtk.MessageType.QUESTION,
                                buttons=Gtk.ButtonsType.NONE,
-                               text=_("This run may cost more than you set as the limit."))
+                               text=_("This run may cost more than you set as the limit."),
+                               title=_("Cost above your limit"))
     dialog.format_secondary_text(_("Estimated: {estimate}. Limit: {limit}. Run it anyway?").format(
         estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency)))
     dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
@@ -147,7 +152,9 @@ def add_choice_menus(dialog, procedure, config):
 
     from bianxie_core import config as cfgmod
 
-    hints = {"model": _("{model} (from Settings)").format(model=cfgmod.load().model)}
+    hints = {}
+    if procedure.get_name() != "bianxie-rerun-layer":  # there, empty = the stored model
+        hints["model"] = _("{model} (from Settings)").format(model=cfgmod.load().model)
     for prop, items, tip in (
             ("model", models_menu, _("Known models: built-in, from Settings, and the server's "
                                      "list")),

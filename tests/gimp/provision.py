@@ -32,9 +32,11 @@ PACKAGES = ("gimp", "python3", "python3-gi", "gir1.2-gimp-3.0", "gir1.2-gegl-0.4
             "ca-certificates")
 FORBIDDEN = ("python3-numpy", "python3-pil", "python3-requests", "python3-pip")
 FORBIDDEN_IMPORTS = ("numpy", "PIL", "requests", "pip")
-GUI_RECIPE_VERSION = 1
+GUI_RECIPE_VERSION = 2
 GUI_PACKAGES = ("xvfb", "xauth", "imagemagick", "openbox", "xdotool", "x11-utils",
-                "fonts-noto-cjk", "fonts-dejavu-core")
+                "fonts-noto-cjk", "fonts-dejavu-core", "locales")
+# GIMP's own (C gettext) translations need a real locale; C.UTF-8 ignores LANGUAGE.
+GUI_LOCALES = ("en_US.UTF-8 UTF-8", "zh_CN.UTF-8 UTF-8")
 DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -219,7 +221,8 @@ def provision(suite: str, base: Optional[Path] = None, mirror: Optional[str] = N
 
 
 def gui_recipe(spec: Spec) -> dict:
-    return {"gui_recipe": GUI_RECIPE_VERSION, "base": recipe(spec), "packages": list(GUI_PACKAGES)}
+    return {"gui_recipe": GUI_RECIPE_VERSION, "base": recipe(spec), "packages": list(GUI_PACKAGES),
+            "locales": list(GUI_LOCALES)}
 
 
 def load_gui(suite: str, base: Optional[Path] = None) -> Optional[RootInfo]:
@@ -261,6 +264,8 @@ class _GuiBuilder(_Builder):
             self.chroot("apt-get", "update", step="apt-get update")
             self.chroot("apt-get", "install", "-y", "--no-install-recommends", *GUI_PACKAGES,
                         step="apt-get install (GUI)")
+            (self.path / "etc/locale.gen").write_text("\n".join(GUI_LOCALES) + "\n")
+            self.chroot("locale-gen", step="locale-gen")
             self.check_absent()
             self.chroot("apt-get", "clean", step="apt-get clean")
             gimp = sorted((self.path / "usr/bin").glob("gimp-3.*"))

@@ -44,8 +44,12 @@ SHOTS_IN_ROOT = "/tmp/bx-shots"
 PHOTO = "coffee.png"
 PROMPT = {"en": "a red apple on the saucer", "zh_CN": "碟子上放一个红苹果"}
 FILL = (200, 40, 40)
+LOCALES = {"en": "en_US.UTF-8", "zh_CN": "zh_CN.UTF-8"}  # generated in the GUI roots
 WAIT_WINDOW = 90.0  # s; GIMP's first start in a fresh profile is slow
 MAX_BYTES = 300 * 1024
+CONFIRM_ABOVE = 0.01  # USD: an edit's estimate is above it, so OK asks first
+CONFIRM_AFTER = "edit-selection"  # the dialog whose OK is pressed to show the confirmation
+CONFIRM_TITLE = "Cost above your limit"
 
 
 class Dialog(NamedTuple):
@@ -59,6 +63,8 @@ DIALOGS = (
     Dialog("edit-with-references", "bianxie-edit-with-references",
            "Edit with _Reference Layers…"),
     Dialog("generate", "bianxie-generate", "_Generate Image…"),
+    Dialog("expand", "bianxie-expand", "AI _Expand Canvas…"),
+    Dialog("rerun", "bianxie-rerun-layer", "Re-_run on This Layer…"),
     Dialog("settings", "bianxie-settings", "便携AI Settings"),
     Dialog("recover", "bianxie-recover-results", "Recover Results"),
 )
@@ -104,9 +110,11 @@ mark("edit-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.NO
 Gimp.displays_flush()
 go("after")
 layers = img.get_layers()
+picked = {"bianxie-edit-with-references": layers, "bianxie-rerun-layer": layers[:1]}
 for shot, name in DIALOGS:
     mark("open", shot)
-    mark("status", shot + " " + str(call(name, img, layers, Gimp.RunMode.INTERACTIVE)))
+    status = call(name, img, picked.get(name, layers[-1:]), Gimp.RunMode.INTERACTIVE)
+    mark("status", shot + " " + str(status))
 mark("dialogs-done", 1)
 '''
 
@@ -120,7 +128,9 @@ def translated_titles(lang: str) -> Dict[str, str]:
     """shot -> the plain window title the plug-in shows in ``lang``."""
     domain = gettext.translation("bianxie_gimp", str(REPO / "plugin/bianxie_gimp/locale"),
                                  languages=[lang], fallback=True)
-    return {d.shot: plain_title(domain.gettext(d.title)) for d in DIALOGS}
+    titles = {d.shot: plain_title(domain.gettext(d.title)) for d in DIALOGS}
+    titles["confirm-cost"] = plain_title(domain.gettext(CONFIRM_TITLE))
+    return titles
 
 
 # -- the X desktop inside the root ----------------------------------------------------------
@@ -196,7 +206,8 @@ class Desktop:
         done = self.x("import", *target, inner)
         if done.returncode != 0:
             raise RuntimeError(f"import failed: {done.stderr}")
-        small = self.x("convert", inner, "-strip", "-colors", "256", "-define",
+        scale = [] if window else ["-resize", "1024x"]  # the whole screen: smaller
+        small = self.x("convert", inner, *scale, "-strip", "-colors", "256", "-define",
                        "png:compression-level=9", inner + ".small.png")
         if small.returncode != 0:
             raise RuntimeError(f"convert failed: {small.stderr}")
@@ -244,16 +255,19 @@ def new_user(root: GimpRoot, base_url: str, lang: str) -> Tuple[GimpEnv, Dict[st
     bx_home = f"{home}/bianxie"
     host_home = root.host_path(bx_home)
     host_home.mkdir(parents=True)
-    configmod.save(configmod.Config(base_url=base_url, api_key=KEY, currency="USD"),
-                   host_home / "config.json")
+    configmod.save(configmod.Config(base_url=base_url, api_key=KEY, currency="USD",
+                                    cost_confirm_above=CONFIRM_ABOVE), host_home / "config.json")
     photo = (REPO / "tests/data/chelsea.png").read_bytes()
     history.History(host_home / "history").record(photo, {
         "prompt": PROMPT[lang], "model": "gpt-image-1", "procedure": "bianxie-generate"})
     for text in ("a cat wearing a tiny hat", PROMPT[lang]):
         prompts.remember("bianxie-edit-selection", text, path=host_home / "prompts.json",
                          secrets=[KEY])
-    gimp_env = {"BIANXIE_HOME": bx_home, "LANGUAGE": lang if lang != "en" else "en",
-                "LANG": "C.UTF-8", "NO_AT_BRIDGE": "1"}
+    gimp_env = {"BIANXIE_HOME": bx_home, "LANGUAGE": lang, "LANG": LOCALES[lang],
+                "NO_AT_BRIDGE": "1",
+                # GTK on forky loads icons through glycin, whose bwrap sandbox cannot start in
+                # a chroot without /proc: GIMP 3.2 would abort on its first icon.
+                "GLYCIN_DISABLE_SANDBOX": "1"}
     first = env.run([root.gimp_console, "-i", "-n", "--quit"], env=gimp_env, timeout=180)
     if first.returncode != 0:
         raise RuntimeError(f"first gimp-console run failed\n{first.stderr}")
@@ -329,6 +343,53 @@ def tidy_canvas(desktop: Desktop) -> None:
             desktop.x("xdotool", "key", "--clearmodifiers", "shift+ctrl+j")
 
 
+def press_ok(desktop: Desktop, window: str) -> None:
+    """OK in a GimpProcedureDialog: Return, else a click on the button (bottom right)."""
+    desktop.x("xdotool", "windowactivate", "--sync", window)
+    desktop.x("xdotool", "key", "--clearmodifiers", "Return")
+    time.sleep(1.0)
+    if window in [w for w, _n in desktop.windows()]:
+        geometry = desktop.x("xdotool", "getwindowgeometry", "--shell", window).stdout
+        size = dict(line.split("=", 1) for line in geometry.split() if "=" in line)
+        desktop.x("xdotool", "mousemove", "--window", window, str(int(size["WIDTH"]) - 60),
+                  str(int(size["HEIGHT"]) - 40), "click", "1")
+
+
+def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
+                 log=print) -> List[Path]:
+    """Wait for each dialog the batch opens, capture it into ``out`` (when given), close it.
+    After CONFIRM_AFTER's OK the cost confirmation must appear; it is captured and cancelled.
+    Raises AssertionError naming the window that did not appear or close."""
+    desktop = session.desktop
+    written: List[Path] = []
+
+    def shoot(shot: str, wid: str) -> None:
+        desktop.x("xdotool", "mousemove", "1279", "799")
+        time.sleep(2.0)  # drawn, and no tooltip under the pointer
+        if out is not None:
+            written.append(desktop.capture(out / f"{shot}.png", wid))
+            log(str(written[-1]))
+
+    for dialog in DIALOGS:
+        wid = desktop.wait_window(titles[dialog.shot],
+                                  alive=lambda: session.gimp.proc.poll() is None)
+        if wid is None:
+            raise AssertionError(f"no window {titles[dialog.shot]!r}; windows: "
+                                 f"{desktop.windows()}\n{session.gimp.stderr[-3000:]}")
+        shoot(dialog.shot, wid)
+        if dialog.shot == CONFIRM_AFTER:
+            press_ok(desktop, wid)
+            confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
+            if confirm is None:
+                raise AssertionError(f"no cost confirmation; windows: {desktop.windows()}\n"
+                                     f"{session.gimp.stderr[-3000:]}")
+            shoot("confirm-cost", confirm)
+            wid = confirm
+        if not desktop.close(wid):
+            raise AssertionError(f"window {titles[dialog.shot]!r} did not close")
+    return written
+
+
 def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
     from tests.fakeapi import FakeServer
 
@@ -349,18 +410,7 @@ def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
                 written.append(desktop.capture(out / lang / f"canvas-{tag}.png"))
                 log(f"{lang}: {written[-1]}")
                 session.go(tag)
-            for dialog in DIALOGS:
-                wid = desktop.wait_window(titles[dialog.shot],
-                                          alive=lambda: session.gimp.proc.poll() is None)
-                if wid is None:
-                    raise RuntimeError(f"no window {titles[dialog.shot]!r}: "
-                                       f"{desktop.windows()}\n{session.gimp.stderr[-3000:]}")
-                desktop.x("xdotool", "mousemove", "1279", "799")
-                time.sleep(2.0)  # drawn, and no tooltip under the pointer
-                written.append(desktop.capture(out / lang / f"{dialog.shot}.png", wid))
-                log(f"{lang}: {written[-1]}")
-                if not desktop.close(wid):
-                    raise RuntimeError(f"window {titles[dialog.shot]!r} did not close")
+            written += walk_dialogs(session, titles, out / lang, log=log)
             session.wait_mark("dialogs-done", timeout=60)
         finally:
             session.gimp.kill()
@@ -374,7 +424,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="trixie", choices=sorted(provision.SPECS))
     parser.add_argument("--out", default=str(REPO / "docs/screenshots"))
-    parser.add_argument("--lang", nargs="+", default=["en", "zh_CN"])
+    parser.add_argument("--lang", nargs="+", default=list(LOCALES), choices=list(LOCALES))
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("screenshots: needs root (the GIMP roots run with chroot)", file=sys.stderr)
