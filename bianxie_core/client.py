@@ -202,6 +202,9 @@ class ImagesClient:
 
     def list_models(self) -> List[str]:
         response = self._send("GET", "/models", None, None, stream=False)
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.headers, response.content,
+                                      scrub=self._scrub)
         payload = self._json(response, response.content)
         return sorted(m.get("id", "") for m in payload.get("data", []) if m.get("id"))
 

@@ -526,3 +526,14 @@ def test_retry_limits_are_those_of_the_table():
     assert "up to %d times" % CONNECT_RETRIES in doc and CONNECT_RETRIES == 2
     assert "up to %d times" % RATE_LIMIT_RETRIES in doc and RATE_LIMIT_RETRIES == 3
     assert "at most %d s" % clientmod.RETRY_AFTER_CAP in doc
+
+
+def test_list_models_returns_the_servers_ids(srv):
+    names = ImagesClient(srv.base_url, KEY).list_models()
+    assert "gpt-image-1" in names and names == sorted(names)
+
+
+def test_list_models_with_a_bad_key_is_an_error_not_an_empty_list(srv):
+    with pytest.raises(errors.AuthenticationError) as info:
+        ImagesClient(srv.base_url, KEY + "-wrong").list_models()
+    assert KEY not in str(info.value)

@@ -651,7 +651,7 @@ def error_values(procedure, status, message, core):
 def add_request_args(proc, kind):
     from_cfg = ""  # empty = the model from Settings
     proc.add_string_argument("prompt", _("_Prompt"), _("What to draw or change"), "", RW)
-    proc.add_string_argument("model", _("_Model"), _("Model name; empty = the default from "
+    proc.add_string_argument("model", _("Mo_del"), _("Model name; empty = the default from "
                                                      "Settings"), from_cfg, RW)
     proc.add_string_argument("size", _("Si_ze"), _("auto, 1024x1024, 1536x1024, 1024x1536, or "
                                                     "WxH for gpt-image-2"), "auto", RW)
@@ -663,26 +663,26 @@ def add_request_args(proc, kind):
         proc.add_string_argument("background", _("_Background"),
                                  _("auto, transparent or opaque"), "auto", RW)
     elif kind == EXPAND:
-        for name, label in (("left", _("_Left")), ("top", _("_Top")), ("right", _("_Right")),
+        for name, label in (("left", _("_Left")), ("top", _("_Top")), ("right", _("Ri_ght")),
                             ("bottom", _("_Bottom"))):
             proc.add_int_argument(name, label, _("Pixels to add on this side"), 0, 8192, 0, RW)
         proc.add_string_argument("aspect", _("_Aspect ratio"), _(
             "Grow to this width:height (for example 16:9) instead of the margins"), "", RW)
     else:
-        proc.add_string_argument("input-fidelity", _("Input _fidelity"),
+        proc.add_string_argument("input-fidelity", _("_Input fidelity"),
                                  _("empty, low or high"), "", RW)
-        proc.add_string_argument("context", _("_Context"), _("auto, pixels (128), percent "
+        proc.add_string_argument("context", _("Con_text"), _("auto, pixels (128), percent "
                                                              "(50%) or layer"), "auto", RW)
         proc.add_int_argument("grow", _("_Grow"), _("Grow the selection by pixels"),
                               0, 256, 6, RW)
         proc.add_int_argument("feather", _("_Feather"), _("Soft edge in pixels"), 0, 256, 12, RW)
-        proc.add_boolean_argument("color-match", _("Color _match"),
+        proc.add_boolean_argument("color-match", _("Color m_atch"),
                                   _("Match colour and tone at the seam"), True, RW)
-        proc.add_boolean_argument("remove", _("_Remove"), _("Remove what is selected (no "
+        proc.add_boolean_argument("remove", _("R_emove"), _("Remove what is selected (no "
                                                             "prompt needed)"), False, RW)
-    proc.add_string_argument("output-format", _("_Output format"), _("png, jpeg or webp"),
+    proc.add_string_argument("output-format", _("O_utput format"), _("png, jpeg or webp"),
                              "png", RW)
-    proc.add_boolean_argument("stream", _("_Stream previews"),
+    proc.add_boolean_argument("stream", _("Strea_m previews"),
                               _("Show partial images while the model works"), True, RW)
 
 
@@ -728,7 +728,7 @@ class BianxiePlugIn(Gimp.PlugIn):
             proc.add_string_argument("model", _("Default _model"), None, "", RW)
             proc.add_double_argument("timeout", _("_Timeout (s)"), None, 0.0, 3600.0, 0.0, RW)
             proc.add_string_argument("proxy", _("_Proxy URL"), None, "", RW)
-            proc.add_string_argument("ca-bundle", _("_CA bundle"), None, "", RW)
+            proc.add_string_argument("ca-bundle", _("C_A bundle"), None, "", RW)
         elif name == EXPAND:
             proc.set_menu_label(_("AI _Expand Canvas…"))
             proc.set_documentation(_("Grow the canvas and let the model fill the new area"), _(
@@ -747,7 +747,7 @@ class BianxiePlugIn(Gimp.PlugIn):
             proc.add_menu_path("<Layers>")
             proc.add_string_argument("prompt", _("New _prompt"), _("Empty = the stored prompt"),
                                      "", RW)
-            proc.add_string_argument("model", _("_Model"), _("Empty = the stored model"), "", RW)
+            proc.add_string_argument("model", _("Mo_del"), _("Empty = the stored model"), "", RW)
         elif name == RECOVER:
             proc.set_menu_label(_("Re_cover Results…"))
             proc.set_documentation(_("Import paid results that never reached an image"), _(
