@@ -1,9 +1,6 @@
 """The interactive paths in real GIMP: every dialog opens under Xvfb, closes, and no Python
-traceback appears (GIMP 3.0, in English and in Chinese).
-
-GIMP 3.2 (forky) is not covered yet: its GTK loads icons through glycin, whose bwrap sandbox
-cannot start in a chroot without /proc, and GIMP aborts on its first icon
-(GLYCIN_DISABLE_SANDBOX=1 did not help).
+traceback appears (GIMP 3.0 in English and in Chinese, GIMP 3.2 in English; GIMP 3.2's GTK
+loads icons through glycin, whose sandbox needs /proc, so the desktop mounts it in the root).
 
 Uses the GUI variant of the GIMP roots (``python3 -m tests.gimp.provision --gui``, about a
 minute per root). Under ``CI=true`` a missing one is built; elsewhere the test skips and says
@@ -24,7 +21,7 @@ from tests.gimp.harness import GimpRoot
 
 pytestmark = pytest.mark.gimp
 SUCCESS, CANCEL = 3, 4
-CASES = [("trixie", "en"), ("trixie", "zh_CN")]
+CASES = [("trixie", "en"), ("trixie", "zh_CN"), ("forky", "en")]
 
 
 def gui_root(suite: str) -> GimpRoot:

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -144,11 +145,13 @@ class Desktop:
         self.screen = screen
         self.display = ""
         self.procs: List[Background] = []
+        self.proc_mounted = False
 
     def env(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         return {"DISPLAY": self.display, **(extra or {})}
 
     def start(self) -> "Desktop":
+        self._mount_proc()
         sockets = self.root.host_path("/tmp/.X11-unix")
         number = next(n for n in range(90, 200) if not (sockets / f"X{n}").exists()
                       and not self.root.host_path(f"/tmp/.X{n}-lock").exists())
@@ -167,6 +170,20 @@ class Desktop:
         for proc in reversed(self.procs):
             proc.__exit__(None, None, None)
         self.procs = []
+        if self.proc_mounted:
+            subprocess.run(["umount", "-l", str(self.root.host_path("/proc"))], check=False)
+            self.proc_mounted = False
+
+    def _mount_proc(self) -> None:
+        """GTK in GIMP 3.2 loads icons through glycin, whose sandbox needs /proc."""
+        target = self.root.host_path("/proc")
+        if (target / "self").exists():
+            return
+        done = subprocess.run(["mount", "-t", "proc", "proc", str(target)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot mount /proc in the GUI root: {done.stderr.strip()}")
+        self.proc_mounted = True
 
     def __enter__(self) -> "Desktop":
         return self.start()
