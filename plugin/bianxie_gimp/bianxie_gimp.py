@@ -139,7 +139,7 @@ class Phases:
     """Wall time of each step, logged per run (what the plug-in costs besides the model)."""
 
     def __init__(self):
-        self.start = self.last = time.monotonic()
+        self.last = time.monotonic()
         self.times = []
 
     def __call__(self, name):
