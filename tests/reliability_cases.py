@@ -207,6 +207,10 @@ SECRETS = [
          "a saved XCF with result layers and parasites, history, job folders, logs, output",
          "no hit in clear, URL-encoded or base64 form outside config.json", BOTH,
          f"{PLUGIN}::test_no_file_written_holds_the_key"),
+    Case("sweep-campaign", "secret", "canary key: the same sweep after this campaign's runs "
+         "(every fault, broken history entries, bad input, the soak)", "no hit outside "
+         "config.json; nothing in GIMP's output", BOTH,
+         _gimp("test_campaign_left_no_key_in_any_file")),
     Case("sweep-core", "secret", "canary key: CLI, service and worker runs, every exception text",
          "no hit; echoing relays scrubbed", "core", "tests/test_secrets_core.py"),
     Case("last-files", "secret", "GIMP's .last settings of an interactive dialog",

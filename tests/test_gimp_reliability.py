@@ -21,7 +21,7 @@ from PIL import Image
 
 from tests.fakeapi import FakeServer
 from tests.reliability_cases import DIALECTS, FAULTS, INPUT_ROWS, INPUT_ROWS_32, fault_ids
-from tests.test_gimp_plugin import KEY, LIB, batch_env, out_folder
+from tests.test_gimp_plugin import KEY, LIB, batch_env, key_forms, out_folder
 
 pytestmark = pytest.mark.gimp
 
@@ -667,3 +667,17 @@ def test_config_file_is_private(input_run):
     result, home = input_run["result"], input_run["home"]
     assert int(result.marker("final-settings")) == SUCCESS, result.describe()
     assert (home / "config.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_campaign_left_no_key_in_any_file(fault_run, input_run, gimp_env):
+    """After ~130 runs with faults (GIMP's profile with pluginrc and the other rc files,
+    histories, broken entries, job folders, logs): the key is only in config.json."""
+    hits = []
+    for path in gimp_env.host_path(gimp_env.home).rglob("*"):
+        if not path.is_file() or path.name == "config.json" or "vendor" in path.parts:
+            continue
+        data = path.read_bytes()
+        hits += [str(path) for form in key_forms(KEY) if form in data]
+    assert hits == []
+    for result in (fault_run["result"], input_run["result"]):
+        assert KEY not in result.stdout and KEY not in result.stderr
