@@ -115,6 +115,11 @@ LOST = [
          "1 edit + 2 generated variants", "error status with a plain sentence, image as before; "
          "all 3 paid images in the history byte for byte; Recover Results imports all 3", BOTH,
          _gimp("test_failed_import_loses_nothing")),
+    Case("insert-fails", "lost", "the import fails after the result layers went in (test "
+         "fault hook): an edit with 2 variants, an expand, a generate", "error status; the new "
+         "layers are taken out again and the canvas shrinks back, so the image is exactly as "
+         "before; all 4 paid images in the history; Recover Results imports them", BOTH,
+         "tests/test_gimp_features.py::test_a_failed_import_leaves_the_image_as_it_was"),
 ]
 
 # id, case, outcome; checked by test_bad_input (grouped into one GIMP run)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.fakeapi import FakeServer
-from tests.test_gimp_plugin import FILL, KEY, LIB, SUCCESS, batch_env, out_folder, raw
+from tests.gimp.batch import FILL, KEY, LIB, SUCCESS, batch_env, out_folder, raw
 
 pytestmark = pytest.mark.gimp
 
@@ -165,3 +165,48 @@ def test_streamed_preview_is_shown_before_the_final_image(gimp_env):
         assert int(result.marker("stream-status")) == SUCCESS, result.describe()
         assert int(result.marker("stream-images")) == 1  # the preview image is gone
         assert not list(jobs.iterdir())  # the job folder was removed after the import
+
+
+INSERT_FAULT = r'''
+server(os.environ["BX_OK"])
+img = load("coffee.png")
+img.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
+fp = fingerprint(img)
+status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt="a pear",
+                       n=2, stream=False)
+mark("edit", json.dumps([status, fingerprint(img) == fp, message]))
+status, message = call("bianxie-expand", img, [img.get_layers()[0]], left=50, stream=False)
+mark("expand", json.dumps([status, fingerprint(img) == fp, img.get_width(), message]))
+count = len(Gimp.get_images())
+status, message = call("bianxie-generate", prompt="a plum", stream=False)
+mark("generate", json.dumps([status, len(Gimp.get_images()) - count, message]))
+'''
+
+RECOVER_ALL = r'''
+img = load("coffee.png")
+status, message = call("bianxie-recover-results", img, [img.get_layers()[0]])
+mark("recover", json.dumps([status, len(img.get_layers()), message]))
+'''
+
+
+def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
+    """The import fails after the result layers went in: they are taken out again (and the
+    canvas shrinks back), every paid image waits in the history, and Recover brings them."""
+    with FakeServer(dialect="openai", key=KEY) as ok:
+        inner, _host = out_folder(gimp_env, "insert-fault")
+        home = f"{gimp_env.home}/bianxie-insert-fault"
+        env = batch_env(inner, home, BX_OK=ok.base_url)
+        result = gimp_env.run_batch(LIB + INSERT_FAULT, env=dict(env, BIANXIE_TEST_FAULT="insert"),
+                                    timeout=240)
+        edit = json.loads(result.marker("edit"))
+        expand = json.loads(result.marker("expand"))
+        generate = json.loads(result.marker("generate"))
+        assert edit[:2] == [0, True] and "Recover" in edit[2], result.describe()
+        assert expand[:3] == [0, True, 600], result.describe()
+        assert generate[:2] == [0, 0], result.describe()
+        history = gimp_env.host_path(home) / "history"
+        images = sorted(p for p in history.iterdir() if p.suffix == ".png")
+        assert sorted(p.read_bytes() for p in images) == sorted(ok.responses)
+        assert len(images) == 4  # two variants, the expansion, the generated image
+        recovered = gimp_env.run_batch(LIB + RECOVER_ALL, env=env, timeout=240)
+        assert json.loads(recovered.marker("recover"))[:2] == [SUCCESS, 5]

@@ -21,7 +21,7 @@ from PIL import Image
 
 from tests.fakeapi import FakeServer
 from tests.reliability_cases import DIALECTS, FAULTS, INPUT_ROWS, INPUT_ROWS_32, fault_ids
-from tests.test_gimp_plugin import KEY, LIB, batch_env, key_forms, out_folder
+from tests.gimp.batch import KEY, LIB, batch_env, key_forms, out_folder
 
 pytestmark = pytest.mark.gimp
 

@@ -174,6 +174,38 @@ def with_early_worker(func):
     return wrapper
 
 
+def all_layers(items):
+    out = []
+    for item in items:
+        out.append(item)
+        if item.is_group():
+            out += all_layers(item.get_children())
+    return out
+
+
+@contextlib.contextmanager
+def one_undo_step(image):
+    """Everything inside is one undo step; if it fails, the image is put back as it was
+    (new layers removed, the canvas size restored), so a failed import changes nothing."""
+    before = {item.get_id() for item in all_layers(image.get_layers())}
+    size = image.get_width(), image.get_height()
+    anchor = image.get_layers()[0] if image.get_layers() else None
+    anchor_at = anchor.get_offsets()[1:] if anchor else (0, 0)
+    image.undo_group_start()
+    try:
+        yield
+    except BaseException:
+        for item in all_layers(image.get_layers()):
+            if item.is_valid() and item.get_id() not in before:
+                image.remove_layer(item)
+        if (image.get_width(), image.get_height()) != size:
+            moved = anchor.get_offsets()[1:] if anchor else (0, 0)
+            image.resize(size[0], size[1], anchor_at[0] - moved[0], anchor_at[1] - moved[1])
+        raise
+    finally:
+        image.undo_group_end()
+
+
 def run_job(core, job, request, meta, title, run_mode, phases, needs=()):
     """Submit ``request`` to the job's worker and wait; return (status, entries, history).
     ``needs``: the image and layer the result goes to, which must have survived the wait."""
@@ -316,8 +348,7 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
                   for e in entries]
     phases("place")
     name = layer_name(settings, core)
-    image.undo_group_start()
-    try:
+    with one_undo_step(image):
         items = []
         for placement, entry in zip(placements, entries):
             lay, fill = new_layer(image, name, placement.patch, placement.x + ox,
@@ -326,8 +357,7 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
         above = above if above is not None and above.is_valid() else layer
         insert_results(image, items, above.get_parent(), image.get_item_position(above), name,
                        meta, status)
-    finally:
-        image.undo_group_end()
+        fault_hook("insert")
     phases("write")
     finish(job, entries, hist, image, status, core, settings, proc_name, phases,
            [w for p in placements for w in p.warnings])
@@ -421,16 +451,19 @@ def generate(core, job, image, s, background, run_mode):
     width, height = decoded[0].shape[1], decoded[0].shape[0]
     new_image = image is None or not image.is_valid()
     target = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB) if new_image else image
-    target.undo_group_start()
     try:
-        name = core["inpaint"].layer_name(s.prompt)
-        items = []
-        for array, entry in zip(decoded, entries):
-            lay, fill = new_layer(target, name, array, 0, 0)
-            items.append((lay, fill, entry))
-        insert_results(target, items, None, 0, name, meta, status)
-    finally:
-        target.undo_group_end()
+        with one_undo_step(target):
+            name = core["inpaint"].layer_name(s.prompt)
+            items = []
+            for array, entry in zip(decoded, entries):
+                lay, fill = new_layer(target, name, array, 0, 0)
+                items.append((lay, fill, entry))
+            insert_results(target, items, None, 0, name, meta, status)
+            fault_hook("insert")
+    except BaseException:
+        if new_image:
+            target.delete()
+        raise
     if new_image and run_mode == Gimp.RunMode.INTERACTIVE:
         Gimp.Display.new(target)
     phases("write")
@@ -479,16 +512,14 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     dx, dy = max(0, -cx), max(0, -cy)
     width = max(image.get_width() + dx, cx + dx + cw)
     height = max(image.get_height() + dy, cy + dy + ch)
-    image.undo_group_start()
-    try:
+    with one_undo_step(image):
         image.resize(width, height, dx, dy)
         lay, fill = new_layer(image, layer_name(s, core), placement.patch,
                               cx + dx + placement.x, cy + dy + placement.y, placement.mask)
         items = [(lay, fill, entries[0])]
         insert_results(image, items, layer.get_parent(), image.get_item_position(layer),
                        layer_name(s, core), meta, status)
-    finally:
-        image.undo_group_end()
+        fault_hook("insert")
     phases("write")
     finish(job, entries[:1], hist, image, status, core, s, EXPAND, phases, placement.warnings)
 
@@ -552,8 +583,7 @@ def do_recover(procedure, run_mode, image, drawables, config, core):
     arrays = [decode(e.image_path.read_bytes()) for e in pending]
     target = image if image is not None and image.is_valid() else Gimp.Image.new(
         arrays[0].shape[1], arrays[0].shape[0], Gimp.ImageBaseType.RGB)
-    target.undo_group_start()
-    try:
+    with one_undo_step(target):
         for entry, array in zip(pending, arrays):
             x, y, array = recovered_placement(entry, array)
             lay, fill = new_layer(target, _("Recovered: {name}").format(
@@ -561,8 +591,6 @@ def do_recover(procedure, run_mode, image, drawables, config, core):
             target.insert_layer(lay, None, 0)
             fill()
             attach_meta(lay, {k: v for k, v in entry.meta.items() if k != "imported"})
-    finally:
-        target.undo_group_end()
     for entry in pending:
         hist.mark_imported(entry.id, where="GIMP image {}".format(target.get_id()))
     if run_mode == Gimp.RunMode.INTERACTIVE and target is not image:
