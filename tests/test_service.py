@@ -156,3 +156,19 @@ def test_outcome_prices_the_usage(srv, home):
     assert outcome.price == pytest.approx(
         (outcome.usage["input_tokens"] * 5.0 + 4160 * 40.0) / 1e6, rel=1e-6)
     assert outcome.currency == "USD"
+
+
+def test_history_cap_drops_only_imported_entries_before_a_run(srv1, home):
+    old = History(home / "history")
+    imported = [old.record(b"\x89PNG\r\n\x1a\n" + bytes(300_000), {"prompt": "old"})
+                for _ in range(4)]
+    pending = old.record(b"\x89PNG\r\n\x1a\n" + bytes(300_000), {"prompt": "unpaid-for-import"})
+    for entry in imported:
+        old.mark_imported(entry.id)
+    cfg = configmod.load()
+    cfg.history_cap_mb = 1
+    Service(cfg).generate(gen())
+    ids = {e.id for e in history_entries(home)}
+    assert pending.id in ids  # never deleted before it reached an image
+    assert len(ids & {e.id for e in imported}) < len(imported)  # the cap removed some
+    assert History(home / "history").size() <= 2**20 + 300_000 + len(srv1.responses[0])
