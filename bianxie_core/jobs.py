@@ -135,9 +135,13 @@ class Job:
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None) -> int:
         """Start the detached worker; returns its PID."""
-        core_parent = str(Path(__file__).resolve().parent.parent)
+        import requests
+
+        # the worker imports what this process imported, from the same places (a GIMP
+        # plug-in's vendor folder is on sys.path only, never on PYTHONPATH)
+        paths = [str(Path(module.__file__).resolve().parent.parent)
+                 for module in (sys.modules[__package__], requests)]
         child_env = dict(os.environ if env is None else env)
-        paths = [core_parent] + [p for p in sys.path if p and "vendor" in p]
         old = child_env.get("PYTHONPATH")
         child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
         log = open(self.folder / "worker.log", "ab")
