@@ -691,7 +691,7 @@ def add_request_args(proc, kind):
         proc.add_string_argument("background", _("_Background"),
                                  _("auto, transparent or opaque"), "auto", RW)
     elif kind == EXPAND:
-        for name, label in (("left", _("_Left")), ("top", _("_Top")), ("right", _("Ri_ght")),
+        for name, label in (("left", _("Le_ft")), ("top", _("_Top")), ("right", _("Ri_ght")),
                             ("bottom", _("_Bottom"))):
             proc.add_int_argument(name, label, _("Pixels to add on this side"), 0, 8192, 0, RW)
         proc.add_string_argument("aspect", _("_Aspect ratio"), _(

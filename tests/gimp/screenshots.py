@@ -113,6 +113,7 @@ go("after")
 layers = img.get_layers()
 picked = {"bianxie-edit-with-references": layers, "bianxie-rerun-layer": layers[:1]}
 for shot, name in DIALOGS:
+    go("open-" + shot)  # only once the previous dialog is gone: no keystroke can reach this one
     mark("open", shot)
     status = call(name, img, picked.get(name, layers[-1:]), Gimp.RunMode.INTERACTIVE)
     mark("status", shot + " " + str(status))
@@ -388,6 +389,7 @@ def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
             log(str(written[-1]))
 
     for dialog in DIALOGS:
+        session.go("open-" + dialog.shot)
         wid = desktop.wait_window(titles[dialog.shot],
                                   alive=lambda: session.gimp.proc.poll() is None)
         if wid is None:
