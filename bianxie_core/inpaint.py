@@ -14,7 +14,7 @@ from bianxie_core import models, region
 from bianxie_core.errors import UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
-from bianxie_core.params import EditRequest, ImageFile
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 
 # "Remove" mode needs no prompt: the model is asked to continue the surroundings.
 REMOVE_PROMPT = (
@@ -95,6 +95,18 @@ class EditSettings:
             input_fidelity=fidelity, stream=True if self.stream else None,
             partial_images=self.partial_images if self.stream else None,
         )
+
+
+    def generate_request(self, background: str = "auto") -> GenerateRequest:
+        """Text to image with these settings; defaults are left for the server."""
+        return GenerateRequest(
+            prompt=self.prompt, model=self.model, n=self.n if self.n != 1 else None,
+            size=self.size if self.size != "auto" else None,
+            quality=self.quality if self.quality != "auto" else None,
+            background=background if background != "auto" else None,
+            output_format=self.output_format if self.output_format != "png" else None,
+            stream=True if self.stream else None,
+            partial_images=self.partial_images if self.stream else None)
 
 
 def layer_name(prompt: str, limit: int = 48) -> str:

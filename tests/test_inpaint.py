@@ -143,3 +143,16 @@ def test_expand_cli_refuses_margins_and_aspect_together(srv, photo_and_selection
     code, out, err = run_cli(["expand", "--image", str(photo), "--left", "10", "--aspect",
                               "16:9", "-o", str(tmp_path / "x.png")], capsys)
     assert code == 2 and "not both" in err and srv.requests == []
+
+
+def test_generate_request_sends_only_what_differs_from_the_defaults():
+    plain = inpaint.EditSettings(prompt="a fox", stream=False).generate_request()
+    assert plain.fields() == {"prompt": "a fox", "model": models.DEFAULT_MODEL}
+    full = inpaint.EditSettings(prompt="a fox", model="gpt-image-1", n=2, size="1024x1536",
+                                quality="high", output_format="webp", stream=True,
+                                partial_images=2).generate_request("transparent")
+    assert full.fields() == {
+        "prompt": "a fox", "model": "gpt-image-1", "n": 2, "size": "1024x1536",
+        "quality": "high", "background": "transparent", "output_format": "webp",
+        "stream": True, "partial_images": 2}
+    full.validate(models.get_model("gpt-image-1"))

@@ -433,16 +433,8 @@ def do_generate(procedure, run_mode, image, drawables, config, core):
 
 @with_early_worker
 def generate(core, job, image, s, background, run_mode):
-    from bianxie_core.params import GenerateRequest
-
     phases = Phases()
-    request = GenerateRequest(
-        prompt=s.prompt, model=s.model, n=s.n if s.n != 1 else None,
-        size=s.size if s.size != "auto" else None,
-        quality=s.quality if s.quality != "auto" else None,
-        background=background if background != "auto" else None,
-        output_format=s.output_format if s.output_format != "png" else None,
-        stream=True if s.stream else None, partial_images=1 if s.stream else None)
+    request = s.generate_request(background)
     service(core).check(request)
     meta = {"procedure": GENERATE, "settings": dict(public_settings(s), background=background)}
     status, entries, hist = run_job(core, job, request, meta, _("Generate Image"), run_mode,
