@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tests.fakeapi import FakeServer
-from tests.gimp.batch import FILL, KEY, LIB, SUCCESS, batch_env, out_folder, raw
+from tests.gimp.batch import (
+    EXECUTION_ERROR, FILL, KEY, LIB, SUCCESS, batch_env, out_folder, raw)
 
 pytestmark = pytest.mark.gimp
 
@@ -51,7 +52,8 @@ mark("rerun-message", message)
 mark("rerun-layers", json.dumps([[l.get_name(), list(l.get_offsets()[1:]), l.get_width(),
                                   l.get_height()] for l in img3.get_layers()]))
 m = meta(img3.get_layers()[0])
-mark("rerun-meta", json.dumps({k: m.get(k) for k in ("usage", "price", "selection")}))
+mark("rerun-meta", json.dumps({k: m.get(k) for k in ("usage", "price", "selection",
+                                                       "session_total")}))
 
 # Re-run on a layer this plug-in did not make
 status, message = call("bianxie-rerun-layer", img3, [img3.get_layers()[-1]])
@@ -117,6 +119,14 @@ def test_rerun_adds_a_sibling_over_the_same_area(features):
     meta = json.loads(result.marker("rerun-meta"))
     assert meta["usage"]["total_tokens"] > 0 and meta["price"] > 0
     assert meta["selection"] == [200, 120, 150, 100]
+    assert meta["session_total"] > meta["price"]  # three runs before this one
+
+
+def test_prompts_are_remembered_per_procedure(features):
+    from bianxie_core import prompts
+
+    recent = prompts.recent("bianxie-edit-selection", path=features[4] / "prompts.json")
+    assert recent[:2] == ["a blue cup", "a cup"]
 
 
 def test_rerun_refuses_a_foreign_layer(features):
@@ -210,3 +220,42 @@ def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
         assert len(images) == 4  # two variants, the expansion, the generated image
         recovered = gimp_env.run_batch(LIB + RECOVER_ALL, env=env, timeout=240)
         assert json.loads(recovered.marker("recover"))[:2] == [SUCCESS, 5]
+
+
+WHILE_WAITING = r'''
+server(os.environ["BX_SLOW"])
+img = load("coffee.png")
+extra = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img,
+                             Gio.File.new_for_path(DATA + "/chelsea.png"))
+img.insert_layer(extra, None, 0)
+img.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 100, 150, 100)
+status, message = call("bianxie-edit-selection", img, [extra], prompt="a kite", stream=False)
+mark("status", status)
+mark("message", message)
+mark("image-valid", img.is_valid())
+if img.is_valid():
+    mark("layers", json.dumps([l.get_name() for l in img.get_layers()]))
+'''
+
+
+@pytest.mark.parametrize("act", ["close-image", "delete-layer"])
+def test_image_closed_or_layer_deleted_while_waiting(act, gimp_env):
+    """The user closes the image or deletes the layer while the model works (simulated by a
+    test hook that does it through the PDB during the wait): no layer goes anywhere, the
+    message says the result is kept, and the paid image waits in the history."""
+    with FakeServer(dialect="openai", key=KEY) as slow:
+        slow.latency = 1.0
+        inner, _host = out_folder(gimp_env, act)
+        home = f"{gimp_env.home}/bianxie-{act}"
+        env = dict(batch_env(inner, home, BX_SLOW=slow.base_url), BIANXIE_TEST_FAULT=act)
+        result = gimp_env.run_batch(LIB + WHILE_WAITING, env=env, timeout=240)
+        assert int(result.marker("status")) == EXECUTION_ERROR, result.describe()
+        assert "Recover Results" in result.marker("message")
+        if act == "close-image":
+            assert result.marker("image-valid") == "False"
+        else:
+            assert json.loads(result.marker("layers")) == ["Background"]
+        history = gimp_env.host_path(home) / "history"
+        images = [p.read_bytes() for p in history.iterdir() if p.suffix == ".png"]
+        assert images == slow.responses and len(images) == 1
+        assert not list((gimp_env.host_path(home) / "jobs").iterdir())

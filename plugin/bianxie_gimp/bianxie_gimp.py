@@ -113,12 +113,13 @@ class Preview:
         self.image = self.layer = self.display = None
 
 
-def wait_for(job, core, title, interactive):
+def wait_for(job, core, title, interactive, needs=()):
     """Poll the job folder with GIMP progress; partial images go to a preview."""
     Gimp.progress_init(title)
     preview = Preview(job, interactive)
 
     def tick(status, elapsed):
+        user_acts_while_waiting(needs)
         preview.update(status)
         text = _("{title}: waiting for the model… {seconds:.0f} s").format(
             title=title, seconds=elapsed)
@@ -213,7 +214,7 @@ def run_job(core, job, request, meta, title, run_mode, phases, needs=()):
     log = core["logs"].get_logger()
     log.info("job %s started: %s %s", job.id, meta.get("procedure"), request.model)
     phases("submit")
-    status = wait_for(job, core, title, run_mode == Gimp.RunMode.INTERACTIVE)
+    status = wait_for(job, core, title, run_mode == Gimp.RunMode.INTERACTIVE, needs)
     phases("wait")
     log.info("job %s %s request_ids=%s %s", job.id, status.state, status.request_ids,
              status.error_type)
@@ -221,6 +222,7 @@ def run_job(core, job, request, meta, title, run_mode, phases, needs=()):
         if not status.results:
             job.remove()
         raise Failure(status.error or _("The request failed."))
+    meta["session_total"] = add_to_session_total(status.price)
     hist = core["history"].History(core["config"].home() / "history")
     entries = [hist.get(r["entry"]) for r in sorted(status.results, key=lambda r: r["index"])]
     fault_hook("import")
@@ -237,14 +239,30 @@ def fault_hook(point):
         raise RuntimeError("test fault at " + point)
 
 
+def user_acts_while_waiting(needs):
+    """Test-only: BIANXIE_TEST_FAULT=close-image / delete-layer does what a user may do while
+    the model works (headless tests cannot act while a PDB call runs)."""
+    fault = os.environ.get("BIANXIE_TEST_FAULT")
+    if fault not in ("close-image", "delete-layer") or len(needs) < 2:
+        return
+    image, layer = needs[:2]
+    if fault == "close-image" and image.is_valid():
+        image.delete()
+    elif fault == "delete-layer" and layer.is_valid():
+        image.remove_layer(layer)
+
+
 SESSION_TOTAL = "bianxie-session-total"
 
 
-def add_to_session_total(price):
-    """The running total since GIMP started, kept in a global parasite that is not saved."""
+def session_total():
+    """What was spent since GIMP started, kept in a global parasite that is never saved."""
     parasite = Gimp.get_parasite(SESSION_TOTAL)
-    total = float(bytes(parasite.get_data()).decode()) if parasite else 0.0
-    total += price
+    return float(bytes(parasite.get_data()).decode()) if parasite else 0.0
+
+
+def add_to_session_total(price):
+    total = session_total() + price
     Gimp.attach_parasite(Gimp.Parasite.new(SESSION_TOTAL, 0, list(repr(total).encode())))
     return total
 
@@ -255,7 +273,7 @@ def usage_text(status, core):
     if not status.usage:
         return ""
     currency = status.currency or "USD"
-    total = add_to_session_total(status.price)
+    total = session_total()
     return _("Used {tokens} tokens ≈ {price} (since GIMP started: {total}).").format(
         tokens=status.usage.get("total_tokens", 0),
         price=cost.format_price(status.price, currency),
