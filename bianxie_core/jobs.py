@@ -283,7 +283,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("usage: python -m bianxie_core.jobs run JOB_FOLDER", file=sys.stderr)
         return 2
     job = Job(Path(argv[1]))
-    importlib.import_module("bianxie_core.service")  # load requests while the host prepares
+    importlib.import_module("bianxie_core.client")  # load requests while the host prepares
 
     if not job.wait_for_request():
         job.remove()  # cancelled, or the host died before submitting: nothing was sent

@@ -14,15 +14,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 from urllib.parse import urlsplit
 
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, models
-from bianxie_core.client import ImagesClient, ImagesResult
 from bianxie_core.history import Entry, History
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest
+
+if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, the CLI)
+    from bianxie_core.client import ImagesClient, ImagesResult
 
 
 @dataclass
@@ -85,6 +87,8 @@ class Service:
     @property
     def client(self) -> ImagesClient:
         if self._client is None:
+            from bianxie_core.client import ImagesClient
+
             cfg = self.config
             self._client = ImagesClient(
                 self.base_url, configmod.resolve_api_key(cfg), timeout=cfg.timeout,

@@ -9,7 +9,7 @@ install shows a message instead of a menu entry that silently vanishes.
 
 import contextlib
 import functools
-import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -43,26 +43,24 @@ ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMa
 
 
 def load_core():
-    """Import the core and its dependencies, or fail with what to do about it."""
-    missing = []
-    for name in ("numpy", "PIL", "requests"):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append({"PIL": "Pillow"}.get(name, name))
+    """Import the core, or fail with what to do about it. ``requests`` is only looked for:
+    the request worker imports it, the plug-in process need not pay for that."""
+    missing = [pip_name for module, pip_name in (("numpy", "numpy"), ("PIL", "Pillow"),
+                                                 ("requests", "requests"))
+               if importlib.util.find_spec(module) is None]
     if missing:
         raise Failure(_(
             "The plug-in cannot find {missing} for GIMP's Python {version}: run install.py "
             "again.").format(missing=", ".join(missing), version="{}.{}".format(
                 *sys.version_info[:2])))
     try:
-        importlib.import_module("bianxie_core.service")  # imports every dependency
+        from bianxie_core import (config, errors, history, inpaint, jobs, logs, models,
+                                  region, service)
     except ImportError as exc:
         raise Failure(_("The plug-in's files are incomplete ({reason}): run install.py "
                         "again.").format(reason=exc))
-    from bianxie_core import config, errors, history, inpaint, jobs, logs, models, region
     return dict(config=config, errors=errors, history=history, inpaint=inpaint, jobs=jobs,
-                logs=logs, models=models, region=region)
+                logs=logs, models=models, region=region, service=service)
 
 
 # -- waiting for the worker -----------------------------------------------------------------
@@ -643,9 +641,7 @@ def do_settings(procedure, run_mode, image, drawables, config, core):
 
 
 def service(core):
-    from bianxie_core.service import Service
-
-    return Service()
+    return core["service"].Service()
 
 
 # -- registration ---------------------------------------------------------------------------
