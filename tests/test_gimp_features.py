@@ -259,3 +259,33 @@ def test_image_closed_or_layer_deleted_while_waiting(act, gimp_env):
         images = [p.read_bytes() for p in history.iterdir() if p.suffix == ".png"]
         assert images == slow.responses and len(images) == 1
         assert not list((gimp_env.host_path(home) / "jobs").iterdir())
+
+
+BROKEN = r'''
+img = load("coffee.png")
+names = [n for n in Gimp.get_pdb().query_procedures("bianxie-.*", "", "", "", "", "", "", "")]
+mark("registered", json.dumps(sorted(names)))
+status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt="x")
+mark("status", status)
+mark("message", message)
+mark("layers", len(img.get_layers()))
+'''
+
+
+def test_a_broken_install_says_run_install_again(gimp_env):
+    """GIMP brought a new Python (no vendor folder for it): the menu entries stay, and using
+    one says what is missing and what to do."""
+    vendor = gimp_env.host_path(gimp_env.vendor_dir)
+    hidden = vendor.with_name(vendor.name + ".hidden")
+    vendor.rename(hidden)
+    try:
+        inner, _host = out_folder(gimp_env, "broken")
+        result = gimp_env.run_batch(LIB + BROKEN, env=batch_env(
+            inner, f"{gimp_env.home}/bianxie-broken"), timeout=180)
+    finally:
+        hidden.rename(vendor)
+    assert "bianxie-edit-selection" in json.loads(result.marker("registered"))
+    assert int(result.marker("status")) == EXECUTION_ERROR, result.describe()
+    message = result.marker("message")
+    assert "numpy" in message and "Pillow" in message and "install.py" in message
+    assert int(result.marker("layers")) == 1
