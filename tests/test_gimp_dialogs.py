@@ -57,6 +57,7 @@ def test_every_dialog_opens_and_closes(suite, lang):
                 session.go(tag)
             screenshots.walk_dialogs(session, titles, None, log=lambda _text: None)
             assert session.wait_mark("dialogs-done", timeout=60), session.gimp.stdout
+            interactive_edit(session, desktop, titles)
             output = session.gimp.stdout + session.gimp.stderr
             marks = session.marks()
         finally:
@@ -66,5 +67,28 @@ def test_every_dialog_opens_and_closes(suite, lang):
     assert dict(marks)["edit-status"] == str(SUCCESS)
     statuses = dict(v.split(" ", 1) for n, v in marks if n == "status")
     assert statuses == {d.shot: str(CANCEL) for d in screenshots.DIALOGS}
-    # the cost confirmation was cancelled: only the non-interactive edit reached the server
-    assert [r.path for r in server.requests] == ["/v1/images/edits"]
+    # the cost confirmation was cancelled once (nothing sent), then accepted for the whole
+    # interactive edit: its dialog values went out as a streamed request, and the result
+    # layer arrived after the preview
+    assert [r.path for r in server.requests] == ["/v1/images/edits"] * 2
+    streamed = server.requests[1]
+    assert streamed.field("stream") == "true" and streamed.field("partial_images") == "1"
+    assert streamed.field("prompt") == screenshots.PROMPT[lang]
+    assert server.partials and dict(marks)["interactive-edit"] == str(SUCCESS)
+    assert dict(marks)["interactive-layers"] == "3"
+
+
+def interactive_edit(session, desktop, titles):
+    """The user's whole path: Edit Selection… → OK → "run anyway" → preview → a new layer."""
+    session.go("interactive-edit")
+    dialog = desktop.wait_window(titles["edit-selection"])
+    assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", dialog)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+o")
+    confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
+    assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", confirm)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
+    assert session.wait_mark("interactive-edit", timeout=120), (
+        f"the interactive edit never finished; windows: {desktop.windows()}\n"
+        f"{session.gimp.stderr[-3000:]}")

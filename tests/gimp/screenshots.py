@@ -118,6 +118,11 @@ for shot, name in DIALOGS:
     status = call(name, img, picked.get(name, layers[-1:]), Gimp.RunMode.INTERACTIVE)
     mark("status", shot + " " + str(status))
 mark("dialogs-done", 1)
+go("interactive-edit")  # only the dialog test asks for it: a whole edit through the dialogs
+status = call("bianxie-edit-selection", img, [layer], Gimp.RunMode.INTERACTIVE,
+              prompt=os.environ["BX_PROMPT"])
+mark("interactive-edit", status)
+mark("interactive-layers", len(img.get_layers()))
 '''
 
 
