@@ -553,23 +553,31 @@ def missing_deps(python: Python, profile: Profile, info: PyInfo) -> List[str]:
     return [pkg for _, pkg in need]
 
 
+def python_of(profile: Profile, system: System, args: argparse.Namespace
+              ) -> Optional[Tuple[Python, PyInfo]]:
+    """GIMP's Python for ``profile`` and what it is, or None after saying why not."""
+    python = gimp_python(profile, system, args.gimp_python)
+    if python is None:
+        print("  ! GIMP's Python was not found; name it with --gimp-python PATH.")
+        return None
+    try:
+        return python, probe(python)
+    except InstallError as e:
+        print(f"  ! {e}")
+        return None
+
+
 def cmd_install(profiles: List[Profile], system: System, args: argparse.Namespace) -> int:
     check_source()
     pip: Optional[List[str]] = None
     failures = 0
     for profile in profiles:
         print(_name(profile))
-        python = gimp_python(profile, system, args.gimp_python)
-        if python is None:
-            print("  ! GIMP's Python was not found; name it with --gimp-python PATH.")
+        found = python_of(profile, system, args)
+        if found is None:
             failures += 1
             continue
-        try:
-            info = probe(python)
-        except InstallError as e:
-            print(f"  ! {e}")
-            failures += 1
-            continue
+        python, info = found
         if args.dry_run:
             _dry_run(profile, python, info)
             continue
@@ -627,17 +635,11 @@ def cmd_check(profiles: List[Profile], system: System, args: argparse.Namespace)
             print(f"  ! {main.name} is not executable: run install.py again")
             bad += 1
             continue
-        python = gimp_python(profile, system, args.gimp_python)
-        if python is None:
-            print("  ! GIMP's Python was not found; name it with --gimp-python PATH.")
+        found = python_of(profile, system, args)
+        if found is None:
             bad += 1
             continue
-        try:
-            info = probe(python)
-        except InstallError as e:
-            print(f"  ! {e}")
-            bad += 1
-            continue
+        python, info = found
         problem = import_check(python, profile.plugin_dir, info)
         if problem:
             print(f"  ! Python {info.version} ({python.label}) cannot import everything: "
