@@ -29,8 +29,8 @@ for _path in (VENDOR, HERE):
 
 from dialogs import choose_entries, interactive_dialog, settings_dialog  # noqa: E402
 from layer_io import (  # noqa: E402
-    Failure, attach_meta, decode, editable_layer, new_layer, read_coverage, read_meta, read_rgba,
-    selection_in_layer)
+    RGBA, Failure, attach_meta, decode, editable_layer, new_layer, read_coverage, read_meta,
+    read_rgba, selection_in_layer, write)
 from plugin_i18n import _  # noqa: E402
 
 MENU = "<Image>/Filters/AI (便携AI)"
@@ -87,8 +87,6 @@ class Preview:
             self.shown += 1
 
     def _show(self, array):
-        from layer_io import RGBA, write
-
         h, w = array.shape[:2]
         if self.image is None or (self.layer.get_width(), self.layer.get_height()) != (w, h):
             self.close()
