@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class JobStatus:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
     os.replace(tmp, path)
 
@@ -69,6 +70,7 @@ def _write_json(path: Path, data: dict) -> None:
 class Job:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self._status_lock = threading.Lock()  # parallel requests save images from threads
 
     @property
     def id(self) -> str:
@@ -200,8 +202,9 @@ class Job:
     # -- worker side --------------------------------------------------------------------
 
     def _write_status(self, status: JobStatus) -> None:
-        status.updated = time.time()
-        _write_json(self.folder / "status.json", status.__dict__)
+        with self._status_lock:
+            status.updated = time.time()
+            _write_json(self.folder / "status.json", status.__dict__)
 
     def _request(self):
         spec = json.loads((self.folder / "request.json").read_text("utf-8"))
@@ -234,8 +237,10 @@ class Job:
                 self._write_status(status)
 
             def on_saved(item) -> None:
-                status.results.append({"entry": item.entry.id, "path": str(item.entry.image_path),
-                                       "index": item.index})
+                with self._status_lock:
+                    status.results.append({"entry": item.entry.id,
+                                           "path": str(item.entry.image_path),
+                                           "index": item.index})
                 self._write_status(status)
 
             meta = dict(spec.get("meta") or {})
@@ -256,6 +261,9 @@ class Job:
             import traceback
 
             traceback.print_exc()
+        if status.state == "failed" and status.results and not status.may_be_billed:
+            status.error += " " + _("The {n} image(s) already received are kept: use Recover "
+                                    "Results, or `bianxie history`.").format(n=len(status.results))
         self._write_status(status)
         return status
 

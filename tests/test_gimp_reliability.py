@@ -186,7 +186,7 @@ def test_fault_matrix(fault, dialect, fault_run):
     srv = fault_run["servers"][case_id]
     requests = [r for r in srv.requests if r.path.startswith("/v1/images/")]
     assert len(requests) == fault.requests, (got, [r.fault for r in requests])
-    assert got["jobs"] == [], "a job folder was left behind"
+    assert got["jobs"] == [], ("a job folder was left behind", got["status"], got["message"])
     assert got["new_images"] == 0, "a stray image (a preview?) was left open"
     if fault.result == "error":
         assert got["status"] == EXECUTION_ERROR, got

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
@@ -99,6 +101,66 @@ def test_run_in_process_records_results(srv1, home):
     assert sorted(Path(r["path"]).read_bytes() for r in status.results) == sorted(
         srv1.responses)
     assert Job(job.folder).status().state == "done"
+
+
+class ConcurrentService:
+    """Saves ``n`` images from ``n`` threads at once, as parallel single requests do."""
+
+    def __init__(self, history: History, n: int):
+        self.history, self.n = history, n
+
+    def generate(self, request, *, on_partial, on_saved, meta, job_id):
+        from bianxie_core.service import Outcome, SavedImage
+
+        barrier = threading.Barrier(self.n)
+
+        def save(i):
+            entry = self.history.record(b"\x89PNG-%d" % i, {"index": i})
+            barrier.wait()
+            on_saved(SavedImage(data=b"", entry=entry, index=i))
+
+        with ThreadPoolExecutor(self.n) as pool:
+            for future in [pool.submit(save, i) for i in range(self.n)]:
+                future.result()
+        return Outcome(images=[], usage={}, price=0.0, currency="USD", request_ids=[],
+                       warnings=[], job_id=job_id, streamed=False)
+
+
+def test_images_saved_from_parallel_requests_all_reach_the_status(home):
+    history = History(home / "history")
+    for _ in range(20):
+        job = Job.create(gen(n=8))
+        status = job.run(ConcurrentService(history, 8))
+        assert status.state == "done", status.error
+        assert sorted(r["index"] for r in job.status().results) == list(range(8))
+        assert [p.name for p in job.folder.iterdir() if p.name.endswith(".tmp")] == []
+
+
+class CrashAfterSaving(ConcurrentService):
+    def generate(self, request, *, on_saved, **kw):
+        from bianxie_core.service import SavedImage
+
+        on_saved(SavedImage(data=b"", entry=self.history.record(b"\x89PNG", {}), index=0))
+        raise KeyError("a bug after the image was saved")
+
+
+def test_a_worker_failing_after_saving_says_the_images_are_kept(home, monkeypatch):
+    history = History(home / "history")
+    status = Job.create(gen()).run(CrashAfterSaving(history, 1))
+    assert status.state == "failed" and len(status.results) == 1
+    assert "KeyError" in status.error and "Recover Results" in status.error
+    monkeypatch.setenv("LANGUAGE", "zh_CN")
+    status = Job.create(gen()).run(CrashAfterSaving(history, 1))
+    assert "恢复结果" in status.error
+
+
+def test_refused_n_becomes_parallel_singles_in_the_worker(srv1, home):
+    srv1.fault = "refuse_n"
+    job = Job.create(gen(n=4))
+    status = job.run()
+    assert status.state == "done", status.error
+    assert sorted(r["index"] for r in status.results) == [0, 1, 2, 3]
+    assert len(srv1.requests) == 5
 
 
 def test_status_of_a_missing_or_damaged_folder(tmp_path):
