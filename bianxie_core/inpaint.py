@@ -207,8 +207,9 @@ def expand_file(service, image_path, fields: dict, *, margins=None, aspect=None,
 
 def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> list:
     results = []
+    placer = region.Placer(plan, crop_pixels, coverage, options)
     for saved in outcome.images:
-        placement = region.place(plan, crop_pixels, coverage, saved.data, options)
+        placement = placer.place(saved.data)
         outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
         results.append(Image.fromarray(region.apply_placement(pixels, placement)))
     return results

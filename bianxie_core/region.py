@@ -7,6 +7,9 @@ The host (GIMP plug-in or CLI) drives three pure steps and owns all pixel access
     ... send upload.image / upload.mask with size=upload.size, receive result bytes ...
     placement = place(plan, same_pixels, same_coverage, result, options)
 
+``Placer(plan, pixels, coverage, options)`` does the half of ``place`` that needs no answer, so
+a host can run it while the model works, then ``.place(result)``.
+
 Only ``plan.crop`` of the layer is ever read (``plan.pixels_to_read``), so an 8000×6000 layer
 costs what its selection costs.
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,50 +369,64 @@ def place(plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
           result: bytes | Image.Image, options: RegionOptions = RegionOptions()
           ) -> Placement:
     """Map the API's image back onto ``plan.region``, with the mask to composite it by."""
-    pixels = _check_pixels(plan, crop_pixels)
-    warnings = []
-    image = decode_result(result)
-    if image.size != tuple(plan.api_size):
-        warnings.append(
-            _("The server returned a {got} image instead of {want}; it was rescaled to fit, "
-              "so it may look stretched or soft.").format(
-                got="{}x{}".format(*image.size), want=plan.size_param)
-        )
-        image = image.resize(plan.api_size, _LANCZOS)
-    generated = map_back(plan, image)
+    return Placer(plan, crop_pixels, coverage, options).place(result)
 
-    region = plan.region
-    inner = plan.known.relative_to(region)
-    original = np.zeros((region.height, region.width, 3), np.uint8)
-    original[inner.slices] = flatten_rgb(pixels)
-    known = np.zeros(original.shape[:2], bool)
-    known[inner.slices] = True
 
-    fill = region_fill(plan, pixels, coverage)
-    mask = None if fill is None else composite_mask(plan, fill, options)
-    if mask is not None:
-        # What the model may have changed: the composite, and the API mask plus the reach of
-        # the resampling filter; the tone is fitted on a ring just outside of it.
-        changed = (mask > 0) | comp.dilate(fill > 0, options.grow + 3)
-        if plan.mode == "expand":
-            changed |= _filled_beyond(plan, options.grow + 3)
-        near = comp.dilate(changed, options.ring_width)
-        far = known & ~near
-        ignored = mask_ignored(original, generated, far)
-        if ignored:
+class Placer:
+    """``place`` in two halves: what does not depend on the answer (the original region, the
+    soft mask, the rings the tone is fitted on) is computed here, while the model works;
+    ``place(result)`` does only what the answer needs."""
+
+    def __init__(self, plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
+                 options: RegionOptions = RegionOptions()):
+        pixels = _check_pixels(plan, crop_pixels)
+        self.plan, self.options = plan, options
+        region = plan.region
+        inner = plan.known.relative_to(region)
+        self.original = np.zeros((region.height, region.width, 3), np.uint8)
+        self.original[inner.slices] = flatten_rgb(pixels)
+        known = np.zeros(self.original.shape[:2], bool)
+        known[inner.slices] = True
+
+        fill = region_fill(plan, pixels, coverage)
+        self.mask = None if fill is None else composite_mask(plan, fill, options)
+        self.check = self.fit_where = None
+        if self.mask is not None:
+            # What the model may have changed: the composite, and the API mask plus the reach
+            # of the resampling filter; the tone is fitted on a ring just outside of it.
+            changed = (self.mask > 0) | comp.dilate(fill > 0, options.grow + 3)
+            if plan.mode == "expand":
+                changed |= _filled_beyond(plan, options.grow + 3)
+            near = comp.dilate(changed, options.ring_width)
+            self.check = IgnoredMaskCheck(self.original, known & ~near)
+            self.fit_where = near & ~changed & known
+
+    def place(self, result: bytes | Image.Image) -> Placement:
+        plan, warnings = self.plan, []
+        image = decode_result(result)
+        if image.size != tuple(plan.api_size):
             warnings.append(
-                _("The server changed much of the image outside the selection (it may ignore "
-                  "the mask); only the selected area was used, check the edges.")
+                _("The server returned a {got} image instead of {want}; it was rescaled to "
+                  "fit, so it may look stretched or soft.").format(
+                    got="{}x{}".format(*image.size), want=plan.size_param)
             )
-        elif options.color_match:
-            fit_where = near & ~changed & known
-            generated = comp.fit_gain_offset(generated, original, fit_where).apply(generated)
-    patch = np.empty(generated.shape[:2] + (4,), np.uint8)
-    patch[..., :3] = generated
-    patch[..., 3] = 255
-    expand = plan.mode == "expand"
-    return Placement(patch, region.x, region.y, mask, tuple(warnings),
-                     plan.layer if expand else None, plan.origin)
+            image = image.resize(plan.api_size, _LANCZOS)
+        generated = map_back(plan, image)
+        if self.check is not None:
+            if self.check.ignored(generated):
+                warnings.append(
+                    _("The server changed much of the image outside the selection (it may "
+                      "ignore the mask); only the selected area was used, check the edges.")
+                )
+            elif self.options.color_match:
+                fit = comp.fit_gain_offset(generated, self.original, self.fit_where)
+                generated = fit.apply(generated)
+        patch = np.empty(generated.shape[:2] + (4,), np.uint8)
+        patch[..., :3] = generated
+        patch[..., 3] = 255
+        expand = plan.mode == "expand"
+        return Placement(patch, plan.region.x, plan.region.y, self.mask, tuple(warnings),
+                         plan.layer if expand else None, plan.origin)
 
 
 def region_fill(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None
@@ -451,22 +469,28 @@ def map_back(plan: Plan, image: Image.Image) -> np.ndarray:
     return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=box))
 
 
-def mask_ignored(original: np.ndarray, generated: np.ndarray, far: np.ndarray) -> bool:
-    """Whether most pixels far from the mask changed beyond a tone shift."""
-    h, w = far.shape
-    factor = max(1, math.ceil(max(h, w) / _CHECK_SIDE))
-    size = (max(1, w // factor), max(1, h // factor))
+class IgnoredMaskCheck:
+    """Whether most pixels far from the mask changed beyond a tone shift, judged on small
+    copies; the original's side is prepared before the answer comes."""
 
-    def small(a):
-        return np.asarray(Image.fromarray(a).resize(size, _BOX))
+    def __init__(self, original: np.ndarray, far: np.ndarray):
+        h, w = far.shape
+        factor = max(1, math.ceil(max(h, w) / _CHECK_SIDE))
+        self.size = (max(1, w // factor), max(1, h // factor))
+        self.far = self._small(far.astype(np.uint8) * 255) == 255
+        self.enough = np.count_nonzero(self.far) >= comp.MIN_RING_PIXELS
+        self.original = self._small(original) if self.enough else None
 
-    far_small = small(far.astype(np.uint8) * 255) == 255
-    if np.count_nonzero(far_small) < comp.MIN_RING_PIXELS:
-        return False
-    a, b = small(original), small(generated)
-    fit = comp.fit_gain_offset(a, b, far_small, (0.67, 1.5), (-64.0, 64.0))
-    diff = np.abs(fit.apply(a).astype(np.int16) - b.astype(np.int16)).max(axis=2)
-    return float(np.mean(diff[far_small] > _CHANGED)) > _CHANGED_SHARE
+    def _small(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(a).resize(self.size, _BOX))
+
+    def ignored(self, generated: np.ndarray) -> bool:
+        if not self.enough:
+            return False
+        a, b = self.original, self._small(generated)
+        fit = comp.fit_gain_offset(a, b, self.far, (0.67, 1.5), (-64.0, 64.0))
+        diff = np.abs(fit.apply(a).astype(np.int16) - b.astype(np.int16)).max(axis=2)
+        return float(np.mean(diff[self.far] > _CHANGED)) > _CHANGED_SHARE
 
 
 def apply_placement(image: np.ndarray, placement: Placement) -> np.ndarray:
@@ -539,7 +563,9 @@ def encode_image(array, fmt: str = "png") -> bytes:
     fmt = "jpeg" if fmt == "jpg" else fmt
     out = io.BytesIO()
     if fmt == "png":
-        image.save(out, "PNG", compress_level=1)
+        # zlib level 1 with run-length matching after PNG's filters: as fast as plain level 1
+        # and 10–20 % smaller on photos
+        image.save(out, "PNG", compress_level=1, compress_type=zlib.Z_RLE)
     elif fmt == "webp":
         image.save(out, "WEBP", quality=92, method=4)
     elif fmt == "jpeg":

@@ -19,6 +19,7 @@ from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import free_size_problem, get_model
 from bianxie_core.region import (
+    Placer,
     RegionOptions,
     apply_placement,
     encode_image,
@@ -137,6 +138,21 @@ SERVERS = {
     "other-size": (fill(size=(800, 600)), False),
     "other-size+ignore": (fill(everywhere=True, size=(1280, 720)), True),
 }
+
+
+def test_a_placer_made_before_the_answer_places_every_variant_as_place_does():
+    layer = photo("chelsea.png")
+    coverage = rect(layer.shape, 150, 100, 120, 90)
+    plan = plan_edit(Extent(layer.shape[1], layer.shape[0]), bbox(coverage), FIXED, OPTIONS)
+    pixels, cov = layer[plan.crop.slices], coverage[plan.crop.slices]
+    upload = prepare(plan, pixels, cov, OPTIONS)
+    placer = Placer(plan, pixels, cov, OPTIONS)  # before any answer exists
+    for name, (server, _ignored) in SERVERS.items():
+        answer = server(upload)
+        got, want = placer.place(answer), place(plan, pixels, cov, answer, OPTIONS)
+        assert np.array_equal(got.patch, want.patch), name
+        assert np.array_equal(got.mask, want.mask) and got.warnings == want.warnings, name
+        assert got.bounds == want.bounds
 
 
 @MODELS

@@ -114,9 +114,14 @@ def wait_for(job, core, title, interactive, needs=()):
     Gimp.progress_init(title)
     preview = Preview(job, interactive)
 
+    shown_at = [-1.0]
+
     def tick(status, elapsed):
         user_acts_while_waiting(needs)
         preview.update(status)
+        if elapsed - shown_at[0] < 0.1:  # the status file is read often, GIMP told less
+            return
+        shown_at[0] = elapsed
         text = _("{title}: waiting for the model… {seconds:.0f} s").format(
             title=title, seconds=elapsed)
         if preview.shown:
@@ -125,7 +130,7 @@ def wait_for(job, core, title, interactive, needs=()):
         Gimp.progress_pulse()
 
     try:
-        return job.wait(on_tick=tick, interval=0.05,
+        return job.wait(on_tick=tick, interval=0.01,
                         timeout=core["config"].load().timeout * 2 + 60)
     finally:
         preview.close()
@@ -204,16 +209,26 @@ def one_undo_step(image):
 
 
 def run_job(core, job, request, meta, title, run_mode, phases, needs=()):
-    """Submit ``request`` to the job's worker and wait; return (status, entries, history).
-    ``needs``: the image and layer the result goes to, which must have survived the wait."""
+    """Submit ``request`` to the job's worker and wait; return (status, entries, history)."""
+    submit_job(core, job, request, meta, phases)
+    return await_job(core, job, meta, title, run_mode, phases, needs)
+
+
+def submit_job(core, job, request, meta, phases):
+    """Hand ``request`` to the job's waiting worker; it is on its way when this returns."""
     job.submit(request, meta=meta)
-    log = core["logs"].get_logger()
-    log.info("job %s started: %s %s", job.id, meta.get("procedure"), request.model)
+    core["logs"].get_logger().info("job %s started: %s %s", job.id, meta.get("procedure"),
+                                   request.model)
     phases("submit")
+
+
+def await_job(core, job, meta, title, run_mode, phases, needs=()):
+    """Wait for the submitted job; return (status, entries, history). ``needs``: the image
+    and layer the result goes to, which must have survived the wait."""
     status = wait_for(job, core, title, run_mode == Gimp.RunMode.INTERACTIVE, needs)
     phases("wait")
-    log.info("job %s %s request_ids=%s %s", job.id, status.state, status.request_ids,
-             status.error_type)
+    core["logs"].get_logger().info("job %s %s request_ids=%s %s", job.id, status.state,
+                                   status.request_ids, status.error_type)
     if status.state != "done":
         if not status.results:
             job.remove()
@@ -356,10 +371,12 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
             "offset": [ox, oy], "canvas": list(plan.canvas), "crop": list(plan.crop),
             "selection": list(selection) if selection is not None else None,
             "settings": public_settings(settings)}
-    status, entries, hist = run_job(core, job, request, meta, _("Edit Selection"), run_mode,
-                                    phases, needs=(image, layer))
-    placements = [region.place(plan, pixels, coverage, e.image_path.read_bytes(), options)
-                  for e in entries]
+    submit_job(core, job, request, meta, phases)
+    placer = region.Placer(plan, pixels, coverage, options)  # while the model works
+    phases("placer")
+    status, entries, hist = await_job(core, job, meta, _("Edit Selection"), run_mode, phases,
+                                      needs=(image, layer))
+    placements = [placer.place(e.image_path.read_bytes()) for e in entries]
     phases("place")
     name = layer_name(settings, core)
     with one_undo_step(image):
@@ -509,9 +526,12 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     _ok, lx, ly = layer.get_offsets()
     meta = {"procedure": EXPAND, "layer": layer.get_name(), "source": layer.get_id(),
             "offset": [lx, ly], "origin": list(plan.origin), "settings": public_settings(s)}
-    status, entries, hist = run_job(core, job, request, meta, _("Expand Canvas"), run_mode,
-                                    phases, needs=(image, layer))
-    placement = region.place(plan, pixels, None, entries[0].image_path.read_bytes(), options)
+    submit_job(core, job, request, meta, phases)
+    placer = region.Placer(plan, pixels, None, options)  # while the model works
+    phases("placer")
+    status, entries, hist = await_job(core, job, meta, _("Expand Canvas"), run_mode, phases,
+                                      needs=(image, layer))
+    placement = placer.place(entries[0].image_path.read_bytes())
     # the new canvas in image coordinates, before the resize
     cx, cy = lx - plan.origin[0], ly - plan.origin[1]
     cw, ch = plan.layer.width, plan.layer.height
