@@ -21,6 +21,7 @@ import numpy as np
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
 MIN_BAND_BYTES = 256 * 1024  # smaller images are encoded on the calling thread
+BLOCK_ROWS = 64
 _ADLER_BASE = 65521
 _pool: Optional[ThreadPoolExecutor] = None
 
@@ -67,11 +68,14 @@ def _threads() -> ThreadPoolExecutor:
 
 def _deflate_band(rows: np.ndarray, start: int, stop: int, channels: int, last: bool
                   ) -> tuple[bytes, int, int]:
-    filtered = paeth_filter(rows, start, stop, channels).tobytes()
     deflate = zlib.compressobj(1, zlib.DEFLATED, -15, 8, zlib.Z_RLE)
-    body = deflate.compress(filtered) + deflate.flush(zlib.Z_FINISH if last else
-                                                      zlib.Z_FULL_FLUSH)
-    return body, zlib.adler32(filtered), len(filtered)
+    body, adler, length = [], 1, 0
+    for block in range(start, stop, BLOCK_ROWS):  # small blocks stay in the CPU's cache
+        filtered = paeth_filter(rows, block, min(block + BLOCK_ROWS, stop), channels)
+        body.append(deflate.compress(filtered))
+        adler, length = zlib.adler32(filtered, adler), length + filtered.nbytes
+    body.append(deflate.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH))
+    return b"".join(body), adler, length
 
 
 def paeth_filter(rows: np.ndarray, start: int, stop: int, channels: int) -> np.ndarray:
@@ -92,7 +96,7 @@ def paeth_filter(rows: np.ndarray, start: int, stop: int, channels: int) -> np.n
     predicted = np.where((pa <= pb) & (pa <= pc), left_here, np.where(pb <= pc, up, up_left))
     out = np.empty((stop - start, rows.shape[1] + 1), np.uint8)
     out[:, 0] = 4
-    out[:, 1:] = (here - predicted).astype(np.uint8)
+    np.subtract(here, predicted, out=out[:, 1:], casting="unsafe")
     return out
 
 
