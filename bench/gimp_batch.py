@@ -1,7 +1,9 @@
 # Runs inside GIMP's python-fu-eval (see bench/run.py); reports with ``mark(name, value)``.
 # Environment: BX_URL (fake server), BX_CASES (json [[w, h, sx, sy, sw, sh], ...]),
 # BX_REPEAT, BX_VENDOR (the plug-in's vendor dir), BX_TEXTURE (a photo), BX_NAIVE_API (json
-# [w, h] per case: the size the model gets, for the same-resolution naive upload).
+# [w, h] per case: the size the naive way asks for, and its same-resolution upload), BX_MODEL,
+# BIANXIE_API_KEY.
+import base64
 import io
 import json
 import os
@@ -60,10 +62,14 @@ def edit(image, layer):
     return int(result.index(0)), t0, time.time(), wall
 
 
-def naive(layer, sel, api):
-    """What the service's guide implies: the whole layer and a full-size mask, as PNGs."""
+def naive(image, layer, sel, api):
+    """The naive way the service's guide implies, end to end: the whole layer and a full-size
+    mask as PNGs (Pillow's defaults), sent as they are; the answer scaled back to the layer
+    and written as a new layer over all of it."""
+    import requests
+
     w, h = layer.get_width(), layer.get_height()
-    p0 = time.perf_counter()
+    t0, p0 = time.time(), time.perf_counter()
     data = layer.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "R'G'B'A u8",
                                   Gegl.AbyssPolicy.NONE)
     pixels = np.frombuffer(bytes(data), np.uint8).reshape(h, w, 4)
@@ -75,9 +81,35 @@ def naive(layer, sel, api):
     mask[y:y + sh, x:x + sw, 3] = 0
     mask_png = io.BytesIO()
     Image.fromarray(mask, "RGBA").save(mask_png, "PNG")
-    seconds = time.perf_counter() - p0
     del mask
-    # the same upload at the size the model works at (the whole layer scaled down)
+    prepared = time.perf_counter() - p0
+    answer = requests.post(
+        os.environ["BX_URL"] + "/images/edits",
+        headers={"Authorization": "Bearer " + os.environ["BIANXIE_API_KEY"]},
+        data={"model": os.environ["BX_MODEL"], "prompt": "a red apple",
+              "size": "%dx%d" % tuple(api)},
+        files=[("image", ("image.png", image_png.getvalue(), "image/png")),
+               ("mask", ("mask.png", mask_png.getvalue(), "image/png"))], timeout=300)
+    answer.raise_for_status()
+    result = Image.open(io.BytesIO(base64.b64decode(answer.json()["data"][0]["b64_json"])))
+    back = np.asarray(result.convert("RGBA").resize((w, h), Image.Resampling.LANCZOS))
+    new = Gimp.Layer.new(image, "naive", w, h, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                         Gimp.LayerMode.NORMAL)
+    image.insert_layer(new, None, 0)
+    buf = new.get_buffer()
+    buf.set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B'A u8", back.tobytes())
+    buf.flush()
+    seconds = time.perf_counter() - p0
+    image.remove_layer(new)
+    return {"seconds": seconds, "read_seconds": read, "prepare_seconds": prepared,
+            "t0": t0, "t1": time.time(), "image_bytes": image_png.tell(),
+            "mask_bytes": mask_png.tell(), **upload_at_api_size(pixels, sel, api)}
+
+
+def upload_at_api_size(pixels, sel, api):
+    """The naive upload's size had the whole layer been scaled to the model's size first."""
+    h, w = pixels.shape[:2]
+    x, y, sw, sh = sel
     aw, ah = api
     small = Image.fromarray(pixels, "RGBA").resize((aw, ah), Image.Resampling.LANCZOS)
     small_png = io.BytesIO()
@@ -86,9 +118,7 @@ def naive(layer, sel, api):
     small_mask[y * ah // h:(y + sh) * ah // h, x * aw // w:(x + sw) * aw // w, 3] = 0
     small_mask_png = io.BytesIO()
     Image.fromarray(small_mask, "RGBA").save(small_mask_png, "PNG")
-    return {"seconds": seconds, "read_seconds": read, "image_bytes": image_png.tell(),
-            "mask_bytes": mask_png.tell(), "api_image_bytes": small_png.tell(),
-            "api_mask_bytes": small_mask_png.tell()}
+    return {"api_image_bytes": small_png.tell(), "api_mask_bytes": small_mask_png.tell()}
 
 
 proc, cfg = procedure("bianxie-settings", base_url=os.environ["BX_URL"])
@@ -116,7 +146,7 @@ for index, (w, h, sx, sy, sw, sh) in enumerate(CASES):
         for extra in image.get_layers()[:-1]:  # keep the source layer only
             image.remove_layer(extra)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    row = naive(layer, (sx, sy, sw, sh), API_SIZES[index])
+    row = naive(image, layer, (sx, sy, sw, sh), API_SIZES[index])
     row["case"] = index
     row["maxrss_kib_before"] = before
     row["maxrss_kib_after"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -49,6 +49,10 @@ GOAL_PREVIEW_SECONDS = 1.3
 VARIANT_LATENCY = 2.0
 
 
+def median(values: List[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def selection_in(layer: Extent) -> Bounds:
     return Bounds((layer.width - SELECTION.width) // 2, (layer.height - SELECTION.height) // 2,
                   SELECTION.width, SELECTION.height)
@@ -191,6 +195,7 @@ def gimp_overhead(series: str, model: str, repeat: int) -> dict:
                 "BX_VENDOR": env.vendor_dir, "BX_TEXTURE": f"{env.home}/bench-data/rocket.jpg",
                 "BX_CASES": json.dumps([[*layer, *selection_in(layer)] for layer in LAYERS]),
                 "BX_NAIVE_API": json.dumps([list(api) for _plan, api in cases]),
+                "BX_MODEL": model,
                 "BIANXIE_HOME": f"{env.home}/bianxie", "BIANXIE_API_KEY": KEY,
                 "LANG": "C.UTF-8",
             }
@@ -199,12 +204,19 @@ def gimp_overhead(series: str, model: str, repeat: int) -> dict:
             if not result.ok:
                 raise RuntimeError(f"the GIMP {series} batch failed\n{result.describe()}")
             ours = [json.loads(v) for v in result.values("ours")]
-            naive = {row["case"]: row for row in map(json.loads, result.values("naive"))}
             startup = []
             for run in map(json.loads, result.values("startup")):
                 plugin = mem.process("plugin", run["t0"], run["t1"])
                 startup.append({"wall": run["wall"], "plugin_hwm_kib": plugin["hwm"],
                                 "plugin_rss_parts_kib": plugin["rss"]})
+            naive = {}
+            for row in map(json.loads, result.values("naive")):
+                # a naive plug-in starts like ours: its own work is its time in GIMP, less the
+                # server's, plus the same start-up
+                row["server"] = sum(t.server_seconds for t in srv.between(row["t0"], row["t1"]))
+                row["startup"] = median([s["wall"] for s in startup])
+                row["own"] = row["seconds"] - row["server"] + row["startup"]
+                naive[row["case"]] = row
             rows = []
             for index, (layer, (plan, _api)) in enumerate(zip(LAYERS, cases)):
                 runs = []
@@ -305,14 +317,14 @@ def first_preview(model: str) -> dict:
         job.start()
         preview = final = None
         deadline = started + 30
-        while time.time() < deadline:  # what the plug-in does: status.json every 0.1 s
+        while time.time() < deadline:  # what the plug-in does: status.json every 0.01 s
             status = job.status()
             if status.partials and preview is None:
                 preview = time.time()
             if status.finished:
                 final = time.time()
                 break
-            time.sleep(0.1)
+            time.sleep(0.01)
         arrived = srv.timings[0].arrived if srv.timings else started
         state = job.status().state
         job.remove()
@@ -336,9 +348,9 @@ def figures(report: dict) -> List[list]:
         for row in rows:
             m, nv = row["median"], row["naive"]
             out.append([f"{tag} {row['layer']} wall (s)", f"{m['wall']:.3f}",
-                        f"naive {nv['seconds']:.3f}", "", ""])
+                        f"naive {nv['seconds'] + nv['startup']:.3f}", "", ""])
             out.append([f"{tag} {row['layer']} own work (s)", f"{m['own']:.3f}",
-                        f"server {m['server']:.3f}", "", ""])
+                        f"naive {nv['own']:.3f}; server {m['server']:.3f}", "", ""])
             out.append([f"{tag} {row['layer']} pixels read", f"{row['pixels_read']:,}",
                         f"{row['layer_pixels']:,}", "", ""])
             out.append([f"{tag} {row['layer']} peak MiB plug-in/worker",
@@ -350,12 +362,14 @@ def figures(report: dict) -> List[list]:
                         f"{nv['image_bytes'] + nv['mask_bytes']:,} full / "
                         f"{nv['api_image_bytes'] + nv['api_mask_bytes']:,} at "
                         f"{row['api_size']}", "", ""])
-        if g.get("startup"):
-            walls = sorted(s["wall"] for s in g["startup"])
-            out.append([f"{tag} plug-in start-up only (s, Settings)",
-                        f"{walls[len(walls) // 2]:.3f}", "", "", ""])
         big, small = rows[-1]["median"], rows[0]["median"]
-        naive_big = rows[-1]["naive"]["seconds"]
+        naive_big = rows[-1]["naive"]["own"]
+        if g.get("startup"):
+            startup = median([s["wall"] for s in g["startup"]])
+            out.append([f"{tag} plug-in start-up only (s, Settings)", f"{startup:.3f}", "",
+                        "", ""])
+            out.append([f"{tag} own work at 8000x6000 after start-up (s)",
+                        f"{big['own'] - startup:.3f}", "", "", ""])
         out.append([f"{tag} own work at 8000x6000 (s)", f"{big['own']:.3f}", "",
                     f"<= {GOAL_OWN_SECONDS}", big["own"] <= GOAL_OWN_SECONDS])
         growth = big["own"] / small["own"]
