@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from bianxie_core import models, region
+from bianxie_core import cost, models, region
 from bianxie_core.errors import UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
@@ -78,6 +78,21 @@ class EditSettings:
         if self.remove:
             return REMOVE_PROMPT + (("\n" + self.prompt) if self.prompt.strip() else "")
         return self.prompt
+
+    def estimate(self, spec: models.ModelSpec, *, edit: bool = True, prices=None,
+                 currency: str = "USD") -> cost.Estimate:
+        """What one run of these settings should cost; an edit sends one input image of the
+        output size (the model's first standard size for "auto")."""
+        size = (self.size or "auto").strip()
+        if size != "auto":
+            models.check_size(spec, size)
+        inputs, fidelity = (), None
+        if edit:
+            inputs = [models.parse_size(size if size != "auto" else models.STANDARD_SIZES[0])]
+            fidelity = self.input_fidelity or None
+        return cost.estimate(spec, size, (self.quality or "auto").strip(), self.n or 1,
+                             input_images=inputs, prompt=self.effective_prompt(),
+                             input_fidelity=fidelity, prices=prices, currency=currency)
 
     def request(self, upload: region.Upload, spec: models.ModelSpec) -> EditRequest:
         image = ImageFile(data=upload.image, name=upload.image_name,

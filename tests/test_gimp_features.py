@@ -289,3 +289,56 @@ def test_a_broken_install_says_run_install_again(gimp_env):
     message = result.marker("message")
     assert "numpy" in message and "Pillow" in message and "install.py" in message
     assert int(result.marker("layers")) == 1
+
+
+ESTIMATES = r'''
+import sys
+sys.path[:0] = [os.environ["BX_PLUGIN"], os.environ["BX_VENDOR"]]
+import dialogs
+from bianxie_core import config as cfgmod, inpaint, models
+
+cfg = cfgmod.load()
+pdb = Gimp.get_pdb()
+stored = inpaint.EditSettings(model="gpt-image-1", size="1536x1024", quality="high", n=2,
+                              prompt="a boat")
+
+def core(settings, edit=True):
+    spec = models.get_model(settings.model, cfg.models)
+    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency).price
+
+rerun = pdb.lookup_procedure("bianxie-rerun-layer").create_config()
+mark("rerun-stored", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)).price,
+                                 core(stored)]))
+mark("rerun-plain", json.dumps(dialogs.estimate_for(rerun, cfg).price))
+rerun.set_property("model", "gpt-image-1-mini")
+mini = inpaint.EditSettings(**dict(stored.__dict__, model="gpt-image-1-mini"))
+mark("rerun-mini", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)).price,
+                               core(mini)]))
+mark("rerun-generate", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, False)).price,
+                                   core(mini, edit=False)]))
+
+edit = pdb.lookup_procedure("bianxie-edit-selection").create_config()
+for name, value in (("model", "gpt-image-1"), ("size", "1024x1536"), ("quality", "low"),
+                    ("n", 3), ("prompt", "a red apple")):
+    edit.set_property(name, value)
+chosen = inpaint.EditSettings(model="gpt-image-1", size="1024x1536", quality="low", n=3,
+                              prompt="a red apple")
+mark("edit", json.dumps([dialogs.estimate_for(edit, cfg).price, core(chosen)]))
+'''
+
+
+def test_the_dialog_estimate_is_the_cores_and_re_run_starts_from_the_stored_request(gimp_env):
+    inner, _host = out_folder(gimp_env, "estimates")
+    result = gimp_env.run_batch(LIB + ESTIMATES, env=batch_env(
+        inner, f"{gimp_env.home}/bianxie-estimates", BX_PLUGIN=gimp_env.plugin_dir,
+        BX_VENDOR=gimp_env.vendor_dir), timeout=180)
+    assert result.ok, result.describe()
+    dialog, core = json.loads(result.marker("rerun-stored"))
+    assert dialog == core > 0
+    assert json.loads(result.marker("rerun-plain")) < dialog  # default model, auto, n = 1
+    dialog, core = json.loads(result.marker("rerun-mini"))
+    assert dialog == core and 0 < dialog
+    dialog, core = json.loads(result.marker("rerun-generate"))
+    assert dialog == core
+    dialog, core = json.loads(result.marker("edit"))
+    assert dialog == core > 0

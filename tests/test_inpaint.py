@@ -156,3 +156,20 @@ def test_generate_request_sends_only_what_differs_from_the_defaults():
         "quality": "high", "background": "transparent", "output_format": "webp",
         "stream": True, "partial_images": 2}
     full.validate(models.get_model("gpt-image-1"))
+
+
+def test_estimate_of_edit_settings_follows_what_changes_the_price():
+    spec = models.get_model("gpt-image-1")
+    one = inpaint.EditSettings(model="gpt-image-1", size="1536x1024", quality="high",
+                               prompt="a boat")
+    base = one.estimate(spec)
+    assert base.input_tokens > 0 and base.output_tokens > 0
+    assert one.estimate(spec, edit=False).input_tokens < base.input_tokens  # no input image
+    four = inpaint.EditSettings(**dict(one.__dict__, n=4)).estimate(spec)
+    assert four.output_tokens == 4 * base.output_tokens
+    low = inpaint.EditSettings(**dict(one.__dict__, quality="low")).estimate(spec)
+    assert low.price < base.price
+    high = inpaint.EditSettings(**dict(one.__dict__, input_fidelity="high")).estimate(spec)
+    assert high.input_tokens > base.input_tokens
+    with pytest.raises(errors.UsageError):
+        inpaint.EditSettings(model="gpt-image-1", size="999x999").estimate(spec)

@@ -560,13 +560,14 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     if not meta or "settings" not in meta:
         raise Failure(_("This layer was not made by this plug-in (it has no stored request): "
                         "select a result layer."), Gimp.PDBStatusType.CALLING_ERROR)
-    if not interactive_dialog(procedure, run_mode, config):
-        return Gimp.PDBStatusType.CANCEL, None
     inpaint = core["inpaint"]
     stored = dict(meta["settings"])
     stored.pop("references", None)
     s = inpaint.EditSettings(**{k: v for k, v in stored.items()
                                 if k in inpaint.EditSettings.__dataclass_fields__})
+    if not interactive_dialog(procedure, run_mode, config,
+                              stored=(s, meta.get("procedure") != GENERATE)):
+        return Gimp.PDBStatusType.CANCEL, None
     prompt = (config.get_property("prompt") or "").strip()
     if prompt:
         s.prompt = prompt

@@ -1,6 +1,7 @@
 """The plug-in's dialogs: procedure dialogs with a live cost estimate, Settings, and the
 Recover chooser. Only GTK/GimpUi glue; every value is read and written through the core."""
 
+import copy
 import re
 
 import gi
@@ -9,9 +10,10 @@ from gi.repository import Gimp
 from plugin_i18n import _
 
 
-def interactive_dialog(procedure, run_mode, config):
+def interactive_dialog(procedure, run_mode, config, stored=None):
     """The procedure's dialog; True to go on. Extras (model, size and prompt menus, cost label,
-    cost confirmation) are best effort: when one fails, the plain dialog still works."""
+    cost confirmation) are best effort: when one fails, the plain dialog still works.
+    ``stored``: see ``estimate_for``."""
     if run_mode != Gimp.RunMode.INTERACTIVE:
         return True
     gi.require_version("GimpUi", "3.0")
@@ -21,10 +23,10 @@ def interactive_dialog(procedure, run_mode, config):
     dialog = GimpUi.ProcedureDialog.new(procedure, config, plain_label(procedure.get_menu_label()))
     _extra(add_choice_menus, dialog, procedure, config)
     dialog.fill(None)
-    _extra(add_cost_label, dialog, config)
+    _extra(add_cost_label, dialog, config, stored)
     ok = dialog.run()
     dialog.destroy()
-    if ok and not _extra(confirm_cost, config, None, default=True):
+    if ok and not _extra(confirm_cost, config, None, stored, default=True):
         return False
     return ok
 
@@ -56,31 +58,31 @@ def _value(config, name, default):
     return config.get_property(name) if _has(config, name) else default
 
 
-def estimate_for(config, cfg=None):
-    """The cost estimate for the dialog's current values (edits: one input of the output size)."""
+def estimate_for(config, cfg=None, stored=None):
+    """The cost estimate for the dialog's current values. ``stored``: (EditSettings, is_edit)
+    of a result layer being re-run, which the dialog's non-empty values override."""
     from bianxie_core import config as cfgmod
-    from bianxie_core import cost, models
+    from bianxie_core import inpaint, models
 
     cfg = cfg or cfgmod.load()
-    spec = models.get_model(_value(config, "model", "") or cfg.model, cfg.models)
-    size = (_value(config, "size", "") or "auto").strip()
-    if size != "auto":
-        models.check_size(spec, size)
-    quality = (_value(config, "quality", "") or "auto").strip()
-    inputs, fidelity = (), None
-    if _has(config, "input-fidelity"):
-        inputs = [models.parse_size(size if size != "auto" else models.STANDARD_SIZES[0])]
-        fidelity = config.get_property("input-fidelity") or None
-    return cost.estimate(spec, size, quality, _value(config, "n", 1), input_images=inputs,
-                         prompt=_value(config, "prompt", "") or "", input_fidelity=fidelity,
-                         prices=cfg.prices, currency=cfg.currency)
+    settings, edit = stored if stored else (inpaint.EditSettings(model=cfg.model),
+                                            _has(config, "input-fidelity"))
+    settings = copy.copy(settings)
+    for name in ("model", "size", "quality", "n", "prompt", "input-fidelity"):
+        value = _value(config, name, None)
+        if value not in (None, ""):
+            setattr(settings, name.replace("-", "_"), value.strip() if isinstance(value, str)
+                    else value)
+    spec = models.get_model(settings.model or cfg.model, cfg.models)
+    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency)
 
 
-def estimate_text(config):
-    return _("Estimated cost: {estimate}").format(estimate=estimate_for(config).format())
+def estimate_text(config, stored=None):
+    return _("Estimated cost: {estimate}").format(
+        estimate=estimate_for(config, stored=stored).format())
 
 
-def add_cost_label(dialog, config):
+def add_cost_label(dialog, config, stored=None):
     """A live estimate under the arguments, updated as model, size, quality and n change."""
     from gi.repository import Gtk
 
@@ -91,7 +93,7 @@ def add_cost_label(dialog, config):
         if pspec is not None and pspec.name not in watched:
             return
         try:
-            label.set_text(estimate_text(config))
+            label.set_text(estimate_text(config, stored))
         except Exception as exc:  # an unknown size while typing: show why, keep the dialog
             label.set_text(str(exc))
 
@@ -101,7 +103,7 @@ def add_cost_label(dialog, config):
     label.show()
 
 
-def confirm_cost(config, core=None):
+def confirm_cost(config, core=None, stored=None):
     """Ask before a run estimated above ``cost_confirm_above`` (when > 0); False = cancel."""
     from bianxie_core import config as cfgmod
     from bianxie_core import cost
@@ -110,7 +112,7 @@ def confirm_cost(config, core=None):
     limit = float(cfg.cost_confirm_above or 0)
     if limit <= 0:
         return True
-    estimate = estimate_for(config, cfg)
+    estimate = estimate_for(config, cfg, stored)
     if estimate.price <= limit:
         return True
     from gi.repository import Gtk
