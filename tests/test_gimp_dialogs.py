@@ -89,6 +89,7 @@ def interactive_edit(session, desktop, titles):
     assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
     desktop.x("xdotool", "windowactivate", "--sync", confirm)
     desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
-    assert session.wait_mark("interactive-edit", timeout=120), (
+    # "interactive-layers" is the script's last mark: once it is seen, so is every other
+    assert session.wait_mark("interactive-layers", timeout=120), (
         f"the interactive edit never finished; windows: {desktop.windows()}\n"
         f"{session.gimp.stderr[-3000:]}")
