@@ -22,6 +22,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
 MIN_BAND_BYTES = 256 * 1024  # smaller images are encoded on the calling thread
 BLOCK_ROWS = 64
+IDAT_BYTES = 65536  # the chunk size most encoders write (Pillow, libpng's default buffer)
 _ADLER_BASE = 65521
 _pool: Optional[ThreadPoolExecutor] = None
 
@@ -50,7 +51,8 @@ def encode(pixels: np.ndarray) -> bytes:
         adler = _adler32_combine(adler, band_adler, length)
     stream = b"\x78\x01" + b"".join(body for body, _a, _n in parts) + struct.pack(">I", adler)
     header = struct.pack(">IIBBBBB", w, h, 8, COLOUR_TYPES[channels], 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
+    data = [_chunk(b"IDAT", stream[i:i + IDAT_BYTES]) for i in range(0, len(stream), IDAT_BYTES)]
+    return SIGNATURE + _chunk(b"IHDR", header) + b"".join(data) + _chunk(b"IEND", b"")
 
 
 def _band_count(nbytes: int, height: int) -> int:
