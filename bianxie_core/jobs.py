@@ -34,6 +34,7 @@ from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 
 STALE_AFTER = 24 * 3600  # finished job folders older than this are removed at start-up
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
+REPLACE_ATTEMPTS = 100
 
 
 def jobs_root() -> Path:
@@ -64,13 +65,21 @@ class JobStatus:
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
-    os.replace(tmp, path)
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:  # Windows: the host has status.json open for a moment
+            if attempt == REPLACE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01)
 
 
 class Job:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._status_lock = threading.Lock()  # parallel requests save images from threads
+        self._process: Optional[subprocess.Popen] = None
 
     @property
     def id(self) -> str:
@@ -154,12 +163,16 @@ class Job:
         else:
             kwargs["start_new_session"] = True
         try:
-            proc = subprocess.Popen(
+            self._process = subprocess.Popen(
                 [python or sys.executable, "-m", "bianxie_core.jobs", "run", str(self.folder)],
                 **kwargs)
         finally:
             log.close()
-        return proc.pid
+        return self._process.pid
+
+    def worker_exited(self) -> bool:
+        """Whether the worker this object started has ended (False when it started none)."""
+        return self._process is not None and self._process.poll() is not None
 
     def status(self) -> JobStatus:
         try:

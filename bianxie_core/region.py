@@ -426,7 +426,8 @@ class Placer:
         patch[..., :3] = generated
         patch[..., 3] = 255
         expand = plan.mode == "expand"
-        return Placement(patch, plan.region.x, plan.region.y, self.mask, tuple(warnings),
+        mask = None if self.mask is None else self.mask.copy()  # one per placement
+        return Placement(patch, plan.region.x, plan.region.y, mask, tuple(warnings),
                          plan.layer if expand else None, plan.origin)
 
 

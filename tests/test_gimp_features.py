@@ -324,6 +324,10 @@ for name, value in (("model", "gpt-image-1"), ("size", "1024x1536"), ("quality",
 chosen = inpaint.EditSettings(model="gpt-image-1", size="1024x1536", quality="low", n=3,
                               prompt="a red apple")
 mark("edit", json.dumps([dialogs.estimate_for(edit, cfg).price, core(chosen)]))
+edit.set_property("remove", True)
+chosen.remove = True
+mark("remove", json.dumps([dialogs.estimate_for(edit, cfg).input_tokens,
+                           chosen.estimate(models.get_model("gpt-image-1")).input_tokens]))
 '''
 
 
@@ -342,3 +346,5 @@ def test_the_dialog_estimate_is_the_cores_and_re_run_starts_from_the_stored_requ
     assert dialog == core
     dialog, core = json.loads(result.marker("edit"))
     assert dialog == core > 0
+    dialog, core = json.loads(result.marker("remove"))  # the built-in prompt is counted
+    assert dialog == core

@@ -173,3 +173,10 @@ def test_estimate_of_edit_settings_follows_what_changes_the_price():
     assert high.input_tokens > base.input_tokens
     with pytest.raises(errors.UsageError):
         inpaint.EditSettings(model="gpt-image-1", size="999x999").estimate(spec)
+
+
+def test_estimate_counts_the_built_in_remove_prompt():
+    spec = models.get_model("gpt-image-1")
+    plain = inpaint.EditSettings(model="gpt-image-1", prompt="")
+    removing = inpaint.EditSettings(model="gpt-image-1", prompt="", remove=True)
+    assert removing.estimate(spec).input_tokens > plain.estimate(spec).input_tokens

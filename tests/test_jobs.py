@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import jobs
+from bianxie_core import errors, jobs
 from bianxie_core.history import History
 from bianxie_core.jobs import Job, JobStatus
 from tests.test_client import (  # noqa: F401  (fixtures)
@@ -220,3 +220,28 @@ def test_cancel_after_submit_leaves_the_request_alone(srv1, home):
     job = Job.create(gen())
     job.cancel()
     assert (job.folder / "request.json").exists()
+
+
+def test_waiting_ends_plainly_when_the_worker_dies_without_a_word(home):
+    job = Job.reserve()
+    pid = job.start()
+    assert not job.worker_exited()
+    os.kill(pid, 9)  # as a crash would: no final status is written
+    with pytest.raises(errors.ConnectionLostError) as caught:
+        job.wait(timeout=30, interval=0.05, worker_gone=job.worker_exited)
+    assert "worker.log" in str(caught.value) and job.worker_exited()
+    assert Job(job.folder).worker_exited() is False  # a Job that started no worker
+
+
+def test_status_replace_retries_while_the_file_is_held(tmp_path, monkeypatch):
+    real, calls = os.replace, []
+
+    def held_twice(src, dst):  # what Windows does while a reader has the file open
+        calls.append(dst)
+        if len(calls) <= 2:
+            raise PermissionError(13, "in use")
+        real(src, dst)
+
+    monkeypatch.setattr(jobs.os, "replace", held_twice)
+    jobs._write_json(tmp_path / "status.json", {"state": "done"})
+    assert len(calls) == 3 and Job(tmp_path).status().state == "done"

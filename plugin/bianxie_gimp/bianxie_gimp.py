@@ -130,7 +130,7 @@ def wait_for(job, core, title, interactive, needs=()):
         Gimp.progress_pulse()
 
     try:
-        return job.wait(on_tick=tick, interval=0.01,
+        return job.wait(on_tick=tick, interval=0.01, worker_gone=job.worker_exited,
                         timeout=core["config"].load().timeout * 2 + 60)
     finally:
         preview.close()

@@ -20,6 +20,7 @@ def interactive_dialog(procedure, run_mode, config, stored=None):
     from gi.repository import GimpUi
 
     GimpUi.init("bianxie_gimp")
+    stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, plain_label(procedure.get_menu_label()))
     _extra(add_choice_menus, dialog, procedure, config)
     dialog.fill(None)
@@ -59,20 +60,21 @@ def _value(config, name, default):
 
 
 def estimate_for(config, cfg=None, stored=None):
-    """The cost estimate for the dialog's current values. ``stored``: (EditSettings, is_edit)
-    of a result layer being re-run, which the dialog's non-empty values override."""
+    """The cost estimate for the dialog's current values. ``stored``: (EditSettings or None,
+    is_edit); the settings are those of a result layer being re-run, which the dialog's
+    non-empty values override. Without it, a dialog with input fidelity is an edit's."""
     from bianxie_core import config as cfgmod
     from bianxie_core import inpaint, models
 
     cfg = cfg or cfgmod.load()
-    settings, edit = stored if stored else (inpaint.EditSettings(model=cfg.model),
-                                            _has(config, "input-fidelity"))
-    settings = copy.copy(settings)
-    for name in ("model", "size", "quality", "n", "prompt", "input-fidelity"):
+    settings, edit = stored or (None, _has(config, "input-fidelity"))
+    settings = copy.copy(settings) if settings else inpaint.EditSettings(model=cfg.model)
+    for name in ("model", "size", "quality", "n", "prompt", "input-fidelity", "remove"):
         value = _value(config, name, None)
+        if isinstance(value, str):
+            value = value.strip()
         if value not in (None, ""):
-            setattr(settings, name.replace("-", "_"), value.strip() if isinstance(value, str)
-                    else value)
+            setattr(settings, name.replace("-", "_"), value)
     spec = models.get_model(settings.model or cfg.model, cfg.models)
     return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency)
 
@@ -218,6 +220,7 @@ def settings_dialog(core):
     cfgmod = core["config"]
     cfg = cfgmod.load()
     GimpUi.init("bianxie_gimp")
+    stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.Dialog(title=_("便携AI Settings"))
     dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
     dialog.add_button(_("_Save"), Gtk.ResponseType.OK)
@@ -292,6 +295,7 @@ def choose_entries(entries):
     from gi.repository import GimpUi, Gtk
 
     GimpUi.init("bianxie_gimp")
+    stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.Dialog(title=_("Recover Results"))
     dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
     dialog.add_button(_("_Import"), Gtk.ResponseType.OK)
