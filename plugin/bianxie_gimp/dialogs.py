@@ -220,7 +220,6 @@ def settings_dialog(core):
     cfgmod = core["config"]
     cfg = cfgmod.load()
     GimpUi.init("bianxie_gimp")
-    stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.Dialog(title=_("便携AI Settings"))
     dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
     dialog.add_button(_("_Save"), Gtk.ResponseType.OK)
@@ -295,7 +294,6 @@ def choose_entries(entries):
     from gi.repository import GimpUi, Gtk
 
     GimpUi.init("bianxie_gimp")
-    stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.Dialog(title=_("Recover Results"))
     dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
     dialog.add_button(_("_Import"), Gtk.ResponseType.OK)
