@@ -133,6 +133,15 @@ class Job:
             pass
         self.remove()
 
+    def discard(self) -> None:
+        """The host gave up on this job. Not submitted: as ``cancel``. Finished well: the
+        folder goes, its images are in the history. A running worker keeps the folder, and so
+        does a failed one (its log says why); the start-up clean-up removes them later."""
+        if not (self.folder / "request.json").exists():
+            self.cancel()
+        elif self.status().state == "done":
+            self.remove()
+
     def wait_for_request(self, timeout: float = SUBMIT_TIMEOUT) -> bool:
         """Worker side: True once ``request.json`` exists; False when cancelled or abandoned."""
         deadline = time.monotonic() + timeout

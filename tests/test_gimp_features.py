@@ -218,6 +218,7 @@ def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
         images = sorted(p for p in history.iterdir() if p.suffix == ".png")
         assert sorted(p.read_bytes() for p in images) == sorted(ok.responses)
         assert len(images) == 4  # two variants, the expansion, the generated image
+        assert not list((gimp_env.host_path(home) / "jobs").iterdir())  # nothing else kept
         recovered = gimp_env.run_batch(LIB + RECOVER_ALL, env=env, timeout=240)
         assert json.loads(recovered.marker("recover"))[:2] == [SUCCESS, 5]
 

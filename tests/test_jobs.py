@@ -245,3 +245,21 @@ def test_status_replace_retries_while_the_file_is_held(tmp_path, monkeypatch):
     monkeypatch.setattr(jobs.os, "replace", held_twice)
     jobs._write_json(tmp_path / "status.json", {"state": "done"})
     assert len(calls) == 3 and Job(tmp_path).status().state == "done"
+
+
+def test_discard_removes_only_what_is_no_longer_needed(srv1, home):
+    done = Job.create(gen())
+    done.run()
+    done.discard()  # the images are in the history
+    assert not done.folder.exists()
+    srv1.fault = "server_error"
+    failed = Job.create(gen())
+    failed.run()
+    failed.discard()  # its log says why
+    assert failed.folder.exists()
+    waiting = Job.create(gen())  # submitted, its worker not finished
+    waiting.discard()
+    assert (waiting.folder / "request.json").exists()
+    unsent = Job.reserve()
+    unsent.discard()
+    assert not unsent.folder.exists()

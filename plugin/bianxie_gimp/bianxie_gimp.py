@@ -156,14 +156,14 @@ class Phases:
 @contextlib.contextmanager
 def early_worker(core):
     """A job whose worker starts loading now, while the plug-in prepares the request; it is
-    cancelled (nothing sent) if preparing fails."""
+    cancelled (nothing sent) if preparing fails, and its folder goes if importing fails."""
     core["jobs"].clean_stale()
     job = core["jobs"].Job.reserve()
     job.start()
     try:
         yield job
     except BaseException:
-        job.cancel()
+        job.discard()
         raise
 
 
