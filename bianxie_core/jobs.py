@@ -32,7 +32,7 @@ from bianxie_core import errors
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 
-STALE_AFTER = 24 * 3600  # finished job folders older than this are removed at start-up
+STALE_AFTER = 24 * 3600  # job folders untouched this long are removed at start-up
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
 REPLACE_ATTEMPTS = 100
 
@@ -291,20 +291,29 @@ class Job:
 
 
 def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:
-    """Remove finished job folders older than ``older_than`` seconds; their images stay in
-    the history."""
+    """Remove job folders nothing has touched for ``older_than`` seconds: finished ones, and
+    those of workers that died without a final status (no request runs that long). Their
+    images stay in the history."""
     root = root or jobs_root()
     removed = []
     if not root.is_dir():
         return removed
     now = time.time()
     for folder in root.iterdir():
-        job = Job(folder)
-        status = job.status()
-        if status.finished and now - status.updated > older_than:
-            job.remove()
+        if folder.is_dir() and now - _last_touched(folder) > older_than:
+            Job(folder).remove()
             removed.append(folder.name)
     return removed
+
+
+def _last_touched(folder: Path) -> float:
+    times = [folder.stat().st_mtime]
+    for item in folder.iterdir():
+        try:
+            times.append(item.stat().st_mtime)
+        except OSError:  # removed meanwhile
+            pass
+    return max(times)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -169,15 +169,19 @@ def test_status_of_a_missing_or_damaged_folder(tmp_path):
     assert Job(tmp_path).status().state == "queued"
 
 
-def test_clean_stale_removes_only_old_finished_jobs(home):
+def test_clean_stale_removes_folders_untouched_for_long(home):
     root = home / "jobs"
-    old, fresh, running = (Job.create(gen(), root=root) for _ in range(3))
-    for job, state in ((old, "done"), (fresh, "failed"), (running, "running")):
+    old, crashed, fresh, running = (Job.create(gen(), root=root) for _ in range(4))
+    for job, state in ((old, "done"), (crashed, "running"), (fresh, "failed"),
+                       (running, "running")):
         job._write_status(JobStatus(state=state))
-    past = JobStatus(state="done")
-    jobs._write_json(old.folder / "status.json", dict(past.__dict__, updated=time.time() - 10))
-    assert jobs.clean_stale(root, older_than=5) == [old.id]
-    assert not old.folder.exists() and fresh.folder.exists() and running.folder.exists()
+    past = time.time() - 10
+    for job in (old, crashed):  # a finished job, and a worker that died without a word
+        for item in [job.folder, *job.folder.iterdir()]:
+            os.utime(item, (past, past))
+    assert sorted(jobs.clean_stale(root, older_than=5)) == sorted([old.id, crashed.id])
+    assert not old.folder.exists() and not crashed.folder.exists()
+    assert fresh.folder.exists() and running.folder.exists()
 
 
 def test_worker_usage_line():
