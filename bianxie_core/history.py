@@ -206,33 +206,43 @@ class History:
             return {"corrupt": True}
         return meta if isinstance(meta, dict) else {"corrupt": True}
 
-    def entries(self) -> list:
-        """All entries, newest first; a missing or damaged sidecar gives meta {"corrupt": True}."""
+    def _images(self) -> dict:
+        """Entry id -> image path, from the folder listing alone (no sidecar is read)."""
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:
-            return []
+            return {}
         images = {}
         for name in names:
             stem, dot, ext = name.partition(".")
             if dot and ext != "json" and _ID.match(stem):
                 images[stem] = self.root / name
-        found = []
-        for entry_id in sorted(images, reverse=True):
-            meta_path = self.root / f"{entry_id}.json"
-            found.append(Entry(entry_id, images[entry_id], meta_path, self._read_meta(meta_path)))
-        return found
+        return images
+
+    def _entry(self, entry_id: str, image_path: Path) -> Entry:
+        meta_path = self.root / f"{entry_id}.json"
+        return Entry(entry_id, image_path, meta_path, self._read_meta(meta_path))
+
+    def entries(self) -> list:
+        """All entries, newest first; a missing or damaged sidecar gives meta {"corrupt": True}."""
+        images = self._images()
+        return [self._entry(entry_id, images[entry_id])
+                for entry_id in sorted(images, reverse=True)]
 
     def pending(self) -> list:
         """Entries not yet imported into an image, newest first."""
         return [e for e in self.entries() if not e.imported]
 
+    def recoverable(self) -> list:
+        """Pending entries that can be imported: a readable sidecar and an intact image."""
+        return [e for e in self.pending() if not e.corrupt and not e.meta.get("broken")]
+
     def get(self, entry_id: str) -> Entry:
         entry_id = (entry_id or "").strip()
         if _ID.match(entry_id):
-            for entry in self.entries():
-                if entry.id == entry_id:
-                    return entry
+            image = self._images().get(entry_id)
+            if image is not None:
+                return self._entry(entry_id, image)
         raise UsageError(
             _("There is no history entry {id}: `bianxie history` lists them.").format(id=entry_id)
         )
@@ -255,36 +265,38 @@ class History:
         except OSError as exc:
             raise self._cannot_write(exc) from None
 
-    def size(self) -> int:
-        """Bytes used by all entries' files."""
-        total = 0
-        for entry in self.entries():
-            for path in (entry.image_path, entry.meta_path):
+    def _sizes(self, images: dict) -> dict:
+        """Entry id -> bytes of its image and sidecar."""
+        sizes = {}
+        for entry_id, image_path in images.items():
+            sizes[entry_id] = 0
+            for path in (image_path, self.root / f"{entry_id}.json"):
                 try:
-                    total += path.stat().st_size
+                    sizes[entry_id] += path.stat().st_size
                 except OSError:
                     pass
-        return total
+        return sizes
+
+    def size(self) -> int:
+        """Bytes used by all entries' files."""
+        return sum(self._sizes(self._images()).values())
 
     def prune(self) -> list:
         """Delete the oldest imported entries until under the cap; return their ids.
 
         Pending entries (not imported, or with a damaged sidecar) are never deleted, even when
-        they alone exceed the cap.
+        they alone exceed the cap. Under the cap, no sidecar is read.
         """
         if self.cap_bytes is None:
             return []
-        entries = self.entries()
-        sizes = {}
-        for entry in entries:
-            sizes[entry.id] = sum(
-                p.stat().st_size for p in (entry.image_path, entry.meta_path) if p.exists()
-            )
+        images = self._images()
+        sizes = self._sizes(images)
         total = sum(sizes.values())
         deleted = []
-        for entry in reversed(entries):  # oldest first
+        for entry_id in sorted(images):  # oldest first
             if total <= self.cap_bytes:
                 break
+            entry = self._entry(entry_id, images[entry_id])
             if not entry.imported:
                 continue
             try:
@@ -293,8 +305,8 @@ class History:
                         path.unlink()
             except OSError:
                 continue  # left for the next prune
-            total -= sizes[entry.id]
-            deleted.append(entry.id)
+            total -= sizes[entry_id]
+            deleted.append(entry_id)
         return deleted
 
 

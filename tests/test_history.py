@@ -272,3 +272,29 @@ def test_default_history(tmp_path):
     history = hist.default_history({"BIANXIE_HOME": str(tmp_path)}, cap_mb=3)
     assert history.root == tmp_path / "history"
     assert history.cap_bytes == 3 * 2**20
+
+
+def test_lookups_and_an_under_cap_prune_read_no_other_sidecar(tmp_path, monkeypatch):
+    history = hist.History(tmp_path / "h", cap_bytes=10**9)
+    ids = [history.record(b"\x89PNG-%d" % i, {"index": i}).id for i in range(20)]
+    reads = []
+    real = hist.History._read_meta
+    monkeypatch.setattr(hist.History, "_read_meta",
+                        lambda self, path: reads.append(path.name) or real(self, path))
+    assert history.get(ids[7]).meta["index"] == 7
+    history.mark_imported(ids[7])
+    assert reads == [f"{ids[7]}.json"] * 2
+    reads.clear()
+    assert history.prune() == [] and reads == []
+
+
+def test_recoverable_leaves_out_what_cannot_be_imported(tmp_path):
+    history = hist.History(tmp_path / "h")
+    good = history.record(b"\x89PNG-good", {})
+    broken = history.record(b"raw text", {"broken": "truncated base64"})
+    damaged = history.record(b"\x89PNG-damaged", {})
+    damaged.meta_path.write_text("{not json")
+    imported = history.record(b"\x89PNG-done", {})
+    history.mark_imported(imported.id)
+    assert {e.id for e in history.pending()} == {good.id, broken.id, damaged.id}
+    assert [e.id for e in history.recoverable()] == [good.id]
