@@ -69,6 +69,18 @@ class EditSettings:
     remove: bool = False
     references: List[ImageFile] = field(default_factory=list)
 
+    def stored(self) -> dict:
+        """The settings as plain data, to keep with a result (references are not kept)."""
+        fields = dict(self.__dict__)
+        fields.pop("references", None)
+        return fields
+
+    @classmethod
+    def from_stored(cls, data: dict) -> "EditSettings":
+        """Settings back from ``stored()`` data; keys this version does not know are ignored."""
+        known = set(cls.__dataclass_fields__) - {"references"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
     def region_options(self) -> region.RegionOptions:
         return region.RegionOptions(
             context=self.context or "auto", grow=self.grow, feather=self.feather,

@@ -431,6 +431,18 @@ class Placer:
                          plan.layer if expand else None, plan.origin)
 
 
+def recovered_position(canvas, offset, pixels: np.ndarray
+                       ) -> tuple[int, int, np.ndarray]:
+    """Where a recovered edit result goes: over the canvas it was made from (``canvas`` in
+    layer coordinates, the layer at ``offset``), scaled to it; anything else at (0, 0)."""
+    if not canvas:
+        return 0, 0, pixels
+    x, y, w, h = canvas
+    dx, dy = offset or (0, 0)
+    scaled = np.asarray(Image.fromarray(pixels).resize((w, h), _LANCZOS))
+    return x + dx, y + dy, scaled
+
+
 def region_fill(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None
                 ) -> np.ndarray | None:
     """What is to be filled over ``plan.region`` (uint8 0..255); None in whole-layer mode."""

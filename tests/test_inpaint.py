@@ -180,3 +180,13 @@ def test_estimate_counts_the_built_in_remove_prompt():
     plain = inpaint.EditSettings(model="gpt-image-1", prompt="")
     removing = inpaint.EditSettings(model="gpt-image-1", prompt="", remove=True)
     assert removing.estimate(spec).input_tokens > plain.estimate(spec).input_tokens
+
+
+def test_stored_settings_round_trip_and_ignore_what_this_version_does_not_know():
+    settings = inpaint.EditSettings(prompt="a boat", model="gpt-image-2", size="2048x1152",
+                                    n=3, grow=4, remove=True)
+    settings.references.append(object())  # never kept with a result
+    data = settings.stored()
+    assert "references" not in data and data["grow"] == 4
+    back = inpaint.EditSettings.from_stored(dict(data, background="opaque", references=[1]))
+    assert back.stored() == data and back.references == []

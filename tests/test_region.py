@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from bianxie_core import compositing as comp
+from bianxie_core import region as region_module
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import free_size_problem, get_model
@@ -630,3 +631,12 @@ def test_fit_reference_scales_never_crops(size, mode, fmt, expected):
 def test_encode_image_roundtrip_png():
     a = photo("chelsea.png")
     assert np.array_equal(_decode(encode_image(a, "png")), a)
+
+
+def test_a_recovered_edit_goes_back_over_its_canvas_scaled_to_it():
+    pixels = np.zeros((1024, 1536, 3), np.uint8)
+    pixels[:, 768:] = 200
+    x, y, scaled = region_module.recovered_position([10, 20, 300, 200], [5, 7], pixels)
+    assert (x, y) == (15, 27) and scaled.shape == (200, 300, 3)
+    assert scaled[:, :140].max() == 0 and scaled[:, 160:].min() == 200
+    assert region_module.recovered_position(None, [5, 7], pixels)[:2] == (0, 0)

@@ -370,7 +370,7 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
     meta = {"procedure": proc_name, "layer": layer.get_name(), "source": layer.get_id(),
             "offset": [ox, oy], "canvas": list(plan.canvas), "crop": list(plan.crop),
             "selection": list(selection) if selection is not None else None,
-            "settings": public_settings(settings)}
+            "settings": settings.stored()}
     submit_job(core, job, request, meta, phases)
     placer = region.Placer(plan, pixels, coverage, options)  # while the model works
     phases("placer")
@@ -398,12 +398,6 @@ def core_image_file(data, name, mime):
     from bianxie_core.params import ImageFile
 
     return ImageFile(data=data, name=name, content_type=mime)
-
-
-def public_settings(settings):
-    fields = dict(settings.__dict__)
-    fields.pop("references", None)
-    return fields
 
 
 def layer_name(settings, core):
@@ -467,7 +461,7 @@ def generate(core, job, image, s, background, run_mode):
     phases = Phases()
     request = s.generate_request(background)
     service(core).check(request)
-    meta = {"procedure": GENERATE, "settings": dict(public_settings(s), background=background)}
+    meta = {"procedure": GENERATE, "settings": dict(s.stored(), background=background)}
     status, entries, hist = run_job(core, job, request, meta, _("Generate Image"), run_mode,
                                     phases)
     decoded = [decode(e.image_path.read_bytes()) for e in entries]
@@ -525,7 +519,7 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     phases("prepare")
     _ok, lx, ly = layer.get_offsets()
     meta = {"procedure": EXPAND, "layer": layer.get_name(), "source": layer.get_id(),
-            "offset": [lx, ly], "origin": list(plan.origin), "settings": public_settings(s)}
+            "offset": [lx, ly], "origin": list(plan.origin), "settings": s.stored()}
     submit_job(core, job, request, meta, phases)
     placer = region.Placer(plan, pixels, None, options)  # while the model works
     phases("placer")
@@ -560,11 +554,7 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     if not meta or "settings" not in meta:
         raise Failure(_("This layer was not made by this plug-in (it has no stored request): "
                         "select a result layer."), Gimp.PDBStatusType.CALLING_ERROR)
-    inpaint = core["inpaint"]
-    stored = dict(meta["settings"])
-    stored.pop("references", None)
-    s = inpaint.EditSettings(**{k: v for k, v in stored.items()
-                                if k in inpaint.EditSettings.__dataclass_fields__})
+    s = core["inpaint"].EditSettings.from_stored(meta["settings"])
     if not interactive_dialog(procedure, run_mode, config,
                               stored=(s, meta.get("procedure") != GENERATE)):
         return Gimp.PDBStatusType.CANCEL, None
@@ -575,7 +565,7 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     if model:
         s.model = model
     if meta.get("procedure") == GENERATE:
-        generate(core, image, s, stored.get("background", "auto"), run_mode)
+        generate(core, image, s, meta["settings"].get("background", "auto"), run_mode)
         return Gimp.PDBStatusType.SUCCESS, None
     source = source_layer(image, result_layer, meta)
     edit(core, image, source, s, meta.get("procedure") or EDIT, run_mode,
@@ -599,7 +589,7 @@ def source_layer(image, result_layer, meta):
 
 def do_recover(procedure, run_mode, image, drawables, config, core):
     hist = core["history"].History(core["config"].home() / "history")
-    pending = [e for e in hist.pending() if not e.meta.get("corrupt") and not e.meta.get("broken")]
+    pending = hist.recoverable()
     if not pending:
         Gimp.message(_("Nothing to recover: every paid image is already in an image."))
         return Gimp.PDBStatusType.SUCCESS, image
@@ -612,7 +602,8 @@ def do_recover(procedure, run_mode, image, drawables, config, core):
         arrays[0].shape[1], arrays[0].shape[0], Gimp.ImageBaseType.RGB)
     with one_undo_step(target):
         for entry, array in zip(pending, arrays):
-            x, y, array = recovered_placement(entry, array)
+            x, y, array = core["region"].recovered_position(
+                entry.meta.get("canvas"), entry.meta.get("offset"), array)
             lay, fill = new_layer(target, _("Recovered: {name}").format(
                 name=core["inpaint"].layer_name(entry.meta.get("prompt") or "")), array, x, y)
             target.insert_layer(lay, None, 0)
@@ -624,19 +615,6 @@ def do_recover(procedure, run_mode, image, drawables, config, core):
         Gimp.Display.new(target)
     Gimp.displays_flush()
     return Gimp.PDBStatusType.SUCCESS, target
-
-
-def recovered_placement(entry, array):
-    """An edit's result goes back over the area it was made from (scaled to it)."""
-    canvas, offset = entry.meta.get("canvas"), entry.meta.get("offset") or [0, 0]
-    if not canvas:
-        return 0, 0, array
-    import numpy as np
-    from PIL import Image
-
-    x, y, w, h = canvas
-    scaled = np.asarray(Image.fromarray(array).resize((w, h), Image.Resampling.LANCZOS))
-    return x + offset[0], y + offset[1], scaled
 
 
 def do_settings(procedure, run_mode, image, drawables, config, core):
