@@ -18,8 +18,10 @@ Coordinates: ``plan.crop`` is in the coordinates of the layer that is read (``pl
 where the source's origin sits at ``plan.origin`` (``(0, 0)`` except when expanding).
 
 The image sent is ``plan.canvas``: the crop plus edge-replicated padding where the layer is too
-small for the API aspect, scaled (Lanczos) to exactly ``plan.api_size``. The answer is mapped
-back through the exact inverse of that scale (sub-pixel, per axis), so nothing shifts.
+small for the API aspect, at ``plan.upload_size`` (its own size, or scaled down with Lanczos
+when it is bigger than ``plan.api_size``: an upscaled copy shows the model no more detail, and
+costs time and upload). The model answers at ``plan.api_size``; the answer is mapped back
+through the exact inverse of canvas → API size (sub-pixel, per axis), so nothing shifts.
 
 Alpha: the image sent is RGB; RGBA layers are flattened over mid-grey by their alpha (opaque
 pixels are sent unchanged). The patch is opaque (alpha 255): a filled area becomes solid.
@@ -103,8 +105,8 @@ class Plan:
     layer: Extent  # the layer the placement goes to (expand: the new canvas)
     selection: Bounds | None  # in layer coordinates, clamped to the layer
     crop: Bounds  # the rectangle of ``source`` to read
-    api_size: Extent  # exactly the size sent and expected back
-    canvas: Bounds  # in layer coordinates; scaled to api_size; may stick out of the layer
+    api_size: Extent  # the size asked for and expected back
+    canvas: Bounds  # in layer coordinates; what is sent; may stick out of the layer
     source: Extent  # the layer that is read (== layer except when expanding)
     origin: tuple[int, int]  # where the source's (0, 0) sits in layer coordinates
     region: Bounds  # what the placement covers, in layer coordinates
@@ -116,6 +118,15 @@ class Plan:
     @property
     def size_param(self) -> str:
         return f"{self.api_size.width}x{self.api_size.height}"
+
+    @property
+    def upload_size(self) -> Extent:
+        """The size the image and mask are sent at: the canvas's own when it fits in
+        ``api_size``, else ``api_size``."""
+        canvas = self.canvas.extent
+        if canvas.width <= self.api_size.width and canvas.height <= self.api_size.height:
+            return canvas
+        return self.api_size
 
     @property
     def has_mask(self) -> bool:
@@ -312,7 +323,8 @@ def prepare(plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
         (0, 0),
     )
     canvas = np.pad(rgb, pad, mode="edge") if any(v for side in pad for v in side) else rgb
-    sent = Image.fromarray(canvas).resize(plan.api_size, _LANCZOS)
+    size = plan.upload_size
+    sent = canvas if size == plan.canvas.extent else Image.fromarray(canvas).resize(size, _LANCZOS)
     name, mime, _fmt = UPLOAD_FORMATS[options.upload_format]
     image = encode_image(sent, options.upload_format)
     mask = None
@@ -326,7 +338,7 @@ def prepare(plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
 
 def api_mask(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None,
              options: RegionOptions) -> np.ndarray:
-    """Binary (api_size) array, True where the model may edit: the thresholded selection
+    """Binary (upload_size) array, True where the model may edit: the thresholded selection
     grown by ``options.grow`` (expand: everything outside the old layer, and its fully
     transparent pixels)."""
     fill = _fill(plan, pixels, coverage)
@@ -335,12 +347,14 @@ def api_mask(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None,
                    255 if plan.mode == "expand" else 0, np.uint8)
     full[inner.slices] = fill
     top = int(fill.max()) if plan.mode != "expand" else 255
-    small = np.asarray(Image.fromarray(full).resize(plan.api_size, Image.Resampling.BILINEAR))
-    edit = small.astype(np.uint16) * 2 >= max(top, 1)
-    if not edit.any() and top > 0:  # a selection smaller than one API pixel
-        edit = small == small.max()
-    sx, sy = plan.scale
-    return comp.dilate(edit, math.ceil(options.grow * max(sx, sy)))
+    size = plan.upload_size
+    if size != plan.canvas.extent:
+        full = np.asarray(Image.fromarray(full).resize(size, Image.Resampling.BILINEAR))
+    edit = full.astype(np.uint16) * 2 >= max(top, 1)
+    if not edit.any() and top > 0:  # a selection smaller than one uploaded pixel
+        edit = full == full.max()
+    scale = max(size.width / plan.canvas.width, size.height / plan.canvas.height)
+    return comp.dilate(edit, math.ceil(options.grow * scale))
 
 
 def _fill(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None) -> np.ndarray:

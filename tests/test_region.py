@@ -56,20 +56,39 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def edit_area(upload) -> np.ndarray:
+    """Where the uploaded mask lets the model edit, at the uploaded size."""
     image = _decode(upload.image)
     if upload.mask is None:
         return np.ones(image.shape[:2], bool)
     return _decode(upload.mask)[..., 3] == 0
 
 
+def asked_size(upload) -> tuple[int, int]:
+    width, height = upload.size.split("x")
+    return int(width), int(height)
+
+
+def received(upload) -> tuple[Image.Image, np.ndarray]:
+    """What a model works on: the image at the size asked for, and where the mask lets it
+    edit (the mask scaled the same way, nearest neighbour)."""
+    image = Image.open(io.BytesIO(upload.image)).convert("RGB")
+    size = asked_size(upload)
+    if upload.mask is None:
+        where = np.ones((size[1], size[0]), bool)
+    else:
+        alpha = Image.open(io.BytesIO(upload.mask)).getchannel("A")
+        where = np.asarray(alpha.resize(size, Image.Resampling.NEAREST)) == 0
+    return image.resize(size, Image.Resampling.LANCZOS), where
+
+
 def fill(colour=FILL, gain=1.0, offset=0.0, everywhere=False, size=None):
     """Paint ``colour`` where the mask allows (or everywhere), then shift every pixel's tone
-    by ``gain``/``offset``, then answer in ``size`` when given."""
+    by ``gain``/``offset``, then answer in ``size`` when given (else the size asked for)."""
 
     def server(upload):
-        image = _decode(upload.image).astype(np.float32)
-        where = np.ones(image.shape[:2], bool) if everywhere else edit_area(upload)
-        image[where] = colour
+        base, where = received(upload)
+        image = np.asarray(base).astype(np.float32)
+        image[np.ones(where.shape, bool) if everywhere else where] = colour
         out = Image.fromarray(np.clip(np.rint(image * gain + offset), 0, 255).astype(np.uint8))
         return out.resize(size, Image.Resampling.LANCZOS) if size else out
 
@@ -78,7 +97,7 @@ def fill(colour=FILL, gain=1.0, offset=0.0, everywhere=False, size=None):
 
 def echo(size=None):
     def server(upload):
-        out = Image.open(io.BytesIO(upload.image))
+        out, _where = received(upload)
         return out.resize(size, Image.Resampling.LANCZOS) if size else out
 
     return server
@@ -217,7 +236,8 @@ def test_disjoint_islands():
     layer = photo("rocket.jpg")
     coverage = rect(layer.shape, 100, 100, 40, 40) | rect(layer.shape, 400, 250, 60, 30)
     coverage |= rect(layer.shape, 300, 60, 5, 50)
-    out, _placement, plan, _ = run(layer, coverage, fill())
+    # PNG: the colour match fitted on the thin island's ring would see JPEG's own error
+    out, _placement, plan, _ = run(layer, coverage, fill(), options=PNG)
     assert plan.selection == Bounds(100, 60, 360, 220)
     assert_outside_untouched(out, layer, coverage)
     assert_core_is(out, coverage)
@@ -607,9 +627,33 @@ def test_upload_formats(fmt, name, mime):
     upload = prepare(plan, layer[plan.crop.slices], cover, RegionOptions(upload_format=fmt))
     assert (upload.image_name, upload.image_type, upload.size) == (name, mime, "1024x1024")
     image = Image.open(io.BytesIO(upload.image))
-    assert image.format == fmt.upper() and image.size == (1024, 1024)
+    assert image.format == fmt.upper() and image.size == (178, 178)  # the canvas, as it is
     mask = Image.open(io.BytesIO(upload.mask))
     assert mask.format == "PNG" and mask.mode == "RGBA" and mask.size == image.size
+
+
+@MODELS
+@pytest.mark.parametrize("side", [300, 1200, 3000], ids=["small", "under-api", "over-api"])
+def test_upload_is_the_canvas_scaled_down_never_up(model, side):
+    """The model sees no more detail in an upscaled copy: a canvas that fits in the API size
+    goes as it is (same pixels), a bigger one is scaled down to exactly the API size."""
+    layer = np.tile(photo("rocket.jpg"), (8, 6, 1))[:side, :side * 3 // 2]
+    selection = Bounds(side // 4, side // 4, side // 2, side // 4)
+    plan = plan_edit(Extent(layer.shape[1], layer.shape[0]), selection, model, PNG)
+    cover = rect(layer.shape, *selection)[plan.crop.slices]
+    upload = prepare(plan, layer[plan.crop.slices], cover, PNG)
+    sent = _decode(upload.image)
+    mask = _decode(upload.mask)
+    fits = plan.canvas.width <= plan.api_size.width and plan.canvas.height <= plan.api_size.height
+    want = plan.canvas.extent if fits else plan.api_size
+    assert plan.upload_size == want and (sent.shape[1], sent.shape[0]) == want
+    assert mask.shape[:2] == sent.shape[:2]
+    assert upload.size == plan.size_param
+    if fits and plan.canvas == plan.crop:
+        assert np.array_equal(sent, layer[plan.crop.slices])
+    grown = comp.dilate(cover > 0, PNG.grow) if fits else None
+    if grown is not None:
+        assert np.array_equal(mask[..., 3] == 0, grown)  # the selection grown by `grow`
 
 
 @pytest.mark.parametrize(
