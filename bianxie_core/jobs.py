@@ -14,7 +14,7 @@ Folder layout: ``request.json`` (kind, fields, meta; never the key), ``input-N.<
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -155,12 +155,12 @@ class Job:
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None) -> int:
         """Start the detached worker; returns its PID."""
-        import requests
-
-        # the worker imports what this process imported, from the same places (a GIMP
-        # plug-in's vendor folder is on sys.path only, never on PYTHONPATH)
-        paths = [str(Path(module.__file__).resolve().parent.parent)
-                 for module in (sys.modules[__package__], requests)]
+        # the worker imports the core and requests from where this process finds them (a
+        # GIMP plug-in's vendor folder is on sys.path only, never on PYTHONPATH); looking
+        # requests up does not import it
+        found = importlib.util.find_spec("requests")
+        paths = [str(Path(origin).resolve().parent.parent) for origin in
+                 (sys.modules[__package__].__file__, found.origin if found else None) if origin]
         child_env = dict(os.environ if env is None else env)
         old = child_env.get("PYTHONPATH")
         child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
@@ -322,13 +322,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("usage: python -m bianxie_core.jobs run JOB_FOLDER", file=sys.stderr)
         return 2
     job = Job(Path(argv[1]))
-    importlib.import_module("bianxie_core.client")  # load requests while the host prepares
-
+    service = _ready_service()
     if not job.wait_for_request():
         job.remove()  # cancelled, or the host died before submitting: nothing was sent
         return 0
-    status = job.run()
+    status = job.run(service)
     return 0 if status.state == "done" else 1
+
+
+def _ready_service():
+    """A Service with requests loaded, the config read and the HTTP session made, while the
+    host prepares the request; None when that fails (``Job.run`` then reports why)."""
+    from bianxie_core.service import Service
+
+    try:
+        service = Service()
+        service.client  # noqa: B018 - made on first use
+    except errors.BianxieError:
+        return None
+    return service
 
 
 if __name__ == "__main__":

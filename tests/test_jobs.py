@@ -212,6 +212,16 @@ def test_early_worker_sends_once_the_request_is_submitted(srv1, home):
     assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
 
 
+def test_starting_a_worker_loads_neither_requests_nor_numpy_in_the_host(home):
+    """The plug-in starts the worker first, so it loads while the plug-in loads the rest."""
+    code = ("import sys; from bianxie_core.jobs import Job; job = Job.reserve(); job.start(); "
+            "job.cancel(); print(sorted({'requests', 'numpy', 'PIL'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_cancelled_early_worker_sends_nothing_and_leaves_nothing(srv1, home):
     job = Job.reserve()
     pid = job.start()

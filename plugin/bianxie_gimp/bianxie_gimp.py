@@ -8,7 +8,6 @@ install shows a message instead of a menu entry that silently vanishes.
 """
 
 import contextlib
-import functools
 import importlib.util
 import os
 import sys
@@ -43,8 +42,9 @@ ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMa
 
 
 def load_core():
-    """Import the core, or fail with what to do about it. ``requests`` is only looked for:
-    the request worker imports it, the plug-in process need not pay for that."""
+    """The core, or a failure that says what to do about it. numpy and Pillow are only looked
+    for here: they load with ``region`` and ``inpaint`` when first used, after the request
+    worker has been started; an edit never loads ``requests`` here (the worker does)."""
     missing = [pip_name for module, pip_name in (("numpy", "numpy"), ("PIL", "Pillow"),
                                                  ("requests", "requests"))
                if importlib.util.find_spec(module) is None]
@@ -53,14 +53,26 @@ def load_core():
             "The plug-in cannot find {missing} for GIMP's Python {version}: run install.py "
             "again.").format(missing=", ".join(missing), version="{}.{}".format(
                 *sys.version_info[:2])))
-    try:
-        from bianxie_core import (config, errors, history, inpaint, jobs, logs, models,
-                                  region, service)
-    except ImportError as exc:
-        raise Failure(_("The plug-in's files are incomplete ({reason}): run install.py "
-                        "again.").format(reason=exc))
-    return dict(config=config, errors=errors, history=history, inpaint=inpaint, jobs=jobs,
-                logs=logs, models=models, region=region, service=service)
+    core = Core()
+    for name in ("config", "errors", "history", "jobs", "logs", "models", "service"):
+        core.load(name)  # a broken install fails here, before anything is sent
+    return core
+
+
+class Core(dict):
+    """The core's modules by name, each imported when first used."""
+
+    def __missing__(self, name):
+        return self.load(name)
+
+    def load(self, name):
+        try:
+            module = importlib.import_module("bianxie_core." + name)
+        except ImportError as exc:
+            raise Failure(_("The plug-in's files are incomplete ({reason}): run install.py "
+                            "again.").format(reason=exc))
+        self[name] = module
+        return module
 
 
 # -- waiting for the worker -----------------------------------------------------------------
@@ -155,8 +167,9 @@ class Phases:
 
 @contextlib.contextmanager
 def early_worker(core):
-    """A job whose worker starts loading now, while the plug-in prepares the request; it is
-    cancelled (nothing sent) if preparing fails, and its folder goes if importing fails."""
+    """A job whose worker starts loading now, while the plug-in loads numpy and Pillow and
+    prepares the request; it is cancelled (nothing sent) if preparing fails, and its folder
+    goes if importing fails."""
     core["jobs"].clean_stale()
     job = core["jobs"].Job.reserve()
     job.start()
@@ -165,15 +178,6 @@ def early_worker(core):
     except BaseException:
         job.discard()
         raise
-
-
-def with_early_worker(func):
-    """Run ``func(core, job, ...)`` with a job from ``early_worker``."""
-    @functools.wraps(func)
-    def wrapper(core, *args, **kwargs):
-        with early_worker(core) as job:
-            return func(core, job, *args, **kwargs)
-    return wrapper
 
 
 def all_layers(items):
@@ -321,16 +325,16 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
-    settings = settings_from(config, core, EDIT)
-    refs = []
-    if references:
-        for ref in drawables[1:]:
-            refs.append(read_rgba(ref, Bounds(0, 0, ref.get_width(), ref.get_height())))
-    edit(core, image, layer, settings, procedure.get_name(), run_mode, refs)
+    with early_worker(core) as job:
+        settings = settings_from(config, core, EDIT)
+        refs = []
+        if references:
+            for ref in drawables[1:]:
+                refs.append(read_rgba(ref, Bounds(0, 0, ref.get_width(), ref.get_height())))
+        edit(core, job, image, layer, settings, procedure.get_name(), run_mode, refs)
     return Gimp.PDBStatusType.SUCCESS, None
 
 
-@with_early_worker
 def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored_selection=None,
          above=None):
     """Plan → read only the crop → request through a worker → place → one undo step; the
@@ -451,12 +455,12 @@ def remember_prompt(proc_name, prompt):
 def do_generate(procedure, run_mode, image, drawables, config, core):
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
-    s = settings_from(config, core, GENERATE)
-    generate(core, image, s, config.get_property("background") or "auto", run_mode)
+    with early_worker(core) as job:
+        s = settings_from(config, core, GENERATE)
+        generate(core, job, image, s, config.get_property("background") or "auto", run_mode)
     return Gimp.PDBStatusType.SUCCESS, None
 
 
-@with_early_worker
 def generate(core, job, image, s, background, run_mode):
     phases = Phases()
     request = s.generate_request(background)
@@ -493,15 +497,15 @@ def do_expand(procedure, run_mode, image, drawables, config, core):
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
-    s = settings_from(config, core, EXPAND)
-    s.prompt = s.prompt.strip() or core["inpaint"].EXPAND_PROMPT
-    margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
-    aspect = core["inpaint"].parse_aspect(config.get_property("aspect") or "")
-    expand(core, image, layer, s, margins, aspect, run_mode)
+    with early_worker(core) as job:
+        s = settings_from(config, core, EXPAND)
+        s.prompt = s.prompt.strip() or core["inpaint"].EXPAND_PROMPT
+        margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
+        aspect = core["inpaint"].parse_aspect(config.get_property("aspect") or "")
+        expand(core, job, image, layer, s, margins, aspect, run_mode)
     return Gimp.PDBStatusType.SUCCESS, None
 
 
-@with_early_worker
 def expand(core, job, image, layer, s, margins, aspect, run_mode):
     from bianxie_core.geometry import Extent
 
@@ -564,12 +568,14 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     model = (config.get_property("model") or "").strip()
     if model:
         s.model = model
-    if meta.get("procedure") == GENERATE:
-        generate(core, image, s, meta["settings"].get("background", "auto"), run_mode)
-        return Gimp.PDBStatusType.SUCCESS, None
-    source = source_layer(image, result_layer, meta)
-    edit(core, image, source, s, meta.get("procedure") or EDIT, run_mode,
-         stored_selection=meta.get("selection"), above=result_layer)
+    source = None if meta.get("procedure") == GENERATE else \
+        source_layer(image, result_layer, meta)
+    with early_worker(core) as job:
+        if source is None:
+            generate(core, job, image, s, meta["settings"].get("background", "auto"), run_mode)
+        else:
+            edit(core, job, image, source, s, meta.get("procedure") or EDIT, run_mode,
+                 stored_selection=meta.get("selection"), above=result_layer)
     return Gimp.PDBStatusType.SUCCESS, None
 
 
