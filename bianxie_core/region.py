@@ -73,6 +73,7 @@ _FIXED = {"square": Extent(1024, 1024), "wide": Extent(1536, 1024), "tall": Exte
 _CHANGED = 40
 _CHANGED_SHARE = 0.2
 _CHECK_SIDE = 256
+_SAME_ASPECT = 0.01  # |log| of the aspect ratio's change that rounding to whole pixels can make
 UPLOAD_FORMATS = {
     "png": ("image.png", "image/png", "PNG"),
     "webp": ("image.webp", "image/webp", "WEBP"),
@@ -136,11 +137,6 @@ class Plan:
     def known(self) -> Bounds:
         """The crop in layer coordinates: where real pixels are."""
         return self.crop.translate(*self.origin)
-
-    @property
-    def scale(self) -> tuple[float, float]:
-        """API pixels per layer pixel, per axis."""
-        return (self.api_size.width / self.canvas.width, self.api_size.height / self.canvas.height)
 
 
 @dataclass(frozen=True)
@@ -419,13 +415,12 @@ class Placer:
     def place(self, result: bytes | Image.Image) -> Placement:
         plan, warnings = self.plan, []
         image = decode_result(result)
-        if image.size != tuple(plan.api_size):
+        if image.size != tuple(plan.api_size) and _distorted(image.size, plan):
             warnings.append(
                 _("The server returned a {got} image instead of {want}; it was rescaled to "
                   "fit, so it may look stretched or soft.").format(
                     got="{}x{}".format(*image.size), want=plan.size_param)
             )
-            image = image.resize(plan.api_size, _LANCZOS)
         generated = map_back(plan, image)
         if self.check is not None:
             if self.check.ignored(generated):
@@ -489,9 +484,20 @@ def _filled_beyond(plan: Plan, width: int) -> np.ndarray:
     return rim
 
 
+def _distorted(size: tuple[int, int], plan: Plan) -> bool:
+    """Whether an answer of another ``size`` than asked for comes out stretched (another
+    aspect than the canvas) or soft (fewer pixels than both the size asked for and the
+    canvas). Some relays answer at the size of the image sent: that is neither."""
+    width, height = size
+    canvas = plan.canvas
+    stretch = abs(math.log((width / height) / (canvas.width / canvas.height)))
+    return stretch > _SAME_ASPECT or width < min(plan.api_size.width, canvas.width)
+
+
 def map_back(plan: Plan, image: Image.Image) -> np.ndarray:
-    """``plan.region`` of the API-sized image, through the exact inverse of canvas → API."""
-    sx, sy = plan.scale
+    """``plan.region`` of the answer (of any size; normally ``plan.api_size``), through the
+    exact inverse of canvas → answer."""
+    sx, sy = image.width / plan.canvas.width, image.height / plan.canvas.height
     r = plan.region.relative_to(plan.canvas)
     box = (r.x * sx, r.y * sy, r.right * sx, r.bottom * sy)
     return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=box))

@@ -612,6 +612,24 @@ def test_undecodable_answer_is_a_response_error():
         place(plan, pixels, cover, b"<html>bad gateway</html>")
 
 
+@MODELS
+def test_an_answer_at_the_size_sent_is_placed_without_a_warning(model):
+    """Some relays answer at the size of the image sent rather than the size asked for."""
+    layer = photo("coffee.png")
+    coverage = rect(layer.shape, 200, 150, 120, 80)
+
+    def at_upload_size(upload):
+        image = _decode(upload.image).copy()
+        image[edit_area(upload)] = FILL
+        return Image.fromarray(image)
+
+    out, placement, plan, upload = run(layer, coverage, at_upload_size, model, PNG)
+    assert plan.upload_size != plan.api_size  # the case this is about
+    assert placement.warnings == ()
+    assert_outside_untouched(out, layer, coverage)
+    assert_core_is(out, coverage)
+
+
 # --- encoding and references ----------------------------------------------------------------
 
 
