@@ -222,6 +222,22 @@ def test_starting_a_worker_loads_neither_requests_nor_numpy_in_the_host(home):
     assert out.stdout.strip() == "[]"
 
 
+def test_a_failed_head_start_is_left_to_the_run_to_report(srv1, home, monkeypatch):
+    """The worker builds its Service before the request comes; if that fails (no key here, or
+    anything unexpected), the run builds it again and ends with a plain message."""
+    def unreadable(self, *args, **kwargs):
+        raise OSError("disk")
+
+    assert jobs._ready_service() is not None
+    with monkeypatch.context() as patch:
+        patch.setattr("bianxie_core.service.Service.__init__", unreadable)
+        assert jobs._ready_service() is None
+    monkeypatch.delenv("BIANXIE_API_KEY", raising=False)
+    assert jobs._ready_service() is None
+    status = Job.create(gen()).run(None)
+    assert status.state == "failed" and status.error_type == "ConfigError", status
+
+
 def test_cancelled_early_worker_sends_nothing_and_leaves_nothing(srv1, home):
     job = Job.reserve()
     pid = job.start()
