@@ -20,8 +20,9 @@ where the source's origin sits at ``plan.origin`` (``(0, 0)`` except when expand
 The image sent is ``plan.canvas``: the crop plus edge-replicated padding where the layer is too
 small for the API aspect, at ``plan.upload_size`` (its own size, or scaled down with Lanczos
 when it is bigger than ``plan.api_size``: an upscaled copy shows the model no more detail, and
-costs time and upload). The model answers at ``plan.api_size``; the answer is mapped back
-through the exact inverse of canvas → API size (sub-pixel, per axis), so nothing shifts.
+costs time and upload; tiny canvases of tiny layers go at the API size). The model answers at
+``plan.api_size``; the answer is mapped back through the exact inverse of canvas → answer
+(sub-pixel, per axis, from whatever size it has), so nothing shifts.
 
 Alpha: the image sent is RGB; RGBA layers are flattened over mid-grey by their alpha (opaque
 pixels are sent unchanged). The patch is opaque (alpha 255): a filled area becomes solid.
@@ -63,7 +64,8 @@ from bianxie_core.models import (
 DEFAULT_GROW = 6
 DEFAULT_FEATHER = 12
 MIN_CONTEXT = 64  # px of real pixels on each side of the selection, when the layer has them
-FREE_SIZE_MIN_PIXELS = 1024 * 1024  # small crops are upscaled to about this
+FREE_SIZE_MIN_PIXELS = 1024 * 1024  # free sizes asked for are at least about this
+MIN_UPLOAD_SIDE = 128  # a canvas with a shorter side goes at the API size, as it costs nothing
 MIN_MAX_PIXELS = 256 * 256
 # Fixed-size models: wide/tall above the geometric mean of the two aspects (√1.5 ≈ 1.22).
 _WIDE = math.sqrt(1.5)
@@ -73,7 +75,7 @@ _FIXED = {"square": Extent(1024, 1024), "wide": Extent(1536, 1024), "tall": Exte
 _CHANGED = 40
 _CHANGED_SHARE = 0.2
 _CHECK_SIDE = 256
-_SAME_ASPECT = 0.01  # |log| of the aspect ratio's change that rounding to whole pixels can make
+_SAME_ASPECT = 0.01  # |log| of an aspect ratio's change still taken as the same shape
 UPLOAD_FORMATS = {
     "png": ("image.png", "image/png", "PNG"),
     "webp": ("image.webp", "image/webp", "WEBP"),
@@ -123,9 +125,10 @@ class Plan:
     @property
     def upload_size(self) -> Extent:
         """The size the image and mask are sent at: the canvas's own when it fits in
-        ``api_size``, else ``api_size``."""
+        ``api_size`` (and is not tiny), else ``api_size``."""
         canvas = self.canvas.extent
-        if canvas.width <= self.api_size.width and canvas.height <= self.api_size.height:
+        if canvas.width <= self.api_size.width and canvas.height <= self.api_size.height \
+                and min(canvas) >= MIN_UPLOAD_SIDE:
             return canvas
         return self.api_size
 
@@ -485,13 +488,14 @@ def _filled_beyond(plan: Plan, width: int) -> np.ndarray:
 
 
 def _distorted(size: tuple[int, int], plan: Plan) -> bool:
-    """Whether an answer of another ``size`` than asked for comes out stretched (another
-    aspect than the canvas) or soft (fewer pixels than both the size asked for and the
-    canvas). Some relays answer at the size of the image sent: that is neither."""
+    """Whether an answer of another ``size`` than asked for comes out stretched (the shape of
+    neither the canvas nor the size asked for) or soft (fewer pixels than both). Some relays
+    answer at the size of the image sent: that is neither."""
     width, height = size
-    canvas = plan.canvas
-    stretch = abs(math.log((width / height) / (canvas.width / canvas.height)))
-    return stretch > _SAME_ASPECT or width < min(plan.api_size.width, canvas.width)
+    canvas, api = plan.canvas, plan.api_size
+    stretched = all(abs(math.log(width / height / aspect)) > _SAME_ASPECT
+                    for aspect in (canvas.width / canvas.height, api.aspect))
+    return stretched or width < min(api.width, canvas.width)
 
 
 def map_back(plan: Plan, image: Image.Image) -> np.ndarray:

@@ -7,6 +7,7 @@ masked area, shift the tone, ignore the mask, echo, or answer in another size.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -669,9 +670,53 @@ def test_upload_is_the_canvas_scaled_down_never_up(model, side):
     assert upload.size == plan.size_param
     if fits and plan.canvas == plan.crop:
         assert np.array_equal(sent, layer[plan.crop.slices])
-    grown = comp.dilate(cover > 0, PNG.grow) if fits else None
-    if grown is not None:
-        assert np.array_equal(mask[..., 3] == 0, grown)  # the selection grown by `grow`
+    editable = mask[..., 3] == 0
+    if fits:
+        assert np.array_equal(editable, comp.dilate(cover > 0, PNG.grow))
+    else:  # scaled down: the selection scaled the same way, grown by `grow` scaled too
+        sx = plan.upload_size.width / plan.canvas.width
+        sy = plan.upload_size.height / plan.canvas.height
+        grow = math.ceil(PNG.grow * max(sx, sy))
+        inner = selection.translate(-plan.canvas.x, -plan.canvas.y)
+        xs = (np.arange(editable.shape[1]) + 0.5) / sx  # upload pixel centres, canvas units
+        ys = (np.arange(editable.shape[0]) + 0.5) / sy
+        dx = np.maximum(np.maximum(inner.x - xs, xs - inner.right), 0) * sx
+        dy = np.maximum(np.maximum(inner.y - ys, ys - inner.bottom), 0) * sy
+        distance = np.maximum(dx[None, :], dy[:, None])  # in upload pixels, as the dilation
+        assert editable[distance <= grow - 1].all()
+        assert not editable[distance > grow + 1].any()
+
+
+@pytest.mark.parametrize("side", [3, 40, 60], ids=["3px", "40px", "60px"])
+def test_tiny_canvases_go_at_the_api_size(side):
+    layer = np.tile(photo("chelsea.png"), (1, 2, 1))[:side, :side * 2]
+    plan = plan_edit(Extent(layer.shape[1], layer.shape[0]), None, FIXED, PNG)
+    assert min(plan.canvas.extent) < region_module.MIN_UPLOAD_SIDE
+    upload = prepare(plan, layer[plan.crop.slices], None, PNG)
+    assert _decode(upload.image).shape[1::-1] == tuple(plan.api_size)
+
+
+def test_only_a_stretched_or_softer_answer_warns():
+    """An answer of another size warns when it comes out stretched or softer than both the
+    size asked for and the canvas; one at the shape asked for does not, even where a tiny
+    canvas's whole pixels give it a slightly other shape."""
+    tiny = photo("chelsea.png")[:10, :40]
+    coffee = photo("coffee.png")
+    coverage = rect(coffee.shape, 200, 150, 120, 80)
+    cases = [(tiny, None, (1024, 683), False), (tiny, None, (400, 270), False),
+             (tiny, None, (1000, 1000), True),
+             (coffee, coverage, "half", True), (coffee, coverage, "sent", False),
+             (coffee, coverage, (2048, 2048), False), (coffee, coverage, (800, 600), True)]
+    for layer, cover, size, warns in cases:
+        def server(upload, size=size):
+            image = Image.open(io.BytesIO(upload.image)).convert("RGB")
+            if size == "half":
+                size = (image.width // 2, image.height // 2)
+            return image if size == "sent" else image.resize(size, Image.Resampling.LANCZOS)
+
+        _out, placement, plan, upload = run(layer, cover, server, FIXED, PNG)
+        warned = any("instead of" in w for w in placement.warnings)
+        assert warned == warns, (layer.shape, size, plan.canvas, plan.upload_size)
 
 
 @pytest.mark.parametrize(

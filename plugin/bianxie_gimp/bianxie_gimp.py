@@ -3,8 +3,8 @@
 
 Thin by design: GEGL reads and writes, dialogs and PDB glue. Planning, requests, history,
 compositing and messages live in ``bianxie_core`` (the same code the ``bianxie`` CLI runs).
-Heavy imports (numpy, Pillow, requests, the core) happen inside ``run()``, so a broken
-install shows a message instead of a menu entry that silently vanishes.
+The core and its dependencies load inside ``run()`` (see ``load_core``), so a broken install
+shows a message instead of a menu entry that silently vanishes.
 """
 
 import contextlib
@@ -43,8 +43,9 @@ ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMa
 
 def load_core():
     """The core, or a failure that says what to do about it. numpy and Pillow are only looked
-    for here: they load with ``region`` and ``inpaint`` when first used, after the request
-    worker has been started; an edit never loads ``requests`` here (the worker does)."""
+    for here: they load with ``region`` and ``inpaint`` when first used (in a run without a
+    dialog, after the request worker has started); ``requests`` loads only in the worker and
+    in the Settings dialog's connection test."""
     missing = [pip_name for module, pip_name in (("numpy", "numpy"), ("PIL", "Pillow"),
                                                  ("requests", "requests"))
                if importlib.util.find_spec(module) is None]
@@ -558,19 +559,21 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     if not meta or "settings" not in meta:
         raise Failure(_("This layer was not made by this plug-in (it has no stored request): "
                         "select a result layer."), Gimp.PDBStatusType.CALLING_ERROR)
-    s = core["inpaint"].EditSettings.from_stored(meta["settings"])
-    if not interactive_dialog(procedure, run_mode, config,
-                              stored=(s, meta.get("procedure") != GENERATE)):
+    is_edit = meta.get("procedure") != GENERATE
+    stored = None
+    if run_mode == Gimp.RunMode.INTERACTIVE:  # the dialog's estimate starts from it
+        stored = core["inpaint"].EditSettings.from_stored(meta["settings"])
+    if not interactive_dialog(procedure, run_mode, config, stored=(stored, is_edit)):
         return Gimp.PDBStatusType.CANCEL, None
-    prompt = (config.get_property("prompt") or "").strip()
-    if prompt:
-        s.prompt = prompt
-    model = (config.get_property("model") or "").strip()
-    if model:
-        s.model = model
-    source = None if meta.get("procedure") == GENERATE else \
-        source_layer(image, result_layer, meta)
+    source = source_layer(image, result_layer, meta) if is_edit else None
     with early_worker(core) as job:
+        s = stored or core["inpaint"].EditSettings.from_stored(meta["settings"])
+        prompt = (config.get_property("prompt") or "").strip()
+        if prompt:
+            s.prompt = prompt
+        model = (config.get_property("model") or "").strip()
+        if model:
+            s.model = model
         if source is None:
             generate(core, job, image, s, meta["settings"].get("background", "auto"), run_mode)
         else:
