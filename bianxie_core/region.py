@@ -322,10 +322,8 @@ def prepare(plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
         (0, 0),
     )
     canvas = np.pad(rgb, pad, mode="edge") if any(v for side in pad for v in side) else rgb
-    size = plan.upload_size
-    sent = canvas if size == plan.canvas.extent else Image.fromarray(canvas).resize(size, _LANCZOS)
     name, mime, _fmt = UPLOAD_FORMATS[options.upload_format]
-    image = encode_image(sent, options.upload_format)
+    image = encode_image(_at_upload_size(plan, canvas, _LANCZOS), options.upload_format)
     mask = None
     if plan.has_mask:
         edit = api_mask(plan, pixels, coverage, options)
@@ -346,14 +344,20 @@ def api_mask(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None,
                    255 if plan.mode == "expand" else 0, np.uint8)
     full[inner.slices] = fill
     top = int(fill.max()) if plan.mode != "expand" else 255
-    size = plan.upload_size
-    if size != plan.canvas.extent:
-        full = np.asarray(Image.fromarray(full).resize(size, Image.Resampling.BILINEAR))
-    edit = full.astype(np.uint16) * 2 >= max(top, 1)
+    sent = _at_upload_size(plan, full, Image.Resampling.BILINEAR)
+    edit = sent.astype(np.uint16) * 2 >= max(top, 1)
     if not edit.any() and top > 0:  # a selection smaller than one uploaded pixel
-        edit = full == full.max()
+        edit = sent == sent.max()
+    size = plan.upload_size
     scale = max(size.width / plan.canvas.width, size.height / plan.canvas.height)
     return comp.dilate(edit, math.ceil(options.grow * scale))
+
+
+def _at_upload_size(plan: Plan, canvas: np.ndarray, resample) -> np.ndarray:
+    """An array over ``plan.canvas`` at ``plan.upload_size`` (itself when that is its size)."""
+    if plan.upload_size == plan.canvas.extent:
+        return canvas
+    return np.asarray(Image.fromarray(canvas).resize(plan.upload_size, resample))
 
 
 def _fill(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None) -> np.ndarray:
