@@ -26,6 +26,7 @@ for _path in (VENDOR, HERE):
     if _path.is_dir() and str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+import arguments  # noqa: E402
 from dialogs import choose_entries, interactive_dialog, settings_dialog  # noqa: E402
 from layer_io import (  # noqa: E402
     RGBA, Failure, attach_meta, decode, editable_layer, new_layer, read_coverage, read_meta,
@@ -299,25 +300,10 @@ def usage_text(status, core):
 # -- procedures -----------------------------------------------------------------------------
 
 
-def settings_from(config, core, kind):
-    inpaint = core["inpaint"]
-    s = inpaint.EditSettings(
-        prompt=config.get_property("prompt") or "",
-        model=config.get_property("model") or core["config"].load().model,
-        size=config.get_property("size") or "auto",
-        quality=config.get_property("quality") or "auto",
-        n=config.get_property("n") if kind != EXPAND else 1,
-        output_format=config.get_property("output-format") or "png",
-        stream=config.get_property("stream"),
-    )
-    if kind in (EDIT, REFS):
-        s.input_fidelity = config.get_property("input-fidelity") or ""
-        s.context = config.get_property("context") or "auto"
-        s.grow = config.get_property("grow")
-        s.feather = config.get_property("feather")
-        s.color_match = config.get_property("color-match")
-        s.remove = config.get_property("remove")
-    return s
+def settings_from(config, core):
+    """The run's settings: the procedure's arguments over the defaults (model: Settings')."""
+    return arguments.settings_from(
+        config, core["inpaint"].EditSettings(model=core["config"].load().model))
 
 
 def do_edit(procedure, run_mode, image, drawables, config, core, references=False):
@@ -327,7 +313,7 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core) as job:
-        settings = settings_from(config, core, EDIT)
+        settings = settings_from(config, core)
         refs = []
         if references:
             for ref in drawables[1:]:
@@ -457,7 +443,7 @@ def do_generate(procedure, run_mode, image, drawables, config, core):
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core) as job:
-        s = settings_from(config, core, GENERATE)
+        s = settings_from(config, core)
         generate(core, job, image, s, config.get_property("background") or "auto", run_mode)
     return Gimp.PDBStatusType.SUCCESS, None
 
@@ -499,7 +485,7 @@ def do_expand(procedure, run_mode, image, drawables, config, core):
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core) as job:
-        s = settings_from(config, core, EXPAND)
+        s = settings_from(config, core)
         s.prompt = s.prompt.strip() or core["inpaint"].EXPAND_PROMPT
         margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
         aspect = core["inpaint"].parse_aspect(config.get_property("aspect") or "")
@@ -567,13 +553,8 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
         return Gimp.PDBStatusType.CANCEL, None
     source = source_layer(image, result_layer, meta) if is_edit else None
     with early_worker(core) as job:
-        s = stored or core["inpaint"].EditSettings.from_stored(meta["settings"])
-        prompt = (config.get_property("prompt") or "").strip()
-        if prompt:
-            s.prompt = prompt
-        model = (config.get_property("model") or "").strip()
-        if model:
-            s.model = model
+        s = arguments.settings_from(  # a new prompt or model, else the stored ones
+            config, stored or core["inpaint"].EditSettings.from_stored(meta["settings"]))
         if source is None:
             generate(core, job, image, s, meta["settings"].get("background", "auto"), run_mode)
         else:

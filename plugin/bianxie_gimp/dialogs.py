@@ -1,12 +1,12 @@
 """The plug-in's dialogs: procedure dialogs with a live cost estimate, Settings, and the
 Recover chooser. Only GTK/GimpUi glue; every value is read and written through the core."""
 
-import copy
 import re
 
 import gi
 from gi.repository import Gimp
 
+from arguments import has, settings_from
 from plugin_i18n import _
 
 
@@ -51,14 +51,6 @@ def _extra(function, *args, default=None):
         return default
 
 
-def _has(config, name):
-    return config.find_property(name) is not None
-
-
-def _value(config, name, default):
-    return config.get_property(name) if _has(config, name) else default
-
-
 def estimate_for(config, cfg=None, stored=None):
     """The cost estimate for the dialog's current values. ``stored``: (EditSettings or None,
     is_edit); the settings are those of a result layer being re-run, which the dialog's
@@ -67,14 +59,8 @@ def estimate_for(config, cfg=None, stored=None):
     from bianxie_core import inpaint, models
 
     cfg = cfg or cfgmod.load()
-    settings, edit = stored or (None, _has(config, "input-fidelity"))
-    settings = copy.copy(settings) if settings else inpaint.EditSettings(model=cfg.model)
-    for name in ("model", "size", "quality", "n", "prompt", "input-fidelity", "remove"):
-        value = _value(config, name, None)
-        if isinstance(value, str):
-            value = value.strip()
-        if value not in (None, ""):
-            setattr(settings, name.replace("-", "_"), value)
+    settings, edit = stored or (None, has(config, "input-fidelity"))
+    settings = settings_from(config, settings or inpaint.EditSettings(model=cfg.model))
     spec = models.get_model(settings.model or cfg.model, cfg.models)
     return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency)
 
@@ -164,7 +150,7 @@ def add_choice_menus(dialog, procedure, config):
                                      "list")),
             ("size", sizes_menu, _("Sizes this model takes")),
             ("prompt", prompts_menu, _("Recent prompts"))):
-        if _has(config, prop):
+        if has(config, prop):
             _extra(attach_menu, dialog, config, prop, items, tip, hints.get(prop))
 
 

@@ -1,0 +1,27 @@
+"""The procedures' arguments as core settings: one mapping from a procedure config onto
+``EditSettings``, for a run, for the dialog's cost estimate and for Re-run."""
+
+import copy
+
+SETTING_ARGUMENTS = ("prompt", "model", "size", "quality", "n", "input-fidelity", "context",
+                     "grow", "feather", "color-match", "remove", "output-format", "stream")
+
+
+def has(config, name):
+    return config.find_property(name) is not None
+
+
+def settings_from(config, base):
+    """A copy of ``base`` (``EditSettings``) with the procedure's arguments laid over it; an
+    argument the procedure does not have, or an empty text, keeps the base's value."""
+    settings = copy.copy(base)
+    for name in SETTING_ARGUMENTS:
+        if not has(config, name):
+            continue
+        value = config.get_property(name)
+        if value is None or isinstance(value, str) and not value.strip():
+            continue  # a text argument nobody set is None
+        if isinstance(value, str) and name != "prompt":
+            value = value.strip()
+        setattr(settings, name.replace("-", "_"), value)
+    return settings
