@@ -6,6 +6,7 @@ import base64
 import binascii
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -368,7 +369,9 @@ def test_newapi_wraps_upstream_errors(relay):
     assert err["message"] == "Unknown parameter: 'response_format'. (request id: %s)" % rid
     assert (err["param"], err["code"], err["type"]) == ("response_format", "unknown_parameter",
                                                        "invalid_request_error")
-    assert len(rid) >= 30 and rid[:8].isdigit() and "x-request-id" not in r.headers
+    # new-api's id: the time to the second, its nanoseconds unpadded (1-9 digits), 8 letters
+    assert re.fullmatch(r"\d{14}\d{1,9}[A-Za-z0-9]{8}", rid), rid
+    assert "x-request-id" not in r.headers
 
 
 def test_newapi_own_auth_error_is_chinese(relay):
