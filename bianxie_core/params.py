@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import List, Optional
@@ -84,16 +85,40 @@ class ImageFile:
         return sniff_format(self.data)
 
     def dimensions(self) -> tuple:
+        header = png_header(self.data)
+        if header is not None:
+            return header[:2]
         from PIL import Image
 
         with Image.open(io.BytesIO(self.data)) as im:
             return im.size
 
     def has_alpha(self) -> bool:
+        header = png_header(self.data)
+        if header is not None:
+            return header[2]
         from PIL import Image
 
         with Image.open(io.BytesIO(self.data)) as im:
             return im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+
+
+def png_header(data: bytes) -> Optional[tuple]:
+    """``(width, height, has_alpha)`` from a PNG's chunks before its pixels, without decoding
+    it (the request worker checks uploads without loading Pillow); None when ``data`` is not
+    a well-formed PNG up to its first IDAT."""
+    if sniff_format(data) != "png" or data[12:16] != b"IHDR" or len(data) < 33:
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    alpha = data[25] in (4, 6)  # grey + alpha, RGBA
+    at = 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if kind == b"IDAT":
+            return width, height, alpha
+        alpha = alpha or kind == b"tRNS"
+        at += 12 + length
+    return None
 
 
 def _choice(name: str, value, allowed) -> None:

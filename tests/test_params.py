@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, sniff_format
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, png_header, sniff_format
 from bianxie_core.service import Service
 from tests.test_client import (  # noqa: F401  (fixtures)
     KEY, assert_plain, edit_request, gen, home, image_file, mask_image, product, run_cli, srv1,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _mask(**kw):
@@ -178,3 +183,50 @@ def test_fields_only_what_was_set():
     assert fields == {"prompt": "x", "model": "gpt-image-1.5", "stream": False,
                       "input_fidelity": "low"}
     assert "response_format" not in fields
+
+
+def _png(mode, size=(7, 5), **save):
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, "PNG", **save)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("data", [
+    _png("RGBA"), _png("RGB"), _png("L"), _png("LA"), _png("1"), _png("I;16"), _png("P"),
+    _png("P", transparency=0), _png("RGB", transparency=(0, 0, 0)), _png("L", transparency=3),
+    _png("RGBA", (1, 3000)), _png("RGB", (4000, 1)),
+], ids=["RGBA", "RGB", "L", "LA", "1", "I16", "P", "P+tRNS", "RGB+tRNS", "L+tRNS", "tall",
+        "wide"])
+def test_png_size_and_alpha_are_read_as_pillow_reads_them(data):
+    with Image.open(io.BytesIO(data)) as im:
+        pillow = im.size + (im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info,)
+    assert png_header(data) == pillow
+    image = ImageFile(data=data, name="a.png", content_type="image/png")
+    assert (image.dimensions(), image.has_alpha()) == (pillow[:2], pillow[2])
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x89PNG\r\n\x1a\n", _png("RGB")[:40], _png("RGB").replace(b"IHDR", b"IHDX"),
+    _png("RGB").replace(b"IDAT", b"IDAX"), b"\xff\xd8\xff\xe0" + b"\0" * 40,
+], ids=["empty", "signature", "cut", "no IHDR", "no IDAT", "jpeg"])
+def test_anything_but_a_whole_png_header_is_left_to_pillow(data):
+    assert png_header(data) is None
+
+
+def test_an_upload_is_checked_without_loading_pillow():
+    """The request worker checks every upload again before sending; PNG uploads must not
+    cost it Pillow's import."""
+    code = (
+        "import sys\n"
+        "from bianxie_core.params import EditRequest, ImageFile\n"
+        f"image = ImageFile(data={_png('RGB', (64, 48))!r}, name='i.png', "
+        "content_type='image/png')\n"
+        f"mask = ImageFile(data={_png('RGBA', (64, 48))!r}, name='m.png', "
+        "content_type='image/png')\n"
+        "from bianxie_core.models import get_model\n"
+        "EditRequest(prompt='x', model='gpt-image-1', images=[image], mask=mask)"
+        ".validate(get_model('gpt-image-1'))\n"
+        "print('PIL' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
