@@ -35,6 +35,7 @@ from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 STALE_AFTER = 24 * 3600  # job folders untouched this long are removed at start-up
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
 REPLACE_ATTEMPTS = 100
+REQUEST_POLL = 0.002  # the worker waits for its request only while the host prepares it
 
 
 def jobs_root() -> Path:
@@ -150,7 +151,7 @@ class Job:
                 return True
             if (self.folder / "cancel").exists() or not self.folder.is_dir():
                 return False
-            time.sleep(0.01)
+            time.sleep(REQUEST_POLL)
         return False
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None) -> int:
