@@ -586,6 +586,15 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
         return errors.QuotaError(
             _("Your balance or quota at the service is used up: top it up, then try again.")
             + said, **kw)
+    if status in (401, 403) and "令牌额度已用尽" in raw_message:  # new-api: this key's own limit
+        return errors.QuotaError(
+            _("This API key's quota at the service is used up: raise its limit or top up in the "
+              "service's console, then try again.") + said, **kw)
+    if status in (401, 403) and "令牌已过期" in raw_message:
+        return errors.AuthenticationError(
+            _("This API key has expired at the service: extend it or make a new one in the "
+              "service's console, then enter it in Settings or with `bianxie config set key`.")
+            + said, **kw)
     if status == 429:
         return errors.RateLimitError(
             _("Too many requests right now (rate limit): wait a minute, then try again.") + said,

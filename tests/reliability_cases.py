@@ -39,6 +39,11 @@ FAULTS = [
           "error: the safety system rejected it, change the prompt; not retried"),
     Fault("unauthorized", "401", "error", 1, ("401",), False,
           "error: the key was refused, check it in Settings; not retried"),
+    Fault("token_exhausted", "401: this key's own quota is used up (new-api)", "error", 1,
+          ("quota",), False, "error: the key's quota is used up, raise it or top up (not "
+          "\"check the key\"); not retried"),
+    Fault("token_expired", "401: the key has expired (new-api)", "error", 1, ("expired",), False,
+          "error: the key has expired, extend it or make a new one; not retried"),
     Fault("org_unverified", "403 organisation not verified", "error", 1, ("verified",), False,
           "error: verify the organisation; not retried"),
     Fault("quota_newapi", "403 quota (new-api's Chinese message)", "error", 1,

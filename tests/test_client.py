@@ -206,6 +206,8 @@ FAULT_CASES = [
     ("invalid_param", "generate", errors.BadRequestError, False, ("quality",)),
     ("moderation", "generate", errors.ModerationError, False, ("violence",)),
     ("unauthorized", "generate", errors.AuthenticationError, False, ("401",)),
+    ("token_exhausted", "generate", errors.QuotaError, False, ("quota",)),
+    ("token_expired", "generate", errors.AuthenticationError, False, ("expired",)),
     ("org_unverified", "generate", errors.PermissionDeniedError, False, ("verified",)),
     ("quota_newapi", "generate", errors.QuotaError, False, ("用户额度不足", "request id")),
     ("insufficient_quota", "generate", errors.QuotaError, False, ("quota",)),

@@ -520,6 +520,8 @@ def test_stream_waits_for_latency_and_partial_delay(srv):
         ("moderation", "openai", 400, "image_generation_user_error", "moderation_blocked"),
         ("unauthorized", "openai", 401, "invalid_request_error", "invalid_api_key"),
         ("unauthorized", "new-api", 401, "new_api_error", ""),
+        ("token_exhausted", "new-api", 401, "new_api_error", ""),
+        ("token_expired", "new-api", 401, "new_api_error", ""),
         ("org_unverified", "openai", 403, "invalid_request_error", None),
         ("quota_newapi", "openai", 403, "new_api_error", "insufficient_user_quota"),
         ("rate_limit", "openai", 429, "requests", "rate_limit_exceeded"),
@@ -705,7 +707,7 @@ def test_unknown_knob_values_are_refused(srv):
         srv.fault = "explode"
     with pytest.raises(ValueError):
         srv.fill = "blur"
-    assert len(FAULTS) == 24
+    assert len(FAULTS) == 26
 
 
 def test_reset_clears_logs_and_knobs(srv):

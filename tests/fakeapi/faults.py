@@ -10,8 +10,8 @@ from tests.fakeapi.envelope import ApiError, mask_key
 CONNECTION = ("reset_before_body", "reset_after_body", "read_timeout")
 # Fixed error answers, given after the auth check and before the request is validated.
 ERRORS = (
-    "invalid_param", "moderation", "unauthorized", "org_unverified", "quota_newapi",
-    "rate_limit", "insufficient_quota", "server_error", "bad_gateway_html", "unavailable",
+    "invalid_param", "moderation", "unauthorized", "token_exhausted", "token_expired",
+    "org_unverified", "quota_newapi", "rate_limit", "insufficient_quota", "server_error", "bad_gateway_html", "unavailable",
     "timeout_524",
 )
 # Relay limits, checked only when the request uses the refused feature.
@@ -78,6 +78,9 @@ def error_for(fault: str, dialect: str, model: str, sent_key: Optional[str],
                                                       "categories": ["violence"]}})
     if fault == "unauthorized":
         return unauthorized(dialect, sent_key)
+    if fault in ("token_exhausted", "token_expired"):  # new-api's TokenAuth, before any channel
+        words = "该令牌额度已用尽" if fault == "token_exhausted" else "该令牌已过期"
+        return ApiError(401, words, "new_api_error", None, "", origin="relay")
     if fault == "org_unverified":
         return ApiError(403, "Your organization must be verified to use the model `%s`. Please "
                         "go to: https://platform.openai.com/settings/organization/general and "
