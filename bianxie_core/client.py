@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import threading
 import time
@@ -256,7 +257,7 @@ class ImagesClient:
                 time.sleep(0.5 * connect_attempts)
             except errors.RateLimitError as exc:
                 rate_attempts += 1
-                if rate_attempts > RATE_LIMIT_RETRIES:
+                if rate_attempts > RATE_LIMIT_RETRIES or (exc.retry_after or 0) > RETRY_AFTER_CAP:
                     raise
                 time.sleep(min(exc.retry_after or 2.0 * rate_attempts, RETRY_AFTER_CAP))
             except (errors.ServerError, errors.TransportError) as exc:
@@ -279,10 +280,18 @@ class ImagesClient:
             raise errors.ConnectError(
                 _("The secure connection to {host} failed ({reason}): check the clock, the "
                   "proxy and the CA bundle in Settings.").format(
-                    host=urlsplit(url).hostname, reason=self._scrub(str(exc))[:200]
+                    host=urlsplit(url).hostname, reason=_tls_reason(str(exc))
                 )
             ) from None
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError) as exc:
+        except requests.exceptions.ProxyError:
+            proxies = self.session.proxies or requests.utils.get_environ_proxies(url)
+            proxy = urlsplit(proxies.get(urlsplit(url).scheme) or "")  # never its password
+            raise errors.ConnectError(
+                _("Could not connect through the proxy {proxy}: check the proxy in Settings or "
+                  "with `bianxie config set proxy`.").format(
+                    proxy=f"{proxy.hostname}:{proxy.port}" if proxy.port else proxy.hostname)
+            ) from None
+        except requests.exceptions.ConnectTimeout as exc:
             raise errors.ConnectError(
                 _("Could not connect to {host} within {seconds:g} s: check the network, the "
                   "proxy and the base URL.").format(
@@ -557,6 +566,19 @@ def _sse_events(chunks: Iterator[bytes]):
 
 
 _HTML_TITLE = re.compile(rb"<title>(.*?)</title>", re.I | re.S)
+_SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
+
+
+def _tls_reason(text: str) -> str:
+    """What went wrong in a TLS handshake, in words (never urllib3's whole chain)."""
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return _("its certificate could not be verified")
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return _("it does not speak HTTPS on that port")
+    if "doesn't match" in text or "hostname mismatch" in text.lower():
+        return _("its certificate is for another host name")
+    match = _SSL_REASON.search(text)
+    return "SSL " + match.group(1) if match else _("the handshake failed")
 _CATEGORIES = re.compile(r"safety_violations=\[([^\]]*)\]")
 
 
@@ -596,9 +618,15 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
               "service's console, then enter it in Settings or with `bianxie config set key`.")
             + said, **kw)
     if status == 429:
+        wait = _retry_after(headers)
+        if wait is not None and wait > RETRY_AFTER_CAP:
+            return errors.RateLimitError(
+                _("Too many requests (rate limit): the service asks to wait {minutes} minutes "
+                  "before the next one; try again then.").format(minutes=math.ceil(wait / 60))
+                + said, retry_after=wait, **kw)
         return errors.RateLimitError(
             _("Too many requests right now (rate limit): wait a minute, then try again.") + said,
-            retry_after=_retry_after(headers), **kw)
+            retry_after=wait, **kw)
     if status == 401:
         return errors.AuthenticationError(
             _("The API key was refused (HTTP 401): check the key in Settings or with "
@@ -617,6 +645,11 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
         return errors.ModerationError(
             _("The safety system rejected this request{categories}: change the prompt or the "
               "image.").format(categories=what), categories=categories, **kw)
+    if etype in ("new_api_error", "one_api_error") and (
+            code == "model_not_found" or "无可用渠道" in raw_message):
+        return errors.BadRequestError(
+            _("The relay has no channel for this model right now (HTTP {status}): choose another "
+              "model, or try again later.").format(status=status) + said, **kw)
     if status == 501 or code == "api_not_implemented":
         return errors.BadRequestError(
             _("This service does not offer this endpoint (HTTP {status}): use a base URL that "

@@ -356,12 +356,28 @@ def normalise_base_url(url: str, *, allow_http: bool = False) -> str:
                 "example {example}."
             ).format(url=text, example=example)
         )
+    scheme_and_rest = text.split("://", 1)
+    if len(scheme_and_rest) == 2 and "@" in scheme_and_rest[1].split("/", 1)[0]:
+        bare = scheme_and_rest[0] + "://" + scheme_and_rest[1].split("@", 1)[1]
+        raise UsageError(
+            _(
+                "The API address must not contain a user name or password (the key goes in "
+                "Settings): type {url} instead."
+            ).format(url=bare)
+        )
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         host, parts = "", None
+    try:
+        if parts is not None:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise UsageError(
+            _("The port in the API address {url!r} is not valid: use a number from 1 to 65535, "
+              "or none.").format(url=text)
+        ) from None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
         raise UsageError(
             _(

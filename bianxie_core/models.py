@@ -18,6 +18,7 @@ STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 FREE_SIZE_MULTIPLE = 16
 FREE_SIZE_MAX_SIDE = 3840
 FREE_SIZE_MAX_PIXELS = 3840 * 2160
+FREE_SIZE_LEAST_PIXELS = 655_360  # the API's floor (e.g. 1024x640)
 FREE_SIZE_MAX_ASPECT = 3.0
 # Above this a free size is "experimental" upstream (and dearer): only on request.
 FREE_SIZE_DEFAULT_MAX_PIXELS = 2560 * 1440
@@ -100,6 +101,8 @@ def free_size_problem(width: int, height: int) -> Optional[str]:
         return _("both sides must be divisible by 16")
     if max(width, height) > FREE_SIZE_MAX_SIDE:
         return _("each side must be at most 3840")
+    if width * height < FREE_SIZE_LEAST_PIXELS:
+        return _("at least 655,360 pixels in total (for example 1024x640)")
     if width * height > FREE_SIZE_MAX_PIXELS:
         return _("at most 3840x2160 pixels in total")
     if max(width, height) > FREE_SIZE_MAX_ASPECT * min(width, height):

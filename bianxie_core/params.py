@@ -85,38 +85,48 @@ class ImageFile:
         return sniff_format(self.data)
 
     def dimensions(self) -> tuple:
-        header = png_header(self.data)
-        if header is not None:
-            return header[:2]
-        from PIL import Image
-
-        with Image.open(io.BytesIO(self.data)) as im:
-            return im.size
+        return self._header()[:2]
 
     def has_alpha(self) -> bool:
+        """Whether the image has an alpha channel (a palette or colour key does not count)."""
+        return self._header()[2]
+
+    def has_colour_key(self) -> bool:
+        """Whether transparency comes from a palette or colour key (PNG tRNS) instead."""
+        return self._header()[3]
+
+    def _header(self) -> tuple:
         header = png_header(self.data)
         if header is not None:
-            return header[2]
+            return header
         from PIL import Image
 
-        with Image.open(io.BytesIO(self.data)) as im:
-            return im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+        try:
+            with Image.open(io.BytesIO(self.data)) as im:
+                keyed = "transparency" in im.info and im.mode not in ("RGBA", "LA")
+                return im.size + (im.mode in ("RGBA", "LA"), keyed)
+        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
+            raise UsageError(
+                _("{name} cannot be read as an image: it is damaged or not really a "
+                  "{format}; save it again as PNG.").format(
+                    name=self.name, format=(self.format or "PNG").upper())
+            ) from None
 
 
 def png_header(data: bytes) -> Optional[tuple]:
-    """``(width, height, has_alpha)`` from a PNG's chunks before its pixels, without decoding
-    it (the request worker checks uploads without loading Pillow); None when ``data`` is not
-    a well-formed PNG up to its first IDAT."""
+    """``(width, height, has_alpha_channel, has_colour_key)`` from a PNG's chunks before its
+    pixels, without decoding it (the request worker checks uploads without loading Pillow);
+    None when ``data`` is not a well-formed PNG up to its first IDAT."""
     if sniff_format(data) != "png" or data[12:16] != b"IHDR" or len(data) < 33:
         return None
     width, height = struct.unpack(">II", data[16:24])
-    alpha = data[25] in (4, 6)  # grey + alpha, RGBA
+    alpha, keyed = data[25] in (4, 6), False  # grey + alpha, RGBA
     at = 8
     while at + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[at:at + 8])
         if kind == b"IDAT":
-            return width, height, alpha
-        alpha = alpha or kind == b"tRNS"
+            return width, height, alpha, keyed
+        keyed = keyed or kind == b"tRNS"
         at += 12 + length
     return None
 
@@ -174,6 +184,11 @@ class _Common:
         _choice("background", self.background, BACKGROUNDS)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)
         _int_range("output_compression", self.output_compression, 0, 100)
+        if self.output_compression not in (None, 100) and self.output_format in (None, "png"):
+            raise UsageError(
+                _("output_compression works only with jpeg or webp output: set output_format "
+                  "to jpeg or webp, or leave the compression out.")
+            )
         _int_range("partial_images", self.partial_images, 0, MAX_PARTIAL_IMAGES)
         if self.background == "transparent" and self.output_format == "jpeg":
             raise UsageError(
@@ -254,6 +269,11 @@ class EditRequest(_Common):
                 _("The mask is {mb:.1f} MB; masks must be under 4 MB.").format(
                     mb=len(mask.data) / 2**20
                 )
+            )
+        if not mask.has_alpha() and mask.has_colour_key():
+            raise UsageError(
+                _("The mask's transparency is a palette or colour key, which the API does not "
+                  "take: save the mask as an RGBA PNG (with an alpha channel).")
             )
         if not mask.has_alpha():
             raise UsageError(

@@ -66,7 +66,10 @@ DEFAULT_FEATHER = 12
 MIN_CONTEXT = 64  # px of real pixels on each side of the selection, when the layer has them
 FREE_SIZE_MIN_PIXELS = 1024 * 1024  # free sizes asked for are at least about this
 MIN_UPLOAD_SIDE = 128  # a canvas with a shorter side goes at the API size, as it costs nothing
-MIN_MAX_PIXELS = 256 * 256
+MIN_MAX_PIXELS = 1024 * 1024  # above the API's floor, so that every aspect has a size
+# Expanding works on the whole new canvas (and the room around it the API's aspect adds):
+# its memory grows with it, about 30 bytes a pixel at the peak.
+MAX_EXPAND_PIXELS = 100_000_000
 # Fixed-size models: wide/tall above the geometric mean of the two aspects (√1.5 ≈ 1.22).
 _WIDE = math.sqrt(1.5)
 _FIXED = {"square": Extent(1024, 1024), "wide": Extent(1536, 1024), "tall": Extent(1024, 1536)}
@@ -220,6 +223,13 @@ def plan_expand(layer: Extent, model: ModelSpec, options: RegionOptions = Region
     new = Extent(layer.width + left + right, layer.height + top + bottom)
     api = choose_api_size(model, new, options)
     canvas = Bounds.of(new).fit_aspect(api.aspect, new)
+    if canvas.area > MAX_EXPAND_PIXELS:
+        raise UsageError(
+            _("Expanding to {size} is too much (it needs {mp:,.0f} million pixels, at most "
+              "{most:,.0f}): use smaller margins or an aspect ratio nearer the layer's.").format(
+                size=f"{new.width}x{new.height}", mp=canvas.area / 1e6,
+                most=MAX_EXPAND_PIXELS / 1e6)
+        )
     return Plan("expand", new, None, Bounds.of(layer), api, canvas, layer, (left, top),
                 Bounds.of(new))
 

@@ -56,8 +56,11 @@ FAULTS = [
           "error, may be charged; not re-sent"),
     Fault("bad_gateway_html", "502 with an HTML page", "error", 1, ("502",), True,
           "error without the HTML, may be charged; not re-sent"),
-    Fault("unavailable", "503", "error", 1, ("503", "无可用渠道"), True,
+    Fault("unavailable", "503", "error", 1, ("503",), True,
           "error, may be charged; not re-sent"),
+    Fault("no_channel", "503: the relay has no channel for the model (new-api)", "error", 1,
+          ("another model",), False, "error: choose another model (nothing reached the model, "
+          "so not \"may be charged\"); not retried"),
     Fault("timeout_524", "524 after a delay", "error", 1, ("524",), True,
           "error (the proxy gave up waiting), may be charged; not re-sent", latency=1.0),
     Fault("reset_before_body", "connection reset before the body was sent", "error", 3,

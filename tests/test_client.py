@@ -215,6 +215,7 @@ FAULT_CASES = [
     ("server_error", "generate", errors.ServerError, True, ("500",)),
     ("bad_gateway_html", "generate", errors.ServerError, True, ("502", "Bad Gateway")),
     ("unavailable", "generate", errors.ServerError, True, ("503",)),
+    ("no_channel", "generate", errors.BadRequestError, False, ("another model",)),
     ("timeout_524", "generate", errors.ServerError, True, ("524",)),
     ("one_api_edits", "edit", errors.BadRequestError, False, ("501",)),
     ("truncated_b64", "generate", errors.ResponseError, True, ("base64",)),
@@ -271,8 +272,6 @@ def test_fault_matrix(fault, kind, exc_type, billed, words, srv, tmp_path, big_f
     assert_no_key(out, err)
     if fault == "read_timeout":
         assert elapsed < 5
-    if fault == "unavailable" and srv.dialect == "new-api":
-        words = ("无可用渠道",)  # the relay's own message is kept
 
     if fault == "read_timeout":
         configmod.update(timeout=0.3)
@@ -361,12 +360,23 @@ def test_rate_limit_gives_up_after_its_retries(srv, nosleep):
     assert len(nosleep) == RATE_LIMIT_RETRIES
 
 
-def test_retry_after_is_capped(home, nosleep, monkeypatch):
-    monkeypatch.setattr(clientmod, "_retry_after", lambda headers: 3600.0)
+def test_a_long_retry_after_is_not_waited_for(home, nosleep):
+    """A daily limit (Retry-After: 3600) would stall every retry; it ends at once, saying when."""
     with FakeServer(key=KEY) as server:
-        server.fault, server.fault_count = "rate_limit", 1
+        server.fault, server.retry_after = "rate_limit", "3600"
+        with pytest.raises(errors.RateLimitError) as info:
+            make_client(server).generate(gen())
+        assert len(server.requests) == 1
+    assert nosleep == [] and "60 minutes" in str(info.value)
+    assert_plain(str(info.value))
+
+
+def test_a_retry_after_up_to_the_cap_is_waited_for(home, nosleep):
+    with FakeServer(key=KEY) as server:
+        server.fault, server.fault_count, server.retry_after = "rate_limit", 1, "45"
         make_client(server).generate(gen())
-    assert nosleep == [clientmod.RETRY_AFTER_CAP]
+        assert len(server.requests) == 2
+    assert nosleep == [45.0]
 
 
 NEVER_RETRIED = ["insufficient_quota", "quota_newapi", "invalid_param", "moderation",
@@ -539,3 +549,21 @@ def test_list_models_with_a_bad_key_is_an_error_not_an_empty_list(srv):
     with pytest.raises(errors.AuthenticationError) as info:
         ImagesClient(srv.base_url, KEY + "-wrong").list_models()
     assert KEY not in str(info.value)
+
+
+def test_https_to_a_plain_http_port_says_so_in_words(srv, nosleep):
+    with pytest.raises(errors.ConnectError) as info:
+        make_client("https://127.0.0.1:%d/v1" % srv.port).generate(gen())
+    text = str(info.value)
+    assert "HTTPS" in text and "127.0.0.1" in text
+    assert "Max retries" not in text and "HTTPSConnectionPool" not in text, text
+    assert_plain(text)
+
+
+def test_an_unreachable_proxy_is_named_without_its_password(home, nosleep):
+    proxy = "http://bob:hunter2@127.0.0.1:%d" % free_port()
+    with pytest.raises(errors.ConnectError) as info:
+        make_client("https://relay.example/v1", proxy=proxy).generate(gen())
+    text = str(info.value)
+    assert "proxy 127.0.0.1:" in text and "hunter2" not in text and "bob" not in text
+    assert_plain(text)

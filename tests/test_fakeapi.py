@@ -161,9 +161,9 @@ def test_output_formats_and_real_alpha(srv, body, fmt, mode):
 
 
 def test_gpt_image_2_free_size_is_answered_at_that_size(srv):
-    body = generate(srv, model="gpt-image-2", size="1024x512", quality="medium").json()
-    assert image_of(body["data"][0]).size == (1024, 512)
-    assert body["size"] == "1024x512" and body["usage"]["output_tokens"] == 528
+    body = generate(srv, model="gpt-image-2", size="1280x512", quality="medium").json()
+    assert image_of(body["data"][0]).size == (1280, 512)  # the smallest: 655,360 pixels
+    assert body["size"] == "1280x512" and body["usage"]["output_tokens"] == 660
 
 
 # --- strictness ------------------------------------------------------------------------------
@@ -196,6 +196,7 @@ def test_gpt_image_2_free_size_is_answered_at_that_size(srv):
         ({"model": "gpt-image-2", "size": "3072x1008"}, "size", "invalid_value"),
         ({"model": "gpt-image-2", "size": "4096x1536"}, "size", "invalid_value"),
         ({"model": "gpt-image-2", "size": "3840x2176"}, "size", "invalid_value"),
+        ({"model": "gpt-image-2", "size": "1024x624"}, "size", "invalid_value"),
         ({"model": "gpt-image-2", "size": "big"}, "size", "invalid_value"),
     ],
     ids=[
@@ -203,7 +204,7 @@ def test_gpt_image_2_free_size_is_answered_at_that_size(srv):
         "stream-string", "no-prompt", "long-prompt", "no-model", "chat-model", "quality-hd",
         "size-512", "size-free-on-gpt-image-1", "moderation", "format-gif", "compression-101",
         "compression-on-png", "transparent-jpeg", "partial-4", "free-not-16", "free-aspect",
-        "free-side", "free-pixels", "free-garbage",
+        "free-side", "free-pixels", "free-too-few-pixels", "free-garbage",
     ],
 )
 def test_generation_rejects_like_openai(srv, body, param, code):
@@ -393,7 +394,7 @@ def test_newapi_models_list_has_success_flag(relay):
 
 
 # --- fill modes ------------------------------------------------------------------------------
-OUT = (512, 768)  # a free size, so the first image is also stretched
+OUT = (640, 1024)  # a free size (the smallest area), so the first image is also stretched
 
 
 def _resized(img: Image.Image) -> np.ndarray:
@@ -488,6 +489,15 @@ def test_generation_stream_sends_partials_then_completed(srv):
     assert base64.b64decode(got[0][1]["b64_json"]) != srv.responses[0]
 
 
+def test_stream_events_keep_auto_where_the_json_answer_resolves_it(srv):
+    got = events(generate(srv, stream=True, partial_images=1))
+    assert all((d["size"], d["quality"], d["background"]) == ("auto", "auto", "auto")
+               for _, d in got)
+    body = generate(srv).json()
+    assert (body["size"], body["quality"], body["background"]) == ("1024x1024", "medium",
+                                                                   "opaque")
+
+
 def test_edit_stream_uses_image_edit_events(srv):
     r = edit(srv, sse=True, stream="true", partial_images="0", size="1024x1024")
     assert [name for name, _ in events(r)] == ["image_edit.completed"]
@@ -528,7 +538,8 @@ def test_stream_waits_for_latency_and_partial_delay(srv):
         ("insufficient_quota", "openai", 429, "insufficient_quota", "insufficient_quota"),
         ("server_error", "openai", 500, "server_error", None),
         ("unavailable", "openai", 503, "server_error", None),
-        ("unavailable", "new-api", 503, "new_api_error", "model_not_found"),
+        ("unavailable", "new-api", 503, "server_error", None),
+        ("no_channel", "new-api", 503, "new_api_error", "model_not_found"),
         ("moderation", "new-api", 400, "image_generation_user_error", "moderation_blocked"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
@@ -568,8 +579,8 @@ def test_error_faults_apply_to_the_models_list_too(srv):
     assert requests.get(srv.base_url + "/models", headers=AUTH).status_code == 401
 
 
-def test_newapi_unavailable_names_the_group_and_model(relay):
-    relay.fault = "unavailable"
+def test_newapi_no_channel_names_the_group_and_model(relay):
+    relay.fault = "no_channel"
     assert error_of(generate(relay))["message"].startswith(
         "当前分组 default 下对于模型 gpt-image-1 无可用渠道 (request id: ")
 
@@ -707,7 +718,7 @@ def test_unknown_knob_values_are_refused(srv):
         srv.fault = "explode"
     with pytest.raises(ValueError):
         srv.fill = "blur"
-    assert len(FAULTS) == 26
+    assert len(FAULTS) == 27
 
 
 def test_reset_clears_logs_and_knobs(srv):
@@ -737,3 +748,14 @@ def test_module_runs_in_the_foreground():
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.mark.parametrize("dialect", ["openai", "new-api"])
+def test_every_model_the_client_offers_is_served(dialect):
+    """The client's catalogue and the fake agree: a model it offers is not refused as unknown."""
+    from bianxie_core.models import known_models
+
+    with FakeServer(dialect=dialect) as server:
+        for name in known_models():
+            r = generate(server, model=name, size="1024x1024", quality="low")
+            assert r.status_code == 200, (name, r.text[:200])

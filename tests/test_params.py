@@ -13,6 +13,7 @@ from PIL import Image
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
+from bianxie_core.models import get_model
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, png_header, sniff_format
 from bianxie_core.service import Service
 from tests.test_client import (  # noqa: F401  (fixtures)
@@ -38,6 +39,7 @@ BAD = [
     ("size-2-aspect", lambda: gen(model="gpt-image-2", size="3840x1024"), "aspect"),
     ("size-2-pixels", lambda: gen(model="gpt-image-2", size="3840x3840"), "3840x2160"),
     ("size-garbage", lambda: gen(model="gpt-image-2", size="big"), "WIDTHxHEIGHT"),
+    ("size-too-few-pixels", lambda: gen(model="gpt-image-2", size="1024x624"), "655,360"),
     ("quality", lambda: gen(quality="ultra"), "quality"),
     ("background", lambda: gen(background="clear"), "background"),
     ("format", lambda: gen(output_format="gif"), "output_format"),
@@ -79,7 +81,7 @@ def test_refused_before_sending(make, words, srv1):
 
 GOOD = [
     ("free-size-portrait", lambda: gen(model="gpt-image-2", size="2160x3840"), (2160, 3840)),
-    ("free-size-small", lambda: gen(model="gpt-image-2", size="1024x512"), (1024, 512)),
+    ("free-size-small", lambda: gen(model="gpt-image-2", size="1280x512"), (1280, 512)),
     ("unknown-model-free", lambda: gen(model="gpt-image-2-2026-04-21", size="1280x720"),
      (1280, 720)),
     ("prompt-32000", lambda: gen(prompt="x" * 32000), (1024, 1024)),
@@ -141,14 +143,16 @@ def test_base_url_normalised(given, expected, srv1, monkeypatch):
     ("http://relay.example/v1", "https://relay.example/v1"),
     ("https://relay.example/v1/images/generations", "https://relay.example/v1"),
     ("ftp://relay.example", "http"),
-], ids=["remote-http", "endpoint", "scheme"])
+    ("http://127.0.0.1:99999/v1", "port"),
+    ("https://bob:hunter2@relay.example/v1", "https://relay.example/v1"),
+], ids=["remote-http", "endpoint", "scheme", "port", "password"])
 def test_bad_base_urls_refused(url, words, home, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("BIANXIE_BASE_URL", url)
     with pytest.raises(errors.UsageError) as info:
         Service()
-    assert words in str(info.value)
+    assert words in str(info.value) and "hunter2" not in str(info.value)
     code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
-    assert code == 2 and words in err
+    assert code == 2 and words in err and "hunter2" not in err
 
 
 def test_remote_http_allowed_explicitly(home, monkeypatch):
@@ -199,10 +203,42 @@ def _png(mode, size=(7, 5), **save):
         "wide"])
 def test_png_size_and_alpha_are_read_as_pillow_reads_them(data):
     with Image.open(io.BytesIO(data)) as im:
-        pillow = im.size + (im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info,)
+        pillow = im.size + (im.mode in ("RGBA", "LA"), "transparency" in im.info)
     assert png_header(data) == pillow
     image = ImageFile(data=data, name="a.png", content_type="image/png")
-    assert (image.dimensions(), image.has_alpha()) == (pillow[:2], pillow[2])
+    assert image.dimensions() + (image.has_alpha(), image.has_colour_key()) == pillow
+
+
+def _edit_with_mask(mask_data):
+    image = ImageFile(data=_png("RGB", (64, 48)), name="i.png", content_type="image/png")
+    mask = ImageFile(data=mask_data, name="m.png", content_type="image/png")
+    return EditRequest(prompt="x", model="gpt-image-1.5", images=[image], mask=mask)
+
+
+@pytest.mark.parametrize("mode, key", [("P", 0), ("RGB", (0, 0, 0))], ids=["palette", "rgb"])
+def test_a_mask_keyed_instead_of_alpha_is_refused_before_sending(mode, key):
+    """The API wants an alpha channel; a palette or colour-key transparency is refused there."""
+    with pytest.raises(errors.UsageError, match="RGBA") as info:
+        _edit_with_mask(_png(mode, (64, 48), transparency=key)).validate(
+            get_model("gpt-image-1.5"))
+    assert info.value.exit_code == 2
+
+
+def test_a_mask_that_is_not_really_an_image_is_one_plain_sentence():
+    with pytest.raises(errors.UsageError, match="cannot be read as an image") as info:
+        _edit_with_mask(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10).validate(
+            get_model("gpt-image-1.5"))
+    assert_plain(str(info.value)) and "BytesIO" not in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", [None, "png"])
+def test_compression_with_png_output_is_refused_before_sending(fmt):
+    request = GenerateRequest(prompt="x", model="gpt-image-1.5", output_format=fmt,
+                              output_compression=50)
+    with pytest.raises(errors.UsageError, match="jpeg or webp"):
+        request.validate(get_model("gpt-image-1.5"))
+    GenerateRequest(prompt="x", model="gpt-image-1.5", output_format="webp",
+                    output_compression=50).validate(get_model("gpt-image-1.5"))
 
 
 @pytest.mark.parametrize("data", [

@@ -21,6 +21,7 @@ from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import free_size_problem, get_model
 from bianxie_core.region import (
+    MAX_EXPAND_PIXELS,
     Placer,
     RegionOptions,
     apply_placement,
@@ -493,7 +494,7 @@ def test_layer_too_small_for_the_aspect_pads_and_never_composites_padding():
     ids=["tiny", "photo", "wide-4", "tall-13", "4k", "huge", "sliver"],
 )
 @pytest.mark.parametrize(
-    "max_pixels", [2560 * 1440, 3840 * 2160, 512 * 512], ids=["default", "4k", "small"]
+    "max_pixels", [2560 * 1440, 3840 * 2160, 1024 * 1024], ids=["default", "4k", "least"]
 )
 def test_free_size_is_always_valid(crop, max_pixels):
     size = free_size_for(Extent(*crop), max_pixels)
@@ -574,6 +575,20 @@ def test_expand_fills_transparent_pixels_of_an_rgba_layer():
 def test_expand_rejects(kwargs):
     with pytest.raises(UsageError):
         plan_expand(Extent(600, 400), FIXED, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"margins": (100_000, 0, 0, 0)}, {"aspect": 400.0},
+                                    {"margins": (0, 8192, 0, 8192)}],
+                         ids=["huge-margin", "extreme-aspect", "tall-strip-of-a-small-layer"])
+def test_expand_refuses_a_canvas_too_big_to_work_on(kwargs):
+    """A 600x400 layer grown by 100,000 px asked numpy for 19 GiB before anything failed."""
+    with pytest.raises(UsageError, match="too much"):
+        plan_expand(Extent(600, 400), FIXED, **kwargs)
+
+
+def test_expand_allows_big_photos_within_the_limit():
+    plan = plan_expand(Extent(8000, 6000), FIXED, aspect=16 / 9)
+    assert plan.layer == Extent(10667, 6000) and plan.canvas.area <= MAX_EXPAND_PIXELS
 
 
 # --- usage errors ---------------------------------------------------------------------------

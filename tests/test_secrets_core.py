@@ -92,7 +92,7 @@ def test_sweep_after_a_sample_of_runs(srv, home, tmp_path, capsys, monkeypatch):
 
 
 def _echoing(form: str):
-    def error_for(fault, dialect, model, sent_key, upstream_id):
+    def error_for(fault, dialect, model, sent_key, upstream_id, retry_after="1"):
         return ApiError(500, "upstream refused token %s for %s" % (form, model), "new_api_error")
     return error_for
 

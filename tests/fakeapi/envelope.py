@@ -58,7 +58,8 @@ def error_body(dialect: str, err: ApiError, request_id: str) -> bytes:
         message = "%s (request id: %s)" % (message, request_id)
         param = param or ""
     body = {"message": message, "type": err.type, "param": param, "code": code}
-    body.update(err.extra)
+    if dialect != "new-api":  # new-api re-encodes errors with these four keys only
+        body.update(err.extra)
     return json.dumps({"error": body}, ensure_ascii=False).encode("utf-8")
 
 

@@ -11,8 +11,8 @@ CONNECTION = ("reset_before_body", "reset_after_body", "read_timeout")
 # Fixed error answers, given after the auth check and before the request is validated.
 ERRORS = (
     "invalid_param", "moderation", "unauthorized", "token_exhausted", "token_expired",
-    "org_unverified", "quota_newapi", "rate_limit", "insufficient_quota", "server_error", "bad_gateway_html", "unavailable",
-    "timeout_524",
+    "org_unverified", "quota_newapi", "rate_limit", "insufficient_quota", "server_error",
+    "bad_gateway_html", "unavailable", "no_channel", "timeout_524",
 )
 # Relay limits, checked only when the request uses the refused feature.
 REFUSALS = ("refuse_n", "refuse_stream", "one_api_edits")
@@ -66,7 +66,7 @@ def no_channel(model: str, code: str = "model_not_found") -> ApiError:
 
 
 def error_for(fault: str, dialect: str, model: str, sent_key: Optional[str],
-              upstream_id: str) -> ApiError:
+              upstream_id: str, retry_after: str = "1") -> ApiError:
     """The error answer of an ERRORS fault (HTML ones are handled by the server)."""
     if fault == "invalid_param":
         return ApiError(400, "Invalid value: 'ultra'. Supported values are: 'low', 'medium', "
@@ -90,7 +90,7 @@ def error_for(fault: str, dialect: str, model: str, sent_key: Optional[str],
         return ApiError(403, "用户额度不足, 剩余额度: ¥0.12", "new_api_error", None,
                         "insufficient_user_quota", origin="relay")
     if fault == "rate_limit":
-        headers = {} if dialect == "new-api" else {"Retry-After": "1"}
+        headers = {} if dialect == "new-api" else {"Retry-After": retry_after}
         return ApiError(429, "Rate limit reached for %s in organization org-fake on images per "
                         "min (IPM): Limit 5, Used 5, Requested 1. Please try again in 1s. Visit "
                         "https://platform.openai.com/account/rate-limits to learn more." % model,
@@ -103,11 +103,11 @@ def error_for(fault: str, dialect: str, model: str, sent_key: Optional[str],
     if fault == "server_error":
         return ApiError(500, "The server had an error while processing your request. Sorry "
                         "about that!", "server_error")
-    if fault == "unavailable":
-        if dialect == "new-api":
-            return no_channel(model)
+    if fault == "unavailable":  # the model's side; a relay passes it on with its request id
         return ApiError(503, "The engine is currently overloaded, please try again later.",
                         "server_error")
+    if fault == "no_channel":  # new-api found no channel: nothing went upstream
+        return no_channel(model)
     raise ValueError("not an error fault: %s" % fault)
 
 

@@ -49,7 +49,8 @@ class FakeServer:
     """Serve the images API on 127.0.0.1 (ephemeral port) in a background thread.
 
     Knobs (plain attributes, change them at any time; ``reset()`` restores them):
-    ``fault``/``fault_count``, ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
+    ``fault``/``fault_count``/``retry_after`` (seconds, the rate_limit fault's header),
+    ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
     ``partial_delay``/``final_delay``/``hold_final``. Logs: ``requests`` (every request but
     downloads), ``responses`` (final image bytes sent), ``partials``, ``downloads``.
     """
@@ -79,6 +80,7 @@ class FakeServer:
             self._files.clear()
         self.fault = None
         self.fault_count = None
+        self.retry_after = "1"
         self.fill = "mask"
         self.fill_color: Tuple[int, int, int] = (255, 0, 255)
         self.shift = ((1.1, 1.0, 0.9), (10, -5, 0))
@@ -403,7 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return None
             return self._send(524, faults.CLOUDFLARE_524, "text/html; charset=UTF-8")
-        raise faults.error_for(fault, fake.dialect, model, sent_key, openai_request_id())
+        raise faults.error_for(fault, fake.dialect, model, sent_key, openai_request_id(),
+                               fake.retry_after)
 
     def _serve_file(self, name: str) -> None:
         with self.fake._lock:
@@ -452,6 +455,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _echo(self, job: Job) -> dict:
         return {"size": job.size_text, "quality": job.quality, "background": job.background,
                 "output_format": job.output_format}
+
+    def _event_echo(self, job: Job) -> dict:
+        """Stream events, unlike the JSON answer, may keep "auto" for what was asked as auto."""
+        return dict(self._echo(job), **{k: "auto" for k in job.auto})
 
     def _image_entry(self, job: Job, data: bytes, fault: Optional[str]) -> dict:
         """A data[] entry (or the image keys of a completed event) for ``data``."""
@@ -518,7 +525,7 @@ class _Handler(BaseHTTPRequestHandler):
                 event = {"type": prefix + ".partial_image",
                          "b64_json": base64.b64encode(data).decode("ascii"),
                          "created_at": int(time.time()), "partial_image_index": k}
-                event.update(self._echo(job))
+                event.update(self._event_echo(job))
                 self._event(prefix + ".partial_image", event)
                 sent_partials += 1
             if fault == "stream_cut":
@@ -537,7 +544,7 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             event = {"type": prefix + ".completed", "created_at": int(time.time())}
             event.update(self._image_entry(job, self._final(job, index, fault), fault))
-            event.update(self._echo(job))
+            event.update(self._event_echo(job))
             event["usage"] = self._usage(job, 1)
             self._event(prefix + ".completed", event)
         self._chunk(b"")

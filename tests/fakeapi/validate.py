@@ -14,6 +14,7 @@ from tests.fakeapi.records import FilePart
 
 IMAGE_MODELS = (
     "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",
+    "chatgpt-image-latest",
 )
 OTHER_MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
 STANDARD_SIZES = ("1024x1024", "1024x1536", "1536x1024")
@@ -50,6 +51,7 @@ class Job:
     partial_images: int = 0
     images: List[Image.Image] = field(default_factory=list)
     mask: Optional[Image.Image] = None
+    auto: Tuple[str, ...] = ()  # the fields asked for as "auto" (stream events echo "auto")
 
     @property
     def size_text(self) -> str:
@@ -115,6 +117,8 @@ def _free_size_problem(w: int, h: int) -> Optional[str]:
         return "width and height must both be positive multiples of 16"
     if max(w, h) > 3840:
         return "each side must be at most 3840 pixels"
+    if w * h < 655_360:
+        return "the image must have at least 655360 pixels"
     if w * h > 3840 * 2160:
         return "the image must have at most 3840x2160 (8294400) pixels"
     if max(w, h) > 3 * min(w, h):
@@ -243,6 +247,8 @@ def build_job(kind: str, params: dict, files: List[FilePart], form: bool, dialec
         _load_edit_images(job, files, dialect)
     size = _as_str("size", params.get("size", "auto"))
     job.size = _size(model, size, job.images[0] if job.images else None)
+    job.auto = tuple(k for k, v in (("size", size), ("quality", quality),
+                                    ("background", background)) if v == "auto")
     return job
 
 
