@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -150,32 +151,58 @@ def coverage_bounds(coverage: np.ndarray) -> Optional[Bounds]:
     return Bounds.from_corners(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def _load_rgba(path) -> np.ndarray:
+def _read_file(path) -> bytes:
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGBA"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(_("Cannot read the image {path}: {reason}.").format(
-            path=path, reason=exc)) from None
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(_("The file {path} does not exist: check its name and "
+                           "folder.").format(path=path)) from None
+    except IsADirectoryError:
+        raise UsageError(_("{path} is a folder, not an image: give the image file's "
+                           "name.").format(path=path)) from None
+    except PermissionError:
+        raise UsageError(_("You have no permission to read {path}: check the file's "
+                           "permissions.").format(path=path)) from None
+    except OSError:
+        raise UsageError(_("The file {path} cannot be read: check that its disk is "
+                           "working.").format(path=path)) from None
+
+
+def _open_image(path) -> Image.Image:
+    """The image file at ``path``, decoded; UsageError with one plain sentence otherwise."""
+    data = _read_file(path)
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+    except Image.UnidentifiedImageError:
+        raise UsageError(_("{path} is not an image file: give a PNG, JPEG or WebP "
+                           "image.").format(path=path)) from None
+    except Image.DecompressionBombError:
+        raise UsageError(_("The image {path} has too many pixels to edit: scale it down "
+                           "first.").format(path=path)) from None
+    except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
+        raise UsageError(_("The image {path} is damaged and cannot be read: open it in an "
+                           "image editor and save it again.").format(path=path)) from None
+
+
+def _load_rgba(path) -> np.ndarray:
+    return np.asarray(_open_image(path).convert("RGBA"))
 
 
 def _load_selection(path, size: Tuple[int, int]) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            if im.size != size:
-                raise UsageError(_(
-                    "The selection {path} is {w}x{h} but the image is {iw}x{ih}: they must be "
-                    "the same size.").format(path=path, w=im.size[0], h=im.size[1],
-                                             iw=size[0], ih=size[1]))
-            if im.mode in ("RGBA", "LA"):
-                # a white-on-transparent selection counts by its alpha
-                gray = np.asarray(im.convert("L"), dtype=np.uint16)
-                alpha = np.asarray(im.getchannel("A"), dtype=np.uint16)
-                return (gray * alpha // 255).astype(np.uint8)
-            return np.asarray(im.convert("L"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(_("Cannot read the selection {path}: {reason}.").format(
-            path=path, reason=exc)) from None
+    """The selection's coverage (0..255); white, or opaque white on transparent, is selected."""
+    image = _open_image(path)
+    if image.size != size:
+        raise UsageError(_(
+            "The selection {path} is {w}x{h} but the image is {iw}x{ih}: they must be "
+            "the same size.").format(path=path, w=image.size[0], h=image.size[1],
+                                     iw=size[0], ih=size[1]))
+    if image.mode in ("RGBA", "LA"):
+        gray = np.asarray(image.convert("L"), dtype=np.uint16)
+        alpha = np.asarray(image.getchannel("A"), dtype=np.uint16)
+        return (gray * alpha // 255).astype(np.uint8)
+    return np.asarray(image.convert("L"))
 
 
 def settings_for(service, fields: dict, **options) -> EditSettings:
@@ -192,44 +219,83 @@ def settings_for(service, fields: dict, **options) -> EditSettings:
     return settings
 
 
-def inpaint_files(service, image_path, selection_path, fields: dict, *, context="auto",
-                  grow=None, feather=None, color_match=True, input_fidelity=None,
-                  on_partial=None):
-    """Edit the selected region of an image file; returns (full composited images, outcome)."""
+def _check_fidelity(spec: models.ModelSpec, input_fidelity: str) -> None:
+    """Refuse what EditSettings.request would drop, as an edit does."""
+    if input_fidelity and not spec.input_fidelity:
+        raise UsageError(
+            _("{model} does not take input_fidelity: leave it unset or choose another model.")
+            .format(model=spec.name))
+
+
+@dataclass
+class FileEdit:
+    """An inpaint or expand of image files, checked and planned; nothing is sent before
+    ``send()``."""
+
+    service: object
+    request: EditRequest
+    meta: dict
+    plan: region.Plan
+    pixels: np.ndarray  # the whole image, RGBA
+    crop_pixels: np.ndarray
+    coverage: Optional[np.ndarray]  # the selection over the crop; None when expanding
+    options: region.RegionOptions
+
+    def send(self, on_partial=None):
+        """Pay for the edit; returns (full composited images, outcome)."""
+        outcome = self.service.edit(self.request, on_partial=on_partial, meta=self.meta)
+        return _composite_all(self.plan, self.crop_pixels, self.coverage, self.pixels,
+                              outcome, self.options), outcome
+
+
+def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, context="auto",
+                      grow=None, feather=None, color_match=True,
+                      input_fidelity=None) -> FileEdit:
+    """Check and plan an edit of the selected region of an image file (UsageError when the
+    files, the selection or the settings are unusable)."""
     pixels = _load_rgba(image_path)
     layer = Extent(pixels.shape[1], pixels.shape[0])
     coverage = _load_selection(selection_path, (layer.width, layer.height))
+    selection = coverage_bounds(coverage)
+    if selection is None:
+        raise UsageError(_("The selection {path} is empty: paint white where the image should "
+                           "change (black is kept).").format(path=selection_path))
     settings = settings_for(service, fields, context=context, grow=grow, feather=feather,
                             color_match=color_match, input_fidelity=input_fidelity or "")
     spec = service.model(settings.model)
+    _check_fidelity(spec, settings.input_fidelity)
     options = settings.region_options()
-    selection = coverage_bounds(coverage)
     plan = region.plan_edit(layer, selection, spec, options)
     crop_pixels = pixels[plan.crop.slices]
-    crop_cov = coverage[plan.crop.slices] if selection is not None else None
+    crop_cov = coverage[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, crop_cov, options)
-    outcome = service.edit(settings.request(upload, spec), on_partial=on_partial,
-                           meta={"tool": "inpaint", "crop": list(plan.crop),
-                                 "canvas": list(plan.canvas)})
-    return _composite_all(plan, crop_pixels, crop_cov, pixels, outcome, options), outcome
+    request = settings.request(upload, spec)
+    service.check(request)
+    meta = {"tool": "inpaint", "crop": list(plan.crop), "canvas": list(plan.canvas)}
+    return FileEdit(service, request, meta, plan, pixels, crop_pixels, crop_cov, options)
 
 
-def expand_file(service, image_path, fields: dict, *, margins=None, aspect=None,
-                on_partial=None):
-    """Grow an image file's canvas by ``margins`` (left, top, right, bottom) or to ``aspect``
-    and let the model fill the new area; returns (new full images, outcome)."""
+def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=None,
+                     input_fidelity=None) -> FileEdit:
+    """Check and plan growing an image file's canvas by ``margins`` (left, top, right, bottom)
+    or to ``aspect``, the model filling the new area."""
+    if (fields.get("n") or 1) > 1:
+        raise UsageError(_("expand makes one image per run: leave out -n, and run it again for "
+                           "another version."))
     pixels = _load_rgba(image_path)
-    settings = settings_for(service, dict(fields, n=1))
+    settings = settings_for(service, dict(fields, n=1), input_fidelity=input_fidelity or "")
     settings.prompt = settings.prompt.strip() or EXPAND_PROMPT
     spec = service.model(settings.model)
+    _check_fidelity(spec, settings.input_fidelity)
     options = settings.region_options()
     plan = region.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
                               margins=margins, aspect=aspect)
     crop_pixels = pixels[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, None, options)
-    outcome = service.edit(settings.request(upload, spec), on_partial=on_partial,
-                           meta={"tool": "expand", "origin": list(plan.origin)})
-    return _composite_all(plan, crop_pixels, None, pixels, outcome, options), outcome
+    request = settings.request(upload, spec)
+    service.check(request)
+    meta = {"tool": "expand", "origin": list(plan.origin)}
+    return FileEdit(service, request, meta, plan, pixels, crop_pixels, None, options)
 
 
 def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> list:

@@ -171,13 +171,14 @@ def test_missing_key_says_how_to_set_it(home, tmp_path, capsys, monkeypatch):
     assert_plain(err)
 
 
-def test_unwritable_output_is_one_line(srv, tmp_path, capsys):
+def test_output_under_a_file_is_refused_before_sending(srv, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, out, err = run_cli(["generate", "-p", "x", "-o", str(blocker / "o.png"), "--quiet"],
                              capsys)
-    assert code == 1 and err.count("\n") == 1
-    assert len(list(configmod.home().glob("history/*.png"))) == 1  # paid for: kept
+    assert code == 2 and err.count("\n") == 1 and srv.requests == []
+    assert_plain(err)
+    assert not list(configmod.home().glob("history/*.png"))  # nothing paid for
 
 
 def test_argparse_usage_error_exits_2(home, capsys):
