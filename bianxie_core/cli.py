@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import errno
 import getpass
 import math
 import os
@@ -22,7 +21,7 @@ from typing import List, Optional
 
 from bianxie_core import __version__, cost, errors, models, params
 from bianxie_core import config as configmod
-from bianxie_core.i18n import _, ngettext
+from bianxie_core.i18n import _, join_sentences, ngettext
 
 
 class Progress:
@@ -127,7 +126,7 @@ def _write(path: Path, data: bytes) -> None:
         raise errors.BianxieError(_(
             "{path} could not be written ({reason}); every image not written is kept in the "
             "history: `bianxie history --pending --export FOLDER` copies them out.").format(
-                path=path, reason=_os_reason(exc))) from None
+                path=path, reason=errors.os_reason(exc))) from None
 
 
 def planned_outputs(args, count: int) -> List[Path]:
@@ -170,28 +169,10 @@ def _common_fields(args, file_fmt: Optional[str] = None) -> dict:
 
 
 # --- errors about files, in plain words -----------------------------------------------------
-def _os_reason(exc: OSError) -> str:
-    """What went wrong with a file, without the system's English text."""
-    reasons = {
-        errno.ENOENT: _("it does not exist"),
-        errno.EACCES: _("permission denied"),
-        errno.EPERM: _("permission denied"),
-        errno.EISDIR: _("it is a folder"),
-        errno.ENOTDIR: _("a part of the path is a file, not a folder"),
-        errno.EEXIST: _("it already exists"),
-        errno.ENOSPC: _("the disk is full"),
-        errno.EROFS: _("the disk is read-only"),
-    }
-    if exc.errno in reasons:
-        return reasons[exc.errno]
-    code = errno.errorcode.get(exc.errno or 0) or type(exc).__name__
-    return _("system error {code}").format(code=code)
-
-
 def _file_problem(exc: OSError) -> str:
     path = exc.filename if exc.filename is not None else _("a file")
     return _("Cannot use {path} ({reason}): check the path and try again.").format(
-        path=path, reason=_os_reason(exc))
+        path=path, reason=errors.os_reason(exc))
 
 
 def _input_file(path: str) -> params.ImageFile:
@@ -701,16 +682,6 @@ def build_parser() -> argparse.ArgumentParser:
 _PAYING_COMMANDS = {"generate", "edit", "inpaint", "expand"}
 
 
-def _sentences(*parts: str) -> str:
-    """Sentences joined with a space, but none after Chinese full-width punctuation."""
-    text = ""
-    for part in (p.strip() for p in parts if p and p.strip()):
-        if text and text[-1] not in "。！？；：）」":
-            text += " "
-        text += part
-    return text
-
-
 def error_text(exc: errors.BianxieError) -> str:
     """The error's message, with the history hint and request id the CLI user needs (not the
     plug-in's "Recover Results")."""
@@ -719,7 +690,7 @@ def error_text(exc: errors.BianxieError) -> str:
     request_id = getattr(exc, "request_id", None)
     shown_id = _("(request id: {id})").format(id=request_id) \
         if request_id and request_id not in exc.message else ""
-    return _sentences(exc.message, billed, shown_id)
+    return join_sentences(exc.message, billed, shown_id)
 
 
 def main(argv: Optional[List[str]] = None, out=None) -> int:

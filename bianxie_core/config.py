@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from bianxie_core import models
-from bianxie_core.errors import ConfigError, UsageError
+from bianxie_core.errors import ConfigError, UsageError, os_reason
 from bianxie_core.i18n import _
 
 DEFAULT_BASE_URL = "https://api.bianxie.ai/v1"
@@ -208,7 +208,7 @@ def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Co
     except OSError as exc:
         raise ConfigError(
             _("The config file {path} cannot be read ({reason}). {fix}").format(
-                path=path, reason=exc.strerror or type(exc).__name__, fix=_fix_or_delete()
+                path=path, reason=os_reason(exc), fix=_fix_or_delete()
             )
         ) from None
     if raw is not None:
@@ -269,7 +269,7 @@ def save(config: Config, path: Optional[Path] = None) -> Path:
             _(
                 "The config file {path} cannot be written ({reason}). Fix the folder's "
                 "permissions or set BIANXIE_HOME to another folder."
-            ).format(path=path, reason=exc.strerror or type(exc).__name__)
+            ).format(path=path, reason=os_reason(exc))
         ) from None
     return path
 

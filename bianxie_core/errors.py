@@ -28,9 +28,10 @@ been charged and must not be re-sent silently.
 
 from __future__ import annotations
 
+import errno
 from typing import Optional
 
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 
 
 class BianxieError(Exception):
@@ -42,13 +43,11 @@ class BianxieError(Exception):
         self.message = message
 
     def __str__(self) -> str:
-        text = self.message
-        if self.may_be_billed:
-            text += " " + _(
-                "The request may already have been charged: any image it returns is kept in "
-                "the history (Recover Results, or `bianxie history`)."
-            )
-        return text
+        if not self.may_be_billed:
+            return self.message
+        return join_sentences(self.message, _(
+            "The request may already have been charged: any image it returns is kept in "
+            "the history (Recover Results, or `bianxie history`)."))
 
 
 class UsageError(BianxieError, ValueError):
@@ -142,3 +141,21 @@ class TimeoutError(TransportError):  # noqa: A001 - deliberately shadows the bui
 
 class Cancelled(BianxieError):
     exit_code = 130
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong with a file, in the user's language (never the system's English)."""
+    reasons = {
+        errno.ENOENT: _("it does not exist"),
+        errno.EACCES: _("permission denied"),
+        errno.EPERM: _("permission denied"),
+        errno.EISDIR: _("it is a folder"),
+        errno.ENOTDIR: _("a part of the path is a file, not a folder"),
+        errno.EEXIST: _("it already exists"),
+        errno.ENOSPC: _("the disk is full"),
+        errno.EROFS: _("the disk is read-only"),
+    }
+    if exc.errno in reasons:
+        return reasons[exc.errno]
+    code = errno.errorcode.get(exc.errno or 0) or type(exc).__name__
+    return _("system error {code}").format(code=code)

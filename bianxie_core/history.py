@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 from urllib.parse import urlsplit
 
 from bianxie_core.config import home, write_private
-from bianxie_core.errors import ConfigError, UsageError
+from bianxie_core.errors import ConfigError, UsageError, os_reason
 from bianxie_core.i18n import _
 
 DEFAULT_CAP_BYTES = 500 * 2**20
@@ -141,7 +141,7 @@ class History:
             _(
                 "The history folder {folder} cannot be written ({reason}). Fix its permissions "
                 "or set BIANXIE_HOME to another folder."
-            ).format(folder=self.root, reason=exc.strerror or type(exc).__name__)
+            ).format(folder=self.root, reason=os_reason(exc))
         )
 
     def _mkdir(self) -> None:

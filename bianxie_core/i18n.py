@@ -41,5 +41,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translation().ngettext(singular, plural, n)
 
 
+def join_sentences(*parts: str) -> str:
+    """Sentences joined with a space, but none after Chinese full-width punctuation."""
+    text = ""
+    for part in (p.strip() for p in parts if p and p.strip()):
+        if text and text[-1] not in "。！？；：）」":
+            text += " "
+        text += part
+    return text
+
+
 def is_chinese() -> bool:
     return any(lang.lower().startswith("zh") for lang in _languages())

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from bianxie_core import models
-from bianxie_core.errors import UsageError
+from bianxie_core.errors import UsageError, os_reason
 from bianxie_core.i18n import _
 
 QUALITIES = ("auto", "low", "medium", "high")
@@ -68,7 +68,7 @@ class ImageFile:
             data = path.read_bytes()
         except OSError as exc:
             raise UsageError(
-                _("Cannot read {path}: {reason}.").format(path=path, reason=exc.strerror or exc)
+                _("Cannot read {path}: {reason}.").format(path=path, reason=os_reason(exc))
             ) from None
         fmt = sniff_format(data)
         if fmt is None:

@@ -81,7 +81,7 @@ def test_argparse_is_left_as_it_was(zh, capsys):
     (("甲", "乙。"), "甲 乙。"),
 ], ids=["english", "chinese", "empty-part", "no-stop"])
 def test_sentences_join_as_the_language_writes(parts, expected):
-    assert cli._sentences(*parts) == expected
+    assert i18n.join_sentences(*parts) == expected
 
 
 def test_a_billed_error_is_chinese_and_points_to_the_cli(srv, zh, tmp_path, capsys):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import cli
+from bianxie_core import cli, errors
 from bianxie_core import config as configmod
 from tests.test_cli_outputs import assert_plain_words
 from tests.test_client import home, run_cli, srv1  # noqa: F401  (fixtures)
@@ -117,7 +117,7 @@ def test_os_errors_reaching_main_are_plain(error, home, capsys, monkeypatch):
 
 
 def test_os_error_reasons_differ():
-    reasons = {cli._os_reason(OSError(e, "x")) for e in (
+    reasons = {errors.os_reason(OSError(e, "x")) for e in (
         errno.ENOENT, errno.EACCES, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC,
         errno.EROFS)}
     assert len(reasons) == 7

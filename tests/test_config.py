@@ -105,7 +105,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(ConfigError, match="No space left"):
+    with pytest.raises(ConfigError, match="the disk is full"):
         cfg.save(cfg.Config(model="new-model"), path)
     assert cfg.load(path, env={}).model == "old-model"
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left

@@ -131,6 +131,17 @@ def test_core_error_is_chinese(chinese):
     assert CJK.search(str(info.value)), str(info.value)
 
 
+def test_a_billed_error_joins_its_sentences_as_chinese_does(chinese):
+    first = errors._("The prompt is empty: describe the image or the change you want.")
+    text = str(errors.ServerError(first))
+    assert first.endswith("。") and text.startswith(first + "此"), text
+
+
+def test_file_errors_are_said_in_the_language_not_the_systems(chinese):
+    reason = errors.os_reason(OSError(28, "No space left on device"))
+    assert CJK.search(reason) and "space" not in reason
+
+
 def _cli(args, home, language):
     env = dict(os.environ, LANGUAGE=language, BIANXIE_HOME=str(home))
     env.pop("BIANXIE_API_KEY", None)
