@@ -65,7 +65,7 @@ class Estimate:
             ).format(count=f"{self.input_tokens:,}")
         text += " ≈ " + format_price(self.price, self.currency)
         if self.notes:
-            text += " (" + _("estimate: {notes}").format(notes="; ".join(self.notes)) + ")"
+            text += " (" + _("estimate: {notes}").format(notes=_("; ").join(self.notes)) + ")"
         return text
 
 

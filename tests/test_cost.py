@@ -272,3 +272,11 @@ def test_actual_with_override():
     assert cost.actual(get_model("gpt-image-1"), REAL_USAGE, prices=prices) == pytest.approx(
         272 * 100 / 1e6
     )
+
+
+def test_notes_join_with_the_languages_punctuation(monkeypatch):
+    estimate = cost.Estimate(output_tokens=1, input_tokens=0, price=0.0, currency="USD",
+                             estimated=True, notes=("a", "b"))
+    assert estimate.format().endswith("(estimate: a; b)")
+    monkeypatch.setenv("LANGUAGE", "zh_CN")  # the catalogue is chosen per language
+    assert "a；b" in estimate.format() and "; " not in estimate.format()
