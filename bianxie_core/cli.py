@@ -239,12 +239,38 @@ def _report(outcome) -> None:
 
 
 # --- commands -------------------------------------------------------------------------------
+def confirm_cost(args, service, request) -> None:
+    """Ask before a run estimated above the ``cost-confirm-above`` setting (``--yes`` does
+    not ask); without a terminal to ask on, refuse. Nothing has been sent either way."""
+    limit = float(service.config.cost_confirm_above or 0)
+    if limit <= 0 or args.yes:
+        return
+    cfg = service.config
+    estimate = cost.estimate_request(service.model(request.model), request, prices=cfg.prices,
+                                     currency=cfg.currency)
+    if estimate.price <= limit:
+        return
+    above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
+        estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency))
+    if not sys.stdin.isatty():
+        raise errors.UsageError(join_sentences(above, _(
+            "Add --yes to run it anyway, or raise the limit with `bianxie config set "
+            "cost-confirm-above`.")))
+    try:
+        answer = input(join_sentences(above, _("Run it anyway? [y/N] ")) + " ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes", _("y"), _("yes")):
+        raise errors.Cancelled(_("Not run: nothing was sent."))
+
+
 def cmd_generate(args, out) -> int:
     paths = planned_outputs(args, args.n or 1)
     service = _service(args)
     request = params.GenerateRequest(moderation=args.moderation,
                                      **_common_fields(args, file_format(paths[0])))
     service.check(request)
+    confirm_cost(args, service, request)
     with Progress(quiet=args.quiet) as progress:
         outcome = service.generate(request, on_partial=progress.partial)
     _write_outputs(outcome, paths, out)
@@ -259,6 +285,7 @@ def cmd_edit(args, out) -> int:
     request = params.EditRequest(images=images, mask=mask, input_fidelity=args.input_fidelity,
                                  **_common_fields(args, file_format(paths[0])))
     service.check(request)
+    confirm_cost(args, service, request)
     with Progress(quiet=args.quiet) as progress:
         outcome = service.edit(request, on_partial=progress.partial)
     _write_outputs(outcome, paths, out)
@@ -294,6 +321,7 @@ def cmd_expand(args, out) -> int:
 
 
 def _send_composites(job, paths: List[Path], args, out) -> None:
+    confirm_cost(args, job.service, job.request)
     with Progress(quiet=args.quiet) as progress:
         results, outcome = job.send(on_partial=progress.partial)
     _save_composites(results, outcome, paths, out)
@@ -602,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=_("output file: .png, .jpg or .webp, which sets its format (n > 1: "
                               "out-1.png, out-2.png, …); missing folders are created"))
         p.add_argument("--quiet", action="store_true", help=_("no progress on stderr"))
+        p.add_argument("-y", "--yes", action="store_true",
+                       help=_("run without asking, even when the estimate is above the "
+                              "cost-confirm-above setting"))
 
     p = sub.add_parser("generate", help=_("text to image"))
     request_options(p, edit=False)

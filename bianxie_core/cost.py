@@ -142,6 +142,15 @@ def _output_per_image(size: str, quality: str, notes: list) -> tuple:
     return round(OUTPUT_TOKENS[(quality, SQUARE)] * width * height / 1024**2), True
 
 
+def estimate_request(model: ModelSpec, request, *, prices: Optional[Mapping] = None,
+                     currency: str = "USD") -> Estimate:
+    """What sending ``request`` (a GenerateRequest or an EditRequest) should cost."""
+    return estimate(model, request.size or "auto", request.quality or "auto", request.n or 1,
+                    input_images=[image.dimensions() for image in getattr(request, "images", ())],
+                    prompt=request.prompt, input_fidelity=getattr(request, "input_fidelity", None),
+                    prices=prices, currency=currency)
+
+
 def estimate(
     model: ModelSpec,
     size: str,
