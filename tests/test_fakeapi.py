@@ -460,14 +460,17 @@ def test_generation_usage_follows_the_token_table(srv, quality, size, per_image)
     }
 
 
-def test_edit_usage_counts_input_images_by_area(srv):
+def test_edit_usage_counts_input_images_by_tiles(srv):
+    """As measured: 1024x1024 is one 512 px tile (194), 1100x1024 two (323), 512x512 one."""
     files = [("image[]", ("a.png", encode(photo((1024, 1024))), "image/png")),
-             ("image[]", ("b.png", encode(photo((512, 512))), "image/png"))]
+             ("image[]", ("b.png", encode(photo((1100, 1024))), "image/png")),
+             ("image[]", ("c.png", encode(photo((512, 512))), "image/png"))]
     usage = edit(srv, files=files, prompt="abcdefghi", quality="low", size="1024x1024",
                  model="gpt-image-1.5").json()["usage"]
-    assert usage["input_tokens_details"] == {"text_tokens": 3, "image_tokens": 194 + 49}
-    assert usage["input_tokens"] == 246 and usage["output_tokens"] == 272
-    assert usage["total_tokens"] == 518
+    assert usage["input_tokens_details"] == {"text_tokens": 3 + 3 * 32,
+                                             "image_tokens": 194 + 323 + 194}
+    assert usage["input_tokens"] == 99 + 711 and usage["output_tokens"] == 272
+    assert usage["total_tokens"] == 810 + 272
     assert usage["output_tokens_details"] == {"image_tokens": 272, "text_tokens": 0}
 
 

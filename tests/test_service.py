@@ -158,6 +158,21 @@ def test_outcome_prices_the_usage(srv, home):
     assert outcome.currency == "USD"
 
 
+@pytest.mark.parametrize("sizes", [[(1024, 1024)], [(1100, 1024), (512, 512)], [(300, 2000)]],
+                         ids=["one-tile", "two-images", "tall"])
+def test_the_estimate_before_an_edit_is_what_the_fake_bills(sizes, srv1, home):
+    from bianxie_core import cost
+
+    request = edit_request(images=[image_file(product("coffee.png", size)) for size in sizes],
+                           quality="low", size="1024x1024")
+    service = Service()
+    estimate = cost.estimate_request(service.model(request.model), request)
+    outcome = service.edit(request)
+    assert (estimate.input_tokens, estimate.output_tokens) == (
+        outcome.usage["input_tokens"], outcome.usage["output_tokens"])
+    assert estimate.price == pytest.approx(outcome.price)
+
+
 def test_history_cap_drops_only_imported_entries_before_a_run(srv1, home):
     old = History(home / "history")
     imported = [old.record(b"\x89PNG\r\n\x1a\n" + bytes(300_000), {"prompt": "old"})

@@ -23,7 +23,10 @@ OUTPUT_TOKENS = {
     "medium": {"1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568},
     "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
 }
-IMAGE_TOKENS_PER_MP = 194  # input image tokens per 1024x1024 image
+# Input images, as measured on edits: a 1024x1024 input bills 194 image tokens (one 512 px
+# tile), a slightly larger one 323 (two): 65 + 129 per tile once the shorter side is scaled to
+# 512 px; and about 32 text tokens per attached image.
+INPUT_TILE, INPUT_BASE, INPUT_PER_TILE, TEXT_PER_IMAGE = 512, 65, 129, 32
 MEGA = 1024 * 1024
 
 
@@ -132,7 +135,9 @@ def output_tokens(quality: str, width: int, height: int) -> int:
 
 
 def image_input_tokens(width: int, height: int) -> int:
-    return _round(IMAGE_TOKENS_PER_MP * width * height / MEGA)
+    scale = min(1.0, INPUT_TILE / min(width, height))
+    w, h = max(1, _round(width * scale)), max(1, _round(height * scale))
+    return INPUT_BASE + INPUT_PER_TILE * math.ceil(w / INPUT_TILE) * math.ceil(h / INPUT_TILE)
 
 
 def text_tokens(prompt: str) -> int:
@@ -143,7 +148,7 @@ def usage(
     prompt: str, input_sizes: Sequence[Tuple[int, int]], quality: str, size: Tuple[int, int],
     n: int, detailed_output: bool,
 ) -> dict:
-    text = text_tokens(prompt)
+    text = text_tokens(prompt) + TEXT_PER_IMAGE * len(input_sizes)
     image = sum(image_input_tokens(w, h) for w, h in input_sizes)
     out = output_tokens(quality, *size) * n
     result = {
