@@ -14,6 +14,7 @@ import getpass
 import math
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -112,9 +113,19 @@ def check_writable(path: Path) -> None:
     if not existing.is_dir():
         raise errors.UsageError(_("{file} is a file, not a folder, so {path} cannot be written: "
                                   "choose another output path.").format(file=existing, path=path))
-    if not os.access(existing, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not _can_create_in(existing) or (path.exists() and not os.access(path, os.W_OK)):
         raise errors.UsageError(_("You have no permission to write {path}: choose another output "
                                   "path.").format(path=path))
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (tried: permissions say yes to root even in
+    /proc)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".bianxie-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -176,12 +187,17 @@ def _file_problem(exc: OSError) -> str:
 
 
 def _input_file(path: str) -> params.ImageFile:
+    """An image to upload, decoded once here: a damaged file is refused before sending."""
+    from bianxie_core.inpaint import open_image
+
     try:
         with open(path, "rb"):
             pass
     except OSError as exc:
         raise errors.UsageError(_file_problem(exc)) from None
-    return params.ImageFile.from_path(path)
+    image = params.ImageFile.from_path(path)
+    open_image(path)
+    return image
 
 
 # --- writing results ------------------------------------------------------------------------
@@ -260,8 +276,10 @@ def confirm_cost(args, service, request) -> None:
         answer = input(join_sentences(above, _("Run it anyway? [y/N] ")) + " ")
     except EOFError:
         answer = ""
+    except KeyboardInterrupt:
+        raise errors.Cancelled(_("Not run: nothing was sent.")) from None
     if answer.strip().lower() not in ("y", "yes", _("y"), _("yes")):
-        raise errors.Cancelled(_("Not run: nothing was sent."))
+        raise errors.UsageError(_("Not run: nothing was sent."))
 
 
 def cmd_generate(args, out) -> int:
@@ -344,7 +362,7 @@ def cmd_cost(args, out) -> int:
     return 0
 
 
-# "api_key" too: config.py's missing-key message tells users to `config set api_key`.
+# "api_key" too: the name in the config file.
 _CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "model": "model",
                 "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
                 "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
@@ -542,6 +560,11 @@ class _Parser(argparse.ArgumentParser):
             super().error(message)
 
 
+def _size_text(text: str) -> str:
+    """-s as typed, in the form the API takes: " 1536X1024" → "1536x1024"."""
+    return text.strip().lower()
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -595,7 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=_("what to draw or change"))
         g.add_argument("-m", "--model", help=_("model (default from config: {model})").format(
             model=models.DEFAULT_MODEL))
-        g.add_argument("-s", "--size", help=_("1024x1024, 1536x1024, 1024x1536, auto, or WxH "
+        g.add_argument("-s", "--size", type=_size_text,
+                       help=_("1024x1024, 1536x1024, 1024x1536, auto, or WxH "
                                               "for free-size models"))
         g.add_argument("-q", "--quality", choices=params.QUALITIES,
                        help=_("image quality; higher costs more (default: the server's, auto)"))
@@ -673,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cost", help=_("estimate tokens and price"))
     p.add_argument("-m", "--model", help=_("model (default from config: {model})").format(
         model=models.DEFAULT_MODEL))
-    p.add_argument("-s", "--size", default="1024x1024",
+    p.add_argument("-s", "--size", default="1024x1024", type=_size_text,
                    help=_("image size, e.g. 1536x1024, or auto (default: 1024x1024)"))
     p.add_argument("-q", "--quality", default="medium",
                    help=_("auto, low, medium or high (default: medium)"))

@@ -46,7 +46,8 @@ from urllib.parse import quote, quote_plus, urlsplit
 import requests
 
 from bianxie_core import __version__, errors
-from bianxie_core.i18n import _
+from bianxie_core.config import redact_url_password
+from bianxie_core.i18n import _, join_sentences
 from bianxie_core.params import EditRequest, GenerateRequest
 
 CONNECT_RETRIES = 2
@@ -315,6 +316,14 @@ class ImagesClient:
                 _("Could not connect to {host}: check the network, the proxy and the base URL "
                   "({url}).").format(host=urlsplit(url).hostname, url=self.base_url)
             ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:
+            if not (self.session.proxies or requests.utils.get_environ_proxies(url)):
+                raise errors.ConnectError(_("The request to {host} failed: {reason}.").format(
+                    host=urlsplit(url).hostname, reason=self._scrub(str(exc))[:200])) from None
+            raise errors.ConnectError(
+                _("The proxy setting is not usable: write it as http://host:port in Settings or "
+                  "with `bianxie config set proxy` (SOCKS proxies are not supported).")
+            ) from None
         except requests.RequestException as exc:
             raise errors.ConnectError(
                 _("The request to {host} failed: {reason}.").format(
@@ -469,12 +478,13 @@ class ImagesClient:
         )
 
     def _scrub(self, text: str) -> str:
-        """Remove the key, in any form a server or library might echo, from a message."""
-        if not self._key or not text:
+        """Remove the key, in any form a server or library might echo, and any password in a
+        URL (a proxy's) from a message."""
+        if not text:
             return text
-        for form in key_forms(self._key):
+        for form in key_forms(self._key) if self._key else ():
             text = text.replace(form, "sk-…")
-        return text
+        return redact_url_password(text)
 
 
 def key_forms(key: str) -> list:
@@ -600,45 +610,46 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
     etype = err.get("type") if isinstance(err.get("type"), str) else None
     param = err.get("param") or None
     kw = dict(status_code=status, code=code, type=etype, param=param, request_id=request_id)
-    said = " " + _("The server said: {message}").format(message=raw_message) if raw_message \
-        else ""
+    said = _("The server said: {message}").format(message=raw_message) if raw_message else ""
+
+    def told(text: str) -> str:
+        return join_sentences(text, said)
 
     if code in ("insufficient_quota", "insufficient_user_quota", "pre_consume_token_quota_failed",
                 "billing_hard_limit_reached") or (status == 402):
-        return errors.QuotaError(
-            _("Your balance or quota at the service is used up: top it up, then try again.")
-            + said, **kw)
+        return errors.QuotaError(told(_(
+            "Your balance or quota at the service is used up: top it up, then try again.")), **kw)
     if status in (401, 403) and "令牌额度已用尽" in raw_message:  # new-api: this key's own limit
-        return errors.QuotaError(
-            _("This API key's quota at the service is used up: raise its limit or top up in the "
-              "service's console, then try again.") + said, **kw)
+        return errors.QuotaError(told(_(
+            "This API key's quota at the service is used up: raise its limit or top up in the "
+            "service's console, then try again.")), **kw)
     if status in (401, 403) and "令牌已过期" in raw_message:
-        return errors.AuthenticationError(
-            _("This API key has expired at the service: extend it or make a new one in the "
-              "service's console, then enter it in Settings or with `bianxie config set key`.")
-            + said, **kw)
+        return errors.AuthenticationError(told(_(
+            "This API key has expired at the service: extend it or make a new one in the "
+            "service's console, then enter it in Settings or with `bianxie config set key`.")),
+            **kw)
     if status == 429:
         wait = _retry_after(headers)
         if wait is not None and wait > RETRY_AFTER_CAP:
-            return errors.RateLimitError(
-                _("Too many requests (rate limit): the service asks to wait {minutes} minutes "
-                  "before the next one; try again then.").format(minutes=math.ceil(wait / 60))
-                + said, retry_after=wait, **kw)
-        return errors.RateLimitError(
-            _("Too many requests right now (rate limit): wait a minute, then try again.") + said,
+            return errors.RateLimitError(told(_(
+                "Too many requests (rate limit): the service asks to wait {minutes} minutes "
+                "before the next one; try again then.").format(minutes=math.ceil(wait / 60))),
+                retry_after=wait, **kw)
+        return errors.RateLimitError(told(_(
+            "Too many requests right now (rate limit): wait a minute, then try again.")),
             retry_after=wait, **kw)
     if status == 401:
-        return errors.AuthenticationError(
-            _("The API key was refused (HTTP 401): check the key in Settings or with "
-              "`bianxie config set key`.") + said, **kw)
+        return errors.AuthenticationError(told(_(
+            "The API key was refused (HTTP 401): check the key in Settings or with "
+            "`bianxie config set key`.")), **kw)
     if status == 403:
         if "verif" in raw_message.lower():
-            return errors.PermissionDeniedError(
-                _("Your organisation must be verified before it may use this model: verify it "
-                  "with the provider, or choose another model.") + said, **kw)
-        return errors.PermissionDeniedError(
-            _("The service refused this request (HTTP 403): check that your key may use this "
-              "model.") + said, **kw)
+            return errors.PermissionDeniedError(told(_(
+                "Your organisation must be verified before it may use this model: verify it "
+                "with the provider, or choose another model.")), **kw)
+        return errors.PermissionDeniedError(told(_(
+            "The service refused this request (HTTP 403): check that your key may use this "
+            "model.")), **kw)
     if status == 400 and code in ("moderation_blocked", "content_policy_violation"):
         categories = _moderation_categories(err, raw_message)
         what = (" (" + ", ".join(categories) + ")") if categories else ""
@@ -647,16 +658,16 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
               "image.").format(categories=what), categories=categories, **kw)
     if etype in ("new_api_error", "one_api_error") and (
             code == "model_not_found" or "无可用渠道" in raw_message):
-        return errors.BadRequestError(
-            _("The relay has no channel for this model right now (HTTP {status}): choose another "
-              "model, or try again later.").format(status=status) + said, **kw)
+        return errors.BadRequestError(told(_(
+            "The relay has no channel for this model right now (HTTP {status}): choose another "
+            "model, or try again later.").format(status=status)), **kw)
     if status == 501 or code == "api_not_implemented":
-        return errors.BadRequestError(
-            _("This service does not offer this endpoint (HTTP {status}): use a base URL that "
-              "supports image edits.").format(status=status) + said, **kw)
+        return errors.BadRequestError(told(_(
+            "This service does not offer this endpoint (HTTP {status}): use a base URL that "
+            "supports image edits.").format(status=status)), **kw)
     if status == 404:
-        return errors.BadRequestError(
-            _("Not found (HTTP 404): check the base URL and the model name.") + said, **kw)
+        return errors.BadRequestError(told(_(
+            "Not found (HTTP 404): check the base URL and the model name.")), **kw)
     if 400 <= status < 500:
         if param:
             text = _("The server rejected the parameter {param}: fix it and try again.").format(
@@ -664,7 +675,7 @@ def error_from_response(status: int, headers, content: bytes, scrub=lambda s: s)
         else:
             text = _("The server rejected the request (HTTP {status}): check the prompt and the "
                      "settings.").format(status=status)
-        return errors.BadRequestError(text + said, **kw)
+        return errors.BadRequestError(told(text), **kw)
     reason = _reason(status, content, headers)
     if etype in ("new_api_error", "one_api_error") and raw_message:
         return errors.ServerError(

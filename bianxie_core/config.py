@@ -77,7 +77,7 @@ class Config:
         """All settings for display: the key as ``sk-…abcd``, a proxy password as ``***``."""
         shown = dataclasses.asdict(self)
         shown["api_key"] = redact_key(self.api_key)
-        shown["proxy"] = _redact_url_password(self.proxy)
+        shown["proxy"] = redact_url_password(self.proxy)
         return shown
 
 
@@ -102,16 +102,34 @@ def redact_key(key: str) -> str:
     return prefix + "…" + key[-4:]
 
 
-def _redact_url_password(url: str) -> str:
+def redact_url_password(url: str) -> str:
+    """``http://bob:***@host:3128``: a password before an ``@`` is never shown, even in text
+    that is not a well-formed URL."""
+    return URL_PASSWORD.sub(r"\1***@", url or "")
+
+
+URL_PASSWORD = re.compile(r"((?:^|[/\s(])[^/@\s:()]*:)[^/\s]*@")
+
+
+def normalise_proxy(text: str) -> str:
+    """An http(s) proxy URL, or "" for none; UsageError (without the password) otherwise."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    shown = redact_url_password(text)
     try:
-        parts = urlsplit(url)
-        password = parts.password
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+        host = parts.hostname
     except ValueError:
-        return url
-    if not password:
-        return url
-    netloc = parts.netloc.replace(":" + password + "@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+        host, parts = None, None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        raise UsageError(
+            _("The proxy {proxy} is not usable: write it as http://host:port (with "
+              "user:password@ before the host if it needs them; SOCKS proxies are not "
+              "supported).").format(proxy=shown)
+        )
+    return text
 
 
 def _check_value(name: str, value: Any) -> Any:
@@ -323,6 +341,8 @@ def update(path: Optional[Path] = None, **changes: Any) -> Config:
     values = {name: coerce(name, value) for name, value in changes.items()}
     if "api_key" in values:
         values["api_key"] = _clean_key(values["api_key"], _("The API key you entered"))
+    if "proxy" in values:
+        values["proxy"] = normalise_proxy(values["proxy"])
     if "base_url" in values:
         allow_http = values.get("allow_http", config.allow_http)
         values["base_url"] = normalise_base_url(values["base_url"], allow_http=allow_http)
@@ -416,7 +436,7 @@ def normalise_base_url(url: str, *, allow_http: bool = False) -> str:
 
 def _how_to_set_key() -> str:
     return _(
-        "Set it with `bianxie config set api_key`, in the plug-in's Settings dialog, or in the "
+        "Set it with `bianxie config set key`, in the plug-in's Settings dialog, or in the "
         "BIANXIE_API_KEY environment variable."
     )
 

@@ -83,7 +83,7 @@ class APIError(BianxieError):
     def __str__(self) -> str:
         text = super().__str__()
         if self.request_id and self.request_id not in text:
-            text += " " + _("(request id: {id})").format(id=self.request_id)
+            text = join_sentences(text, _("(request id: {id})").format(id=self.request_id))
         return text
 
 

@@ -168,13 +168,13 @@ def _read_file(path) -> bytes:
                            "working.").format(path=path)) from None
 
 
-def _open_image(path) -> Image.Image:
+def open_image(path) -> Image.Image:
     """The image file at ``path``, decoded; UsageError with one plain sentence otherwise."""
     data = _read_file(path)
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-        return image
+        return _eight_bit(image)
     except Image.UnidentifiedImageError:
         raise UsageError(_("{path} is not an image file: give a PNG, JPEG or WebP "
                            "image.").format(path=path)) from None
@@ -186,13 +186,24 @@ def _open_image(path) -> Image.Image:
                            "image editor and save it again.").format(path=path)) from None
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grey (Pillow's I;16 and I modes) scaled to 8 bits: Pillow's own conversion clips,
+    which turned a dark 16-bit selection white."""
+    if not image.mode.startswith("I"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    sixteen = image.mode.startswith("I;16") or values.max(initial=0) > 255
+    values = values / 257.0 if sixteen else values
+    return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
+
+
 def _load_rgba(path) -> np.ndarray:
-    return np.asarray(_open_image(path).convert("RGBA"))
+    return np.asarray(open_image(path).convert("RGBA"))
 
 
 def _load_selection(path, size: Tuple[int, int]) -> np.ndarray:
     """The selection's coverage (0..255); white, or opaque white on transparent, is selected."""
-    image = _open_image(path)
+    image = open_image(path)
     if image.size != size:
         raise UsageError(_(
             "The selection {path} is {w}x{h} but the image is {iw}x{ih}: they must be "

@@ -7,6 +7,7 @@ user's config can add or override models (``"models": {name: {...}}``, same fiel
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
@@ -23,6 +24,7 @@ FREE_SIZE_MAX_ASPECT = 3.0
 # Above this a free size is "experimental" upstream (and dearer): only on request.
 FREE_SIZE_DEFAULT_MAX_PIXELS = 2560 * 1440
 
+_SIZE_TEXT = re.compile(r"([1-9][0-9]{0,5})x([1-9][0-9]{0,5})")
 _TABLE = json.loads((Path(__file__).resolve().parent / "models.json").read_text("utf-8"))
 DEFAULT_MODEL: str = _TABLE["default"]
 
@@ -81,16 +83,15 @@ def get_model(name: Optional[str] = None, extra: Optional[Mapping] = None) -> Mo
 
 
 def parse_size(size: str) -> tuple:
-    """``"1536x1024"`` → ``(1536, 1024)``; raises UsageError for anything else."""
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except (ValueError, AttributeError):
-        raise UsageError(
-            _("size must be WIDTHxHEIGHT (for example 1024x1024) or auto, not {value!r}.").format(
-                value=size
-            )
-        ) from None
-    return w, h
+    """``"1536x1024"`` → ``(1536, 1024)``; raises UsageError for anything else (also for
+    "1536X1024" or " 1536x1024": the text is sent as it is, so it must be what is checked)."""
+    match = _SIZE_TEXT.fullmatch(size) if isinstance(size, str) else None
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    raise UsageError(
+        _("size must be WIDTHxHEIGHT (for example 1024x1024) or auto, not {value!r}.").format(
+            value=size)
+    )
 
 
 def free_size_problem(width: int, height: int) -> Optional[str]:

@@ -225,8 +225,9 @@ def plan_expand(layer: Extent, model: ModelSpec, options: RegionOptions = Region
     canvas = Bounds.of(new).fit_aspect(api.aspect, new)
     if canvas.area > MAX_EXPAND_PIXELS:
         raise UsageError(
-            _("Expanding to {size} is too much (it needs {mp:,.0f} million pixels, at most "
-              "{most:,.0f}): use smaller margins or an aspect ratio nearer the layer's.").format(
+            _("Expanding to {size} is too much: with the room the model's aspect ratio adds it "
+              "is {mp:,.0f} megapixels to work on, and the most is {most:,.0f} megapixels. Use "
+              "smaller margins, or an aspect ratio nearer the original's.").format(
                 size=f"{new.width}x{new.height}", mp=canvas.area / 1e6,
                 most=MAX_EXPAND_PIXELS / 1e6)
         )

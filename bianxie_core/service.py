@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, models
 from bianxie_core.history import Entry, History
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 from bianxie_core.params import EditRequest, GenerateRequest
 
 if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, the CLI)
@@ -201,6 +201,17 @@ class Service:
                 plain = replace(request, stream=None, partial_images=None)
                 return call(plain, on_image=on_image, on_partial=None)
             raise
+        except errors.ServerError as exc:
+            if not (request.stream and exc.code == "bad_response_body"):
+                raise
+            # A relay that read the model's stream as JSON: the image may be paid for and is
+            # lost there; never re-sent, but the next run goes without streaming.
+            configmod.remember_quirk(self.base_url, "no_stream", self._config_path)
+            raise errors.ServerError(
+                join_sentences(exc.message, _(
+                    "This relay cannot pass streamed answers on, so streaming previews are now "
+                    "off for it: run it again.")), status_code=exc.status_code, code=exc.code,
+                type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
     def _parallel(self, kind, request, n, sink, on_partial, warnings) -> List[ImagesResult]:
         single = replace(request, n=None)

@@ -90,6 +90,10 @@ FAULTS = [
     Fault("refuse_stream", "a relay that refuses streaming", "ok", 2, (), False,
           "the refusal (400, not billed), then one plain request: a result layer",
           stream=True),
+    Fault("stream_unread", "a relay that sends a streamed edit on but reads the answer as JSON "
+          "(new-api 500 bad_response_body)", "error", 1, ("streaming previews",), True,
+          "error, may be charged; not re-sent; streaming is turned off for that server, so the "
+          "next run works", stream=True),
     Fault("one_api_edits", "(extra) a relay without the edits endpoint (501)", "error", 1,
           ("501",), False, "error: use a base URL that offers edits"),
 ]

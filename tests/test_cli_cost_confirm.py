@@ -60,7 +60,7 @@ def test_on_a_terminal_it_asks(answer, sent, limit, tmp_path, capsys, monkeypatc
     code, out, err = run_cli(_generate(tmp_path, *EXPENSIVE), capsys)
     assert len(asked) == 1 and "[y/N]" in asked[0]
     assert len(limit.requests) == sent
-    assert code == (0 if sent else 130)
+    assert code == (0 if sent else 2)  # declined: nothing was sent
 
 
 def test_inpaint_asks_before_sending_too(limit, photo_and_selection, tmp_path, capsys):

@@ -94,6 +94,19 @@ def test_edit_input_that_is_missing_has_no_system_text(srv1, tmp_path, capsys):
     assert str(tmp_path / "nope.png") in err
 
 
+@pytest.mark.parametrize("flag", ["--image", "--mask"])
+def test_edit_refuses_a_damaged_image_or_mask_before_sending(flag, srv1, tmp_path, capsys):
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    Image.new("RGBA", (600, 400), (10, 20, 30, 0)).save(good)
+    _truncated(bad)
+    files = {"--image": good, "--mask": good, flag: bad}
+    code, out, err = run_cli(["edit", "--image", str(files["--image"]), "--mask",
+                              str(files["--mask"]), "-p", "x", "-o", str(tmp_path / "o.png")],
+                             capsys)
+    refused(code, err, srv1)
+    assert "damaged" in err and str(bad) in err
+
+
 def test_a_selection_of_another_size_is_said_once(srv1, photo_and_selection, tmp_path, capsys):
     photo, _selection = photo_and_selection
     small = tmp_path / "small.png"
@@ -220,3 +233,17 @@ def test_every_option_has_help():
                for parser in _all_parsers(cli.build_parser()) for action in parser._actions
                if not action.help]
     assert not missing, missing
+
+
+def test_sixteen_bit_grey_files_are_scaled_not_clipped(tmp_path):
+    """A 16-bit selection whose background is 300/65535 (black to the eye) selected everything."""
+    from bianxie_core import inpaint
+
+    values = np.full((40, 60), 300, np.uint16)
+    values[10:20, 10:30] = 65535
+    path = tmp_path / "sel16.png"
+    Image.fromarray(values).save(path)
+    coverage = inpaint._load_selection(path, (60, 40))
+    assert coverage[0, 0] == 1 and coverage[15, 15] == 255
+    photo = inpaint._load_rgba(path)
+    assert tuple(photo[15, 15]) == (255, 255, 255, 255) and tuple(photo[0, 0]) == (1, 1, 1, 255)

@@ -54,6 +54,7 @@ BAD_OUTPUTS = [
     ("{tmp}/out.PNG.bak", "unknown-extension-2"),
     ("{tmp}/file/out.png", "under-a-file"),
     ("{tmp}/file/deeper/out.png", "deep-under-a-file"),
+    ("/proc/nope/out.png", "where-nothing-can-be-made"),  # even for root
 ]
 
 

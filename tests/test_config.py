@@ -398,3 +398,19 @@ def test_redacted_hides_proxy_password():
     assert shown["proxy"] == "http://me:***@proxy.lan:3128"
     assert config.proxy == "http://me:hunter2secret@proxy.lan:3128"
     assert shown["base_url"] == config.base_url
+
+
+@pytest.mark.parametrize("proxy", ["ftp://bob:hunter2@host:21", "socks5://bob:hunter2@host:1080",
+                                   "bob:hunter2@host:3128", "http://bob:hunter2@host:99999",
+                                   "http://bob:hunter2@"])
+def test_an_unusable_proxy_is_refused_without_its_password(proxy, tmp_path):
+    with pytest.raises(UsageError) as info:
+        cfg.update(tmp_path / "c.json", proxy=proxy)
+    assert "hunter2" not in str(info.value) and "http://host:port" in str(info.value)
+
+
+def test_a_proxy_is_shown_without_its_password(tmp_path):
+    saved = cfg.update(tmp_path / "c.json", proxy=" http://bob:p@ss@host:3128 ")
+    assert saved.proxy == "http://bob:p@ss@host:3128"
+    assert saved.redacted()["proxy"] == "http://bob:***@host:3128"
+    assert cfg.update(tmp_path / "c.json", proxy="").proxy == ""

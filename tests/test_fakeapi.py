@@ -701,6 +701,16 @@ def test_relay_refusals(srv, fault, request_kwargs, refused):
         assert error_of(r)["param"] == fault.split("_")[1]
 
 
+def test_a_relay_reading_a_stream_as_json_fails_only_streamed_requests(relay):
+    relay.fault = "stream_unread"
+    r = generate(relay, quality="low", stream=True)
+    err = error_of(r)
+    assert (r.status_code, err["type"], err["code"]) == (500, "new_api_error",
+                                                        "bad_response_body")
+    assert err["message"].startswith("invalid character") and "(request id: " in err["message"]
+    assert generate(relay, quality="low").status_code == 200
+
+
 def test_one_api_refuses_edits_only(srv):
     srv.fault = "one_api_edits"
     r = edit(srv)
@@ -721,7 +731,7 @@ def test_unknown_knob_values_are_refused(srv):
         srv.fault = "explode"
     with pytest.raises(ValueError):
         srv.fill = "blur"
-    assert len(FAULTS) == 27
+    assert len(FAULTS) == 28
 
 
 def test_reset_clears_logs_and_knobs(srv):

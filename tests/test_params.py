@@ -266,3 +266,17 @@ def test_an_upload_is_checked_without_loading_pillow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("size", ["1280X512", " 1280x512", "1_280x512", "1280x512 ", "0x512",
+                                  "1280×512"])
+def test_a_size_is_checked_as_it_will_be_sent(size):
+    """The text goes to the server as it is, so nothing but WIDTHxHEIGHT passes."""
+    with pytest.raises(errors.UsageError, match="WIDTHxHEIGHT"):
+        gen(model="gpt-image-2", size=size).validate(get_model("gpt-image-2"))
+
+
+def test_the_cli_writes_a_size_as_the_api_takes_it(srv1, tmp_path, capsys):
+    code, out, err = run_cli(["generate", "-p", "x", "-m", "gpt-image-2", "-s", " 1280X512",
+                              "-o", str(tmp_path / "o.png"), "--quiet"], capsys)
+    assert code == 0 and srv1.requests[0].json["size"] == "1280x512"

@@ -114,6 +114,19 @@ def test_refuse_stream_falls_back_to_plain_and_is_remembered(srv, home):
     assert len(srv.requests) == 1 and "stream" not in srv.requests[0].json
 
 
+def test_a_relay_that_cannot_pass_a_stream_on_is_not_resent_but_remembered(srv, home):
+    """new-api reading the model's SSE answer as JSON: billed upstream, 500 bad_response_body."""
+    srv.fault = "stream_unread"
+    with pytest.raises(errors.ServerError) as info:
+        Service().edit(edit_request(stream=True, partial_images=1))
+    assert len(srv.requests) == 1 and info.value.may_be_billed
+    assert "streaming previews are now off" in str(info.value)
+    assert "no_stream" in configmod.quirks(configmod.load(), srv.base_url)
+    outcome = Service().edit(edit_request(stream=True, partial_images=1))  # the next run
+    assert len(srv.requests) == 2 and srv.requests[1].field("stream") is None
+    assert len(outcome.images) == 1
+
+
 def test_refuse_stream_on_edits(srv, home):
     srv.fault = "refuse_stream"
     outcome = Service().edit(edit_request(stream=True, partial_images=1))

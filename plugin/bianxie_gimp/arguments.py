@@ -22,6 +22,6 @@ def settings_from(config, base):
         if value is None or isinstance(value, str) and not value.strip():
             continue  # a text argument nobody set is None
         if isinstance(value, str) and name != "prompt":
-            value = value.strip()
+            value = value.strip().lower() if name == "size" else value.strip()
         setattr(settings, name.replace("-", "_"), value)
     return settings

@@ -15,7 +15,7 @@ ERRORS = (
     "bad_gateway_html", "unavailable", "no_channel", "timeout_524",
 )
 # Relay limits, checked only when the request uses the refused feature.
-REFUSALS = ("refuse_n", "refuse_stream", "one_api_edits")
+REFUSALS = ("refuse_n", "refuse_stream", "one_api_edits", "stream_unread")
 # The request is valid and answered, but the answer is damaged.
 ANSWERS = ("truncated_b64", "invalid_json", "empty_data", "wrong_size", "url", "stream_cut",
            "stream_error")
@@ -119,6 +119,10 @@ def refusal_for(fault: str, kind: str, n: object, stream: object) -> Optional[Ap
     if fault == "refuse_n" and n not in (None, 1, "1"):
         return ApiError(400, "n must be 1: this channel returns one image per request",
                         "invalid_request_error", "n", "invalid_value")
+    if fault == "stream_unread" and stream in (True, "true"):
+        # a new-api that sent the request upstream (billed) but read the SSE answer as JSON
+        return ApiError(500, "invalid character 'e' looking for beginning of value",
+                        "new_api_error", None, "bad_response_body", origin="relay")
     if fault == "refuse_stream" and stream in (True, "true"):
         return ApiError(400, "stream is not supported", "invalid_request_error", "stream",
                         "invalid_value")
