@@ -262,8 +262,10 @@ def confirm_cost(args, service, request) -> None:
     if limit <= 0 or args.yes:
         return
     cfg = service.config
+    n = request.n or 1
+    split = n > 1 and (request.stream or "no_n" in configmod.quirks(cfg, service.base_url))
     estimate = cost.estimate_request(service.model(request.model), request, prices=cfg.prices,
-                                     currency=cfg.currency)
+                                     currency=cfg.currency, requests=n if split else 1)
     if estimate.price <= limit:
         return
     above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
@@ -272,8 +274,10 @@ def confirm_cost(args, service, request) -> None:
         raise errors.UsageError(join_sentences(above, _(
             "Add --yes to run it anyway, or raise the limit with `bianxie config set "
             "cost-confirm-above`.")))
+    print(join_sentences(above, _("Run it anyway? [y/N] ")), end=" ", file=sys.stderr,
+          flush=True)  # not stdout: it may be a file of output paths
     try:
-        answer = input(join_sentences(above, _("Run it anyway? [y/N] ")) + " ")
+        answer = input()
     except EOFError:
         answer = ""
     except KeyboardInterrupt:
@@ -444,9 +448,8 @@ DEFAULT_HISTORY_LIMIT = 50  # entries listed without --limit (--export copies al
 def cmd_history(args, out) -> int:
     history = _history()
     entries = history.pending() if args.pending else history.entries()
-    intact = {entry.id for entry in history.recoverable()}
-    # pending but not recoverable: an unreadable note, or an image not received intact
-    damaged = {e.id for e in entries if not e.imported and e.id not in intact}
+    # an image not received intact (an unreadable note alone does not stop an export)
+    damaged = {e.id for e in entries if not e.imported and e.meta.get("broken")}
     if args.export is not None:
         return _export(history, [e for e in entries if e.id not in damaged], len(damaged),
                        args, out)

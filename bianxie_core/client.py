@@ -264,6 +264,8 @@ class ImagesClient:
             except (errors.ServerError, errors.TransportError) as exc:
                 if not exc.may_be_billed or billed_attempts >= self.retries:
                     raise
+                if stream and getattr(exc, "code", None) == "bad_response_body":
+                    raise  # a relay that cannot pass streams on fails every attempt, billed
                 billed_attempts += 1
 
     def _send(self, method, path, body, content_type, *, stream) -> requests.Response:
@@ -286,11 +288,12 @@ class ImagesClient:
             ) from None
         except requests.exceptions.ProxyError:
             proxies = self.session.proxies or requests.utils.get_environ_proxies(url)
-            proxy = urlsplit(proxies.get(urlsplit(url).scheme) or "")  # never its password
+            proxy = urlsplit(proxies.get(urlsplit(url).scheme) or proxies.get("all") or "")
+            name = f"{proxy.hostname}:{proxy.port}" if proxy.port else proxy.hostname  # no password
             raise errors.ConnectError(
                 _("Could not connect through the proxy {proxy}: check the proxy in Settings or "
-                  "with `bianxie config set proxy`.").format(
-                    proxy=f"{proxy.hostname}:{proxy.port}" if proxy.port else proxy.hostname)
+                  "with `bianxie config set proxy`.").format(proxy=name or _("(from the "
+                                                                             "environment)"))
             ) from None
         except requests.exceptions.ConnectTimeout as exc:
             raise errors.ConnectError(
@@ -581,12 +584,12 @@ _SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 
 def _tls_reason(text: str) -> str:
     """What went wrong in a TLS handshake, in words (never urllib3's whole chain)."""
+    if "doesn't match" in text or "hostname mismatch" in text.lower():
+        return _("its certificate is for another host name")
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return _("its certificate could not be verified")
     if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
         return _("it does not speak HTTPS on that port")
-    if "doesn't match" in text or "hostname mismatch" in text.lower():
-        return _("its certificate is for another host name")
     match = _SSL_REASON.search(text)
     return "SSL " + match.group(1) if match else _("the handshake failed")
 _CATEGORIES = re.compile(r"safety_violations=\[([^\]]*)\]")
@@ -707,7 +710,7 @@ def _retry_after(headers) -> Optional[float]:
         return None
     if "retry-after-ms" in headers and "Retry-After" not in headers:
         seconds /= 1000.0
-    return max(seconds, 0.0)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def _moderation_categories(err: dict, message: str) -> tuple:

@@ -108,7 +108,7 @@ def redact_url_password(url: str) -> str:
     return URL_PASSWORD.sub(r"\1***@", url or "")
 
 
-URL_PASSWORD = re.compile(r"((?:^|[/\s(])[^/@\s:()]*:)[^/\s]*@")
+URL_PASSWORD = re.compile(r"((?:\b[A-Za-z][A-Za-z0-9+.-]*://|^)[^:@/\s(]*:)\S*@")
 
 
 def normalise_proxy(text: str) -> str:
@@ -116,6 +116,10 @@ def normalise_proxy(text: str) -> str:
     text = (text or "").strip()
     if not text:
         return ""
+    if any(c.isspace() for c in text):  # shown nowhere: a password may hold the space
+        raise UsageError(_("The proxy cannot contain spaces: write it as http://host:port."))
+    if "://" not in text:
+        text = "http://" + text  # "127.0.0.1:7890", as requests takes it
     shown = redact_url_password(text)
     try:
         parts = urlsplit(text)
@@ -369,6 +373,16 @@ def normalise_base_url(url: str, *, allow_http: bool = False) -> str:
     """``https://host`` → ``https://host/v1``; refuse endpoints, missing hosts, remote http."""
     text = (url or "").strip().rstrip("/")
     example = DEFAULT_BASE_URL
+    scheme, _sep, rest = text.rpartition("://")
+    before_query = rest.split("?", 1)[0]
+    if "@" in before_query:  # user:password@ (a password may even hold a "/")
+        bare = (scheme + "://" if scheme else "") + rest[before_query.rindex("@") + 1:]
+        raise UsageError(
+            _(
+                "The API address must not contain a user name or password (the key goes in "
+                "Settings): type {url} instead."
+            ).format(url=bare)
+        )
     if not text or any(c.isspace() for c in text):
         raise UsageError(
             _(
@@ -376,23 +390,14 @@ def normalise_base_url(url: str, *, allow_http: bool = False) -> str:
                 "example {example}."
             ).format(url=text, example=example)
         )
-    scheme_and_rest = text.split("://", 1)
-    if len(scheme_and_rest) == 2 and "@" in scheme_and_rest[1].split("/", 1)[0]:
-        bare = scheme_and_rest[0] + "://" + scheme_and_rest[1].split("@", 1)[1]
-        raise UsageError(
-            _(
-                "The API address must not contain a user name or password (the key goes in "
-                "Settings): type {url} instead."
-            ).format(url=bare)
-        )
     try:
         parts = urlsplit(text)
         host = parts.hostname or ""
     except ValueError:
         host, parts = "", None
     try:
-        if parts is not None:
-            parts.port  # noqa: B018 - raises ValueError for a bad port
+        if parts is not None and parts.port == 0:
+            raise ValueError("port 0")
     except ValueError:
         raise UsageError(
             _("The port in the API address {url!r} is not valid: use a number from 1 to 65535, "

@@ -143,12 +143,13 @@ def _output_per_image(size: str, quality: str, notes: list) -> tuple:
 
 
 def estimate_request(model: ModelSpec, request, *, prices: Optional[Mapping] = None,
-                     currency: str = "USD") -> Estimate:
-    """What sending ``request`` (a GenerateRequest or an EditRequest) should cost."""
+                     currency: str = "USD", requests: int = 1) -> Estimate:
+    """What sending ``request`` (a GenerateRequest or an EditRequest) should cost, in
+    ``requests`` HTTP requests (its n images one by one: the input is billed each time)."""
     return estimate(model, request.size or "auto", request.quality or "auto", request.n or 1,
                     input_images=[image.dimensions() for image in getattr(request, "images", ())],
                     prompt=request.prompt, input_fidelity=getattr(request, "input_fidelity", None),
-                    prices=prices, currency=currency)
+                    prices=prices, currency=currency, requests=requests)
 
 
 def estimate(

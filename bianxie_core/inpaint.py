@@ -80,7 +80,10 @@ class EditSettings:
     def from_stored(cls, data: dict) -> "EditSettings":
         """Settings back from ``stored()`` data; keys this version does not know are ignored."""
         known = set(cls.__dataclass_fields__) - {"references"}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        settings = cls(**{k: v for k, v in data.items() if k in known})
+        if isinstance(settings.size, str):  # older versions kept "1536X1024" as typed
+            settings.size = settings.size.strip().lower()
+        return settings
 
     def region_options(self) -> region.RegionOptions:
         return region.RegionOptions(

@@ -206,7 +206,10 @@ class Service:
                 raise
             # A relay that read the model's stream as JSON: the image may be paid for and is
             # lost there; never re-sent, but the next run goes without streaming.
-            configmod.remember_quirk(self.base_url, "no_stream", self._config_path)
+            try:
+                configmod.remember_quirk(self.base_url, "no_stream", self._config_path)
+            except (errors.BianxieError, OSError):
+                pass  # the billed error below is what the user must see
             raise errors.ServerError(
                 join_sentences(exc.message, _(
                     "This relay cannot pass streamed answers on, so streaming previews are now "

@@ -98,3 +98,11 @@ def test_help_says_export_marks_imported():
     sub = next(a for a in parser._actions if a.dest == "command").choices["history"]
     export = next(a for a in sub._actions if a.dest == "export")
     assert "imported" in export.help
+
+
+def test_an_image_whose_note_is_unreadable_is_still_exported(entries, tmp_path, capsys):
+    entries["old"].meta_path.write_text("{garbage")
+    target = tmp_path / "recovered"
+    code, out, err = run_cli(["history", "--pending", "--export", str(target)], capsys)
+    assert code == 0, err
+    assert (target / entries["old"].image_path.name).read_bytes() == PNG

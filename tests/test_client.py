@@ -588,3 +588,27 @@ def test_a_proxy_password_from_the_environment_is_never_shown(home, nosleep, mon
     with pytest.raises(errors.ConnectError) as info:
         make_client("https://relay.example/v1").generate(gen())
     assert "hunter2" not in str(info.value) and "127.0.0.1" in str(info.value)
+
+
+def test_a_proxy_from_all_proxy_is_named(home, nosleep, monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "http://bob:hunter2@127.0.0.1:%d" % free_port())
+    with pytest.raises(errors.ConnectError) as info:
+        make_client("https://relay.example/v1").generate(gen())
+    assert "proxy 127.0.0.1:" in str(info.value) and "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-5", "soon"])
+def test_an_odd_retry_after_is_no_traceback(value, home, nosleep):
+    with FakeServer(key=KEY) as server:
+        server.fault, server.fault_count, server.retry_after = "rate_limit", 1, value
+        make_client(server).generate(gen())
+        assert len(server.requests) == 2
+    assert all(0 <= wait <= clientmod.RETRY_AFTER_CAP for wait in nosleep)
+
+
+def test_a_host_name_mismatch_is_said_as_such():
+    text = ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+            "certificate is not valid for 'relay.example'. (_ssl.c:1006)")
+    assert clientmod._tls_reason(text) == "its certificate is for another host name"

@@ -401,8 +401,7 @@ def test_redacted_hides_proxy_password():
 
 
 @pytest.mark.parametrize("proxy", ["ftp://bob:hunter2@host:21", "socks5://bob:hunter2@host:1080",
-                                   "bob:hunter2@host:3128", "http://bob:hunter2@host:99999",
-                                   "http://bob:hunter2@"])
+                                   "http://bob:hunter2@host:99999", "http://bob:hunter2@"])
 def test_an_unusable_proxy_is_refused_without_its_password(proxy, tmp_path):
     with pytest.raises(UsageError) as info:
         cfg.update(tmp_path / "c.json", proxy=proxy)
@@ -414,3 +413,33 @@ def test_a_proxy_is_shown_without_its_password(tmp_path):
     assert saved.proxy == "http://bob:p@ss@host:3128"
     assert saved.redacted()["proxy"] == "http://bob:***@host:3128"
     assert cfg.update(tmp_path / "c.json", proxy="").proxy == ""
+
+
+def test_a_proxy_without_a_scheme_is_taken_as_http(tmp_path):
+    assert cfg.update(tmp_path / "c.json", proxy="127.0.0.1:7890").proxy == "http://127.0.0.1:7890"
+
+
+def test_a_proxy_with_a_space_is_refused_without_being_shown(tmp_path):
+    with pytest.raises(UsageError) as info:
+        cfg.update(tmp_path / "c.json", proxy="http://bob:sec ret@host:3128")
+    assert "sec" not in str(info.value) and "bob" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("http://bob:pa/ss@host:3128", "http://bob:***@host:3128"),
+    ("(http://user:p@ss:w@h:1)", "(http://user:***@h:1)"),
+    ("bob:secret@host:3128", "bob:***@host:3128"),
+    ("Failed to parse: http://u:pw@127.0.0.1:1.", "Failed to parse: http://u:***@127.0.0.1:1."),
+    ("see https://platform.openai.com/account/api-keys.", None),
+    ("at 12:30@noon, write to help@openai.com", None),
+], ids=["slash", "at-sign", "no-scheme", "in-a-sentence", "plain-url", "plain-text"])
+def test_url_passwords_are_hidden_and_other_text_is_left(text, shown):
+    assert cfg.redact_url_password(text) == (shown or text)
+
+
+@pytest.mark.parametrize("url", ["https://u:p/w@host/v1", "user:pw@api.example/v1",
+                                 "https://relay.example:0/v1"])
+def test_base_url_problems_never_quote_a_password(url):
+    with pytest.raises(UsageError) as info:
+        cfg.normalise_base_url(url)
+    assert "pw" not in str(info.value) and "p/w" not in str(info.value)

@@ -191,3 +191,14 @@ def test_stored_settings_round_trip_and_ignore_what_this_version_does_not_know()
     assert "references" not in data and data["grow"] == 4
     back = inpaint.EditSettings.from_stored(dict(data, background="opaque", references=[1]))
     assert back.stored() == data and back.references == []
+
+
+def test_settings_stored_by_older_versions_are_read_as_sent():
+    """Older versions kept a free size as typed ("1536X1024"); Re-run must still take it."""
+    from bianxie_core.inpaint import EditSettings
+    from bianxie_core.models import get_model
+
+    settings = EditSettings.from_stored({"size": " 1536X1024", "model": "gpt-image-2"})
+    assert settings.size == "1536x1024"
+    settings.estimate(get_model("gpt-image-2"))
+    settings.region_options()

@@ -200,3 +200,23 @@ def test_history_cap_drops_only_imported_entries_before_a_run(srv1, home):
     assert pending.id in ids  # never deleted before it reached an image
     assert len(ids & {e.id for e in imported}) < len(imported)  # the cap removed some
     assert History(home / "history").size() <= 2**20 + 300_000 + len(srv1.responses[0])
+
+
+def test_a_stream_the_relay_cannot_pass_on_stays_a_billed_error_if_the_config_cannot_be_saved(
+        srv, home, monkeypatch):
+    srv.fault = "stream_unread"
+
+    def cannot_save(*a, **kw):
+        raise errors.ConfigError("the config file cannot be written")
+
+    monkeypatch.setattr(configmod, "remember_quirk", cannot_save)
+    with pytest.raises(errors.ServerError) as info:
+        Service().edit(edit_request(stream=True, partial_images=1))
+    assert info.value.may_be_billed and "streaming previews" in str(info.value)
+
+
+def test_retries_never_resend_a_stream_the_relay_cannot_pass_on(srv, home):
+    srv.fault = "stream_unread"
+    with pytest.raises(errors.ServerError):
+        Service(retries=2).edit(edit_request(stream=True, partial_images=1))
+    assert len(srv.requests) == 1
