@@ -179,24 +179,12 @@ def _common_fields(args, file_fmt: Optional[str] = None) -> dict:
     )
 
 
-# --- errors about files, in plain words -----------------------------------------------------
-def _file_problem(exc: OSError) -> str:
-    path = exc.filename if exc.filename is not None else _("a file")
-    return _("Cannot use {path} ({reason}): check the path and try again.").format(
-        path=path, reason=errors.os_reason(exc))
-
-
 def _input_file(path: str) -> params.ImageFile:
     """An image to upload, decoded once here: a damaged file is refused before sending."""
-    from bianxie_core.inpaint import open_image
+    from bianxie_core.inpaint import decode_image
 
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise errors.UsageError(_file_problem(exc)) from None
     image = params.ImageFile.from_path(path)
-    open_image(path)
+    decode_image(image.data, path)
     return image
 
 
@@ -213,23 +201,10 @@ def _save_composites(results, outcome, paths: List[Path], out) -> None:
     from bianxie_core import region
 
     for image, path, saved in zip(results, paths, outcome.images):
-        fmt = file_format(path)
-        if fmt == "jpeg":
-            image = _opaque(image)
-        _write(path, region.encode_image(image, fmt))
+        _write(path, region.encode_image(image, file_format(path)))
         image_done(saved, path)
         print(str(path), file=out)
     _report(outcome)
-
-
-def _opaque(image):
-    """RGB for JPEG: any transparency flattened onto white."""
-    from PIL import Image
-
-    if image.mode in ("RGB", "L"):
-        return image
-    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
 
 
 def image_done(image, path: Path) -> None:
@@ -262,10 +237,9 @@ def confirm_cost(args, service, request) -> None:
     if limit <= 0 or args.yes:
         return
     cfg = service.config
-    n = request.n or 1
-    split = n > 1 and (request.stream or "no_n" in configmod.quirks(cfg, service.base_url))
     estimate = cost.estimate_request(service.model(request.model), request, prices=cfg.prices,
-                                     currency=cfg.currency, requests=n if split else 1)
+                                     currency=cfg.currency,
+                                     requests=service.requests_for(request))
     if estimate.price <= limit:
         return
     above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
@@ -480,7 +454,7 @@ def _export(history, entries: list, damaged: int, args, out) -> int:
         try:
             dest.write_bytes(entry.image_path.read_bytes())
         except OSError as exc:
-            raise errors.BianxieError(_file_problem(exc)) from None
+            raise errors.BianxieError(errors.file_problem(exc)) from None
         if not entry.imported:
             history.mark_imported(entry.id, where=str(dest))
         print(str(dest), file=out)
@@ -498,7 +472,7 @@ def _export_folder(text: str) -> Path:
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise errors.UsageError(_file_problem(exc)) from None
+        raise errors.UsageError(errors.file_problem(exc)) from None
     return target
 
 
@@ -563,11 +537,6 @@ class _Parser(argparse.ArgumentParser):
             super().error(message)
 
 
-def _size_text(text: str) -> str:
-    """-s as typed, in the form the API takes: " 1536X1024" → "1536x1024"."""
-    return text.strip().lower()
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -621,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=_("what to draw or change"))
         g.add_argument("-m", "--model", help=_("model (default from config: {model})").format(
             model=models.DEFAULT_MODEL))
-        g.add_argument("-s", "--size", type=_size_text,
+        g.add_argument("-s", "--size", type=models.size_text,
                        help=_("1024x1024, 1536x1024, 1024x1536, auto, or WxH "
                                               "for free-size models"))
         g.add_argument("-q", "--quality", choices=params.QUALITIES,
@@ -700,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cost", help=_("estimate tokens and price"))
     p.add_argument("-m", "--model", help=_("model (default from config: {model})").format(
         model=models.DEFAULT_MODEL))
-    p.add_argument("-s", "--size", default="1024x1024", type=_size_text,
+    p.add_argument("-s", "--size", default="1024x1024", type=models.size_text,
                    help=_("image size, e.g. 1536x1024, or auto (default: 1024x1024)"))
     p.add_argument("-q", "--quality", default="medium",
                    help=_("auto, low, medium or high (default: medium)"))
@@ -741,14 +710,9 @@ _PAYING_COMMANDS = {"generate", "edit", "inpaint", "expand"}
 
 
 def error_text(exc: errors.BianxieError) -> str:
-    """The error's message, with the history hint and request id the CLI user needs (not the
-    plug-in's "Recover Results")."""
-    billed = _("The request may already have been charged: any image it returns is kept in "
-               "the history (`bianxie history --pending`).") if exc.may_be_billed else ""
-    request_id = getattr(exc, "request_id", None)
-    shown_id = _("(request id: {id})").format(id=request_id) \
-        if request_id and request_id not in exc.message else ""
-    return join_sentences(exc.message, billed, shown_id)
+    """The error as the CLI says it: its history hint, not the plug-in's "Recover Results"."""
+    return exc.describe(_("The request may already have been charged: any image it returns is "
+                          "kept in the history (`bianxie history --pending`)."))
 
 
 def main(argv: Optional[List[str]] = None, out=None) -> int:
@@ -772,7 +736,7 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
     except OSError as exc:
         if args.traceback:
             raise
-        print(_("error: {message}").format(message=_file_problem(exc)), file=sys.stderr)
+        print(_("error: {message}").format(message=errors.file_problem(exc)), file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line (its text could quote anything)
         if args.traceback:

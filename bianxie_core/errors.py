@@ -43,9 +43,14 @@ class BianxieError(Exception):
         self.message = message
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, billed_note: Optional[str] = None) -> str:
+        """The message, and when the request may have been billed ``billed_note`` (default:
+        where both hosts keep a returned image)."""
         if not self.may_be_billed:
             return self.message
-        return join_sentences(self.message, _(
+        return join_sentences(self.message, billed_note or _(
             "The request may already have been charged: any image it returns is kept in "
             "the history (Recover Results, or `bianxie history`)."))
 
@@ -80,8 +85,8 @@ class APIError(BianxieError):
         self.param = param
         self.request_id = request_id
 
-    def __str__(self) -> str:
-        text = super().__str__()
+    def describe(self, billed_note: Optional[str] = None) -> str:
+        text = super().describe(billed_note)
         if self.request_id and self.request_id not in text:
             text = join_sentences(text, _("(request id: {id})").format(id=self.request_id))
         return text
@@ -159,3 +164,11 @@ def os_reason(exc: OSError) -> str:
         return reasons[exc.errno]
     code = errno.errorcode.get(exc.errno or 0) or type(exc).__name__
     return _("system error {code}").format(code=code)
+
+
+def file_problem(exc: OSError, path=None) -> str:
+    """One sentence for a file that cannot be read or written (``path``: when ``exc`` does not
+    name it)."""
+    path = path if path is not None else exc.filename if exc.filename is not None else _("a file")
+    return _("Cannot use {path} ({reason}): check the path and try again.").format(
+        path=path, reason=os_reason(exc))

@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import cost, models, region
-from bianxie_core.errors import UsageError
+from bianxie_core.errors import UsageError, file_problem
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
-from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, check_input_fidelity
 
 # "Remove" mode needs no prompt: the model is asked to continue the surroundings.
 REMOVE_PROMPT = (
@@ -82,7 +82,7 @@ class EditSettings:
         known = set(cls.__dataclass_fields__) - {"references"}
         settings = cls(**{k: v for k, v in data.items() if k in known})
         if isinstance(settings.size, str):  # older versions kept "1536X1024" as typed
-            settings.size = settings.size.strip().lower()
+            settings.size = models.size_text(settings.size)
         return settings
 
     def region_options(self) -> region.RegionOptions:
@@ -154,26 +154,17 @@ def coverage_bounds(coverage: np.ndarray) -> Optional[Bounds]:
     return Bounds.from_corners(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def _read_file(path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(_("The file {path} does not exist: check its name and "
-                           "folder.").format(path=path)) from None
-    except IsADirectoryError:
-        raise UsageError(_("{path} is a folder, not an image: give the image file's "
-                           "name.").format(path=path)) from None
-    except PermissionError:
-        raise UsageError(_("You have no permission to read {path}: check the file's "
-                           "permissions.").format(path=path)) from None
-    except OSError:
-        raise UsageError(_("The file {path} cannot be read: check that its disk is "
-                           "working.").format(path=path)) from None
-
-
 def open_image(path) -> Image.Image:
     """The image file at ``path``, decoded; UsageError with one plain sentence otherwise."""
-    data = _read_file(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(file_problem(exc, path)) from None
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes, path) -> Image.Image:
+    """``data`` (read from ``path``) decoded; UsageError with one plain sentence otherwise."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
@@ -233,14 +224,6 @@ def settings_for(service, fields: dict, **options) -> EditSettings:
     return settings
 
 
-def _check_fidelity(spec: models.ModelSpec, input_fidelity: str) -> None:
-    """Refuse what EditSettings.request would drop, as an edit does."""
-    if input_fidelity and not spec.input_fidelity:
-        raise UsageError(
-            _("{model} does not take input_fidelity: leave it unset or choose another model.")
-            .format(model=spec.name))
-
-
 @dataclass
 class FileEdit:
     """An inpaint or expand of image files, checked and planned; nothing is sent before
@@ -277,7 +260,7 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
     settings = settings_for(service, fields, context=context, grow=grow, feather=feather,
                             color_match=color_match, input_fidelity=input_fidelity or "")
     spec = service.model(settings.model)
-    _check_fidelity(spec, settings.input_fidelity)
+    check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
     options = settings.region_options()
     plan = region.plan_edit(layer, selection, spec, options)
     crop_pixels = pixels[plan.crop.slices]
@@ -300,7 +283,7 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     settings = settings_for(service, dict(fields, n=1), input_fidelity=input_fidelity or "")
     settings.prompt = settings.prompt.strip() or EXPAND_PROMPT
     spec = service.model(settings.model)
-    _check_fidelity(spec, settings.input_fidelity)
+    check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
     options = settings.region_options()
     plan = region.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
                               margins=margins, aspect=aspect)

@@ -82,6 +82,11 @@ def get_model(name: Optional[str] = None, extra: Optional[Mapping] = None) -> Mo
     return _spec(name, _TABLE["models"][_TABLE["newest"]], False)
 
 
+def size_text(text: str) -> str:
+    """A size as typed, in the form the API takes: " 1536X1024" → "1536x1024"."""
+    return text.strip().lower()
+
+
 def parse_size(size: str) -> tuple:
     """``"1536x1024"`` → ``(1536, 1024)``; raises UsageError for anything else (also for
     "1536X1024" or " 1536x1024": the text is sent as it is, so it must be what is checked)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from bianxie_core import models
-from bianxie_core.errors import UsageError, os_reason
+from bianxie_core.errors import UsageError, file_problem
 from bianxie_core.i18n import _
 
 QUALITIES = ("auto", "low", "medium", "high")
@@ -67,9 +67,7 @@ class ImageFile:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise UsageError(
-                _("Cannot read {path}: {reason}.").format(path=path, reason=os_reason(exc))
-            ) from None
+            raise UsageError(file_problem(exc, path)) from None
         fmt = sniff_format(data)
         if fmt is None:
             raise UsageError(
@@ -230,12 +228,7 @@ class EditRequest(_Common):
 
     def validate(self, spec: models.ModelSpec) -> None:
         self._validate_common(spec)
-        _choice("input_fidelity", self.input_fidelity, INPUT_FIDELITIES)
-        if self.input_fidelity is not None and not spec.input_fidelity:
-            raise UsageError(
-                _("{model} does not take input_fidelity: leave it unset or choose another model.")
-                .format(model=spec.name)
-            )
+        check_input_fidelity(spec, self.input_fidelity)
         if not self.images:
             raise UsageError(_("An edit needs at least one image."))
         if len(self.images) > MAX_IMAGES:
@@ -288,6 +281,16 @@ class EditRequest(_Common):
                     iw=self.images[0].dimensions()[0], ih=self.images[0].dimensions()[1],
                 )
             )
+
+
+def check_input_fidelity(spec: models.ModelSpec, value: Optional[str]) -> None:
+    """Refuse an input_fidelity that is not a value, or that ``spec`` does not take."""
+    _choice("input_fidelity", value, INPUT_FIDELITIES)
+    if value is not None and not spec.input_fidelity:
+        raise UsageError(
+            _("{model} does not take input_fidelity: leave it unset or choose another model.")
+            .format(model=spec.name)
+        )
 
 
 def fidelity_for(model: models.ModelSpec, value: Optional[str]) -> Optional[str]:

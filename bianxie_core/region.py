@@ -622,8 +622,9 @@ def encode_image(array, fmt: str = "png") -> bytes:
     if fmt == "webp":
         image.save(out, "WEBP", quality=92, method=4)
     elif fmt == "jpeg":
-        if image.mode not in ("RGB", "L"):
-            image = image.convert("RGB")
+        if image.mode not in ("RGB", "L"):  # transparency flattened onto white
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
         image.save(out, "JPEG", quality=92)
     else:
         raise ValueError(f"unknown image format {fmt!r}")

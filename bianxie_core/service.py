@@ -110,6 +110,14 @@ class Service:
         self.history.check_writable()
         return spec
 
+    def requests_for(self, request) -> int:
+        """How many HTTP requests ``request`` goes out as: its n images one by one when it
+        streams or the relay refuses n > 1 (each one billing the input again)."""
+        quirks = configmod.quirks(self.config, self.base_url)
+        n = request.n or 1
+        streams = request.stream and "no_stream" not in quirks
+        return n if n > 1 and ("no_n" in quirks or streams) else 1
+
     def generate(self, request: GenerateRequest, **kw) -> Outcome:
         return self._run("generate", request, **kw)
 
@@ -163,7 +171,7 @@ class Service:
         if request.stream and "no_stream" in quirks:
             request = replace(request, stream=None, partial_images=None)
         results: List[ImagesResult] = []
-        if n > 1 and ("no_n" in quirks or request.stream):
+        if self.requests_for(request) > 1:
             results = self._parallel(kind, request, n, sink, on_partial, warnings)
         else:
             try:

@@ -14,6 +14,8 @@ def has(config, name):
 def settings_from(config, base):
     """A copy of ``base`` (``EditSettings``) with the procedure's arguments laid over it; an
     argument the procedure does not have, or an empty text, keeps the base's value."""
+    from bianxie_core.models import size_text  # the core loads in run(), see load_core
+
     settings = copy.copy(base)
     for name in SETTING_ARGUMENTS:
         if not has(config, name):
@@ -22,6 +24,7 @@ def settings_from(config, base):
         if value is None or isinstance(value, str) and not value.strip():
             continue  # a text argument nobody set is None
         if isinstance(value, str) and name != "prompt":
-            value = value.strip().lower() if name == "size" else value.strip()
+            value = value.strip()
         setattr(settings, name.replace("-", "_"), value)
+    settings.size = size_text(settings.size or "auto")
     return settings
