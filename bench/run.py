@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from bench.timed_fake import TimedFakeServer  # noqa: E402
 from bianxie_core import config as configmod  # noqa: E402
 from bianxie_core.geometry import Bounds, Extent  # noqa: E402
-from bianxie_core.inpaint import EditSettings  # noqa: E402
+from bianxie_core.edit_settings import EditSettings  # noqa: E402
 from bianxie_core.models import get_model  # noqa: E402
-from bianxie_core.region import plan_edit  # noqa: E402
+from bianxie_core.planning import plan_edit  # noqa: E402
 
 KEY = "sk-BENCH-0000000000000000000000000000"
 LAYERS = [Extent(1000, 750), Extent(4000, 3000), Extent(8000, 6000)]

@@ -302,8 +302,9 @@ def cmd_inpaint(args, out) -> int:
 
 def cmd_expand(args, out) -> int:
     from bianxie_core import inpaint
+    from bianxie_core.edit_settings import parse_aspect
 
-    aspect = inpaint.parse_aspect(args.aspect or "")
+    aspect = parse_aspect(args.aspect or "")
     margins = (args.left, args.top, args.right, args.bottom)
     if aspect and any(margins):
         raise errors.UsageError(_("Give either --aspect or the margins (--left, --top, "

@@ -1,149 +1,22 @@
-"""Selection edits as a task: the settings a host collects, the request they make, and the
-file-based ``bianxie inpaint`` that runs the very pipeline the GIMP plug-in runs."""
+"""Selection edits on files: ``bianxie inpaint`` and ``bianxie expand`` run the very pipeline
+the GIMP plug-in runs, checked and planned before anything is sent."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
 
-from bianxie_core import cost, models, region
+from bianxie_core import planning, region
 from bianxie_core.errors import UsageError, file_problem
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
-from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, check_input_fidelity
-
-# "Remove" mode needs no prompt: the model is asked to continue the surroundings.
-REMOVE_PROMPT = (
-    "Remove the object or person in the masked area completely and fill the area with a "
-    "seamless continuation of the surrounding background, matching its lighting, texture and "
-    "perspective. Do not add anything new."
-)
-
-# Expand mode without a prompt: the new margins continue the picture.
-EXPAND_PROMPT = (
-    "Extend the picture into the empty margins: continue the scene, its lighting, texture and "
-    "perspective seamlessly, without borders or frames. Do not change the existing part."
-)
-
-
-def parse_aspect(text: str) -> Optional[float]:
-    """``"16:9"``, ``"16x9"`` or ``"1.78"`` → width / height; ``""`` → None."""
-    text = (text or "").strip().lower().replace("x", ":").replace("/", ":")
-    if not text:
-        return None
-    try:
-        if ":" in text:
-            w, h = (float(v) for v in text.split(":"))
-            value = w / h
-        else:
-            value = float(text)
-    except (ValueError, ZeroDivisionError):
-        value = -1.0
-    if not value > 0:
-        raise UsageError(_("The aspect ratio {text!r} is not valid: write it like 16:9 or "
-                           "1.5.").format(text=text))
-    return value
-
-
-@dataclass
-class EditSettings:
-    """What a user chooses for a selection edit (dialog, procedure arguments or CLI flags)."""
-
-    prompt: str = ""
-    model: str = models.DEFAULT_MODEL
-    size: str = "auto"
-    quality: str = "auto"
-    n: int = 1
-    input_fidelity: str = ""  # "", "low" or "high" ("" = the model's default; not sent)
-    context: str = "auto"
-    grow: int = region.DEFAULT_GROW
-    feather: int = region.DEFAULT_FEATHER
-    color_match: bool = True
-    output_format: str = "png"
-    stream: bool = True
-    partial_images: int = 1
-    remove: bool = False
-    references: List[ImageFile] = field(default_factory=list)
-
-    def stored(self) -> dict:
-        """The settings as plain data, to keep with a result (references are not kept)."""
-        fields = dict(self.__dict__)
-        fields.pop("references", None)
-        return fields
-
-    @classmethod
-    def from_stored(cls, data: dict) -> "EditSettings":
-        """Settings back from ``stored()`` data; keys this version does not know are ignored."""
-        known = set(cls.__dataclass_fields__) - {"references"}
-        settings = cls(**{k: v for k, v in data.items() if k in known})
-        if isinstance(settings.size, str):  # older versions kept "1536X1024" as typed
-            settings.size = models.size_text(settings.size)
-        return settings
-
-    def region_options(self) -> region.RegionOptions:
-        return region.RegionOptions(
-            context=self.context or "auto", grow=self.grow, feather=self.feather,
-            color_match=self.color_match, size=self.size or "auto")
-
-    def effective_prompt(self) -> str:
-        if self.remove:
-            return REMOVE_PROMPT + (("\n" + self.prompt) if self.prompt.strip() else "")
-        return self.prompt
-
-    def estimate(self, spec: models.ModelSpec, *, edit: bool = True, prices=None,
-                 currency: str = "USD") -> cost.Estimate:
-        """What one run of these settings should cost; an edit sends one input image of the
-        output size (the model's first standard size for "auto")."""
-        size = (self.size or "auto").strip()
-        if size != "auto":
-            models.check_size(spec, size)
-        inputs, fidelity = (), None
-        if edit:
-            inputs = [models.parse_size(size if size != "auto" else models.STANDARD_SIZES[0])]
-            fidelity = self.input_fidelity or None
-        return cost.estimate(spec, size, (self.quality or "auto").strip(), self.n or 1,
-                             input_images=inputs, prompt=self.effective_prompt(),
-                             input_fidelity=fidelity, prices=prices, currency=currency)
-
-    def request(self, upload: region.Upload, spec: models.ModelSpec) -> EditRequest:
-        image = ImageFile(data=upload.image, name=upload.image_name,
-                          content_type=upload.image_type)
-        mask = ImageFile(data=upload.mask, name="mask.png", content_type="image/png") \
-            if upload.mask else None
-        fidelity = self.input_fidelity or None
-        if fidelity and not spec.input_fidelity:
-            fidelity = None  # a remembered setting must not break a model without it
-        return EditRequest(
-            prompt=self.effective_prompt(), model=self.model, images=[image] + self.references,
-            mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
-            quality=self.quality if self.quality != "auto" else None,
-            output_format=self.output_format if self.output_format != "png" else None,
-            input_fidelity=fidelity, stream=True if self.stream else None,
-            partial_images=self.partial_images if self.stream else None,
-        )
-
-
-    def generate_request(self, background: str = "auto") -> GenerateRequest:
-        """Text to image with these settings; defaults are left for the server."""
-        return GenerateRequest(
-            prompt=self.prompt, model=self.model, n=self.n if self.n != 1 else None,
-            size=self.size if self.size != "auto" else None,
-            quality=self.quality if self.quality != "auto" else None,
-            background=background if background != "auto" else None,
-            output_format=self.output_format if self.output_format != "png" else None,
-            stream=True if self.stream else None,
-            partial_images=self.partial_images if self.stream else None)
-
-
-def layer_name(prompt: str, limit: int = 48) -> str:
-    text = " ".join((prompt or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
+from bianxie_core.edit_settings import EXPAND_PROMPT, EditSettings
+from bianxie_core.params import EditRequest, check_input_fidelity
 
 def coverage_bounds(coverage: np.ndarray) -> Optional[Bounds]:
     """The bounding box of the non-zero coverage, or None when nothing is selected."""
@@ -232,11 +105,11 @@ class FileEdit:
     service: object
     request: EditRequest
     meta: dict
-    plan: region.Plan
+    plan: planning.Plan
     pixels: np.ndarray  # the whole image, RGBA
     crop_pixels: np.ndarray
     coverage: Optional[np.ndarray]  # the selection over the crop; None when expanding
-    options: region.RegionOptions
+    options: planning.RegionOptions
 
     def send(self, on_partial=None):
         """Pay for the edit; returns (full composited images, outcome)."""
@@ -262,7 +135,7 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
     spec = service.model(settings.model)
     check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
     options = settings.region_options()
-    plan = region.plan_edit(layer, selection, spec, options)
+    plan = planning.plan_edit(layer, selection, spec, options)
     crop_pixels = pixels[plan.crop.slices]
     crop_cov = coverage[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, crop_cov, options)
@@ -285,7 +158,7 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     spec = service.model(settings.model)
     check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
     options = settings.region_options()
-    plan = region.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
+    plan = planning.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
                               margins=margins, aspect=aspect)
     crop_pixels = pixels[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, None, options)

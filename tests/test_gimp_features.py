@@ -296,11 +296,11 @@ ESTIMATES = r'''
 import sys
 sys.path[:0] = [os.environ["BX_PLUGIN"], os.environ["BX_VENDOR"]]
 import dialogs
-from bianxie_core import config as cfgmod, inpaint, models
+from bianxie_core import config as cfgmod, edit_settings, models
 
 cfg = cfgmod.load()
 pdb = Gimp.get_pdb()
-stored = inpaint.EditSettings(model="gpt-image-1", size="1536x1024", quality="high", n=2,
+stored = edit_settings.EditSettings(model="gpt-image-1", size="1536x1024", quality="high", n=2,
                               prompt="a boat")
 
 def core(settings, edit=True):
@@ -312,7 +312,7 @@ mark("rerun-stored", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)
                                  core(stored)]))
 mark("rerun-plain", json.dumps(dialogs.estimate_for(rerun, cfg).price))
 rerun.set_property("model", "gpt-image-1-mini")
-mini = inpaint.EditSettings(**dict(stored.__dict__, model="gpt-image-1-mini"))
+mini = edit_settings.EditSettings(**dict(stored.__dict__, model="gpt-image-1-mini"))
 mark("rerun-mini", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)).price,
                                core(mini)]))
 mark("rerun-generate", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, False)).price,
@@ -322,7 +322,7 @@ edit = pdb.lookup_procedure("bianxie-edit-selection").create_config()
 for name, value in (("model", "gpt-image-1"), ("size", "1024x1536"), ("quality", "low"),
                     ("n", 3), ("prompt", "a red apple")):
     edit.set_property(name, value)
-chosen = inpaint.EditSettings(model="gpt-image-1", size="1024x1536", quality="low", n=3,
+chosen = edit_settings.EditSettings(model="gpt-image-1", size="1024x1536", quality="low", n=3,
                               prompt="a red apple")
 mark("edit", json.dumps([dialogs.estimate_for(edit, cfg).price, core(chosen)]))
 edit.set_property("remove", True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import errors, inpaint, models, region
+from bianxie_core import edit_settings, errors, inpaint, models, region
 from bianxie_core.history import History
 from tests.test_client import (  # noqa: F401  (fixtures)
     DATA, KEY, assert_no_key, assert_plain, home, opened, run_cli, srv, srv1,
@@ -80,15 +80,15 @@ UPLOAD = region.Upload(b"\x89PNG\r\n\x1a\nimage", "image.png", "image/png",
 
 
 @pytest.mark.parametrize("settings,expected", [
-    (inpaint.EditSettings(prompt="x", model="gpt-image-1"),
+    (edit_settings.EditSettings(prompt="x", model="gpt-image-1"),
      {"prompt": "x", "model": "gpt-image-1", "size": "1024x1024", "stream": True,
       "partial_images": 1}),
-    (inpaint.EditSettings(prompt="x", model="gpt-image-1-mini", input_fidelity="high",
+    (edit_settings.EditSettings(prompt="x", model="gpt-image-1-mini", input_fidelity="high",
                           stream=False, n=2, quality="high", output_format="webp"),
      {"prompt": "x", "model": "gpt-image-1-mini", "size": "1024x1024", "n": 2,
       "quality": "high", "output_format": "webp"}),
-    (inpaint.EditSettings(prompt="", remove=True, stream=False, input_fidelity="high"),
-     {"prompt": inpaint.REMOVE_PROMPT, "model": models.DEFAULT_MODEL, "size": "1024x1024",
+    (edit_settings.EditSettings(prompt="", remove=True, stream=False, input_fidelity="high"),
+     {"prompt": edit_settings.REMOVE_PROMPT, "model": models.DEFAULT_MODEL, "size": "1024x1024",
       "input_fidelity": "high"}),
 ], ids=["defaults", "mini-drops-fidelity", "remove"])
 def test_edit_settings_request(settings, expected):
@@ -99,8 +99,8 @@ def test_edit_settings_request(settings, expected):
 
 
 def test_layer_name_is_short():
-    assert inpaint.layer_name("  a   red\ncup ") == "a red cup"
-    assert len(inpaint.layer_name("x" * 100)) == 48
+    assert edit_settings.layer_name("  a   red\ncup ") == "a red cup"
+    assert len(edit_settings.layer_name("x" * 100)) == 48
 
 
 def test_png_bytes_round_trip():
@@ -135,7 +135,7 @@ def test_expand_cli_fills_the_new_area(args, size, origin, in_margin, srv, photo
     assert np.array_equal(result[oy + 50:oy + 350, ox + 50:ox + 550],
                           original[50:350, 50:550])
     rec = srv.requests[0]
-    assert rec.field("prompt") == inpaint.EXPAND_PROMPT
+    assert rec.field("prompt") == edit_settings.EXPAND_PROMPT
 
 
 def test_expand_cli_refuses_margins_and_aspect_together(srv, photo_and_selection, tmp_path,
@@ -147,9 +147,9 @@ def test_expand_cli_refuses_margins_and_aspect_together(srv, photo_and_selection
 
 
 def test_generate_request_sends_only_what_differs_from_the_defaults():
-    plain = inpaint.EditSettings(prompt="a fox", stream=False).generate_request()
+    plain = edit_settings.EditSettings(prompt="a fox", stream=False).generate_request()
     assert plain.fields() == {"prompt": "a fox", "model": models.DEFAULT_MODEL}
-    full = inpaint.EditSettings(prompt="a fox", model="gpt-image-1", n=2, size="1024x1536",
+    full = edit_settings.EditSettings(prompt="a fox", model="gpt-image-1", n=2, size="1024x1536",
                                 quality="high", output_format="webp", stream=True,
                                 partial_images=2).generate_request("transparent")
     assert full.fields() == {
@@ -161,41 +161,41 @@ def test_generate_request_sends_only_what_differs_from_the_defaults():
 
 def test_estimate_of_edit_settings_follows_what_changes_the_price():
     spec = models.get_model("gpt-image-1")
-    one = inpaint.EditSettings(model="gpt-image-1", size="1536x1024", quality="high",
+    one = edit_settings.EditSettings(model="gpt-image-1", size="1536x1024", quality="high",
                                prompt="a boat")
     base = one.estimate(spec)
     assert base.input_tokens > 0 and base.output_tokens > 0
     assert one.estimate(spec, edit=False).input_tokens < base.input_tokens  # no input image
-    four = inpaint.EditSettings(**dict(one.__dict__, n=4)).estimate(spec)
+    four = edit_settings.EditSettings(**dict(one.__dict__, n=4)).estimate(spec)
     assert four.output_tokens == 4 * base.output_tokens
-    low = inpaint.EditSettings(**dict(one.__dict__, quality="low")).estimate(spec)
+    low = edit_settings.EditSettings(**dict(one.__dict__, quality="low")).estimate(spec)
     assert low.price < base.price
-    high = inpaint.EditSettings(**dict(one.__dict__, input_fidelity="high")).estimate(spec)
+    high = edit_settings.EditSettings(**dict(one.__dict__, input_fidelity="high")).estimate(spec)
     assert high.input_tokens > base.input_tokens
     with pytest.raises(errors.UsageError):
-        inpaint.EditSettings(model="gpt-image-1", size="999x999").estimate(spec)
+        edit_settings.EditSettings(model="gpt-image-1", size="999x999").estimate(spec)
 
 
 def test_estimate_counts_the_built_in_remove_prompt():
     spec = models.get_model("gpt-image-1")
-    plain = inpaint.EditSettings(model="gpt-image-1", prompt="")
-    removing = inpaint.EditSettings(model="gpt-image-1", prompt="", remove=True)
+    plain = edit_settings.EditSettings(model="gpt-image-1", prompt="")
+    removing = edit_settings.EditSettings(model="gpt-image-1", prompt="", remove=True)
     assert removing.estimate(spec).input_tokens > plain.estimate(spec).input_tokens
 
 
 def test_stored_settings_round_trip_and_ignore_what_this_version_does_not_know():
-    settings = inpaint.EditSettings(prompt="a boat", model="gpt-image-2", size="2048x1152",
+    settings = edit_settings.EditSettings(prompt="a boat", model="gpt-image-2", size="2048x1152",
                                     n=3, grow=4, remove=True)
     settings.references.append(object())  # never kept with a result
     data = settings.stored()
     assert "references" not in data and data["grow"] == 4
-    back = inpaint.EditSettings.from_stored(dict(data, background="opaque", references=[1]))
+    back = edit_settings.EditSettings.from_stored(dict(data, background="opaque", references=[1]))
     assert back.stored() == data and back.references == []
 
 
 def test_settings_stored_by_older_versions_are_read_as_sent():
     """Older versions kept a free size as typed ("1536X1024"); Re-run must still take it."""
-    from bianxie_core.inpaint import EditSettings
+    from bianxie_core.edit_settings import EditSettings
     from bianxie_core.models import get_model
 
     settings = EditSettings.from_stored({"size": " 1536X1024", "model": "gpt-image-2"})

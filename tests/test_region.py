@@ -16,23 +16,19 @@ import pytest
 from PIL import Image
 
 from bianxie_core import compositing as comp
+from bianxie_core import planning
 from bianxie_core import region as region_module
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import free_size_problem, get_model
-from bianxie_core.region import (
+from bianxie_core.planning import (
     MAX_EXPAND_PIXELS,
-    Placer,
     RegionOptions,
-    apply_placement,
-    encode_image,
-    fit_reference,
     free_size_for,
-    place,
     plan_edit,
     plan_expand,
-    prepare,
 )
+from bianxie_core.region import Placer, apply_placement, encode_image, fit_reference, place, prepare
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXED = get_model("gpt-image-1.5")
@@ -706,7 +702,7 @@ def test_upload_is_the_canvas_scaled_down_never_up(model, side):
 def test_tiny_canvases_go_at_the_api_size(side):
     layer = np.tile(photo("chelsea.png"), (1, 2, 1))[:side, :side * 2]
     plan = plan_edit(Extent(layer.shape[1], layer.shape[0]), None, FIXED, PNG)
-    assert min(plan.canvas.extent) < region_module.MIN_UPLOAD_SIDE
+    assert min(plan.canvas.extent) < planning.MIN_UPLOAD_SIDE
     upload = prepare(plan, layer[plan.crop.slices], None, PNG)
     assert _decode(upload.image).shape[1::-1] == tuple(plan.api_size)
 

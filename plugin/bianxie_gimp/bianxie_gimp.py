@@ -303,7 +303,7 @@ def usage_text(status, core):
 def settings_from(config, core):
     """The run's settings: the procedure's arguments over the defaults (model: Settings')."""
     return arguments.settings_from(
-        config, core["inpaint"].EditSettings(model=core["config"].load().model))
+        config, core["edit_settings"].EditSettings(model=core["config"].load().model))
 
 
 def do_edit(procedure, run_mode, image, drawables, config, core, references=False):
@@ -339,7 +339,7 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
     if use_stored:
         selection = Bounds(*stored_selection)
     extent = Extent(layer.get_width(), layer.get_height())
-    plan = region.plan_edit(extent, selection, spec, options)
+    plan = core["planning"].plan_edit(extent, selection, spec, options)
     pixels = read_rgba(layer, plan.crop)
     _ok, ox, oy = layer.get_offsets()
     coverage = None
@@ -393,7 +393,7 @@ def core_image_file(data, name, mime):
 
 def layer_name(settings, core):
     text = settings.prompt if settings.prompt.strip() else _("Removed")
-    return core["inpaint"].layer_name(text)
+    return core["edit_settings"].layer_name(text)
 
 
 def insert_results(image, items, parent, position, name, meta, status):
@@ -461,7 +461,7 @@ def generate(core, job, image, s, background, run_mode):
     target = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB) if new_image else image
     try:
         with one_undo_step(target):
-            name = core["inpaint"].layer_name(s.prompt)
+            name = core["edit_settings"].layer_name(s.prompt)
             items = []
             for array, entry in zip(decoded, entries):
                 lay, fill = new_layer(target, name, array, 0, 0)
@@ -486,9 +486,9 @@ def do_expand(procedure, run_mode, image, drawables, config, core):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core) as job:
         s = settings_from(config, core)
-        s.prompt = s.prompt.strip() or core["inpaint"].EXPAND_PROMPT
+        s.prompt = s.prompt.strip() or core["edit_settings"].EXPAND_PROMPT
         margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
-        aspect = core["inpaint"].parse_aspect(config.get_property("aspect") or "")
+        aspect = core["edit_settings"].parse_aspect(config.get_property("aspect") or "")
         expand(core, job, image, layer, s, margins, aspect, run_mode)
     return Gimp.PDBStatusType.SUCCESS, None
 
@@ -501,7 +501,7 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     svc = service(core)
     spec = svc.model(s.model)
     options = s.region_options()
-    plan = region.plan_expand(Extent(layer.get_width(), layer.get_height()), spec, options,
+    plan = core["planning"].plan_expand(Extent(layer.get_width(), layer.get_height()), spec, options,
                               margins=None if aspect else margins, aspect=aspect)
     pixels = read_rgba(layer, plan.crop)
     upload = region.prepare(plan, pixels, None, options)
@@ -548,13 +548,13 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     is_edit = meta.get("procedure") != GENERATE
     stored = None
     if run_mode == Gimp.RunMode.INTERACTIVE:  # the dialog's estimate starts from it
-        stored = core["inpaint"].EditSettings.from_stored(meta["settings"])
+        stored = core["edit_settings"].EditSettings.from_stored(meta["settings"])
     if not interactive_dialog(procedure, run_mode, config, stored=(stored, is_edit)):
         return Gimp.PDBStatusType.CANCEL, None
     source = source_layer(image, result_layer, meta) if is_edit else None
     with early_worker(core) as job:
         s = arguments.settings_from(  # a new prompt or model, else the stored ones
-            config, stored or core["inpaint"].EditSettings.from_stored(meta["settings"]))
+            config, stored or core["edit_settings"].EditSettings.from_stored(meta["settings"]))
         if source is None:
             generate(core, job, image, s, meta["settings"].get("background", "auto"), run_mode)
         else:
@@ -595,7 +595,7 @@ def do_recover(procedure, run_mode, image, drawables, config, core):
             x, y, array = core["region"].recovered_position(
                 entry.meta.get("canvas"), entry.meta.get("offset"), array)
             lay, fill = new_layer(target, _("Recovered: {name}").format(
-                name=core["inpaint"].layer_name(entry.meta.get("prompt") or "")), array, x, y)
+                name=core["edit_settings"].layer_name(entry.meta.get("prompt") or "")), array, x, y)
             target.insert_layer(lay, None, 0)
             fill()
             attach_meta(lay, {k: v for k, v in entry.meta.items() if k != "imported"})

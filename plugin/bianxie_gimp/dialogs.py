@@ -56,11 +56,11 @@ def estimate_for(config, cfg=None, stored=None):
     is_edit); the settings are those of a result layer being re-run, which the dialog's
     non-empty values override. Without it, a dialog with input fidelity is an edit's."""
     from bianxie_core import config as cfgmod
-    from bianxie_core import inpaint, models
+    from bianxie_core import edit_settings, models
 
     cfg = cfg or cfgmod.load()
     settings, edit = stored or (None, has(config, "input-fidelity"))
-    settings = settings_from(config, settings or inpaint.EditSettings(model=cfg.model))
+    settings = settings_from(config, settings or edit_settings.EditSettings(model=cfg.model))
     spec = models.get_model(settings.model or cfg.model, cfg.models)
     return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency)
 

@@ -1,0 +1,143 @@
+"""What a user chooses for an edit (dialog, procedure arguments or CLI flags) and the request
+it makes. No numpy and no Pillow: a host reads these before loading them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, List, Optional
+
+from bianxie_core import cost, models
+from bianxie_core.errors import UsageError
+from bianxie_core.i18n import _
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from bianxie_core.planning import DEFAULT_FEATHER, DEFAULT_GROW, RegionOptions
+
+if TYPE_CHECKING:
+    from bianxie_core.region import Upload
+
+# "Remove" mode needs no prompt: the model is asked to continue the surroundings.
+REMOVE_PROMPT = (
+    "Remove the object or person in the masked area completely and fill the area with a "
+    "seamless continuation of the surrounding background, matching its lighting, texture and "
+    "perspective. Do not add anything new."
+)
+
+# Expand mode without a prompt: the new margins continue the picture.
+EXPAND_PROMPT = (
+    "Extend the picture into the empty margins: continue the scene, its lighting, texture and "
+    "perspective seamlessly, without borders or frames. Do not change the existing part."
+)
+
+
+def parse_aspect(text: str) -> Optional[float]:
+    """``"16:9"``, ``"16x9"`` or ``"1.78"`` → width / height; ``""`` → None."""
+    text = (text or "").strip().lower().replace("x", ":").replace("/", ":")
+    if not text:
+        return None
+    try:
+        if ":" in text:
+            w, h = (float(v) for v in text.split(":"))
+            value = w / h
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        value = -1.0
+    if not value > 0:
+        raise UsageError(_("The aspect ratio {text!r} is not valid: write it like 16:9 or "
+                           "1.5.").format(text=text))
+    return value
+
+
+@dataclass
+class EditSettings:
+    """What a user chooses for a selection edit (dialog, procedure arguments or CLI flags)."""
+
+    prompt: str = ""
+    model: str = models.DEFAULT_MODEL
+    size: str = "auto"
+    quality: str = "auto"
+    n: int = 1
+    input_fidelity: str = ""  # "", "low" or "high" ("" = the model's default; not sent)
+    context: str = "auto"
+    grow: int = DEFAULT_GROW
+    feather: int = DEFAULT_FEATHER
+    color_match: bool = True
+    output_format: str = "png"
+    stream: bool = True
+    partial_images: int = 1
+    remove: bool = False
+    references: List[ImageFile] = field(default_factory=list)
+
+    def stored(self) -> dict:
+        """The settings as plain data, to keep with a result (references are not kept)."""
+        fields = dict(self.__dict__)
+        fields.pop("references", None)
+        return fields
+
+    @classmethod
+    def from_stored(cls, data: dict) -> "EditSettings":
+        """Settings back from ``stored()`` data; keys this version does not know are ignored."""
+        known = set(cls.__dataclass_fields__) - {"references"}
+        settings = cls(**{k: v for k, v in data.items() if k in known})
+        if isinstance(settings.size, str):  # older versions kept "1536X1024" as typed
+            settings.size = models.size_text(settings.size)
+        return settings
+
+    def region_options(self) -> RegionOptions:
+        return RegionOptions(
+            context=self.context or "auto", grow=self.grow, feather=self.feather,
+            color_match=self.color_match, size=self.size or "auto")
+
+    def effective_prompt(self) -> str:
+        if self.remove:
+            return REMOVE_PROMPT + (("\n" + self.prompt) if self.prompt.strip() else "")
+        return self.prompt
+
+    def estimate(self, spec: models.ModelSpec, *, edit: bool = True, prices=None,
+                 currency: str = "USD") -> cost.Estimate:
+        """What one run of these settings should cost; an edit sends one input image of the
+        output size (the model's first standard size for "auto")."""
+        size = (self.size or "auto").strip()
+        if size != "auto":
+            models.check_size(spec, size)
+        inputs, fidelity = (), None
+        if edit:
+            inputs = [models.parse_size(size if size != "auto" else models.STANDARD_SIZES[0])]
+            fidelity = self.input_fidelity or None
+        return cost.estimate(spec, size, (self.quality or "auto").strip(), self.n or 1,
+                             input_images=inputs, prompt=self.effective_prompt(),
+                             input_fidelity=fidelity, prices=prices, currency=currency)
+
+    def request(self, upload: Upload, spec: models.ModelSpec) -> EditRequest:
+        image = ImageFile(data=upload.image, name=upload.image_name,
+                          content_type=upload.image_type)
+        mask = ImageFile(data=upload.mask, name="mask.png", content_type="image/png") \
+            if upload.mask else None
+        fidelity = self.input_fidelity or None
+        if fidelity and not spec.input_fidelity:
+            fidelity = None  # a remembered setting must not break a model without it
+        return EditRequest(
+            prompt=self.effective_prompt(), model=self.model, images=[image] + self.references,
+            mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
+            quality=self.quality if self.quality != "auto" else None,
+            output_format=self.output_format if self.output_format != "png" else None,
+            input_fidelity=fidelity, stream=True if self.stream else None,
+            partial_images=self.partial_images if self.stream else None,
+        )
+
+
+    def generate_request(self, background: str = "auto") -> GenerateRequest:
+        """Text to image with these settings; defaults are left for the server."""
+        return GenerateRequest(
+            prompt=self.prompt, model=self.model, n=self.n if self.n != 1 else None,
+            size=self.size if self.size != "auto" else None,
+            quality=self.quality if self.quality != "auto" else None,
+            background=background if background != "auto" else None,
+            output_format=self.output_format if self.output_format != "png" else None,
+            stream=True if self.stream else None,
+            partial_images=self.partial_images if self.stream else None)
+
+
+def layer_name(prompt: str, limit: int = 48) -> str:
+    text = " ".join((prompt or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
