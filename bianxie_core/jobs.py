@@ -8,8 +8,13 @@ its own process session. The worker sends the request, writes every image to the
 progress and partial images, imports the result and then removes the folder. If the host is
 gone, the images stay in the history as "not imported", and Recover Results brings them back.
 
-Folder layout: ``request.json`` (kind, fields, meta; never the key), ``input-N.<ext>`` and
-``mask.png``, ``status.json``, ``partial-K.png``, ``worker.log``.
+A region edit (``submit_region``) hands the worker the plan and the raw pixels the host read;
+the worker prepares the upload and places the answers (see region_job.py), so the host never
+loads numpy or Pillow.
+
+Folder layout: ``request.json`` (kind, fields or plan and settings, meta; never the key),
+``input-N.<ext>`` and ``mask.png`` or ``crop.raw``, ``coverage.raw`` and ``ref-N.raw``,
+``status.json``, ``partial-K.png``, ``placed-N.raw`` and ``placed-N-mask.raw``, ``worker.log``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from bianxie_core.raw import RawPixels
 
 STALE_AFTER = 24 * 3600  # job folders untouched this long are removed at start-up
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
@@ -55,6 +61,7 @@ class JobStatus:
     currency: str = ""
     warnings: List[str] = field(default_factory=list)
     request_ids: List[str] = field(default_factory=list)
+    placements: List[dict] = field(default_factory=list)  # region jobs: see region_job.py
     pid: int = 0
     updated: float = 0.0
 
@@ -123,6 +130,27 @@ class Job:
             "meta": meta or {},
         })
 
+    def submit_region(self, plan, settings, pixels: RawPixels, coverage: Optional[RawPixels],
+                      *, coverage_rect=None, refs=(), meta: Optional[dict] = None) -> None:
+        """Hand over a planned region edit: ``pixels`` is ``plan.crop`` of the source layer,
+        ``coverage`` the selection over it (or ``coverage_rect``, a rectangle in layer
+        coordinates, when there is no selection to read), ``refs`` whole reference layers.
+        The worker prepares, checks and sends it, and places the answers."""
+        spec = {"kind": "region", "plan": plan.to_json(), "settings": settings.stored(),
+                "pixels": pixels.save(self.folder / "crop.raw"), "coverage": None,
+                "coverage_rect": list(coverage_rect) if coverage_rect else None,
+                "refs": [ref.save(self.folder / f"ref-{i}.raw") for i, ref in enumerate(refs)],
+                "meta": meta or {}}
+        if coverage is not None:
+            spec["coverage"] = coverage.save(self.folder / "coverage.raw")
+        _write_json(self.folder / "request.json", spec)
+
+    def placed(self, placement: dict) -> Tuple[RawPixels, Optional[RawPixels]]:
+        """Host side: the patch and soft mask of one of ``status.placements``."""
+        mask = placement.get("mask")
+        return (RawPixels.load(self.folder, placement["patch"]),
+                RawPixels.load(self.folder, mask) if mask else None)
+
     def cancel(self) -> None:
         """Nothing will be submitted: the waiting worker exits without sending anything.
         Once the request is submitted the worker owns the folder, and this does nothing."""
@@ -154,8 +182,10 @@ class Job:
             time.sleep(REQUEST_POLL)
         return False
 
-    def start(self, *, python: Optional[str] = None, env: Optional[dict] = None) -> int:
-        """Start the detached worker; returns its PID."""
+    def start(self, *, python: Optional[str] = None, env: Optional[dict] = None,
+              region: bool = False) -> int:
+        """Start the detached worker; returns its PID. ``region``: a region edit comes, so the
+        worker loads the pixel pipeline while it waits."""
         # the worker imports the core and requests from where this process finds them (a
         # GIMP plug-in's vendor folder is on sys.path only, never on PYTHONPATH); looking
         # requests up does not import it
@@ -174,8 +204,8 @@ class Job:
             kwargs["start_new_session"] = True
         try:
             self._process = subprocess.Popen(
-                [python or sys.executable, "-m", "bianxie_core.jobs", "run", str(self.folder)],
-                **kwargs)
+                [python or sys.executable, "-m", "bianxie_core.jobs", "run", str(self.folder)]
+                + (["--region"] if region else []), **kwargs)
         finally:
             log.close()
         return self._process.pid
@@ -229,11 +259,17 @@ class Job:
             status.updated = time.time()
             _write_json(self.folder / "status.json", status.__dict__)
 
-    def _request(self):
+    def _request(self, service):
+        """The request, and the region work when the worker prepares and places it."""
         spec = json.loads((self.folder / "request.json").read_text("utf-8"))
+        if spec["kind"] == "region":
+            from bianxie_core.region_job import RegionWork
+
+            work = RegionWork.load(self.folder, spec)
+            return spec, work.request(service), work
         fields_ = dict(spec["fields"])
         if spec["kind"] == "generate":
-            return spec, GenerateRequest(**fields_)
+            return spec, GenerateRequest(**fields_), None
         images = [ImageFile(data=(self.folder / i["file"]).read_bytes(), name=i["name"],
                             content_type=i["type"]) for i in spec["inputs"]]
         mask = None
@@ -241,7 +277,7 @@ class Job:
             m = spec["mask"]
             mask = ImageFile(data=(self.folder / m["file"]).read_bytes(), name=m["name"],
                              content_type=m["type"])
-        return spec, EditRequest(images=images, mask=mask, **fields_)
+        return spec, EditRequest(images=images, mask=mask, **fields_), None
 
     def run(self, service=None) -> JobStatus:
         """Send the request and record everything; never raises for API errors."""
@@ -250,8 +286,9 @@ class Job:
         status = JobStatus(state="running", pid=os.getpid())
         self._write_status(status)
         try:
-            spec, request = self._request()
             service = service or Service()
+            spec, request, work = self._request(service)
+            placer = work.placer_in_background() if work else None
 
             def on_partial(index: int, data: bytes) -> None:
                 name = f"partial-{len(status.partials)}.png"
@@ -270,6 +307,8 @@ class Job:
             run = service.generate if spec["kind"] == "generate" else service.edit
             outcome = run(request, on_partial=on_partial, on_saved=on_saved, meta=meta,
                           job_id=self.id)
+            if placer is not None:  # every image is in the history already
+                self._place(placer.result(), outcome.images, status)
             status.usage, status.price = outcome.usage, outcome.price
             status.currency, status.warnings = outcome.currency, outcome.warnings
             status.request_ids = outcome.request_ids
@@ -289,6 +328,14 @@ class Job:
                                     "Results, or `bianxie history`.").format(n=len(status.results))
         self._write_status(status)
         return status
+
+
+    def _place(self, placer, images, status: JobStatus) -> None:
+        from bianxie_core.region_job import write_placement
+
+        for image in sorted(images, key=lambda item: item.index):
+            placement = placer.place(image.data)
+            status.placements.append(write_placement(self.folder, image.index, placement))
 
 
 def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:
@@ -319,11 +366,11 @@ def _last_touched(folder: Path) -> float:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] != "run":
-        print("usage: python -m bianxie_core.jobs run JOB_FOLDER", file=sys.stderr)
+    if len(argv) not in (2, 3) or argv[0] != "run" or argv[2:] not in ([], ["--region"]):
+        print("usage: python -m bianxie_core.jobs run JOB_FOLDER [--region]", file=sys.stderr)
         return 2
     job = Job(Path(argv[1]))
-    service = _ready_service()
+    service = _ready_service(region=argv[2:] == ["--region"])
     if not job.wait_for_request():
         job.remove()  # cancelled, or the host died before submitting: nothing was sent
         return 0
@@ -331,12 +378,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0 if status.state == "done" else 1
 
 
-def _ready_service():
-    """A Service with requests loaded, the config read and the HTTP session made, while the
-    host prepares the request; None when that fails (``Job.run`` then reports why)."""
+def _ready_service(region: bool = False):
+    """A Service with requests loaded, the config read and the HTTP session made (and the
+    pixel pipeline, for a region edit), while the host prepares the request; None when that
+    fails (``Job.run`` then reports why)."""
     from bianxie_core.service import Service
 
     try:
+        if region:
+            import bianxie_core.region_job  # noqa: F401 - loaded now, used by run()
         service = Service()
         service.client  # noqa: B018 - made on first use
     except Exception:  # noqa: BLE001 - a head start only: run() builds it again and reports

@@ -100,6 +100,20 @@ class Plan:
         """The crop in layer coordinates: where real pixels are."""
         return self.crop.translate(*self.origin)
 
+    def to_json(self) -> dict:
+        return {name: (value if isinstance(value, str) or value is None else list(value))
+                for name, value in self.__dict__.items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Plan:
+        def as_(kind, value):
+            return None if value is None else kind(*value)
+
+        return cls(data["mode"], as_(Extent, data["layer"]), as_(Bounds, data["selection"]),
+                   as_(Bounds, data["crop"]), as_(Extent, data["api_size"]),
+                   as_(Bounds, data["canvas"]), as_(Extent, data["source"]),
+                   tuple(data["origin"]), as_(Bounds, data["region"]))
+
 
 
 # --- planning ----------------------------------------------------------------------------
