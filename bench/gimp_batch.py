@@ -4,10 +4,12 @@
 # [w, h] per case: the size the naive way asks for, and its same-resolution upload), BX_MODEL,
 # BIANXIE_API_KEY.
 import base64
+import glob
 import io
 import json
 import os
 import resource
+import shutil
 import sys
 import time
 
@@ -60,6 +62,19 @@ def edit(image, layer):
     result = proc.run(cfg)
     wall = time.perf_counter() - p0
     return int(result.index(0)), t0, time.time(), wall
+
+
+def dismiss_waiting_workers():
+    """Make the next edit start a worker of its own, as the first edit in a GIMP session does:
+    claim every worker waiting for the next edit and take its folder away, so it exits."""
+    for marker in glob.glob(os.path.join(os.environ["BIANXIE_HOME"], "jobs", "*", "standby-*")):
+        folder = os.path.dirname(marker)
+        try:
+            os.rename(marker, os.path.join(folder, "claimed"))
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+    time.sleep(0.3)  # it exits within 10 ms; its CPU must not count in the next edit
 
 
 def naive(image, layer, sel, api):
@@ -144,6 +159,14 @@ for index, (w, h, sx, sy, sw, sh) in enumerate(CASES):
         mark("ours", json.dumps({"case": index, "rep": rep, "status": status, "t0": t0,
                                  "t1": t1, "wall": wall}))
         for extra in image.get_layers()[:-1]:  # keep the source layer only
+            image.remove_layer(extra)
+    for rep in range(REPEAT if index == len(CASES) - 1 else 0):
+        dismiss_waiting_workers()
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, sx, sy, sw, sh)
+        status, t0, t1, wall = edit(image, layer)
+        mark("cold", json.dumps({"case": index, "rep": rep, "status": status, "t0": t0,
+                                 "t1": t1, "wall": wall}))
+        for extra in image.get_layers()[:-1]:
             image.remove_layer(extra)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     row = naive(image, layer, (sx, sy, sw, sh), API_SIZES[index])

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from bianxie_core import config as configmod
-from bianxie_core import errors
+from bianxie_core import errors, standby
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 from bianxie_core.raw import RawPixels
@@ -56,6 +56,7 @@ class JobStatus:
     error: str = ""
     error_type: str = ""
     may_be_billed: bool = False
+    refused: bool = False  # a UsageError: the input was refused before anything was sent
     usage: dict = field(default_factory=dict)
     price: float = 0.0
     currency: str = ""
@@ -88,6 +89,8 @@ class Job:
         self.folder = Path(folder)
         self._status_lock = threading.Lock()  # parallel requests save images from threads
         self._process: Optional[subprocess.Popen] = None
+        self._pid = 0  # a worker this object did not start (one on standby)
+        self._claimed: Optional[dict] = None  # how to start a worker if the claimed one fails
 
     @property
     def id(self) -> str:
@@ -99,12 +102,43 @@ class Job:
     def reserve(cls, root: Optional[Path] = None) -> "Job":
         """An empty job folder: start its worker early (it loads while the host prepares),
         then ``submit`` the request, or ``cancel``."""
-        job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
-        folder = (root or jobs_root()) / job_id
+        folder = (root or jobs_root()) / _new_id()
         folder.mkdir(parents=True, mode=0o700)
         job = cls(folder)
         job._write_status(JobStatus())
         return job
+
+    @classmethod
+    def ready(cls, *, region: bool = False, terms: Optional[standby.Terms] = None,
+              root: Optional[Path] = None) -> "Job":
+        """A job whose worker waits for its request: a worker on standby with the same
+        ``terms.key`` when there is one (see standby.py), else one started now, which waits
+        on standby after its job when ``terms`` allow."""
+        root = root or jobs_root()
+        if terms is not None and terms.seconds > 0:
+            folder = standby.claim(terms.key, root)
+            if folder is not None:
+                job = cls(folder)
+                job._pid = job.status().pid
+                job._claimed = {"region": region, "terms": terms}
+                return job
+        job = cls.reserve(root)
+        job.start(region=region, terms=terms)
+        return job
+
+    @property
+    def warm(self) -> bool:
+        """Whether a worker on standby took this job."""
+        return self._claimed is not None and self._process is None
+
+    def _taken(self) -> None:
+        """A claimed worker must have taken the job before the request is written; when it
+        has not, a new worker is started on the folder instead."""
+        if self._claimed is None or self._process is not None:
+            return
+        if not standby.taken(self.folder):
+            self._pid = 0
+            self.start(**self._claimed)
 
     @classmethod
     def create(cls, request, *, meta: Optional[dict] = None, root: Optional[Path] = None) -> "Job":
@@ -114,6 +148,7 @@ class Job:
 
     def submit(self, request, *, meta: Optional[dict] = None) -> None:
         """Write the request; a waiting worker sends it as soon as ``request.json`` exists."""
+        self._taken()
         kind = "edit" if isinstance(request, EditRequest) else "generate"
         inputs, mask = [], None
         if kind == "edit":
@@ -136,6 +171,7 @@ class Job:
         ``coverage`` the selection over it (or ``coverage_rect``, a rectangle in layer
         coordinates, when there is no selection to read), ``refs`` whole reference layers.
         The worker prepares, checks and sends it, and places the answers."""
+        self._taken()
         spec = {"kind": "region", "plan": plan.to_json(), "settings": settings.stored(),
                 "pixels": pixels.save(self.folder / "crop.raw"), "coverage": None,
                 "coverage_rect": list(coverage_rect) if coverage_rect else None,
@@ -183,9 +219,10 @@ class Job:
         return False
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None,
-              region: bool = False) -> int:
+              region: bool = False, terms: Optional[standby.Terms] = None) -> int:
         """Start the detached worker; returns its PID. ``region``: a region edit comes, so the
-        worker loads the pixel pipeline while it waits."""
+        worker loads the pixel pipeline while it waits; ``terms``: after the job it waits on
+        standby for the next one."""
         # the worker imports the core and requests from where this process finds them (a
         # GIMP plug-in's vendor folder is on sys.path only, never on PYTHONPATH); looking
         # requests up does not import it
@@ -205,14 +242,17 @@ class Job:
         try:
             self._process = subprocess.Popen(
                 [python or sys.executable, "-m", "bianxie_core.jobs", "run", str(self.folder)]
-                + (["--region"] if region else []), **kwargs)
+                + (["--region"] if region else [])
+                + (terms.args() if terms is not None and terms.seconds > 0 else []), **kwargs)
         finally:
             log.close()
         return self._process.pid
 
     def worker_exited(self) -> bool:
-        """Whether the worker this object started has ended (False when it started none)."""
-        return self._process is not None and self._process.poll() is not None
+        """Whether this job's worker has ended (False when there is none)."""
+        if self._process is not None:
+            return self._process.poll() is not None
+        return bool(self._pid) and not standby.alive(self._pid)
 
     def status(self) -> JobStatus:
         try:
@@ -316,6 +356,7 @@ class Job:
         except errors.BianxieError as exc:
             status.state, status.error = "failed", str(exc)
             status.error_type, status.may_be_billed = type(exc).__name__, exc.may_be_billed
+            status.refused = isinstance(exc, errors.UsageError)
         except Exception as exc:  # a bug: still end with a message, never a silent hang
             status.state, status.error_type = "failed", type(exc).__name__
             status.error = _("Unexpected error in the request worker ({kind}); see {log}.").format(
@@ -366,16 +407,61 @@ def _last_touched(folder: Path) -> float:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (2, 3) or argv[0] != "run" or argv[2:] not in ([], ["--region"]):
-        print("usage: python -m bianxie_core.jobs run JOB_FOLDER [--region]", file=sys.stderr)
+    region = "--region" in argv
+    rest = [a for a in argv if a != "--region"]
+    terms = None
+    if len(rest) == 6 and rest[2] == "--standby":
+        terms, rest = standby.Terms.parse(rest[3:]), rest[:2]
+    if len(rest) != 2 or rest[0] != "run":
+        print("usage: python -m bianxie_core.jobs run JOB_FOLDER [--region] "
+              "[--standby SECONDS HOST_PID KEY]", file=sys.stderr)
         return 2
-    job = Job(Path(argv[1]))
-    service = _ready_service(region=argv[2:] == ["--region"])
-    if not job.wait_for_request():
-        job.remove()  # cancelled, or the host died before submitting: nothing was sent
-        return 0
-    status = job.run(service)
-    return 0 if status.state == "done" else 1
+    job = Job(Path(rest[1]))
+    service = _ready_service(region)
+    while True:
+        if job.wait_for_request():
+            job.run(service)
+        else:
+            job.remove()  # cancelled, or the host died before submitting: nothing was sent
+        if terms is None:
+            return 0
+        job = _on_standby(job.folder.parent, terms)
+        if job is None:
+            return 0
+        service = _ready_service(region=True)
+
+
+def _on_standby(root: Path, terms: standby.Terms) -> Optional[Job]:
+    """Wait for the host's next job in a new folder; that job, or None once retired. The
+    folder appears whole, with this worker's PID and the marker: it is made under a hidden
+    name and renamed."""
+    import bianxie_core.region_job  # noqa: F401 - loaded while nobody waits
+
+    job_id = _new_id()
+    making = root / f".{job_id}"
+    making.mkdir(parents=True, mode=0o700)
+    Job(making)._write_status(JobStatus(pid=os.getpid()))
+    standby.mark(making, terms.key)
+    os.rename(making, root / job_id)
+    job = Job(root / job_id)
+    os.chdir(root)  # the folder of the last job can go (Windows keeps a working directory)
+    _log_to(job.folder / "worker.log")
+
+    return job if standby.serve(job.folder, terms.key, terms.host_pid, terms.seconds) else None
+
+
+def _new_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+
+
+def _log_to(path: Path) -> None:
+    """Send this process's stdout and stderr (tracebacks) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _ready_service(region: bool = False):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakeapi import FakeServer
 from tests.gimp.batch import (
-    EXECUTION_ERROR, FILL, KEY, LIB, SUCCESS, batch_env, out_folder, raw)
+    EXECUTION_ERROR, FILL, KEY, LIB, SUCCESS, batch_env, jobs_after_gimp, out_folder, raw)
 
 pytestmark = pytest.mark.gimp
 
@@ -174,7 +174,7 @@ def test_streamed_preview_is_shown_before_the_final_image(gimp_env):
         result = outcome["result"]
         assert int(result.marker("stream-status")) == SUCCESS, result.describe()
         assert int(result.marker("stream-images")) == 1  # the preview image is gone
-        assert not list(jobs.iterdir())  # the job folder was removed after the import
+        assert jobs_after_gimp(gimp_env.host_path(home)) == []  # removed after the import
 
 
 INSERT_FAULT = r'''
@@ -218,7 +218,7 @@ def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
         images = sorted(p for p in history.iterdir() if p.suffix == ".png")
         assert sorted(p.read_bytes() for p in images) == sorted(ok.responses)
         assert len(images) == 4  # two variants, the expansion, the generated image
-        assert not list((gimp_env.host_path(home) / "jobs").iterdir())  # nothing else kept
+        assert jobs_after_gimp(gimp_env.host_path(home)) == []  # nothing else kept
         recovered = gimp_env.run_batch(LIB + RECOVER_ALL, env=env, timeout=240)
         assert json.loads(recovered.marker("recover"))[:2] == [SUCCESS, 5]
 
@@ -259,7 +259,7 @@ def test_image_closed_or_layer_deleted_while_waiting(act, gimp_env):
         history = gimp_env.host_path(home) / "history"
         images = [p.read_bytes() for p in history.iterdir() if p.suffix == ".png"]
         assert images == slow.responses and len(images) == 1
-        assert not list((gimp_env.host_path(home) / "jobs").iterdir())
+        assert jobs_after_gimp(gimp_env.host_path(home)) == []
 
 
 BROKEN = r'''

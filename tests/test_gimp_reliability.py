@@ -50,8 +50,37 @@ def edit(img, drawables, proc="bianxie-edit-selection", **kw):
     return call(proc, img, drawables, **kw)
 
 def jobs_left():
+    """Job folders, less the one a request worker waits in for the next edit (".name" while
+    that worker makes it)."""
     folder = HOME + "/jobs"
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    left = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.startswith("."):
+            continue
+        try:
+            waiting = any(f.startswith("standby-") for f in os.listdir(folder + "/" + name))
+        except OSError:  # a retiring worker removed it
+            continue
+        if not waiting:
+            left.append(name)
+    return left
+
+def waiting_workers():
+    """PIDs of request workers waiting for the next edit (see bianxie_core/standby.py)."""
+    folder = HOME + "/jobs"
+    deadline = time.monotonic() + 2
+    while True:
+        pids = []
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+            try:
+                if any(f.startswith("standby-") for f in os.listdir(folder + "/" + name)):
+                    with open(folder + "/" + name + "/status.json") as status:
+                        pids.append(json.load(status)["pid"])
+            except (OSError, ValueError, KeyError):
+                continue
+        if pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.02)
 
 def sidecars():
     folder = HOME + "/history"
@@ -108,12 +137,13 @@ mark("pending-before-soak", json.dumps(sorted(k for k, v in sidecars().items()
                                               if not v.get("imported"))))
 configure(base_url=os.environ["BX_SOAK"], timeout=300.0)
 img = photo("coffee.png", (200, 120, 150, 100))
-statuses = []
+statuses, waiting = [], []
 for i in range(SOAK):
     status, message = edit(img, [img.get_layers()[-1]], prompt="soak %d" % i)
     statuses.append([status, message])
+    waiting.append(waiting_workers())
 mark("soak", json.dumps({"statuses": statuses, "layers": len(img.get_layers()),
-                         "jobs": jobs_left()}))
+                         "jobs": jobs_left(), "waiting": waiting}))
 '''
 
 
@@ -222,6 +252,9 @@ def test_soak(fault_run):
     assert len(fault_run["servers"]["soak"].requests) == SOAK_EDITS
     assert fault_run["workers"] == [], "worker processes outlived their jobs"
     assert soak["jobs"] == [] and not any((home / "jobs").iterdir())
+    # after each edit one worker waits for the next, and that one worker did all the edits
+    assert all(len(pids) == 1 for pids in soak["waiting"]), soak["waiting"]
+    assert len({pids[0] for pids in soak["waiting"]}) == 1, soak["waiting"]
     leftovers = [p for p in home.rglob("*") if p.name.endswith(".tmp") or ".probe-" in p.name]
     assert leftovers == []
     new_tmp = {n for n in fault_run["tmp_after"] - fault_run["tmp_before"]

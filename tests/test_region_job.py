@@ -140,7 +140,17 @@ def test_a_request_the_checks_refuse_is_never_sent(srv1, home, monkeypatch):
     job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
     status = job.run()
     assert status.state == "failed" and not status.may_be_billed and not status.results
-    assert srv1.requests == [] and "key" in status.error.lower()
+    assert status.refused and srv1.requests == [] and "key" in status.error.lower()
+
+
+def test_a_failure_after_sending_is_not_called_refused(srv1, home):
+    srv1.fault = "server_error"
+    pixels, s = photo(), settings()
+    plan, crop, coverage = selection_edit(pixels, s)
+    job = Job.reserve()
+    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
+    status = job.run()
+    assert status.state == "failed" and not status.refused and srv1.requests
 
 
 def test_a_placement_that_fails_keeps_the_paid_image(srv1, home, monkeypatch):

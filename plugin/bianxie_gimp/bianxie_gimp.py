@@ -43,10 +43,10 @@ ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMa
 
 
 def load_core():
-    """The core, or a failure that says what to do about it. numpy and Pillow are only looked
-    for here: they load with ``region`` and ``inpaint`` when first used (in a run without a
-    dialog, after the request worker has started); ``requests`` loads only in the worker and
-    in the Settings dialog's connection test."""
+    """The core, or a failure that says what to do about it. numpy, Pillow and ``requests``
+    are only looked for here: a region edit's pixel work and every request happen in the
+    request worker; the plug-in loads Pillow only to show a streamed preview or a generated
+    or recovered image, and ``requests`` only for the Settings dialog's connection test."""
     missing = [pip_name for module, pip_name in (("numpy", "numpy"), ("PIL", "Pillow"),
                                                  ("requests", "requests"))
                if importlib.util.find_spec(module) is None]
@@ -56,7 +56,8 @@ def load_core():
             "again.").format(missing=", ".join(missing), version="{}.{}".format(
                 *sys.version_info[:2])))
     core = Core()
-    for name in ("config", "errors", "history", "jobs", "logs", "models", "service"):
+    for name in ("config", "errors", "history", "jobs", "logs", "models", "planning", "raw",
+                 "service"):
         core.load(name)  # a broken install fails here, before anything is sent
     return core
 
@@ -100,8 +101,8 @@ class Preview:
             (self.job.folder / "shown-{}".format(self.shown)).write_text(name)
             self.shown += 1
 
-    def _show(self, array):
-        h, w = array.shape[:2]
+    def _show(self, pixels):
+        w, h = pixels.width, pixels.height
         if self.image is None or (self.layer.get_width(), self.layer.get_height()) != (w, h):
             self.close()
             self.image = Gimp.Image.new(w, h, Gimp.ImageBaseType.RGB)
@@ -111,7 +112,7 @@ class Preview:
             self.image.insert_layer(self.layer, None, 0)
             if self.interactive:
                 self.display = Gimp.Display.new(self.image)
-        write(self.layer, array, RGBA)
+        write(self.layer, pixels, RGBA)
         self.image.clean_all()  # closing the preview window must not ask to save it
         Gimp.displays_flush()
 
@@ -168,13 +169,16 @@ class Phases:
 
 
 @contextlib.contextmanager
-def early_worker(core):
-    """A job whose worker starts loading now, while the plug-in loads numpy and Pillow and
-    prepares the request; it is cancelled (nothing sent) if preparing fails, and its folder
-    goes if importing fails."""
+def early_worker(core, region=False):
+    """A job whose worker is ready or starts loading now, while the plug-in reads the pixels
+    or prepares the request; it is cancelled (nothing sent) if that fails. A worker the last
+    edit in this GIMP left waiting takes it when there is one (see standby.py). ``region``:
+    the worker prepares and places a region edit, so it loads the pixel pipeline too."""
     core["jobs"].clean_stale()
-    job = core["jobs"].Job.reserve()
-    job.start()
+    seconds = core["config"].load().worker_standby
+    gimp = os.getppid()  # GIMP starts the plug-in's process
+    terms = core["standby"].Terms.for_host(seconds, gimp) if seconds else None
+    job = core["jobs"].Job.ready(region=region, terms=terms)
     try:
         yield job
     except BaseException:
@@ -216,15 +220,15 @@ def one_undo_step(image):
 
 def run_job(core, job, request, meta, title, run_mode, phases, needs=()):
     """Submit ``request`` to the job's worker and wait; return (status, entries, history)."""
-    submit_job(core, job, request, meta, phases)
+    job.submit(request, meta=meta)
+    log_submitted(core, job, meta, request.model, phases)
     return await_job(core, job, meta, title, run_mode, phases, needs)
 
 
-def submit_job(core, job, request, meta, phases):
-    """Hand ``request`` to the job's waiting worker; it is on its way when this returns."""
-    job.submit(request, meta=meta)
-    core["logs"].get_logger().info("job %s started: %s %s", job.id, meta.get("procedure"),
-                                   request.model)
+def log_submitted(core, job, meta, model, phases):
+    core["logs"].get_logger().info("job %s started: %s %s (%s worker)", job.id,
+                                   meta.get("procedure"), model,
+                                   "waiting" if job.warm else "new")
     phases("submit")
 
 
@@ -238,7 +242,9 @@ def await_job(core, job, meta, title, run_mode, phases, needs=()):
     if status.state != "done":
         if not status.results:
             job.remove()
-        raise Failure(status.error or _("The request failed."))
+        raise Failure(status.error or _("The request failed."),
+                      Gimp.PDBStatusType.CALLING_ERROR if status.refused
+                      else Gimp.PDBStatusType.EXECUTION_ERROR)
     meta["session_total"] = add_to_session_total(status.price)
     hist = core["history"].History(core["config"].home() / "history")
     entries = [hist.get(r["entry"]) for r in sorted(status.results, key=lambda r: r["index"])]
@@ -312,7 +318,7 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
-    with early_worker(core) as job:
+    with early_worker(core, region=True) as job:
         settings = settings_from(config, core)
         refs = []
         if references:
@@ -324,57 +330,41 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
 
 def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored_selection=None,
          above=None):
-    """Plan → read only the crop → request through a worker → place → one undo step; the
+    """Plan → read only the crop → the worker prepares, sends and places → one undo step; the
     result goes right above ``above`` (default: the source layer)."""
-    import numpy as np
     from bianxie_core.geometry import Bounds, Extent
 
     phases = Phases()
-    region = core["region"]
-    svc = service(core)
-    spec = svc.model(settings.model)
-    options = settings.region_options()
+    spec = service(core).model(settings.model)
     selection = selection_in_layer(image, layer, Bounds)
     use_stored = selection is None and stored_selection is not None
-    if use_stored:
+    if use_stored:  # re-run without a selection: the rectangle the first run used
         selection = Bounds(*stored_selection)
-    extent = Extent(layer.get_width(), layer.get_height())
-    plan = core["planning"].plan_edit(extent, selection, spec, options)
+    plan = core["planning"].plan_edit(Extent(layer.get_width(), layer.get_height()), selection,
+                                      spec, settings.region_options())
     pixels = read_rgba(layer, plan.crop)
     _ok, ox, oy = layer.get_offsets()
     coverage = None
-    if plan.has_mask:
-        if use_stored:  # re-run without a selection: the rectangle the first run used
-            coverage = np.zeros((plan.crop.height, plan.crop.width), np.uint8)
-            inside = selection.intersect(plan.crop).translate(-plan.crop.x, -plan.crop.y)
-            coverage[inside.slices] = 255
-        else:
-            coverage = read_coverage(image, plan.crop, ox, oy)
+    if plan.has_mask and not use_stored:
+        coverage = read_coverage(image, plan.crop, ox, oy)
     phases("read")
-    upload = region.prepare(plan, pixels, coverage, options)
-    for array in refs:
-        data, name, mime = region.fit_reference(array, plan.api_size)
-        settings.references.append(core_image_file(data, name, mime))
-    request = settings.request(upload, spec)
-    svc.check(request)
-    phases("prepare")
     meta = {"procedure": proc_name, "layer": layer.get_name(), "source": layer.get_id(),
             "offset": [ox, oy], "canvas": list(plan.canvas), "crop": list(plan.crop),
             "selection": list(selection) if selection is not None else None,
             "settings": settings.stored()}
-    submit_job(core, job, request, meta, phases)
-    placer = region.Placer(plan, pixels, coverage, options)  # while the model works
-    phases("placer")
+    job.submit_region(plan, settings, pixels, coverage, refs=refs, meta=meta,
+                      coverage_rect=selection if use_stored and plan.has_mask else None)
+    log_submitted(core, job, meta, settings.model, phases)
     status, entries, hist = await_job(core, job, meta, _("Edit Selection"), run_mode, phases,
                                       needs=(image, layer))
-    placements = [placer.place(e.image_path.read_bytes()) for e in entries]
-    phases("place")
+    placed = placements(job, status)
+    phases("read-result")
     name = layer_name(settings, core)
     with one_undo_step(image):
         items = []
-        for placement, entry in zip(placements, entries):
-            lay, fill = new_layer(image, name, placement.patch, placement.x + ox,
-                                  placement.y + oy, placement.mask)
+        for (patch, mask, placement), entry in zip(placed, entries):
+            lay, fill = new_layer(image, name, patch, placement["x"] + ox,
+                                  placement["y"] + oy, mask)
             items.append((lay, fill, entry))
         above = above if above is not None and above.is_valid() else layer
         insert_results(image, items, above.get_parent(), image.get_item_position(above), name,
@@ -382,13 +372,16 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
         fault_hook("insert")
     phases("write")
     finish(job, entries, hist, image, status, core, settings, proc_name, phases,
-           [w for p in placements for w in p.warnings])
+           [w for _patch, _mask, p in placed for w in p["warnings"]])
 
 
-def core_image_file(data, name, mime):
-    from bianxie_core.params import ImageFile
-
-    return ImageFile(data=data, name=name, content_type=mime)
+def placements(job, status):
+    """(patch, mask, description) of each placed result, in the order of the results."""
+    out = []
+    for placement in sorted(status.placements, key=lambda p: p["index"]):
+        patch, mask = job.placed(placement)
+        out.append((patch, mask, placement))
+    return out
 
 
 def layer_name(settings, core):
@@ -456,15 +449,15 @@ def generate(core, job, image, s, background, run_mode):
     status, entries, hist = run_job(core, job, request, meta, _("Generate Image"), run_mode,
                                     phases)
     decoded = [decode(e.image_path.read_bytes()) for e in entries]
-    width, height = decoded[0].shape[1], decoded[0].shape[0]
+    width, height = decoded[0].width, decoded[0].height
     new_image = image is None or not image.is_valid()
     target = Gimp.Image.new(width, height, Gimp.ImageBaseType.RGB) if new_image else image
     try:
         with one_undo_step(target):
             name = core["edit_settings"].layer_name(s.prompt)
             items = []
-            for array, entry in zip(decoded, entries):
-                lay, fill = new_layer(target, name, array, 0, 0)
+            for pixels, entry in zip(decoded, entries):
+                lay, fill = new_layer(target, name, pixels, 0, 0)
                 items.append((lay, fill, entry))
             insert_results(target, items, None, 0, name, meta, status)
             fault_hook("insert")
@@ -484,7 +477,7 @@ def do_expand(procedure, run_mode, image, drawables, config, core):
     layer = editable_layer(image, drawables)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
-    with early_worker(core) as job:
+    with early_worker(core, region=True) as job:
         s = settings_from(config, core)
         s.prompt = s.prompt.strip() or core["edit_settings"].EXPAND_PROMPT
         margins = tuple(config.get_property(k) for k in ("left", "top", "right", "bottom"))
@@ -497,26 +490,20 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     from bianxie_core.geometry import Extent
 
     phases = Phases()
-    region = core["region"]
-    svc = service(core)
-    spec = svc.model(s.model)
-    options = s.region_options()
-    plan = core["planning"].plan_expand(Extent(layer.get_width(), layer.get_height()), spec, options,
-                              margins=None if aspect else margins, aspect=aspect)
+    spec = service(core).model(s.model)
+    plan = core["planning"].plan_expand(Extent(layer.get_width(), layer.get_height()), spec,
+                                        s.region_options(),
+                                        margins=None if aspect else margins, aspect=aspect)
     pixels = read_rgba(layer, plan.crop)
-    upload = region.prepare(plan, pixels, None, options)
-    request = s.request(upload, spec)
-    svc.check(request)
-    phases("prepare")
+    phases("read")
     _ok, lx, ly = layer.get_offsets()
     meta = {"procedure": EXPAND, "layer": layer.get_name(), "source": layer.get_id(),
             "offset": [lx, ly], "origin": list(plan.origin), "settings": s.stored()}
-    submit_job(core, job, request, meta, phases)
-    placer = region.Placer(plan, pixels, None, options)  # while the model works
-    phases("placer")
+    job.submit_region(plan, s, pixels, None, meta=meta)
+    log_submitted(core, job, meta, s.model, phases)
     status, entries, hist = await_job(core, job, meta, _("Expand Canvas"), run_mode, phases,
                                       needs=(image, layer))
-    placement = placer.place(entries[0].image_path.read_bytes())
+    patch, mask, placement = placements(job, status)[0]
     # the new canvas in image coordinates, before the resize
     cx, cy = lx - plan.origin[0], ly - plan.origin[1]
     cw, ch = plan.layer.width, plan.layer.height
@@ -525,14 +512,15 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     height = max(image.get_height() + dy, cy + dy + ch)
     with one_undo_step(image):
         image.resize(width, height, dx, dy)
-        lay, fill = new_layer(image, layer_name(s, core), placement.patch,
-                              cx + dx + placement.x, cy + dy + placement.y, placement.mask)
+        lay, fill = new_layer(image, layer_name(s, core), patch, cx + dx + placement["x"],
+                              cy + dy + placement["y"], mask)
         items = [(lay, fill, entries[0])]
         insert_results(image, items, layer.get_parent(), image.get_item_position(layer),
                        layer_name(s, core), meta, status)
         fault_hook("insert")
     phases("write")
-    finish(job, entries[:1], hist, image, status, core, s, EXPAND, phases, placement.warnings)
+    finish(job, entries[:1], hist, image, status, core, s, EXPAND, phases,
+           placement["warnings"])
 
 
 def do_rerun(procedure, run_mode, image, drawables, config, core):
@@ -552,7 +540,7 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     if not interactive_dialog(procedure, run_mode, config, stored=(stored, is_edit)):
         return Gimp.PDBStatusType.CANCEL, None
     source = source_layer(image, result_layer, meta) if is_edit else None
-    with early_worker(core) as job:
+    with early_worker(core, region=source is not None) as job:
         s = arguments.settings_from(  # a new prompt or model, else the stored ones
             config, stored or core["edit_settings"].EditSettings.from_stored(meta["settings"]))
         if source is None:
@@ -587,15 +575,17 @@ def do_recover(procedure, run_mode, image, drawables, config, core):
         pending = choose_entries(pending)
         if not pending:
             return Gimp.PDBStatusType.CANCEL, None
-    arrays = [decode(e.image_path.read_bytes()) for e in pending]
+    decoded = [decode(e.image_path.read_bytes()) for e in pending]
     target = image if image is not None and image.is_valid() else Gimp.Image.new(
-        arrays[0].shape[1], arrays[0].shape[0], Gimp.ImageBaseType.RGB)
+        decoded[0].width, decoded[0].height, Gimp.ImageBaseType.RGB)
+    raw = core["raw"].RawPixels
     with one_undo_step(target):
-        for entry, array in zip(pending, arrays):
+        for entry, pixels in zip(pending, decoded):
             x, y, array = core["region"].recovered_position(
-                entry.meta.get("canvas"), entry.meta.get("offset"), array)
+                entry.meta.get("canvas"), entry.meta.get("offset"), pixels.array())
             lay, fill = new_layer(target, _("Recovered: {name}").format(
-                name=core["edit_settings"].layer_name(entry.meta.get("prompt") or "")), array, x, y)
+                name=core["edit_settings"].layer_name(entry.meta.get("prompt") or "")),
+                raw.of(array), x, y)
             target.insert_layer(lay, None, 0)
             fill()
             attach_meta(lay, {k: v for k, v in entry.meta.items() if k != "imported"})

@@ -24,32 +24,31 @@ class Failure(Exception):
 
 
 def read_rgba(drawable, bounds):
-    """8-bit sRGB pixels of ``bounds``: RGBA when the layer has alpha, else RGB (babl sets up
-    an RGB → RGBA conversion slowly, so a layer without alpha is read as it is)."""
-    import numpy as np
+    """8-bit sRGB pixels of ``bounds`` as ``RawPixels``: RGBA when the layer has alpha, else
+    RGB (babl sets up an RGB → RGBA conversion slowly, so a layer without alpha is read as it
+    is)."""
+    from bianxie_core.raw import RawPixels
 
     fmt, channels = (RGBA, 4) if drawable.has_alpha() else ("R'G'B' u8", 3)
     rect = Gegl.Rectangle.new(bounds.x, bounds.y, bounds.width, bounds.height)
     data = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
-    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width, channels)
+    return RawPixels(bytes(data), bounds.width, bounds.height, channels)
 
 
 def read_coverage(image, bounds, dx, dy):
-    import numpy as np
+    from bianxie_core.raw import RawPixels
 
     rect = Gegl.Rectangle.new(bounds.x + dx, bounds.y + dy, bounds.width, bounds.height)
     data = image.get_selection().get_buffer().get(rect, 1.0, COVERAGE, Gegl.AbyssPolicy.NONE)
-    return np.frombuffer(bytes(data), np.uint8).reshape(bounds.height, bounds.width)
+    return RawPixels(bytes(data), bounds.width, bounds.height, 1)
 
 
-def write(drawable, array, fmt):
-    import numpy as np
-
-    h, w = array.shape[:2]
+def write(drawable, pixels, fmt):
+    """``pixels`` (``RawPixels`` of the drawable's size) into the drawable."""
     buf = drawable.get_buffer()
-    buf.set(Gegl.Rectangle.new(0, 0, w, h), fmt, np.ascontiguousarray(array).tobytes())
+    buf.set(Gegl.Rectangle.new(0, 0, pixels.width, pixels.height), fmt, pixels.data)
     buf.flush()
-    drawable.update(0, 0, w, h)
+    drawable.update(0, 0, pixels.width, pixels.height)
 
 
 def layer_type(image):
@@ -57,16 +56,17 @@ def layer_type(image):
     return Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
 
 
-def new_layer(image, name, array, x, y, mask=None):
-    h, w = array.shape[:2]
-    layer = Gimp.Layer.new(image, name, w, h, layer_type(image), 100.0,
+def new_layer(image, name, pixels, x, y, mask=None):
+    """A layer of ``pixels`` (RGBA ``RawPixels``) at (x, y), and the function that fills it
+    once it is in the image; ``mask`` (coverage) becomes its layer mask."""
+    layer = Gimp.Layer.new(image, name, pixels.width, pixels.height, layer_type(image), 100.0,
                            Gimp.LayerMode.NORMAL)
     layer.set_offsets(x, y)
-    return layer, (lambda: _fill_layer(layer, array, mask))
+    return layer, (lambda: _fill_layer(layer, pixels, mask))
 
 
-def _fill_layer(layer, array, mask):
-    write(layer, array, RGBA)
+def _fill_layer(layer, pixels, mask):
+    write(layer, pixels, RGBA)
     if mask is not None:
         layer_mask = layer.create_mask(Gimp.AddMaskType.WHITE)
         layer.add_mask(layer_mask)
@@ -122,10 +122,13 @@ def selection_in_layer(image, layer, Bounds):
 
 
 def decode(data):
+    """An image file's bytes as RGBA ``RawPixels`` (loads Pillow)."""
     import io
 
-    import numpy as np
     from PIL import Image
 
+    from bianxie_core.raw import RawPixels
+
     with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGBA"))
+        rgba = im.convert("RGBA")
+        return RawPixels(rgba.tobytes(), rgba.width, rgba.height, 4)

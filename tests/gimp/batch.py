@@ -100,6 +100,18 @@ def batch_env(inner, home, **extra):
                 BIANXIE_HOME=home)
 
 
+def jobs_after_gimp(home: Path, timeout: float = 15.0) -> list:
+    """The job folders left once GIMP has exited: a request worker waiting for GIMP's next
+    edit (see bianxie_core/standby.py) leaves within a second or two and takes its folder."""
+    folder = home / "jobs"
+    deadline = time.monotonic() + timeout
+    while True:
+        left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 def raw(out, dumps, tag, channels=4):
     info = dumps[tag]
     data = (out / f"{tag}.raw").read_bytes()
