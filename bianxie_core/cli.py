@@ -345,7 +345,8 @@ def cmd_cost(args, out) -> int:
 _CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "model": "model",
                 "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
                 "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
-                "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above"}
+                "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above",
+                "worker-standby": "worker_standby"}
 
 
 # Environment variables that win over a setting (config.load).

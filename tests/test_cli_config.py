@@ -111,3 +111,11 @@ def test_interrupting_a_command_that_sends_nothing_says_nothing_of_images(home, 
     monkeypatch.setattr(cli, "cmd_models", interrupted)
     code, out, err = run_cli(["models"], capsys)
     assert code == 130 and "history" not in err
+
+
+def test_the_waiting_worker_can_be_turned_off(home, capsys):
+    assert run_cli(["config", "get", "worker-standby"], capsys)[1].strip() == "worker_standby = 600"
+    code, out, err = run_cli(["config", "set", "worker-standby", "0"], capsys)
+    assert code == 0 and configmod.load().worker_standby == 0
+    code, out, err = run_cli(["config", "set", "worker-standby", "-5"], capsys)
+    assert code == 2 and "whole number" in err and configmod.load().worker_standby == 0

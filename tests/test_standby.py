@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import standby
+from bianxie_core import errors, standby
 from bianxie_core.jobs import Job
 from bianxie_core.raw import RawPixels
 from bianxie_core.standby import Terms
@@ -161,6 +161,21 @@ def test_a_dead_waiting_worker_is_replaced_and_the_request_sent_once(srv1, home,
     assert status.state == "done" and status.pid == job._process.pid
     assert len(srv1.requests) == 2  # the first job's, and this one once
     assert (job.folder / "abandoned").exists()
+
+
+def test_waiting_ends_plainly_when_a_warm_worker_dies_during_the_job(srv1, home, workers):
+    t = terms()
+    first = first_job(t, workers)
+    wait_until(lambda: markers(home / "jobs"))
+    srv1.latency = 5.0
+    job = Job.ready(terms=t)
+    job.submit(gen())
+    assert job.warm
+    wait_until(lambda: srv1.requests[1:])
+    os.kill(first._process.pid, signal.SIGKILL)
+    with pytest.raises(errors.ConnectionLostError) as caught:
+        job.wait(timeout=30, interval=0.02, worker_gone=job.worker_exited)
+    assert "worker.log" in str(caught.value)
 
 
 def test_claim_take_and_abandon_decide_once(tmp_path):
