@@ -132,6 +132,18 @@ LOST = [
          "layers are taken out again and the canvas shrinks back, so the image is exactly as "
          "before; all 4 paid images in the history; Recover Results imports them", BOTH,
          "tests/test_gimp_features.py::test_a_failed_import_leaves_the_image_as_it_was"),
+    Case("standby-dead", "lost", "the worker waiting for the next edit was killed before the "
+         "edit came", "the edit takes its folder back, starts a new worker and sends the "
+         "request once", "core", "tests/test_standby.py::"
+         "test_a_dead_waiting_worker_is_replaced_and_the_request_sent_once"),
+    Case("standby-dies", "lost", "the waiting worker that took the edit dies while the model "
+         "works", "the wait ends with a plain sentence pointing at worker.log", "core",
+         "tests/test_standby.py::"
+         "test_waiting_ends_plainly_when_a_warm_worker_dies_during_the_job"),
+    Case("placing-fails", "lost", "placing the answer fails in the worker", "failed status "
+         "that says the paid image is kept for Recover Results; the image is in the history "
+         "byte for byte", "core",
+         "tests/test_region_job.py::test_a_placement_that_fails_keeps_the_paid_image"),
 ]
 
 # id, case, outcome; checked by test_bad_input (grouped into one GIMP run)
@@ -243,9 +255,10 @@ SECRETS = [
 
 SOAK = [
     Case("soak-30", "soak", "30 consecutive edits in one running GIMP (after the fault matrix), "
-         "history_cap_mb = 1", "all succeed; no worker process left; no job folder; no temp "
+         "history_cap_mb = 1", "all succeed; no job folder but the waiting worker's; no temp "
          "file; log under its rotation bound; history under the cap plus the last run, no "
-         "pending entry deleted", BOTH, _gimp("test_soak")),
+         "pending entry deleted; one waiting worker served all 30 edits and none is left "
+         "once GIMP exits", BOTH, _gimp("test_soak")),
 ]
 
 
