@@ -223,27 +223,11 @@ class Job:
         """Start the detached worker; returns its PID. ``region``: a region edit comes, so the
         worker loads the pixel pipeline while it waits; ``terms``: after the job it waits on
         standby for the next one."""
-        # the worker imports the core and requests from where this process finds them (a
-        # GIMP plug-in's vendor folder is on sys.path only, never on PYTHONPATH); looking
-        # requests up does not import it
-        found = importlib.util.find_spec("requests")
-        paths = [str(Path(origin).resolve().parent.parent) for origin in
-                 (sys.modules[__package__].__file__, found.origin if found else None) if origin]
-        child_env = dict(os.environ if env is None else env)
-        old = child_env.get("PYTHONPATH")
-        child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
         log = open(self.folder / "worker.log", "ab")
-        kwargs = dict(stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
-                      cwd=str(self.folder), close_fds=True)
-        if os.name == "nt":
-            kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED, NEW_PROCESS_GROUP
-        else:
-            kwargs["start_new_session"] = True
         try:
-            self._process = subprocess.Popen(
-                [python or sys.executable, "-m", "bianxie_core.jobs", "run", str(self.folder)]
-                + (["--region"] if region else [])
-                + (terms.args() if terms is not None and terms.seconds > 0 else []), **kwargs)
+            self._process = _spawn(["run", str(self.folder)] + (["--region"] if region else [])
+                                   + (terms.args() if terms is not None and terms.seconds > 0
+                                      else []), self.folder, log, python, env)
         finally:
             log.close()
         return self._process.pid
@@ -379,6 +363,38 @@ class Job:
             status.placements.append(write_placement(self.folder, image.index, placement))
 
 
+def warm_up(terms: Optional[standby.Terms], root: Optional[Path] = None) -> Optional[int]:
+    """Start a worker that waits on standby at once, unless one with ``terms.key`` waits
+    already: called before a dialog, so the edit that follows finds it ready. Its PID."""
+    root = root or jobs_root()
+    if terms is None or terms.seconds <= 0 or standby.waiting(terms.key, root):
+        return None
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return _spawn(["standby", str(root)] + terms.args(), root, subprocess.DEVNULL).pid
+
+
+def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,
+           env: Optional[dict] = None) -> subprocess.Popen:
+    """``python -m bianxie_core.jobs ARGS``, detached, in its own process session."""
+    # the worker imports the core and requests from where this process finds them (a GIMP
+    # plug-in's vendor folder is on sys.path only, never on PYTHONPATH); looking requests
+    # up does not import it
+    found = importlib.util.find_spec("requests")
+    paths = [str(Path(origin).resolve().parent.parent) for origin in
+             (sys.modules[__package__].__file__, found.origin if found else None) if origin]
+    child_env = dict(os.environ if env is None else env)
+    old = child_env.get("PYTHONPATH")
+    child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+    kwargs = dict(stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
+                  cwd=str(cwd), close_fds=True)
+    if os.name == "nt":
+        kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED, NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen([python or sys.executable, "-m", "bianxie_core.jobs"] + args,
+                            **kwargs)
+
+
 def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:
     """Remove job folders nothing has touched for ``older_than`` seconds: finished ones, and
     those of workers that died without a final status (no request runs that long). Their
@@ -412,11 +428,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     terms = None
     if len(rest) == 6 and rest[2] == "--standby":
         terms, rest = standby.Terms.parse(rest[3:]), rest[:2]
-    if len(rest) != 2 or rest[0] != "run":
+    if len(rest) != 2 or rest[0] not in ("run", "standby") or (
+            rest[0] == "standby" and terms is None):
         print("usage: python -m bianxie_core.jobs run JOB_FOLDER [--region] "
-              "[--standby SECONDS HOST_PID KEY]", file=sys.stderr)
+              "[--standby SECONDS HOST_PID KEY]\n"
+              "       python -m bianxie_core.jobs standby JOBS_FOLDER "
+              "--standby SECONDS HOST_PID KEY", file=sys.stderr)
         return 2
-    job = Job(Path(rest[1]))
+    if rest[0] == "standby":  # no job yet: wait for one (warm_up)
+        job = _on_standby(Path(rest[1]), terms)
+        if job is None:
+            return 0
+        region = True
+    else:
+        job = Job(Path(rest[1]))
     service = _ready_service(region)
     while True:
         if job.wait_for_request():

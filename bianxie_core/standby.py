@@ -101,6 +101,14 @@ def taken(folder: Path, timeout: float = TAKE_TIMEOUT) -> bool:
     return False
 
 
+def waiting(key_: str, root: Path) -> bool:
+    """Whether a worker with ``key_`` waits in ``root``."""
+    try:
+        return any(not m.parent.name.startswith(".") for m in root.glob(f"*/{MARKER}{key_}"))
+    except OSError:
+        return False
+
+
 def _another_waits(folder: Path, key_: str) -> bool:
     """Whether a worker with ``key_`` waits in a folder named before ``folder`` (when two
     finish at once, both see each other and the later one goes)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import errors, standby
+from bianxie_core import errors, jobs, standby
 from bianxie_core.jobs import Job
 from bianxie_core.raw import RawPixels
 from bianxie_core.standby import Terms
@@ -230,3 +230,19 @@ def test_zombies_and_missing_processes_are_not_alive():
     assert not standby.alive(child.pid)  # exited, not yet reaped
     child.wait()
     assert standby.alive(os.getpid()) and not standby.alive(0)
+
+
+def test_a_worker_warmed_up_before_a_dialog_takes_the_edit(srv1, home, workers):
+    t = terms()
+    pid = jobs.warm_up(t)
+    workers.append(pid)
+    wait_until(lambda: markers(home / "jobs"))
+    assert jobs.warm_up(t) is None  # one waits already
+    assert jobs.warm_up(terms(seconds=0)) is None  # turned off
+    job = Job.ready(region=True, terms=t)
+    assert job.warm and job._pid == pid
+    pixels, s = photo(), settings()
+    plan, crop, coverage = selection_edit(pixels, s)
+    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
+    status = job.wait(timeout=30, interval=0.02, worker_gone=job.worker_exited)
+    assert status.state == "done" and status.pid == pid and len(status.placements) == 1

@@ -175,15 +175,30 @@ def early_worker(core, region=False):
     edit in this GIMP left waiting takes it when there is one (see standby.py). ``region``:
     the worker prepares and places a region edit, so it loads the pixel pipeline too."""
     core["jobs"].clean_stale()
-    seconds = core["config"].load().worker_standby
-    gimp = os.getppid()  # GIMP starts the plug-in's process
-    terms = core["standby"].Terms.for_host(seconds, gimp) if seconds else None
-    job = core["jobs"].Job.ready(region=region, terms=terms)
+    job = core["jobs"].Job.ready(region=region, terms=standby_terms(core))
     try:
         yield job
     except BaseException:
         job.discard()
         raise
+
+
+def standby_terms(core):
+    """How a worker waits for this GIMP's next edit (None: the user turned that off)."""
+    seconds = core["config"].load().worker_standby
+    gimp = os.getppid()  # GIMP starts the plug-in's process
+    return core["standby"].Terms.for_host(seconds, gimp) if seconds else None
+
+
+def warm_up(core, run_mode):
+    """Before a dialog: a worker loads while the user fills it in, so even the first edit in
+    this GIMP finds one waiting."""
+    if run_mode != Gimp.RunMode.INTERACTIVE:
+        return
+    try:
+        core["jobs"].warm_up(standby_terms(core))
+    except (core["errors"].BianxieError, OSError):  # a head start only; the run reports
+        pass
 
 
 def all_layers(items):
@@ -316,6 +331,7 @@ def do_edit(procedure, run_mode, image, drawables, config, core, references=Fals
     from bianxie_core.geometry import Bounds
 
     layer = editable_layer(image, drawables)
+    warm_up(core, run_mode)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core, region=True) as job:
@@ -433,6 +449,7 @@ def remember_prompt(proc_name, prompt):
 
 
 def do_generate(procedure, run_mode, image, drawables, config, core):
+    warm_up(core, run_mode)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core) as job:
@@ -475,6 +492,7 @@ def generate(core, job, image, s, background, run_mode):
 def do_expand(procedure, run_mode, image, drawables, config, core):
     """Grow the canvas by margins or to an aspect ratio; the model fills the new area."""
     layer = editable_layer(image, drawables)
+    warm_up(core, run_mode)
     if not interactive_dialog(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(core, region=True) as job:
@@ -537,6 +555,7 @@ def do_rerun(procedure, run_mode, image, drawables, config, core):
     stored = None
     if run_mode == Gimp.RunMode.INTERACTIVE:  # the dialog's estimate starts from it
         stored = core["edit_settings"].EditSettings.from_stored(meta["settings"])
+    warm_up(core, run_mode)
     if not interactive_dialog(procedure, run_mode, config, stored=(stored, is_edit)):
         return Gimp.PDBStatusType.CANCEL, None
     source = source_layer(image, result_layer, meta) if is_edit else None
