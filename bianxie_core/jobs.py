@@ -192,11 +192,21 @@ class Job:
         Once the request is submitted the worker owns the folder, and this does nothing."""
         if (self.folder / "request.json").exists():
             return
+        cancel = self.folder / "cancel"
         try:
-            (self.folder / "cancel").write_text("")
+            cancel.write_text("")
         except OSError:
+            return  # the folder is gone already
+        try:
+            for item in self.folder.iterdir():
+                if item != cancel:
+                    _unlink(item)
+            if [p.name for p in self.folder.iterdir()] == ["cancel"]:
+                self.remove()
+        except OSError:  # the worker removed it meanwhile
             pass
-        self.remove()
+        # else (Windows) a waiting worker holds its log open: it sees "cancel" and removes
+        # the folder itself
 
     def discard(self) -> None:
         """The host gave up on this job. Not submitted: as ``cancel``. Finished well: the
@@ -264,6 +274,9 @@ class Job:
             if timeout is not None and time.monotonic() - start > timeout:
                 raise errors.TimeoutError(
                     _("The request did not finish within {seconds:g} s.").format(seconds=timeout))
+            if not self.folder.is_dir():  # the worker dropped it before sending (timeout)
+                raise errors.BianxieError(_("The request worker gave up on this request "
+                                            "before sending it; run it again."))
             if worker_gone and worker_gone() and not self.status().finished:
                 raise errors.ConnectionLostError(
                     _("The request worker stopped unexpectedly; see {log}.").format(
@@ -290,6 +303,8 @@ class Job:
             from bianxie_core.region_job import RegionWork
 
             work = RegionWork.load(self.folder, spec)
+            for name in ("crop.raw", "coverage.raw") + tuple(r["file"] for r in spec["refs"]):
+                (self.folder / name).unlink(missing_ok=True)  # in memory now; can be large
             return spec, work.request(service), work
         fields_ = dict(spec["fields"])
         if spec["kind"] == "generate":
@@ -309,6 +324,7 @@ class Job:
 
         status = JobStatus(state="running", pid=os.getpid())
         self._write_status(status)
+        sending = False
         try:
             service = service or Service()
             spec, request, work = self._request(service)
@@ -329,18 +345,19 @@ class Job:
 
             meta = dict(spec.get("meta") or {})
             run = service.generate if spec["kind"] == "generate" else service.edit
+            sending = True
             outcome = run(request, on_partial=on_partial, on_saved=on_saved, meta=meta,
                           job_id=self.id)
-            if placer is not None:  # every image is in the history already
-                self._place(placer.result(), outcome.images, status)
             status.usage, status.price = outcome.usage, outcome.price
             status.currency, status.warnings = outcome.currency, outcome.warnings
             status.request_ids = outcome.request_ids
+            if placer is not None:  # every image is in the history already
+                self._place(placer.result(), outcome.images, status)
             status.state = "done"
         except errors.BianxieError as exc:
             status.state, status.error = "failed", str(exc)
             status.error_type, status.may_be_billed = type(exc).__name__, exc.may_be_billed
-            status.refused = isinstance(exc, errors.UsageError)
+            status.refused = isinstance(exc, errors.UsageError) and not sending
         except Exception as exc:  # a bug: still end with a message, never a silent hang
             status.state, status.error_type = "failed", type(exc).__name__
             status.error = _("Unexpected error in the request worker ({kind}); see {log}.").format(
@@ -405,7 +422,11 @@ def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) ->
         return removed
     now = time.time()
     for folder in root.iterdir():
-        if folder.is_dir() and now - _last_touched(folder) > older_than:
+        try:
+            stale = folder.is_dir() and now - _last_touched(folder) > older_than
+        except OSError:  # a retiring worker removed it meanwhile
+            continue
+        if stale:
             Job(folder).remove()
             removed.append(folder.name)
     return removed
@@ -447,6 +468,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if job.wait_for_request():
             job.run(service)
         else:
+            _log_to(Path(os.devnull))  # Windows removes no open file
             job.remove()  # cancelled, or the host died before submitting: nothing was sent
         if terms is None:
             return 0
@@ -472,7 +494,19 @@ def _on_standby(root: Path, terms: standby.Terms) -> Optional[Job]:
     os.chdir(root)  # the folder of the last job can go (Windows keeps a working directory)
     _log_to(job.folder / "worker.log")
 
-    return job if standby.serve(job.folder, terms.key, terms.host_pid, terms.seconds) else None
+    if standby.serve(job.folder, terms.key, terms.host_pid, terms.seconds):
+        return job
+    if (job.folder / "retired").exists():  # else the host took the folder back
+        _log_to(Path(os.devnull))
+        job.remove()
+    return None
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _new_id() -> str:

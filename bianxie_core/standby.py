@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -126,8 +125,9 @@ def mark(folder: Path, key_: str) -> None:
 
 def serve(folder: Path, key_: str, host_pid: int, idle: float) -> bool:
     """Worker side: wait in ``folder`` (a job folder with this worker's marker) for a claim.
-    True when this worker took a job there; False when it retired (its folder removed) or
-    the host gave the folder to another worker."""
+    True when this worker took a job there; False when it retired (a ``retired`` file says
+    so: the folder is the worker's to remove) or the host gave the folder to another
+    worker."""
     marker = folder / f"{MARKER}{key_}"
     deadline = time.monotonic() + idle
     next_check = 0.0
@@ -141,7 +141,6 @@ def serve(folder: Path, key_: str, host_pid: int, idle: float) -> bool:
                 os.rename(marker, folder / "retired")
             except OSError:  # claimed meanwhile
                 continue
-            shutil.rmtree(folder, ignore_errors=True)
             return False
         if now >= next_check:
             next_check = now + HOST_CHECK
@@ -161,24 +160,39 @@ def alive(pid: int) -> bool:
     if pid <= 0:
         return False
     if os.name == "nt":
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000 | 0x00100000, False, pid)  # query, synchronize
-        if not handle:
+        return _alive_on_windows(pid)
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # a child of ours that ended: reaped now
             return False
-        try:
-            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: running
-        finally:
-            kernel32.CloseHandle(handle)
+    except ChildProcessError:  # not our child
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:
+    try:  # Linux: another process's child may be a zombie (macOS has no /proc)
         with open(f"/proc/{pid}/stat", "rb") as stat:
             return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def _alive_on_windows(pid: int) -> bool:
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.WaitForSingleObject.restype = wintypes.DWORD
+    kernel32.WaitForSingleObject.argtypes = (wintypes.HANDLE, wintypes.DWORD)
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    handle = kernel32.OpenProcess(0x1000 | 0x00100000, False, pid)  # query, synchronize
+    if not handle:
+        return False
+    try:
+        return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: running
+    finally:
+        kernel32.CloseHandle(handle)

@@ -74,6 +74,7 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     assert np.array_equal(patch.array(), want.patch)
     assert np.array_equal(mask.array(), want.mask)
     assert_no_key("\n".join(p.name for p in job.folder.iterdir()))
+    assert not (job.folder / "crop.raw").exists() and not (job.folder / "coverage.raw").exists()
 
 
 def test_variants_are_each_placed(srv1, home):
@@ -167,6 +168,22 @@ def test_a_placement_that_fails_keeps_the_paid_image(srv1, home, monkeypatch):
     assert status.state == "failed" and len(status.results) == 1
     assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
     assert "Recover Results" in status.error and status.placements == []
+    assert status.usage and status.request_ids and status.price > 0  # what it cost is known
+
+
+def test_a_failure_after_sending_is_never_called_refused(srv1, home, monkeypatch):
+    pixels, s = photo(), settings()
+    plan, crop, coverage = selection_edit(pixels, s)
+
+    def disk_full(self, *args, **kwargs):
+        raise errors.ConfigError("The history folder cannot be written: the disk is full.")
+
+    monkeypatch.setattr("bianxie_core.history.History.record", disk_full)
+    job = Job.reserve()
+    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
+    status = job.run()
+    assert status.state == "failed" and len(srv1.requests) == 1
+    assert not status.refused  # the plug-in must not call a paid request a refused input
 
 
 def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):

@@ -246,3 +246,34 @@ def test_a_worker_warmed_up_before_a_dialog_takes_the_edit(srv1, home, workers):
     job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
     status = job.wait(timeout=30, interval=0.02, worker_gone=job.worker_exited)
     assert status.state == "done" and status.pid == pid and len(status.placements) == 1
+
+
+def test_a_warm_job_cancelled_before_the_worker_took_it_sends_nothing(srv1, home, workers):
+    t = terms()
+    first_job(t, workers)
+    wait_until(lambda: markers(home / "jobs"))
+    job = Job.ready(terms=t)
+    assert job.warm
+    job.cancel()  # at once: the worker may not have taken it yet
+    wait_until(lambda: not job.folder.exists())
+    time.sleep(0.2)
+    assert len(srv1.requests) == 1
+
+
+def test_a_cancel_that_cannot_remove_the_log_leaves_the_word_for_the_worker(home, monkeypatch):
+    job = Job.reserve()
+    (job.folder / "worker.log").write_text("held open (Windows)")
+    real = jobs._unlink
+    monkeypatch.setattr(jobs, "_unlink", lambda p: None if p.name == "worker.log" else real(p))
+    job.cancel()
+    assert sorted(p.name for p in job.folder.iterdir()) == ["cancel", "worker.log"]
+    assert not job.wait_for_request(timeout=1)  # the worker stops at once and removes it
+
+
+def test_waiting_ends_plainly_when_the_worker_dropped_the_job(home):
+    job = Job.reserve()
+    job.remove()  # as a worker does when no request came in time
+    with pytest.raises(errors.BianxieError) as caught:
+        job.wait(timeout=5, interval=0.01)
+    assert "gave up" in str(caught.value) and not caught.value.may_be_billed
+
