@@ -1,8 +1,9 @@
-"""From a selection to a placed result: plan the crop, prepare the upload, place the answer.
+"""From a selection to a placed result: prepare the upload, place the answer.
 
-The host (GIMP plug-in or CLI) drives three pure steps and owns all pixel access::
+A host (the CLI, or the request worker for the GIMP plug-in) drives three pure steps and owns
+all pixel access; the plan comes from ``planning``, which needs neither numpy nor Pillow::
 
-    plan = plan_edit(layer_size, selection_bounds, model, options)
+    plan = planning.plan_edit(layer_size, selection_bounds, model, options)
     upload = prepare(plan, pixels_of(plan.crop), coverage_of(plan.crop), options)
     ... send upload.image / upload.mask with size=upload.size, receive result bytes ...
     placement = place(plan, same_pixels, same_coverage, result, options)
@@ -13,9 +14,7 @@ a host can run it while the model works, then ``.place(result)``.
 Only ``plan.crop`` of the layer is ever read (``plan.pixels_to_read``), so an 8000×6000 layer
 costs what its selection costs.
 
-Coordinates: ``plan.crop`` is in the coordinates of the layer that is read (``plan.source``);
-``plan.canvas``, ``plan.region`` and the placement are in the coordinates of ``plan.layer``,
-where the source's origin sits at ``plan.origin`` (``(0, 0)`` except when expanding).
+Coordinates are the plan's (see planning.py); the placement is in ``plan.layer``'s.
 
 The image sent is ``plan.canvas``: the crop plus edge-replicated padding where the layer is too
 small for the API aspect, at ``plan.upload_size`` (its own size, or scaled down with Lanczos

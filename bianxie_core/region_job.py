@@ -8,7 +8,7 @@ raw pixels (``placed-N.raw``, ``placed-N-mask.raw``) described in ``status.place
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -58,10 +58,14 @@ class RegionWork:
         service.check(request)
         return request
 
-    def placer_in_background(self) -> _Background:
+    def placer_in_background(self) -> Future:
         """The half of placing that needs no answer, built on a thread while the model works."""
-        return _Background(lambda: region.Placer(self.plan, self.pixels, self.coverage,
-                                                 self.options))
+        pool = ThreadPoolExecutor(1)
+        try:
+            return pool.submit(region.Placer, self.plan, self.pixels, self.coverage,
+                               self.options)
+        finally:
+            pool.shutdown(wait=False)
 
 
 def write_placement(folder: Path, index: int, placement: region.Placement) -> dict:
@@ -73,21 +77,3 @@ def write_placement(folder: Path, index: int, placement: region.Placement) -> di
     return {"index": index, "x": placement.x, "y": placement.y, "patch": patch, "mask": mask,
             "warnings": list(placement.warnings)}
 
-
-class _Background:
-    def __init__(self, make):
-        self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(make,), daemon=True)
-        self._thread.start()
-
-    def _run(self, make):
-        try:
-            self._value = make()
-        except BaseException as exc:  # noqa: BLE001 - raised again by result()
-            self._error = exc
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value

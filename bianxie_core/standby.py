@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 POLL = 0.01  # how often a waiting worker looks for a claim
 HOST_CHECK = 1.0  # how often it checks that its GIMP still runs
@@ -66,15 +66,19 @@ def key(host_pid: int, env: Mapping[str, str]) -> str:
     return digest.hexdigest()[:20]
 
 
+def _markers(root: Path, key_: str) -> List[Path]:
+    """The markers of workers waiting with ``key_`` in ``root``, oldest folder first (a
+    folder named ``.<id>`` is still being made)."""
+    try:
+        found = root.glob(f"*/{MARKER}{key_}")
+        return sorted(m for m in found if not m.parent.name.startswith("."))
+    except OSError:
+        return []
+
+
 def claim(key_: str, root: Path) -> Optional[Path]:
     """Host side: the folder of a worker waiting with ``key_``, now claimed; None if none."""
-    try:
-        markers = sorted(root.glob(f"*/{MARKER}{key_}"))
-    except OSError:
-        return None
-    for marker in markers:
-        if marker.parent.name.startswith("."):  # still being made
-            continue
+    for marker in _markers(root, key_):
         try:
             os.rename(marker, marker.parent / "claimed")
         except OSError:  # retired or claimed by another host meanwhile
@@ -102,20 +106,13 @@ def taken(folder: Path, timeout: float = TAKE_TIMEOUT) -> bool:
 
 def waiting(key_: str, root: Path) -> bool:
     """Whether a worker with ``key_`` waits in ``root``."""
-    try:
-        return any(not m.parent.name.startswith(".") for m in root.glob(f"*/{MARKER}{key_}"))
-    except OSError:
-        return False
+    return bool(_markers(root, key_))
 
 
 def _another_waits(folder: Path, key_: str) -> bool:
     """Whether a worker with ``key_`` waits in a folder named before ``folder`` (when two
     finish at once, both see each other and the later one goes)."""
-    try:
-        return any(not m.parent.name.startswith(".") and m.parent.name < folder.name
-                   for m in folder.parent.glob(f"*/{MARKER}{key_}"))
-    except OSError:
-        return False
+    return any(m.parent.name < folder.name for m in _markers(folder.parent, key_))
 
 
 def mark(folder: Path, key_: str) -> None:

@@ -79,10 +79,16 @@ def first_job(t: Terms, workers) -> Job:
     return job
 
 
-def test_the_next_job_goes_to_the_waiting_worker(srv1, home, workers):
-    t = terms()
+def waiting_after_a_job(t: Terms, workers, home) -> Job:
+    """A first job, done: its worker now waits for the next."""
     first = first_job(t, workers)
     wait_until(lambda: markers(home / "jobs"))
+    return first
+
+
+def test_the_next_job_goes_to_the_waiting_worker(srv1, home, workers):
+    t = terms()
+    first = waiting_after_a_job(t, workers, home)
     job = Job.ready(region=True, terms=t)
     assert job.warm and job._pid == first._process.pid
     pixels, s = photo(), settings()
@@ -98,8 +104,7 @@ def test_the_next_job_goes_to_the_waiting_worker(srv1, home, workers):
 
 
 def test_a_different_key_starts_a_new_worker(srv1, home, workers):
-    first_job(terms(), workers)
-    wait_until(lambda: markers(home / "jobs"))
+    waiting_after_a_job(terms(), workers, home)
     other = Terms.for_host(30, os.getpid(), dict(os.environ, LANGUAGE="zh_CN"))
     job = Job.ready(terms=other)
     workers.append(job._process.pid)
@@ -148,8 +153,7 @@ def test_a_worker_leaves_with_its_gimp(srv1, home, workers):
 
 def test_a_dead_waiting_worker_is_replaced_and_the_request_sent_once(srv1, home, workers):
     t = terms()
-    first = first_job(t, workers)
-    wait_until(lambda: markers(home / "jobs"))
+    first = waiting_after_a_job(t, workers, home)
     os.kill(first._process.pid, signal.SIGKILL)  # as a crash while waiting would
     assert gone(first._process.pid)
     job = Job.ready(terms=t)
@@ -165,8 +169,7 @@ def test_a_dead_waiting_worker_is_replaced_and_the_request_sent_once(srv1, home,
 
 def test_waiting_ends_plainly_when_a_warm_worker_dies_during_the_job(srv1, home, workers):
     t = terms()
-    first = first_job(t, workers)
-    wait_until(lambda: markers(home / "jobs"))
+    first = waiting_after_a_job(t, workers, home)
     srv1.latency = 5.0
     job = Job.ready(terms=t)
     job.submit(gen())
@@ -196,8 +199,7 @@ def test_claim_take_and_abandon_decide_once(tmp_path):
 
 def test_a_cancelled_warm_job_sends_nothing_and_the_worker_waits_again(srv1, home, workers):
     t = terms()
-    first_job(t, workers)
-    wait_until(lambda: markers(home / "jobs"))
+    waiting_after_a_job(t, workers, home)
     job = Job.ready(terms=t)
     assert job.warm
     wait_until(lambda: (job.folder / "taken").exists())
@@ -250,8 +252,7 @@ def test_a_worker_warmed_up_before_a_dialog_takes_the_edit(srv1, home, workers):
 
 def test_a_warm_job_cancelled_before_the_worker_took_it_sends_nothing(srv1, home, workers):
     t = terms()
-    first_job(t, workers)
-    wait_until(lambda: markers(home / "jobs"))
+    waiting_after_a_job(t, workers, home)
     job = Job.ready(terms=t)
     assert job.warm
     job.cancel()  # at once: the worker may not have taken it yet
