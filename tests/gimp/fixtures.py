@@ -23,7 +23,7 @@ __all__ = ["gimp_root", "gimp_env", "GimpEnv", "install_into", "registered_proce
            "pytest_terminal_summary"]
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCE_IN_ROOT = "/tmp/bx-src"
+SOURCE_IN_ROOT = f"/tmp/bx-src-{os.getpid()}"  # one per run: runs may share a root
 PIP_CACHE_IN_ROOT = "/var/cache/bx-pip"  # persists between sessions: pip's and pip-wheel cache
 ROOT_IDS = {"trixie": "gimp-3.0", "forky": "gimp-3.2"}
 _used: Dict[str, GimpRoot] = {}
@@ -86,11 +86,12 @@ def copy_source(root: GimpRoot) -> str:
 
 @pytest.fixture(scope="session", params=list(ROOT_IDS), ids=list(ROOT_IDS.values()))
 def gimp_root(request: pytest.FixtureRequest) -> GimpRoot:
-    """A provisioned root with the repo's source copied to /tmp/bx-src inside it."""
+    """A provisioned root with the repo's source copied to SOURCE_IN_ROOT inside it."""
     root = _load_root(request.param)
     copy_source(root)
     _used[root.name] = root
-    return root
+    yield root
+    shutil.rmtree(root.host_path(SOURCE_IN_ROOT), ignore_errors=True)
 
 
 @dataclass
