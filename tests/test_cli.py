@@ -13,7 +13,8 @@ from PIL import Image
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli import main, output_paths
+from bianxie_core.cli import main
+from bianxie_core.cli_outputs import output_paths
 from tests.test_client import (  # noqa: F401  (fixtures)
     KEY, assert_no_key, assert_plain, home, mask_image, product, products, run_cli, srv,
 )
@@ -188,12 +189,12 @@ def test_argparse_usage_error_exits_2(home, capsys):
 
 
 def test_an_unexpected_bug_is_still_one_line(srv, tmp_path, capsys, monkeypatch):
-    from bianxie_core import cli
+    from bianxie_core import cli_paid
 
     def boom(*a, **kw):
         raise TypeError("internal detail " + KEY)
 
-    monkeypatch.setattr(cli, "_write_outputs", boom)
+    monkeypatch.setattr(cli_paid, "_write_outputs", boom)
     argv = ["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet"]
     code, out, err = run_cli(argv, capsys)
     assert code == 1 and err.count("\n") == 1 and "TypeError" in err

@@ -103,12 +103,12 @@ def test_setting_the_key_warns_when_the_environment_wins(env_set, home, capsys, 
 
 def test_interrupting_a_command_that_sends_nothing_says_nothing_of_images(home, capsys,
                                                                          monkeypatch):
-    from bianxie_core import cli
+    from bianxie_core import cli_parser
 
     def interrupted(args, out):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_models", interrupted)
+    monkeypatch.setattr(cli_parser, "cmd_models", interrupted)
     code, out, err = run_cli(["models"], capsys)
     assert code == 130 and "history" not in err
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import cli, errors, i18n
+from bianxie_core import cli, cli_parser, errors, i18n
 from tests.test_client import assert_plain, home, run_cli, srv  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +114,6 @@ def test_os_errors_are_chinese(zh, capsys, monkeypatch):
     def fail(args, out):
         raise OSError(errno.ENOSPC, "No space left on device", "/x/y")
 
-    monkeypatch.setattr(cli, "cmd_cost", fail)
+    monkeypatch.setattr(cli_parser, "cmd_cost", fail)
     code, out, err = run_cli(["cost"], capsys)
     assert code == 1 and CJK.search(err) and "No space" not in err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import cli, errors
+from bianxie_core import cli, cli_paid, cli_parser, errors
 from bianxie_core import config as configmod
 from tests.test_cli_outputs import assert_plain_words
 from tests.test_client import home, run_cli, srv1  # noqa: F401  (fixtures)
@@ -123,7 +123,7 @@ def test_os_errors_reaching_main_are_plain(error, home, capsys, monkeypatch):
     def fail(args, out):
         raise OSError(error, "English system text", "/some/file")
 
-    monkeypatch.setattr(cli, "cmd_cost", fail)
+    monkeypatch.setattr(cli_parser, "cmd_cost", fail)
     code, out, err = run_cli(["cost"], capsys)
     assert code == 1 and "/some/file" in err and "English system text" not in err
     assert_plain_words(err)
@@ -158,7 +158,7 @@ def test_bad_numbers_are_refused_while_parsing(argv, srv1, capsys):
 
 def test_the_timeout_given_is_used(home):
     args = argparse.Namespace(base_url=None, timeout=0.5, retries=0)
-    assert cli._service(args).config.timeout == 0.5
+    assert cli_paid._service(args).config.timeout == 0.5
 
 
 # --- options that would be dropped (7) ------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Where the CLI writes its results: output names, the checks made before paying, and the
+atomic write of a paid image."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from bianxie_core import errors
+from bianxie_core.i18n import _
+
+# The files the CLI writes: extension -> format (as output_format names it).
+_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+_FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+def output_paths(output: str, count: int, fmt: Optional[str]) -> List[Path]:
+    """The files for ``count`` images named ``output``. ``fmt`` (--output-format) wins: a name
+    without its extension gets it (out.png → out.jpg for jpeg); without ``fmt`` the name's
+    extension decides (none: .png). UsageError when the name cannot be a file bianxie writes."""
+    if not output.strip():
+        raise errors.UsageError(_("The output name is empty: give a file name, for example "
+                                  "-o out.png."))
+    path = Path(output)
+    if output.endswith(("/", os.sep)) or path.name in ("", ".", ".."):
+        raise _is_a_folder(path, fmt)
+    if path.suffix and path.suffix.lower() not in _SUFFIX_FORMATS:
+        raise errors.UsageError(_("The output name {name} ends in {suffix}, which bianxie "
+                                  "cannot write: use .png, .jpg or .webp.").format(
+                                      name=path.name, suffix=path.suffix))
+    if not path.suffix or (fmt and file_format(path) != fmt):
+        path = path.with_suffix(_FORMAT_SUFFIXES[fmt or "png"])
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, count + 1)]
+
+
+def file_format(path: Path) -> str:
+    """"png", "jpeg" or "webp": what a file from output_paths() is written as."""
+    return _SUFFIX_FORMATS[path.suffix.lower()]
+
+
+def _is_a_folder(path: Path, fmt: Optional[str]) -> errors.UsageError:
+    example = path / ("out" + _FORMAT_SUFFIXES[fmt or "png"])
+    return errors.UsageError(_("{path} is a folder: give a file name, for example "
+                               "{example}.").format(path=path, example=example))
+
+
+def check_writable(path: Path) -> None:
+    """UsageError, before anything is sent, when ``path`` cannot be written as a file (its
+    missing folders are created when it is written)."""
+    if path.is_dir():
+        raise _is_a_folder(path, file_format(path))
+    folder = path.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise errors.UsageError(_("{file} is a file, not a folder, so {path} cannot be written: "
+                                  "choose another output path.").format(file=existing, path=path))
+    if not _can_create_in(existing) or (path.exists() and not os.access(path, os.W_OK)):
+        raise errors.UsageError(_("You have no permission to write {path}: choose another output "
+                                  "path.").format(path=path))
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (tried: permissions say yes to root even in
+    /proc)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".bianxie-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a result that is already paid for; on failure, say where the image is kept."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise errors.BianxieError(_(
+            "{path} could not be written ({reason}); every image not written is kept in the "
+            "history: `bianxie history --pending --export FOLDER` copies them out.").format(
+                path=path, reason=errors.os_reason(exc))) from None
+
+
+def planned_outputs(args, count: int) -> List[Path]:
+    """The output files, checked before anything is sent."""
+    paths = output_paths(args.output, count, args.output_format)
+    given = Path(args.output)
+    if given.is_dir():  # "-o out" must not become out.png beside the folder out/
+        raise _is_a_folder(given, args.output_format)
+    for path in paths:
+        check_writable(path)
+    if given.suffix and given.suffix != paths[0].suffix:
+        print(_("note: writing {fmt} as asked by --output-format, so the output is named "
+                "{path}.").format(fmt=args.output_format, path=paths[0]), file=sys.stderr)
+    return paths

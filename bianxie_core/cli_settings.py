@@ -1,0 +1,107 @@
+"""The commands that change nothing paid: ``cost``, ``config`` and ``models``."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import sys
+from typing import Optional
+
+from bianxie_core import config as configmod
+from bianxie_core import cost, errors, models, params
+from bianxie_core.i18n import _
+
+
+def cmd_cost(args, out) -> int:
+    cfg = configmod.load()
+    spec = models.get_model(args.model or cfg.model, cfg.models)
+    if args.size != "auto":
+        models.check_size(spec, args.size)
+    params._int_range("n", args.n, 1, params.MAX_N)
+    params._choice("quality", args.quality, params.QUALITIES)
+    estimate = cost.estimate(spec, args.size, args.quality, args.n, prices=cfg.prices,
+                             currency=cfg.currency)
+    print(_("{model}, {size}, {quality}, n={n}: {estimate}").format(
+        model=spec.name, size=args.size, quality=args.quality, n=args.n,
+        estimate=dataclasses.replace(estimate, notes=()).format()), file=out)
+    for note in estimate.notes:  # on their own lines, not also inside the estimate
+        print("  " + _("estimate: {notes}").format(notes=note), file=out)
+    return 0
+
+
+# "api_key" too: the name in the config file.
+CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "model": "model",
+                "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
+                "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
+                "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above",
+                "worker-standby": "worker_standby"}
+
+
+# Environment variables that win over a setting (config.load).
+_ENV_OVERRIDES = {"api_key": configmod.ENV_API_KEY, "base_url": configmod.ENV_BASE_URL}
+
+
+def cmd_config(args, out) -> int:
+    if args.action == "path":
+        print(str(configmod.config_path()), file=out)
+        return 0
+    if args.action == "get":
+        shown = configmod.load().redacted()
+        keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
+        for key in keys:
+            print(f"{key} = {shown.get(key)}", file=out)
+        return 0
+    field_name = CONFIG_KEYS[args.name]
+    value = _typed_key(args.value) if field_name == "api_key" else args.value
+    if value is None:
+        raise errors.UsageError(_("Give a value: bianxie config set {name} VALUE").format(
+            name=args.name))
+    shown = configmod.update(**{field_name: value}).redacted()[field_name]
+    print(_("{name} set to {value} in {path}").format(
+        name=args.name, value=shown, path=configmod.config_path()), file=out)
+    env_var = _ENV_OVERRIDES.get(field_name)
+    if env_var and os.environ.get(env_var, "").strip():
+        print(_("warning: the environment variable {var} is set and still takes precedence "
+                "over this setting; unset it to use the new value.").format(var=env_var),
+              file=sys.stderr)
+    return 0
+
+
+def _typed_key(value: Optional[str]) -> str:
+    """The key: typed at a hidden prompt, read from stdin (``-``, or when stdin is not a
+    terminal) or given on the command line. Never empty: that would erase the stored key."""
+    try:
+        if value is None and sys.stdin.isatty():
+            value = getpass.getpass(_("API key: "))
+        elif value in (None, "-"):
+            value = sys.stdin.readline()
+    except EOFError:  # Ctrl-D at the prompt
+        value = ""
+    except KeyboardInterrupt:
+        raise errors.Cancelled(_("Cancelled: the stored key is unchanged.")) from None
+    if not value.strip():
+        raise errors.UsageError(_("No key was given, so the stored key is unchanged: paste the "
+                                  "key at the prompt, or pipe it into `bianxie config set key -`."))
+    return value
+
+
+def cmd_models(args, out) -> int:
+    from bianxie_core import catalog
+
+    cfg = configmod.load()
+    if args.base_url:
+        cfg.base_url = configmod.normalise_base_url(args.base_url, allow_http=cfg.allow_http)
+
+    def failed(exc: Exception) -> None:
+        reason = (str(exc) or type(exc).__name__).rstrip("。.")
+        print(_("warning: could not list the server's models ({reason}); showing the cached "
+                "list.").format(reason=reason), file=sys.stderr)
+
+    # Without --remote only the cache is read: listing never waits for the network.
+    entries = catalog.catalog(cfg, fetch=args.remote, refresh=args.remote, on_error=failed,
+                              timeout=min(cfg.timeout, 30.0))
+    for entry in entries:
+        mark = " *" if entry.name == cfg.model else ""
+        print(f"{entry.name}{mark}\t{entry.description()}", file=out)
+    return 0
