@@ -3,6 +3,7 @@ atomic write of a paid image."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -49,9 +50,21 @@ def _is_a_folder(path: Path, fmt: Optional[str]) -> errors.UsageError:
                                "{example}.").format(path=path, example=example))
 
 
-def check_writable(path: Path) -> None:
+NAME_MAX = 255  # bytes in one file name: ext4, XFS, APFS, NTFS (in UTF-16 units) and more
+
+
+def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     """UsageError, before anything is sent, when ``path`` cannot be written as a file (its
-    missing folders are created when it is written)."""
+    missing folders are created when it is written). ``probed``: folder -> whether a file
+    could be made there, so that many outputs in one folder probe it once."""
+    if len(os.fsencode(path.name)) > NAME_MAX:
+        raise errors.UsageError(_("The output name {name}… is longer than the {limit} bytes a "
+                                  "file name can have: choose a shorter one.").format(
+                                      name=path.name[:40], limit=NAME_MAX))
+    if path.is_symlink() and not path.exists():
+        raise errors.UsageError(_("{path} is a link to {target}, which does not exist: choose "
+                                  "another output path, or remove the link.").format(
+                                      path=path, target=os.readlink(path)))
     if path.is_dir():
         raise _is_a_folder(path, file_format(path))
     folder = path.parent
@@ -59,7 +72,10 @@ def check_writable(path: Path) -> None:
     if not existing.is_dir():
         raise errors.UsageError(_("{file} is a file, not a folder, so {path} cannot be written: "
                                   "choose another output path.").format(file=existing, path=path))
-    if not _can_create_in(existing) or (path.exists() and not os.access(path, os.W_OK)):
+    probed = {} if probed is None else probed
+    if existing not in probed:
+        probed[existing] = _can_create_in(existing)
+    if not probed[existing] or (path.exists() and not os.access(path, os.W_OK)):
         raise errors.UsageError(_("You have no permission to write {path}: choose another output "
                                   "path.").format(path=path))
 
@@ -75,15 +91,40 @@ def _can_create_in(folder: Path) -> bool:
 
 
 def write_output(path: Path, data: bytes) -> None:
-    """Write a result that is already paid for; on failure, say where the image is kept."""
+    """Write a result that is already paid for, atomically: a temporary file in the same
+    folder, flushed to the disk, then renamed over ``path`` (through a link, its target), so
+    a full disk never leaves a half-written file in place of the old one. BianxieError (one
+    sentence naming the file) on failure; the temporary file is removed."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".bianxie-", suffix=".tmp")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, _file_mode(target))
+        os.replace(tmp, target)
     except OSError as exc:
-        raise errors.BianxieError(_(
-            "{path} could not be written ({reason}); every image not written is kept in the "
-            "history: `bianxie history --pending --export FOLDER` copies them out.").format(
-                path=path, reason=errors.os_reason(exc))) from None
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise errors.BianxieError(_("{path} could not be written ({reason}).").format(
+            path=path, reason=errors.os_reason(exc))) from None
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a new file gets (0666 less the umask), or the replaced file's."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def planned_outputs(args, count: int) -> List[Path]:
@@ -92,8 +133,9 @@ def planned_outputs(args, count: int) -> List[Path]:
     given = Path(args.output)
     if given.is_dir():  # "-o out" must not become out.png beside the folder out/
         raise _is_a_folder(given, args.output_format)
+    probed: dict = {}
     for path in paths:
-        check_writable(path)
+        check_writable(path, probed)
     if given.suffix and given.suffix != paths[0].suffix:
         print(_("note: writing {fmt} as asked by --output-format, so the output is named "
                 "{path}.").format(fmt=args.output_format, path=paths[0]), file=sys.stderr)

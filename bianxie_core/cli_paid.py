@@ -7,8 +7,6 @@ answer (every image is in the history the moment it arrives), then writes the fi
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,49 +14,9 @@ from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
 from bianxie_core.cli_outputs import file_format, planned_outputs, write_output
-from bianxie_core.i18n import _, join_sentences
-
-
-class Progress:
-    """Elapsed time and partial images on stderr while a request runs."""
-
-    def __init__(self, stream=None, quiet: bool = False):
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-        self.partials = 0
-        self._start = time.monotonic()
-        self._stop = threading.Event()
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._thread = threading.Thread(target=self._tick, daemon=True)
-
-    def __enter__(self):
-        if not self.quiet:
-            self._say(_("Waiting for the model…"))
-            if self._tty:
-                self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._tty and not self.quiet:
-            self.stream.write("\n")
-
-    def partial(self, index: int, data: bytes) -> None:
-        self.partials += 1
-        self._say(_("partial image {n} received").format(n=index + 1))
-
-    def _say(self, text: str) -> None:
-        if self.quiet:
-            return
-        elapsed = time.monotonic() - self._start
-        line = f"[{elapsed:5.1f} s] {text}"
-        self.stream.write(("\r" + line + "\033[K") if self._tty else line + "\n")
-        self.stream.flush()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(1.0):
-            self._say(_("waiting… ({partials} partial images)").format(partials=self.partials))
-
+from bianxie_core.cli_waiting import KeepWaiting, Progress
+from bianxie_core.i18n import _, join_sentences, ngettext
+from bianxie_core.safe_text import printable
 
 
 def _service(args):
@@ -96,22 +54,60 @@ def _input_file(path: str) -> params.ImageFile:
 
 
 # --- writing results ------------------------------------------------------------------------
-def _write_outputs(outcome, paths: List[Path], out) -> None:
-    for image, path in zip(outcome.images, paths):
-        write_output(path, image.data)
-        image_done(image, path)
-        print(str(path), file=out)
-    _report(outcome)
+def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
+    return _deliver(outcome, [(image, image.data) for image in outcome.images], paths, out,
+                    asked)
 
 
-def _save_composites(results, outcome, paths: List[Path], out) -> None:
+def _save_composites(results, outcome, paths: List[Path], out, asked: int) -> int:
     from bianxie_core import region
 
-    for image, path, saved in zip(results, paths, outcome.images):
-        write_output(path, region.encode_image(image, file_format(path)))
-        image_done(saved, path)
+    pairs = [(saved, lambda image=image, path=path: region.encode_image(image, file_format(path)))
+             for image, path, saved in zip(results, paths, outcome.images)]
+    return _deliver(outcome, pairs, paths, out, asked)
+
+
+def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
+    """Write every image that arrived (each write is atomic), then say in one line per problem
+    what was paid and not delivered. The exit code: 0 when every image asked for is written,
+    else 1."""
+    unwritten = []  # (path, reason)
+    for (saved, data), path in zip(pairs, paths):
+        try:
+            write_output(path, data() if callable(data) else data)
+        except errors.BianxieError as exc:
+            unwritten.append((path, saved, exc.message))
+            continue
+        if saved.entry is not None:
+            image_done(saved, path)
         print(str(path), file=out)
     _report(outcome)
+    problems = []
+    if outcome.failures:
+        problems.append(ngettext(
+            "{got} of {asked} image arrived; the others were lost: {reasons}",
+            "{got} of {asked} images arrived; the others were lost: {reasons}", asked).format(
+                got=len(outcome.images), asked=asked,
+                reasons=join_sentences(*(printable(f) for f in outcome.failures))))
+    if outcome.history_error:
+        written = [str(p) for p, s in zip(paths, outcome.images)
+                   if s.entry is None and p not in {u[0] for u in unwritten}]
+        if written:
+            problems.append(_(
+                "The image was paid for and written to {paths}, but the history could not keep "
+                "a copy: {reason}").format(paths=", ".join(written), reason=outcome.history_error))
+    for path, saved, reason in unwritten:
+        if saved.entry is None:
+            problems.append(join_sentences(_(
+                "The image was paid for, but neither {path} nor the history could keep it, so "
+                "it is lost:").format(path=path), reason, outcome.history_error))
+        else:
+            problems.append(join_sentences(reason, _(
+                "The image is kept in the history: `bianxie history --pending --export FOLDER` "
+                "copies it out.")))
+    for problem in problems:
+        print(_("error: {message}").format(message=problem), file=sys.stderr)
+    return 1 if problems else 0
 
 
 def image_done(image, path: Path) -> None:
@@ -121,14 +117,19 @@ def image_done(image, path: Path) -> None:
         pass  # the file is written; the history flag is a convenience
 
 
-
 def _report(outcome) -> None:
     for warning in outcome.warnings:
-        print(_("warning: {text}").format(text=warning), file=sys.stderr)
+        print(_("warning: {text}").format(text=printable(warning)), file=sys.stderr)
     if outcome.usage:
         print(_("used {tokens} tokens ≈ {price}").format(
             tokens=outcome.usage.get("total_tokens", 0),
             price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
+
+
+def _wait(args, send):
+    """``send(on_partial)`` while showing progress; interruptions do not lose the answer."""
+    with Progress(quiet=args.quiet) as progress, KeepWaiting(progress):
+        return send(progress.partial)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -163,43 +164,46 @@ def confirm_cost(args, service, request) -> None:
 
 
 def cmd_generate(args, out) -> int:
-    paths = planned_outputs(args, args.n or 1)
+    asked = _asked(args)
+    paths = planned_outputs(args, asked)
     service = _service(args)
     request = params.GenerateRequest(moderation=args.moderation,
                                      **_common_fields(args, file_format(paths[0])))
-    service.check(request)
+    checked = service.check(request)
     confirm_cost(args, service, request)
-    with Progress(quiet=args.quiet) as progress:
-        outcome = service.generate(request, on_partial=progress.partial)
-    _write_outputs(outcome, paths, out)
-    return 0
+    outcome = _wait(args, lambda partial: service.generate(checked, on_partial=partial))
+    return _write_outputs(outcome, paths, out, asked)
 
 
 def cmd_edit(args, out) -> int:
-    paths = planned_outputs(args, args.n or 1)
+    asked = _asked(args)
+    paths = planned_outputs(args, asked)
     service = _service(args)
     images = [_input_file(p) for p in args.image]
     mask = _input_file(args.mask) if args.mask else None
     request = params.EditRequest(images=images, mask=mask, input_fidelity=args.input_fidelity,
                                  **_common_fields(args, file_format(paths[0])))
-    service.check(request)
+    checked = service.check(request)
     confirm_cost(args, service, request)
-    with Progress(quiet=args.quiet) as progress:
-        outcome = service.edit(request, on_partial=progress.partial)
-    _write_outputs(outcome, paths, out)
-    return 0
+    outcome = _wait(args, lambda partial: service.edit(checked, on_partial=partial))
+    return _write_outputs(outcome, paths, out, asked)
+
+
+def _asked(args) -> int:
+    """How many images ``-n`` asks for, checked before any output path is planned or probed."""
+    params.check_n(args.n)
+    return args.n or 1
 
 
 def cmd_inpaint(args, out) -> int:
     from bianxie_core import inpaint
 
-    paths = planned_outputs(args, args.n or 1)
+    paths = planned_outputs(args, _asked(args))
     job = inpaint.plan_inpaint_file(
         _service(args), args.image, args.selection, _common_fields(args),
         context=args.context, grow=args.grow, feather=args.feather,
         color_match=not args.no_color_match, input_fidelity=args.input_fidelity)
-    _send_composites(job, paths, args, out)
-    return 0
+    return _send_composites(job, paths, args, out)
 
 
 def cmd_expand(args, out) -> int:
@@ -215,12 +219,10 @@ def cmd_expand(args, out) -> int:
     job = inpaint.plan_expand_file(
         _service(args), args.image, _common_fields(args), margins=None if aspect else margins,
         aspect=aspect, input_fidelity=args.input_fidelity)
-    _send_composites(job, paths, args, out)
-    return 0
+    return _send_composites(job, paths, args, out)
 
 
-def _send_composites(job, paths: List[Path], args, out) -> None:
+def _send_composites(job, paths: List[Path], args, out) -> int:
     confirm_cost(args, job.service, job.request)
-    with Progress(quiet=args.quiet) as progress:
-        results, outcome = job.send(on_partial=progress.partial)
-    _save_composites(results, outcome, paths, out)
+    results, outcome = _wait(args, lambda partial: job.send(on_partial=partial))
+    return _save_composites(results, outcome, paths, out, job.request.n or 1)

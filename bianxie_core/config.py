@@ -7,6 +7,7 @@ error message ever quotes its content. Environment variables win over the file:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import json
@@ -17,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from bianxie_core import models
 from bianxie_core.errors import ConfigError, UsageError, os_reason
@@ -101,6 +102,21 @@ def redact_key(key: str) -> str:
         return _("(set)")
     prefix = "sk-" if key.startswith("sk-") else ""
     return prefix + "…" + key[-4:]
+
+
+def key_forms(key: str) -> list:
+    """The key as a server, a library or a user might echo it, longest first: clear,
+    URL-encoded, and base64 (standard or urlsafe, padded or not, also inside an encoded
+    "Bearer <key>"). Light on purpose: the history and the prompt list use it without requests."""
+    raw = key.encode()
+    forms = {key, quote(key, safe=""), quote_plus(key)}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        forms |= {whole, whole.rstrip("=")}
+        for pad in (1, 2):  # the characters that depend on the key alone, at each alignment
+            forms.add(encode(b"\0" * pad + raw).decode()[4:-4])
+    return sorted((f for f in forms if len(f) >= 8 or f in (key, quote(key, safe=""))),
+                  key=len, reverse=True)
 
 
 def redact_url_password(url: str) -> str:

@@ -110,10 +110,12 @@ class FileEdit:
     crop_pixels: np.ndarray
     coverage: Optional[np.ndarray]  # the selection over the crop; None when expanding
     options: planning.RegionOptions
+    checked: object = None  # the service's Checked request: sent without checking again
 
     def send(self, on_partial=None):
         """Pay for the edit; returns (full composited images, outcome)."""
-        outcome = self.service.edit(self.request, on_partial=on_partial, meta=self.meta)
+        outcome = self.service.edit(self.checked or self.request, on_partial=on_partial,
+                                    meta=self.meta)
         return _composite_all(self.plan, self.crop_pixels, self.coverage, self.pixels,
                               outcome, self.options), outcome
 
@@ -140,9 +142,10 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
     crop_cov = coverage[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, crop_cov, options)
     request = settings.request(upload, spec)
-    service.check(request)
+    checked = service.check(request)
     meta = {"tool": "inpaint", "crop": list(plan.crop), "canvas": list(plan.canvas)}
-    return FileEdit(service, request, meta, plan, pixels, crop_pixels, crop_cov, options)
+    return FileEdit(service, request, meta, plan, pixels, crop_pixels, crop_cov, options,
+                    checked)
 
 
 def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=None,
@@ -163,9 +166,9 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     crop_pixels = pixels[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, None, options)
     request = settings.request(upload, spec)
-    service.check(request)
+    checked = service.check(request)
     meta = {"tool": "expand", "origin": list(plan.origin)}
-    return FileEdit(service, request, meta, plan, pixels, crop_pixels, None, options)
+    return FileEdit(service, request, meta, plan, pixels, crop_pixels, None, options, checked)
 
 
 def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> list:

@@ -349,8 +349,13 @@ class Job:
             outcome = run(request, on_partial=on_partial, on_saved=on_saved, meta=meta,
                           job_id=self.id)
             status.usage, status.price = outcome.usage, outcome.price
-            status.currency, status.warnings = outcome.currency, outcome.warnings
+            status.currency = outcome.currency
+            status.warnings = outcome.warnings + outcome.failures
             status.request_ids = outcome.request_ids
+            if outcome.history_error:  # paid, but not kept: say so, never "done"
+                raise errors.ResponseError(_(
+                    "The image was paid for, but the history could not keep it: {reason}"
+                ).format(reason=outcome.history_error))
             if placer is not None:  # every image is in the history already
                 self._place(placer.result(), outcome.images, status)
             status.state = "done"

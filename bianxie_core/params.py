@@ -149,6 +149,11 @@ def _int_range(name: str, value, low: int, high: int) -> None:
         )
 
 
+def check_n(n) -> None:
+    """UsageError unless ``n`` (None: one image) is a number of images the API takes."""
+    _int_range("n", n, 1, MAX_N)
+
+
 @dataclass
 class _Common:
     prompt: str = ""

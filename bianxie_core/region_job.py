@@ -18,7 +18,7 @@ import numpy as np
 from bianxie_core import region
 from bianxie_core.edit_settings import EditSettings
 from bianxie_core.geometry import Bounds
-from bianxie_core.params import EditRequest, ImageFile
+from bianxie_core.params import ImageFile
 from bianxie_core.planning import Plan, RegionOptions
 from bianxie_core.raw import RawPixels
 
@@ -47,16 +47,16 @@ class RegionWork:
         refs = [RawPixels.load(folder, r).array() for r in spec.get("refs") or ()]
         return cls(plan, settings, settings.region_options(), pixels, coverage, refs)
 
-    def request(self, service) -> EditRequest:
-        """The upload for the plan, checked by ``service`` before anything is paid."""
+    def request(self, service):
+        """The upload for the plan, checked by ``service`` before anything is paid: the
+        ``service.Checked`` to send."""
         spec = service.model(self.settings.model)
         upload = region.prepare(self.plan, self.pixels, self.coverage, self.options)
         for array in self.refs:
             data, name, mime = region.fit_reference(array, self.plan.api_size)
             self.settings.references.append(ImageFile(data=data, name=name, content_type=mime))
         request = self.settings.request(upload, spec)
-        service.check(request)
-        return request
+        return service.check(request)
 
     def placer_in_background(self) -> Future:
         """The half of placing that needs no answer, built on a thread while the model works."""

@@ -10,11 +10,12 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
 
 from bianxie_core import config as configmod
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, th
 @dataclass
 class SavedImage:
     data: bytes = field(repr=False)
-    entry: Entry
+    entry: Optional[Entry]  # None: paid and in memory, but the history could not keep it
     index: int
 
 
@@ -41,20 +42,56 @@ class Outcome:
     price: float
     currency: str
     request_ids: List[str]
-    warnings: List[str]
+    warnings: List[str]  # the answer is odd (fewer or more images than asked), nothing lost
     job_id: str
     streamed: bool = False
+    # one sentence per image paid for but not delivered (a damaged item, a failed variant)
+    failures: List[str] = field(default_factory=list)
+    history_error: str = ""  # why some images in ``images`` are not in the history
 
 
-def _add_usage(total: dict, usage: Optional[dict]) -> None:
-    if not usage:
+@dataclass(frozen=True)
+class Checked:
+    """A request that passed every check made before paying (``Service.check``); sending it
+    checks nothing again."""
+
+    request: Union[GenerateRequest, EditRequest]
+    spec: models.ModelSpec
+    key: str = field(repr=False)
+
+
+def model_spec(config: configmod.Config, name: Optional[str] = None) -> models.ModelSpec:
+    """The spec of model ``name`` (default: the configured one), with the config's own
+    entries: the cheap lookup for a host that sends nothing itself."""
+    return models.get_model(name or config.model, config.models)
+
+
+def _tokens(value) -> int:
+    """A token count as a server may send it (a number, a numeric string, or junk: 0)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return 0
+    if isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 2**53:
+        return int(value)
+    return 0
+
+
+def _add_usage(total: dict, usage) -> None:
+    """Add a result's ``usage`` to ``total``; whatever its shape, never raise (it is read after
+    paying)."""
+    if not isinstance(usage, dict) or not usage:
         return
     for key in ("input_tokens", "output_tokens", "total_tokens"):
-        total[key] = total.get(key, 0) + int(usage.get(key) or 0)
-    details = usage.get("input_tokens_details") or {}
+        total[key] = total.get(key, 0) + _tokens(usage.get(key))
+    details = usage.get("input_tokens_details")
+    details = details if isinstance(details, dict) else {}
     td = total.setdefault("input_tokens_details", {})
     for key in ("text_tokens", "image_tokens"):
-        td[key] = td.get(key, 0) + int(details.get(key) or 0)
+        td[key] = td.get(key, 0) + _tokens(details.get(key))
 
 
 def _refuses(exc: errors.BianxieError, param: str) -> bool:
@@ -98,17 +135,25 @@ class Service:
         return self._client
 
     def model(self, name: Optional[str]) -> models.ModelSpec:
-        return models.get_model(name or self.config.model, self.config.models)
+        return model_spec(self.config, name)
 
-    def check(self, request) -> models.ModelSpec:
-        """Everything that can fail before paying: input, key, history folder."""
+    def check(self, request) -> Checked:
+        """Everything that can fail before paying: input, key, history folder. Send the result
+        (``generate``/``edit`` take it): it is not checked again."""
+        if isinstance(request, Checked):
+            return request
         spec = self.model(request.model)
         request.validate(spec)
         key = configmod.resolve_api_key(self.config)
-        if key not in self.history.secrets:  # a prompt that quotes the key is redacted
-            self.history.secrets = self.history.secrets + (key,)
+        self._keep_secret(key)
         self.history.check_writable()
-        return spec
+        return Checked(request, spec, key)
+
+    def _keep_secret(self, key: str) -> None:
+        """A prompt that quotes the key, in any form a server might echo, is redacted."""
+        known = set(self.history.secrets)
+        self.history.secrets = self.history.secrets + tuple(
+            f for f in configmod.key_forms(key) if f not in known)
 
     def requests_for(self, request) -> int:
         """How many HTTP requests ``request`` goes out as: its n images one by one when it
@@ -118,30 +163,32 @@ class Service:
         streams = request.stream and "no_stream" not in quirks
         return n if n > 1 and ("no_n" in quirks or streams) else 1
 
-    def generate(self, request: GenerateRequest, **kw) -> Outcome:
-        return self._run("generate", request, **kw)
+    def generate(self, request: Union[GenerateRequest, Checked], **kw) -> Outcome:
+        return self._run("generate", self.check(request), **kw)
 
-    def edit(self, request: EditRequest, **kw) -> Outcome:
-        return self._run("edit", request, **kw)
+    def edit(self, request: Union[EditRequest, Checked], **kw) -> Outcome:
+        return self._run("edit", self.check(request), **kw)
 
     # -- internals ----------------------------------------------------------------------
 
     def _run(
         self,
         kind: str,
-        request,
+        checked: Checked,
         *,
         on_partial: Optional[Callable[[int, bytes], None]] = None,
         on_saved: Optional[Callable[[SavedImage], None]] = None,
         meta: Optional[dict] = None,
         job_id: Optional[str] = None,
     ) -> Outcome:
-        spec = self.check(request)
+        request, spec = checked.request, checked.spec
         self._prune()
         job_id = job_id or uuid.uuid4().hex[:12]
         quirks = configmod.quirks(self.config, self.base_url)
         saved: List[SavedImage] = []
         warnings: List[str] = []
+        failures: List[str] = []
+        unkept: List[str] = []  # why the history could not keep an image
         base_meta = {
             "kind": kind,
             "job": job_id,
@@ -159,11 +206,15 @@ class Service:
                                   time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
                 if info.get("broken"):
                     entry_meta["broken"] = info["broken"]
-                entry = self.history.record(data, entry_meta)
+                try:
+                    entry = self.history.record(data, entry_meta)
+                except errors.BianxieError as exc:  # a full or read-only disk, after paying
+                    unkept.append(exc.message)
+                    entry = None
                 if not info.get("broken"):
                     item = SavedImage(data=data, entry=entry, index=index_offset + index)
-                    saved.append(item)
-                    if on_saved:
+                    saved.append(item)  # kept in memory even when the history failed
+                    if on_saved and entry is not None:
                         on_saved(item)
             return on_image
 
@@ -172,7 +223,7 @@ class Service:
             request = replace(request, stream=None, partial_images=None)
         results: List[ImagesResult] = []
         if self.requests_for(request) > 1:
-            results = self._parallel(kind, request, n, sink, on_partial, warnings)
+            results = self._parallel(kind, request, n, sink, on_partial, failures)
         else:
             try:
                 results = [self._call(kind, request, sink(0), on_partial)]
@@ -180,17 +231,31 @@ class Service:
                 if not (n > 1 and _refuses(exc, "n")):
                     raise
                 configmod.remember_quirk(self.base_url, "no_n", self._config_path)
-                results = self._parallel(kind, request, n, sink, on_partial, warnings)
+                results = self._parallel(kind, request, n, sink, on_partial, failures)
         usage: dict = {}
         for result in results:
             _add_usage(usage, result.usage)
-        price = cost.actual(spec, usage, prices=self.config.prices) if usage else 0.0
+            failures.extend(getattr(result, "failures", None) or ())
+            warnings.extend(getattr(result, "warnings", None) or ())
         saved.sort(key=lambda s: s.index)
         return Outcome(
-            images=saved, usage=usage, price=price, currency=self.config.currency,
+            images=saved, usage=usage, price=self._price(spec, usage),
+            currency=self.config.currency,
             request_ids=[r.request_id for r in results if r.request_id], warnings=warnings,
-            job_id=job_id, streamed=any(r.streamed for r in results),
+            job_id=job_id, streamed=any(r.streamed for r in results), failures=failures,
+            history_error=unkept[0] if unkept else "",
         )
+
+    def _price(self, spec: models.ModelSpec, usage: dict) -> float:
+        """The usage's price, 0 when it cannot be priced: read after paying, it must not fail
+        (bad prices in the settings are refused when the settings are read)."""
+        if not usage:
+            return 0.0
+        try:
+            price = cost.actual(spec, usage, prices=self.config.prices)
+        except (errors.BianxieError, ArithmeticError, TypeError, ValueError):
+            return 0.0
+        return price if math.isfinite(price) else 0.0
 
     def _prune(self) -> None:
         """Keep the history under its cap before adding to it; only imported entries go."""
@@ -224,25 +289,25 @@ class Service:
                     "off for it: run it again.")), status_code=exc.status_code, code=exc.code,
                 type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
-    def _parallel(self, kind, request, n, sink, on_partial, warnings) -> List[ImagesResult]:
+    def _parallel(self, kind, request, n, sink, on_partial, failures) -> List[ImagesResult]:
         single = replace(request, n=None)
         workers = max(1, min(n, int(self.config.max_parallel or 1)))
 
         def one(i: int) -> ImagesResult:
             return self._call(kind, single, sink(i), on_partial if i == 0 else None)
 
-        results, failures = [], []
+        results, lost = [], []
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(one, i) for i in range(n)]
             for future in futures:
                 try:
                     results.append(future.result())
                 except errors.BianxieError as exc:
-                    failures.append(exc)
-        if failures and not results:
-            raise failures[0]
-        if failures:
-            warnings.append(
+                    lost.append(exc)
+        if lost and not results:
+            raise lost[0]
+        if lost:
+            failures.append(
                 _("{failed} of {n} variants failed: {reason}").format(
-                    failed=len(failures), n=n, reason=str(failures[0])))
+                    failed=len(lost), n=n, reason=str(lost[0])))
         return results

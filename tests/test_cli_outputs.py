@@ -155,22 +155,25 @@ def test_output_names(output, count, fmt, expected):
 
 def test_a_write_that_fails_after_paying_says_where_the_image_is(srv1, tmp_path, capsys,
                                                                monkeypatch):
-    real = Path.write_bytes
+    import tempfile
 
-    def disk_full(self, data):
-        if self.parent == tmp_path:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self))
-        return real(self, data)
+    real = tempfile.mkstemp
 
-    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    def disk_full(*args, dir=None, **kw):
+        if Path(dir) == tmp_path:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dir))
+        return real(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", disk_full)
     code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-m", "gpt-image-1",
                               "-o", str(tmp_path / "o.png"), "--quiet"], capsys)
     assert code == 1
-    assert_plain_words(err)
-    assert "bianxie history --pending" in err and "Recover Results" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert_plain_words(line)
+    assert "bianxie history --pending" in line and "Recover Results" not in err
     (entry,) = History(configmod.home() / "history").pending()
     assert entry.image_path.read_bytes() == srv1.responses[0]
-    monkeypatch.setattr(Path, "write_bytes", real)
+    monkeypatch.setattr(tempfile, "mkstemp", real)
     code, out, err = run_cli(["history", "--pending", "--export", str(tmp_path / "got")], capsys)
     assert code == 0 and (tmp_path / "got" / entry.image_path.name).read_bytes() == \
         srv1.responses[0]

@@ -139,8 +139,8 @@ def test_parallel_partial_failure_keeps_the_rest(srv, home):
     srv.fault, srv.fault_count = "server_error", 1
     outcome = Service().generate(gen(n=3))
     assert len(outcome.images) == 2 and len(srv.requests) == 3
-    assert outcome.warnings and "1 of 3" in outcome.warnings[0]
-    assert_no_key(*outcome.warnings)
+    assert outcome.failures and "1 of 3" in outcome.failures[0] and not outcome.warnings
+    assert_no_key(*outcome.failures)
 
 
 def test_refusals_are_not_retried_when_the_quirk_does_not_apply(srv, home):
