@@ -57,10 +57,7 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     """UsageError, before anything is sent, when ``path`` cannot be written as a file (its
     missing folders are created when it is written). ``probed``: folder -> whether a file
     could be made there, so that many outputs in one folder probe it once."""
-    if len(os.fsencode(path.name)) > NAME_MAX:
-        raise errors.UsageError(_("The output name {name}… is longer than the {limit} bytes a "
-                                  "file name can have: choose a shorter one.").format(
-                                      name=path.name[:40], limit=NAME_MAX))
+    _check_name(path)
     if path.is_symlink() and not path.exists():
         raise errors.UsageError(_("{path} is a link to {target}, which does not exist: choose "
                                   "another output path, or remove the link.").format(
@@ -78,6 +75,13 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     if not probed[existing] or (path.exists() and not os.access(path, os.W_OK)):
         raise errors.UsageError(_("You have no permission to write {path}: choose another output "
                                   "path.").format(path=path))
+
+
+def _check_name(path: Path) -> None:
+    if any(len(os.fsencode(part)) > NAME_MAX for part in path.parts):
+        raise errors.UsageError(_("The output name {name}… is longer than the {limit} bytes a "
+                                  "file name can have: choose a shorter one.").format(
+                                      name=str(path)[:60], limit=NAME_MAX))
 
 
 def _can_create_in(folder: Path) -> bool:
@@ -131,6 +135,8 @@ def planned_outputs(args, count: int) -> List[Path]:
     """The output files, checked before anything is sent."""
     paths = output_paths(args.output, count, args.output_format)
     given = Path(args.output)
+    for path in (given, *paths):
+        _check_name(path)
     if given.is_dir():  # "-o out" must not become out.png beside the folder out/
         raise _is_a_folder(given, args.output_format)
     probed: dict = {}

@@ -75,6 +75,8 @@ class ImagesResult:
     created: Optional[int] = None
     request_id: Optional[str] = None
     streamed: bool = False
+    failures: List[str] = field(default_factory=list)  # one sentence per damaged item
+    warnings: List[str] = field(default_factory=list)  # e.g. fewer or more images than asked
 
 
 # on_image(index, data, info): called with each returned image's bytes before anything else.
