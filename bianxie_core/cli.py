@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
+from bianxie_core import config as configmod
 from bianxie_core import errors
 from bianxie_core.cli_parser import build_parser
 from bianxie_core.cli_settings import CONFIG_KEYS
@@ -35,6 +36,9 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "config" and args.action == "set" and not args.name:
         parser.error(_("config set needs a name: {names}").format(names=", ".join(CONFIG_KEYS)))
+    warning = configmod.loose_permissions()
+    if warning:
+        print(_("warning: {text}").format(text=warning), file=sys.stderr)
     try:
         return args.func(args, out)
     except errors.BianxieError as exc:

@@ -7,10 +7,12 @@ import contextlib
 import math
 
 from bianxie_core import __version__, models, params
+from bianxie_core.config import MAX_SECONDS
 from bianxie_core.cli_history import cmd_history
 from bianxie_core.cli_paid import cmd_edit, cmd_expand, cmd_generate, cmd_inpaint
 from bianxie_core.cli_settings import CONFIG_KEYS, cmd_config, cmd_cost, cmd_models
 from bianxie_core.i18n import _, ngettext
+from bianxie_core.safe_text import printable
 
 
 def N_(message: str) -> str:
@@ -69,8 +71,10 @@ class _Parser(argparse.ArgumentParser):
             return super().format_help()
 
     def error(self, message):
-        with _argparse_speaks_our_language():
-            super().error(message)
+        """One line, as every other error (``--help`` shows the usage): argparse's own text
+        without the usage above it."""
+        self.exit(2, _("%(prog)s: error: %(message)s\n") % {
+            "prog": self.prog, "message": printable(message, limit=500)})
 
 
 def _seconds(text: str) -> float:
@@ -78,9 +82,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
         raise argparse.ArgumentTypeError(
-            _("give a number of seconds above 0, not {value!r}").format(value=text))
+            _("give a number of seconds above 0 and at most {max:g}, not {value!r}").format(
+                max=MAX_SECONDS, value=text))
     return value
 
 

@@ -8,9 +8,11 @@ error message ever quotes its content. Environment variables win over the file:
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 import re
 import sys
@@ -22,7 +24,7 @@ from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from bianxie_core import models
 from bianxie_core.errors import ConfigError, UsageError, os_reason
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 
 DEFAULT_BASE_URL = "https://api.bianxie.ai/v1"
 APP_DIR = "bianxie"
@@ -82,6 +84,10 @@ class Config:
         shown["proxy"] = redact_url_password(self.proxy)
         return shown
 
+
+# The longest deadline taken (s): the slowest image seen takes a few minutes, and a bound keeps
+# socket timeouts and sleeps far from overflowing.
+MAX_SECONDS = 3600.0
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # bool is an int subclass, so it is refused explicitly for numbers.
@@ -162,12 +168,17 @@ def _check_value(name: str, value: Any) -> Any:
         if name == "max_parallel":
             ok = ok and value >= 1
     elif name in _NUMBER_FIELDS:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value) and value >= 0)
         if ok and name != "cost_confirm_above":
-            ok = value > 0
+            ok = 0 < value <= MAX_SECONDS
         value = float(value) if ok else value
     elif name in _DICT_FIELDS:
         ok = isinstance(value, dict)
+        if ok and name in _ENTRY_CHECKS:
+            for entry, item in value.items():
+                if not _ENTRY_CHECKS[name](item):
+                    raise _WrongType(name, str(entry))
     else:
         ok = isinstance(value, str)
     if not ok:
@@ -176,9 +187,36 @@ def _check_value(name: str, value: Any) -> Any:
 
 
 class _WrongType(Exception):
-    def __init__(self, name: str):
+    def __init__(self, name: str, entry: str = ""):
         super().__init__(name)
         self.name = name
+        self.entry = entry  # the bad entry of a "models" or "prices" table
+
+
+_PRICE_NAMES = {"text_in", "image_in", "image_out"}
+
+
+def _price_ok(item: Any) -> bool:
+    """``{"text_in": 5, ...}``: per 1M tokens, finite, 0 or more."""
+    return isinstance(item, dict) and set(item) <= _PRICE_NAMES and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in item.values())
+
+
+def _model_ok(item: Any) -> bool:
+    """A model entry as in models.json: sizes, input_fidelity, price, price_estimated."""
+    if not isinstance(item, dict):
+        return False
+    checks = {"sizes": lambda v: v in ("standard", "free"), "input_fidelity": _is_bool,
+              "price_estimated": _is_bool, "price": _price_ok}
+    return all(checks.get(key, lambda v: True)(value) for key, value in item.items())
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+_ENTRY_CHECKS = {"prices": _price_ok, "models": _model_ok}
 
 
 def coerce(name: str, value: Any) -> Any:
@@ -207,10 +245,22 @@ def coerce(name: str, value: Any) -> Any:
             pass  # reported below as the wrong kind of value
     try:
         return _check_value(name, value)
-    except _WrongType:
-        raise UsageError(
+    except _WrongType as exc:
+        raise UsageError(_wrong_entry(exc) or
             _("The setting {name} must be {kind}.").format(name=name, kind=_kind(name))
         ) from None
+
+
+def _wrong_entry(exc: _WrongType) -> str:
+    """The sentence for a bad entry of ``models`` or ``prices``, else ""."""
+    if not exc.entry:
+        return ""
+    if exc.name == "prices":
+        return _("The price entry {entry!r} in prices must hold text_in, image_in and "
+                 "image_out as numbers, 0 or more (per 1M tokens).").format(entry=exc.entry)
+    return _("The model entry {entry!r} in models must be an object like those in models.json "
+             "(sizes: standard or free; input_fidelity: true or false; price: text_in, "
+             "image_in, image_out).").format(entry=exc.entry)
 
 
 def _kind(name: str) -> str:
@@ -223,7 +273,7 @@ def _kind(name: str) -> str:
     if name == "cost_confirm_above":
         return _("a number, 0 or more")
     if name in _NUMBER_FIELDS:
-        return _("a number of seconds above 0")
+        return _("a number of seconds above 0 and at most {max:g}").format(max=MAX_SECONDS)
     if name in _DICT_FIELDS:
         return _("a JSON object")
     return _("text")
@@ -286,7 +336,11 @@ def _parse(path: Path, raw: bytes) -> dict:
             continue
         try:
             values[name] = _check_value(name, value)
-        except _WrongType:
+        except _WrongType as exc:
+            if exc.entry:
+                raise ConfigError(join_sentences(
+                    _("The config file {path} is damaged:").format(path=path), _wrong_entry(exc),
+                    _fix_or_delete())) from None
             raise ConfigError(
                 _(
                     "The config file {path} has a wrong value for {name}, which must be {kind}. "
@@ -299,7 +353,12 @@ def _parse(path: Path, raw: bytes) -> dict:
 def save(config: Config, path: Optional[Path] = None) -> Path:
     """Write ``config`` atomically: a 0600 temp file in the same folder, then os.replace."""
     path = Path(path) if path is not None else config_path()
-    text = json.dumps(dataclasses.asdict(config), indent=2, ensure_ascii=False) + "\n"
+    try:  # never the non-JSON Infinity or NaN
+        text = json.dumps(dataclasses.asdict(config), indent=2, ensure_ascii=False,
+                          allow_nan=False) + "\n"
+    except ValueError:
+        raise ConfigError(_("A setting is not a finite number, so the settings were not "
+                            "saved.")) from None
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(path, text.encode("utf-8"))
@@ -358,8 +417,12 @@ def update(path: Optional[Path] = None, **changes: Any) -> Config:
     ``relay_quirks`` merged per base URL instead of replaced.
     """
     path = Path(path) if path is not None else config_path()
-    config = load(path, env={})
     values = {name: coerce(name, value) for name, value in changes.items()}
+    with _locked(path):  # parallel updates (two commands, a plug-in's quirk) must all persist
+        return _update(path, load(path, env={}), values)
+
+
+def _update(path: Path, config: Config, values: dict) -> Config:
     if "api_key" in values:
         values["api_key"] = _clean_key(values["api_key"], _("The API key you entered"))
     if "proxy" in values:
@@ -375,6 +438,64 @@ def update(path: Optional[Path] = None, **changes: Any) -> Config:
     config = dataclasses.replace(config, **values)
     save(config, path)
     return config
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` (fcntl on POSIX, msvcrt on Windows) while the
+    file is read, changed and written."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            _(
+                "The config file {path} cannot be written ({reason}). Fix the folder's "
+                "permissions or set BIANXIE_HOME to another folder."
+            ).format(path=path, reason=os_reason(exc))
+        ) from None
+    try:
+        _lock(fd, True)
+        try:
+            yield
+        finally:
+            _lock(fd, False)
+    finally:
+        os.close(fd)
+
+
+def _lock(fd: int, on: bool) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        while True:
+            try:  # LK_LOCK itself retries for about 10 s, then raises
+                msvcrt.locking(fd, msvcrt.LK_LOCK if on else msvcrt.LK_UNLCK, 1)
+                return
+            except OSError:
+                if not on:
+                    return
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX if on else fcntl.LOCK_UN)
+
+
+def loose_permissions(path: Optional[Path] = None) -> Optional[str]:
+    """A warning when the config file holds the key and others may read it (POSIX mode wider
+    than 0600), else None."""
+    path = Path(path) if path is not None else config_path()
+    if os.name == "nt":
+        return None
+    try:
+        mode = path.stat().st_mode & 0o777
+        if not mode & 0o077 or not load(path, env={}).api_key.strip():
+            return None
+    except (OSError, UsageError):
+        return None
+    return _("{path} holds the API key and can be read by other users (mode {mode:o}): run "
+             "chmod 600 {path}.").format(path=path, mode=mode)
 
 
 def _is_loopback(host: str) -> bool:

@@ -230,7 +230,7 @@ class Service:
             except errors.BadRequestError as exc:
                 if not (n > 1 and _refuses(exc, "n")):
                     raise
-                configmod.remember_quirk(self.base_url, "no_n", self._config_path)
+                self._remember("no_n")
                 results = self._parallel(kind, request, n, sink, on_partial, failures)
         usage: dict = {}
         for result in results:
@@ -257,6 +257,14 @@ class Service:
             return 0.0
         return price if math.isfinite(price) else 0.0
 
+    def _remember(self, quirk: str) -> None:
+        """Remember a relay's quirk for the next run; a config that cannot be saved now costs
+        only that (this run goes on, or reports its own error)."""
+        try:
+            configmod.remember_quirk(self.base_url, quirk, self._config_path)
+        except (errors.BianxieError, OSError):
+            pass
+
     def _prune(self) -> None:
         """Keep the history under its cap before adding to it; only imported entries go."""
         try:
@@ -270,7 +278,7 @@ class Service:
             return call(request, on_image=on_image, on_partial=on_partial)
         except errors.BadRequestError as exc:
             if request.stream and _refuses(exc, "stream"):
-                configmod.remember_quirk(self.base_url, "no_stream", self._config_path)
+                self._remember("no_stream")
                 plain = replace(request, stream=None, partial_images=None)
                 return call(plain, on_image=on_image, on_partial=None)
             raise
@@ -279,10 +287,7 @@ class Service:
                 raise
             # A relay that read the model's stream as JSON: the image may be paid for and is
             # lost there; never re-sent, but the next run goes without streaming.
-            try:
-                configmod.remember_quirk(self.base_url, "no_stream", self._config_path)
-            except (errors.BianxieError, OSError):
-                pass  # the billed error below is what the user must see
+            self._remember("no_stream")  # the billed error below is what the user must see
             raise errors.ServerError(
                 join_sentences(exc.message, _(
                     "This relay cannot pass streamed answers on, so streaming previews are now "
