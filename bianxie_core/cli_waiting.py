@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+from bianxie_core import errors
 from bianxie_core.i18n import _
 
 # What the first interruption keeps waiting through; SIGHUP never stops the wait.
@@ -95,9 +96,14 @@ class KeepWaiting:
             self._saved[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, exc, tb) -> None:
         for signum, handler in self._saved.items():
             signal.signal(signum, handler)
+        if kind is KeyboardInterrupt and self.interrupted > 1:
+            raise errors.Cancelled(_(
+                "Stopped waiting: the request was sent and may have been charged, and an image "
+                "the server finishes now is lost. Images that arrived before are in the history "
+                "(`bianxie history --pending`).")) from None
 
     def _stop(self, signum, frame) -> None:
         self.interrupted += 1
