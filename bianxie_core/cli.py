@@ -14,6 +14,7 @@ from typing import List, Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
+from bianxie_core.cli_outputs import say
 from bianxie_core.cli_parser import build_parser
 from bianxie_core.cli_settings import CONFIG_KEYS
 from bianxie_core.i18n import _
@@ -38,13 +39,13 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
         parser.error(_("config set needs a name: {names}").format(names=", ".join(CONFIG_KEYS)))
     warning = configmod.loose_permissions()
     if warning:
-        print(_("warning: {text}").format(text=warning), file=sys.stderr)
+        say(_("warning: {text}").format(text=warning))
     try:
         return args.func(args, out)
     except errors.BianxieError as exc:
         if args.traceback:
             raise
-        print(_("error: {message}").format(message=error_text(exc)), file=sys.stderr)
+        say(_("error: {message}").format(message=error_text(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         print(_("Interrupted. Any image already returned is in the history "
@@ -54,7 +55,7 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
     except OSError as exc:
         if args.traceback:
             raise
-        print(_("error: {message}").format(message=errors.file_problem(exc)), file=sys.stderr)
+        say(_("error: {message}").format(message=errors.file_problem(exc)))
         return 1
     except Exception as exc:  # a bug: still one line (its text could quote anything)
         if args.traceback:

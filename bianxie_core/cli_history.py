@@ -8,6 +8,7 @@ from pathlib import Path
 from bianxie_core import config as configmod
 from bianxie_core import errors
 from bianxie_core.i18n import _, ngettext
+from bianxie_core.safe_text import printable
 
 
 def open_history():
@@ -33,8 +34,9 @@ def cmd_history(args, out) -> int:
     for entry in entries[: args.limit or DEFAULT_HISTORY_LIMIT]:
         state = _("damaged") if entry.id in damaged else \
             _("imported") if entry.imported else _("not imported")
-        prompt = entry.prompt.replace("\n", " ")[:60]
-        print(f"{entry.id}\t{state}\t{entry.image_path}\t{prompt}", file=out)
+        # the sidecar and the folder's names are files anybody could have edited
+        print(f"{entry.id}\t{state}\t{printable(entry.image_path, 500)}\t"
+              f"{printable(entry.prompt, 60)}", file=out)
     return 0
 
 

@@ -12,10 +12,20 @@ from typing import List, Optional
 
 from bianxie_core import errors
 from bianxie_core.i18n import _
+from bianxie_core.safe_text import printable
 
 # The files the CLI writes: extension -> format (as output_format names it).
 _SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 _FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+MESSAGE_LIMIT = 1000  # characters of one line on stderr; a server's 1 MB message is cut
+
+
+def say(line: str) -> None:
+    """One line on stderr, safe for the terminal: text from a server or a file name can hold
+    escape sequences, line breaks or bytes that are not text (see safe_text)."""
+    print(printable(line, MESSAGE_LIMIT), file=sys.stderr)
 
 
 def output_paths(output: str, count: int, fmt: Optional[str]) -> List[Path]:

@@ -6,6 +6,7 @@ answer (every image is in the history the moment it arrives), then writes the fi
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -13,7 +14,7 @@ from typing import List, Optional
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
-from bianxie_core.cli_outputs import file_format, planned_outputs, write_output
+from bianxie_core.cli_outputs import file_format, planned_outputs, say, write_output
 from bianxie_core.cli_waiting import KeepWaiting, Progress
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
@@ -88,7 +89,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
             "{got} of {asked} image arrived; the others were lost: {reasons}",
             "{got} of {asked} images arrived; the others were lost: {reasons}", asked).format(
                 got=len(outcome.images), asked=asked,
-                reasons=join_sentences(*(printable(f) for f in outcome.failures))))
+                reasons=join_sentences(*outcome.failures)))
     if outcome.history_error:
         written = [str(p) for p, s in zip(paths, outcome.images)
                    if s.entry is None and p not in {u[0] for u in unwritten}]
@@ -106,7 +107,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
                 "The image is kept in the history: `bianxie history --pending --export FOLDER` "
                 "copies it out.")))
     for problem in problems:
-        print(_("error: {message}").format(message=problem), file=sys.stderr)
+        say(_("error: {message}").format(message=problem))
     return 1 if problems else 0
 
 
@@ -119,7 +120,7 @@ def image_done(image, path: Path) -> None:
 
 def _report(outcome) -> None:
     for warning in outcome.warnings:
-        print(_("warning: {text}").format(text=printable(warning)), file=sys.stderr)
+        say(_("warning: {text}").format(text=warning))
     if outcome.usage:
         print(_("used {tokens} tokens ≈ {price}").format(
             tokens=outcome.usage.get("total_tokens", 0),
@@ -198,6 +199,7 @@ def _asked(args) -> int:
 def cmd_inpaint(args, out) -> int:
     from bianxie_core import inpaint
 
+    _check_context(args.context)
     paths = planned_outputs(args, _asked(args))
     job = inpaint.plan_inpaint_file(
         _service(args), args.image, args.selection, _common_fields(args),
@@ -208,9 +210,8 @@ def cmd_inpaint(args, out) -> int:
 
 def cmd_expand(args, out) -> int:
     from bianxie_core import inpaint
-    from bianxie_core.edit_settings import parse_aspect
 
-    aspect = parse_aspect(args.aspect or "")
+    aspect = _aspect(args.aspect or "")
     margins = (args.left, args.top, args.right, args.bottom)
     if aspect and any(margins):
         raise errors.UsageError(_("Give either --aspect or the margins (--left, --top, "
@@ -220,6 +221,39 @@ def cmd_expand(args, out) -> int:
         _service(args), args.image, _common_fields(args), margins=None if aspect else margins,
         aspect=aspect, input_fidelity=args.input_fidelity)
     return _send_composites(job, paths, args, out)
+
+
+MAX_ASPECT = 10.0  # --aspect from 1:10 to 10:1; the model's own limit is nearer 3:1
+MAX_CONTEXT_SHARE = 100.0  # --context up to 10000% of the selection's side
+MAX_CONTEXT_PX = 100_000
+
+
+def _aspect(text: str) -> Optional[float]:
+    from bianxie_core.edit_settings import parse_aspect
+
+    aspect = parse_aspect(text)
+    if aspect is not None and not 1 / MAX_ASPECT <= aspect <= MAX_ASPECT:
+        raise errors.UsageError(_("The aspect ratio {text} is out of range: give one from 1:10 "
+                                  "to 10:1, like 16:9.").format(text=printable(text, 40)))
+    return aspect
+
+
+def _check_context(text: str) -> None:
+    """--context as planning reads it, with finite bounds (``inf%`` would plan forever)."""
+    value = (text or "").strip().lower()
+    if value in ("auto", "layer"):
+        return
+    try:
+        number = float(value[:-1]) if value.endswith("%") else int(value)
+        limit = MAX_CONTEXT_SHARE * 100 if value.endswith("%") else MAX_CONTEXT_PX
+        ok = math.isfinite(number) and 0 <= number <= limit
+    except ValueError:
+        ok = False
+    if not ok:
+        raise errors.UsageError(_("--context must be auto, layer, a number of pixels up to "
+                                  "{px} or a percentage up to {pct:g}%, not {value}.").format(
+                                      px=MAX_CONTEXT_PX, pct=MAX_CONTEXT_SHARE * 100,
+                                      value=printable(text, 40)))
 
 
 def _send_composites(job, paths: List[Path], args, out) -> int:

@@ -10,7 +10,9 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, models, params
+from bianxie_core.cli_outputs import say
 from bianxie_core.i18n import _
+from bianxie_core.safe_text import printable
 
 
 def cmd_cost(args, out) -> int:
@@ -50,7 +52,7 @@ def cmd_config(args, out) -> int:
         shown = configmod.load().redacted()
         keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
         for key in keys:
-            print(f"{key} = {shown.get(key)}", file=out)
+            print(f"{key} = {printable(shown.get(key), 2000)}", file=out)
         return 0
     field_name = CONFIG_KEYS[args.name]
     value = _typed_key(args.value) if field_name == "api_key" else args.value
@@ -94,14 +96,14 @@ def cmd_models(args, out) -> int:
         cfg.base_url = configmod.normalise_base_url(args.base_url, allow_http=cfg.allow_http)
 
     def failed(exc: Exception) -> None:
-        reason = (str(exc) or type(exc).__name__).rstrip("。.")
-        print(_("warning: could not list the server's models ({reason}); showing the cached "
-                "list.").format(reason=reason), file=sys.stderr)
+        reason = printable(str(exc) or type(exc).__name__).rstrip("。.")
+        say(_("warning: could not list the server's models ({reason}); showing the cached "
+              "list.").format(reason=reason))
 
     # Without --remote only the cache is read: listing never waits for the network.
     entries = catalog.catalog(cfg, fetch=args.remote, refresh=args.remote, on_error=failed,
                               timeout=min(cfg.timeout, 30.0))
     for entry in entries:
-        mark = " *" if entry.name == cfg.model else ""
-        print(f"{entry.name}{mark}\t{entry.description()}", file=out)
+        mark = " *" if entry.name == cfg.model else ""  # ids come from the server: made safe
+        print(f"{printable(entry.name, 120)}{mark}\t{printable(entry.description())}", file=out)
     return 0

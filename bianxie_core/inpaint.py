@@ -4,6 +4,7 @@ the GIMP plug-in runs, checked and planned before anything is sent."""
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
@@ -39,8 +40,10 @@ def open_image(path) -> Image.Image:
 def decode_image(data: bytes, path) -> Image.Image:
     """``data`` (read from ``path``) decoded; UsageError with one plain sentence otherwise."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        with warnings.catch_warnings():  # the user's own big file: no raw Pillow warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()
         return _eight_bit(image)
     except Image.UnidentifiedImageError:
         raise UsageError(_("{path} is not an image file: give a PNG, JPEG or WebP "

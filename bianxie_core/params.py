@@ -76,6 +76,9 @@ class ImageFile:
                 )
             )
         stem = path.stem or "image"
+        if not _is_text(stem):
+            raise UsageError(_("The name of {path} is not UTF-8 text, so it cannot be sent: "
+                               "rename the file or copy it to a plain name.").format(path=path))
         return cls(data=data, name=stem + _EXT[fmt], content_type=_MIME[fmt])
 
     @property
@@ -149,6 +152,18 @@ def _int_range(name: str, value, low: int, high: int) -> None:
         )
 
 
+def _is_text(value) -> bool:
+    """Whether ``value`` can be sent as UTF-8 (a command line's undecodable bytes arrive as
+    lone surrogates)."""
+    if not isinstance(value, str):
+        return value is None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_n(n) -> None:
     """UsageError unless ``n`` (None: one image) is a number of images the API takes."""
     _int_range("n", n, 1, MAX_N)
@@ -169,6 +184,9 @@ class _Common:
     user: Optional[str] = None
 
     def _validate_common(self, spec: models.ModelSpec) -> None:
+        if not _is_text(self.prompt) or not _is_text(self.model):
+            raise UsageError(_("The prompt or the model name holds bytes that are not UTF-8 "
+                               "text (is the terminal set to UTF-8?): type it again."))
         if not self.prompt or not self.prompt.strip():
             raise UsageError(_("The prompt is empty: describe the image or the change you want."))
         if len(self.prompt) > MAX_PROMPT_CHARS:
