@@ -208,11 +208,23 @@ def estimate(
     return Estimate(output, text_in + image_in, total, currency, estimated, tuple(notes))
 
 
-def _count(value) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
+MAX_TOKENS = 2**53  # far above any image's usage; a larger count is a broken answer
+
+
+def token_count(value) -> int:
+    """A token count as a server may send it: a number or a numeric string; anything else
+    (a list, an object, true, NaN, 1e400, a negative) counts 0. Never raises: usage is read
+    after paying."""
+    if isinstance(value, bool):
         return 0
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return 0
+    if isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < MAX_TOKENS:
+        return int(value)
+    return 0
 
 
 def usage_tokens(usage: Optional[Mapping]) -> tuple:
@@ -222,11 +234,12 @@ def usage_tokens(usage: Optional[Mapping]) -> tuple:
     """
     if not isinstance(usage, Mapping):
         return 0, 0, 0
-    total_in = _count(usage.get("input_tokens", usage.get("prompt_tokens")))
-    output = _count(usage.get("output_tokens", usage.get("completion_tokens")))
+    total_in = token_count(usage.get("input_tokens", usage.get("prompt_tokens")))
+    output = token_count(usage.get("output_tokens", usage.get("completion_tokens")))
     details = usage.get("input_tokens_details")
     if isinstance(details, Mapping) and details:
-        text, image = _count(details.get("text_tokens")), _count(details.get("image_tokens"))
+        text = token_count(details.get("text_tokens"))
+        image = token_count(details.get("image_tokens"))
         text += max(0, total_in - text - image)
     else:
         text, image = total_in, 0

@@ -51,13 +51,16 @@ def remember(procedure: str, prompt: str, *, path: Optional[Path] = None,
              secrets: Optional[Iterable[str]] = None) -> bool:
     """Put ``prompt`` first in ``procedure``'s history (moved there if it was already in it).
 
-    Empty prompts and prompts containing the API key are not stored. Returns whether the
+    Empty prompts and prompts containing the API key (in any form ``config.key_forms`` knows)
+    are not stored. Returns whether the
     history file was written.
     """
     text = (prompt or "").strip()
     if not text:
         return False
-    if any(s and s in text for s in (_secrets() if secrets is None else secrets)):
+    forms = [f for s in (_secrets() if secrets is None else secrets) if s
+             for f in configmod.key_forms(s)]  # also base64 and URL-encoded, as the history
+    if any(f in text for f in forms):
         return False
     path = path or prompts_path()
     table = _read(path)

@@ -66,32 +66,18 @@ def model_spec(config: configmod.Config, name: Optional[str] = None) -> models.M
     return models.get_model(name or config.model, config.models)
 
 
-def _tokens(value) -> int:
-    """A token count as a server may send it (a number, a numeric string, or junk: 0)."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return 0
-    if isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 2**53:
-        return int(value)
-    return 0
-
-
 def _add_usage(total: dict, usage) -> None:
     """Add a result's ``usage`` to ``total``; whatever its shape, never raise (it is read after
     paying)."""
     if not isinstance(usage, dict) or not usage:
         return
     for key in ("input_tokens", "output_tokens", "total_tokens"):
-        total[key] = total.get(key, 0) + _tokens(usage.get(key))
+        total[key] = total.get(key, 0) + cost.token_count(usage.get(key))
     details = usage.get("input_tokens_details")
     details = details if isinstance(details, dict) else {}
     td = total.setdefault("input_tokens_details", {})
     for key in ("text_tokens", "image_tokens"):
-        td[key] = td.get(key, 0) + _tokens(details.get(key))
+        td[key] = td.get(key, 0) + cost.token_count(details.get(key))
 
 
 def _refuses(exc: errors.BianxieError, param: str) -> bool:
