@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import sys
+import warnings
 from pathlib import Path
+from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
+from bianxie_core.cli_outputs import say, write_output
+from bianxie_core.history import image_ext
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.safe_text import printable
 
@@ -23,11 +30,10 @@ DEFAULT_HISTORY_LIMIT = 50  # entries listed without --limit (--export copies al
 def cmd_history(args, out) -> int:
     history = open_history()
     entries = history.pending() if args.pending else history.entries()
+    if args.export is not None:
+        return _export(history, entries, args, out)
     # an image not received intact (an unreadable note alone does not stop an export)
     damaged = {e.id for e in entries if not e.imported and e.meta.get("broken")}
-    if args.export is not None:
-        return _export(history, [e for e in entries if e.id not in damaged], len(damaged),
-                       args, out)
     if not entries:
         print(_("No images are waiting in the history.") if args.pending
               else _("The history is empty."), file=sys.stderr)
@@ -40,27 +46,79 @@ def cmd_history(args, out) -> int:
     return 0
 
 
-def _export(history, entries: list, damaged: int, args, out) -> int:
-    """Copy the images out and mark them imported: exporting is recovering them."""
+def _export(history, entries: list, args, out) -> int:
+    """Copy the images out and mark them imported: exporting is recovering them. An entry
+    kept as damaged base64 is exported when it decodes to a whole image after all (wrapped
+    lines, the URL-safe alphabet, a data: prefix). A damaged sidecar is kept aside (see
+    History.mark_imported)."""
     target = _export_folder(args.export)
-    if damaged:
-        print(ngettext(
-            "{count} damaged entry (its image was not received intact) is not exported.",
-            "{count} damaged entries (their images were not received intact) are not exported.",
-            damaged).format(count=damaged), file=sys.stderr)
-    if not entries:
-        print(_("Nothing to export: no images are waiting in the history.") if args.pending
-              else _("Nothing to export: the history is empty."), file=sys.stderr)
-    for entry in entries[: args.limit]:
-        dest = target / entry.image_path.name
-        try:
-            dest.write_bytes(entry.image_path.read_bytes())
-        except OSError as exc:
-            raise errors.BianxieError(errors.file_problem(exc)) from None
+    damaged = 0
+    exported = 0
+    for entry in entries:
+        if args.limit is not None and exported >= args.limit:
+            break
+        data = _image_of(entry)
+        if data is None:
+            damaged += 1
+            continue
+        dest = target / (entry.id + "." + image_ext(data) if entry.meta.get("broken")
+                         else entry.image_path.name)
+        write_output(dest, data)
+        exported += 1
         if not entry.imported:
             history.mark_imported(entry.id, where=str(dest))
         print(str(dest), file=out)
+    if damaged:
+        say(ngettext(
+            "{count} damaged entry (its image was not received intact) is not exported.",
+            "{count} damaged entries (their images were not received intact) are not exported.",
+            damaged).format(count=damaged))
+    if not exported and not damaged:
+        print(_("Nothing to export: no images are waiting in the history.") if args.pending
+              else _("Nothing to export: the history is empty."), file=sys.stderr)
     return 0
+
+
+def _image_of(entry) -> Optional[bytes]:
+    """The entry's image bytes; for one kept as damaged base64, the image it decodes to, or
+    None when it is damaged indeed."""
+    try:
+        data = entry.image_path.read_bytes()
+    except OSError as exc:
+        raise errors.BianxieError(errors.file_problem(exc)) from None
+    if entry.imported or not entry.meta.get("broken"):
+        return data
+    decoded = _lenient_b64(data)
+    return decoded if decoded is not None and _whole_image(decoded) else None
+
+
+# To be replaced by the client's one lenient decoder (branch `wire`) once merged.
+def _lenient_b64(text: bytes) -> Optional[bytes]:
+    """Base64 as relays send it: wrapped in lines, URL-safe, with a ``data:…;base64,``
+    prefix or without padding; None when it is not base64 at all."""
+    text = bytes(text).strip()
+    if text[:5].lower() == b"data:" and b"," in text:
+        text = text.split(b",", 1)[1]
+    text = b"".join(text.split()).replace(b"-", b"+").replace(b"_", b"/").rstrip(b"=")
+    try:
+        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _whole_image(data: bytes) -> bool:
+    """Whether ``data`` decodes to a whole image (a cut that still decodes as base64 gives a
+    truncated file)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+    except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
+        return False
+    return True
 
 
 def _export_folder(text: str) -> Path:

@@ -26,8 +26,11 @@ from bianxie_core.i18n import _
 
 DEFAULT_CAP_BYTES = 500 * 2**20
 REDACTED = "[redacted]"
+DAMAGED_SUFFIX = ".damaged"  # a damaged sidecar, kept beside the one written in its place
 
 _ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
+# <id>.<ext> exactly: "<id>.png.evil" or a sync tool's "<id>.sync-conflict-….png" is no image
+_IMAGE_NAME = re.compile(r"^(\d{8}-\d{6}-\d{6}-[0-9a-f]{4})\.([a-z0-9]{1,8})$")
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
 _clock_lock = threading.Lock()
 _last_time: list = [None]
@@ -214,9 +217,9 @@ class History:
             return {}
         images = {}
         for name in names:
-            stem, dot, ext = name.partition(".")
-            if dot and ext != "json" and _ID.match(stem):
-                images[stem] = self.root / name
+            match = _IMAGE_NAME.match(name)
+            if match and match.group(2) != "json":
+                images[match.group(1)] = self.root / name
         return images
 
     def _entry(self, entry_id: str, image_path: Path) -> Entry:
@@ -248,9 +251,18 @@ class History:
         )
 
     def mark_imported(self, entry_id: str, where: str = "") -> None:
-        """Flag an entry as imported (``where``: e.g. the image and layer it went to)."""
+        """Flag an entry as imported (``where``: e.g. the image and layer it went to). A
+        damaged sidecar is first moved aside to ``<id>.json.damaged`` (named in the new one),
+        so what is left of its prompt and usage is never overwritten."""
         entry = self.get(entry_id)
         meta = dict(entry.meta)
+        if entry.corrupt and entry.meta_path.exists():
+            kept = entry.meta_path.with_name(entry.meta_path.name + DAMAGED_SUFFIX)
+            try:
+                os.replace(entry.meta_path, kept)
+            except OSError as exc:
+                raise self._cannot_write(exc) from None
+            meta["damaged_note"] = kept.name
         meta.update(
             imported=True,
             imported_at=_dt.datetime.now(_dt.timezone.utc).isoformat(),
@@ -300,7 +312,8 @@ class History:
             if not entry.imported:
                 continue
             try:
-                for path in (entry.image_path, entry.meta_path):
+                damaged = entry.meta_path.with_name(entry.meta_path.name + DAMAGED_SUFFIX)
+                for path in (entry.image_path, entry.meta_path, damaged):
                     if path.exists():
                         path.unlink()
             except OSError:
