@@ -223,6 +223,8 @@ class Service:
             _add_usage(usage, result.usage)
             failures.extend(getattr(result, "failures", None) or ())
             warnings.extend(getattr(result, "warnings", None) or ())
+        if failures and not saved:  # nothing usable arrived: an error, not an empty success
+            raise errors.ResponseError(join_sentences(*failures))
         saved.sort(key=lambda s: s.index)
         return Outcome(
             images=saved, usage=usage, price=self._price(spec, usage),

@@ -217,3 +217,19 @@ def test_many_outputs_in_one_folder_probe_it_once(srv1, tmp_path, capsys, monkey
                               "--quiet"], capsys)
     assert code == 0, err
     assert len(made) == 1
+
+
+def test_a_single_damaged_item_is_an_error_not_an_empty_success(srv1, tmp_path, capsys,
+                                                                monkeypatch):
+    def answer(self, request, *, on_image=None, on_partial=None):
+        on_image(0, b"not base64 !!", {"broken": "base64", "usage": None})
+        return clientmod.ImagesResult(images=[], failures=[
+            "Image 1 of 1 is damaged (invalid base64): it is kept in the history as received."])
+
+    monkeypatch.setattr(clientmod.ImagesClient, "generate", answer)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet"],
+                             capsys)
+    assert code == 1 and out == "" and not (tmp_path / "o.png").exists()
+    (line,) = error_lines(err)
+    assert "damaged" in line and "history" in line
+    assert_plain(line)
