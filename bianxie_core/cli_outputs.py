@@ -3,7 +3,6 @@ atomic write of a paid image."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from bianxie_core import errors
+from bianxie_core.config import write_atomic
 from bianxie_core.i18n import _
 from bianxie_core.safe_text import printable
 
@@ -110,23 +110,10 @@ def write_output(path: Path, data: bytes) -> None:
     a full disk never leaves a half-written file in place of the old one. BianxieError (one
     sentence naming the file) on failure; the temporary file is removed."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".bianxie-", suffix=".tmp")
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
+        write_atomic(target, data, _file_mode(target))
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         raise errors.BianxieError(_("{path} could not be written ({reason}).").format(
             path=path, reason=errors.os_reason(exc))) from None
 

@@ -16,7 +16,7 @@ import math
 import os
 import re
 import sys
-import threading
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -363,23 +363,34 @@ def save(config: Config, path: Optional[Path] = None) -> Path:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(path, text.encode("utf-8"))
     except OSError as exc:
-        raise ConfigError(
-            _(
-                "The config file {path} cannot be written ({reason}). Fix the folder's "
-                "permissions or set BIANXIE_HOME to another folder."
-            ).format(path=path, reason=os_reason(exc))
-        ) from None
+        raise _cannot_write(path, exc) from None
     return path
+
+
+def _cannot_write(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        _(
+            "The config file {path} cannot be written ({reason}). Fix the folder's "
+            "permissions or set BIANXIE_HOME to another folder."
+        ).format(path=path, reason=os_reason(exc))
+    )
 
 
 def write_private(path: Path, data: bytes) -> None:
     """Atomically replace ``path`` by ``data``, readable by the owner only from the start."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    write_atomic(path, data, 0o600)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` by ``data`` so that it is either the old file or the whole new one,
+    even on a full disk: a temporary file (created 0600, then given ``mode``) in the same
+    folder, flushed to the disk, then renamed over ``path``. The temporary name is short, so
+    a ``path`` with a 255-byte name works too."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bianxie-", suffix=".tmp")
     try:
         try:
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, 0o600)  # in case a stale temp file existed with other bits
+            if mode != 0o600 and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -448,12 +459,7 @@ def _locked(path: Path):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise ConfigError(
-            _(
-                "The config file {path} cannot be written ({reason}). Fix the folder's "
-                "permissions or set BIANXIE_HOME to another folder."
-            ).format(path=path, reason=os_reason(exc))
-        ) from None
+        raise _cannot_write(path, exc) from None
     try:
         _lock(fd, True)
         try:
