@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from bianxie_core import errors
-from bianxie_core.config import write_atomic
+from bianxie_core.files import write_atomic
 from bianxie_core.i18n import _
 from bianxie_core.safe_text import printable
 

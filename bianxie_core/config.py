@@ -8,35 +8,30 @@ error message ever quotes its content. Environment variables win over the file:
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
-import ipaddress
 import json
 import math
 import os
-import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus
 
 from bianxie_core import models
+from bianxie_core.addresses import (  # noqa: F401 - part of the settings' interface
+    DEFAULT_BASE_URL, URL_PASSWORD, normalise_base_url, normalise_proxy, redact_url_password,
+)
 from bianxie_core.errors import ConfigError, UsageError, os_reason
+from bianxie_core.files import locked, write_atomic, write_private  # noqa: F401
 from bianxie_core.i18n import _, join_sentences
 
-DEFAULT_BASE_URL = "https://api.bianxie.ai/v1"
 APP_DIR = "bianxie"
 FILE_NAME = "config.json"
 
 ENV_HOME = "BIANXIE_HOME"
 ENV_BASE_URL = "BIANXIE_BASE_URL"
 ENV_API_KEY = "BIANXIE_API_KEY"
-
-# A pasted endpoint instead of the base: ".../v1/images/generations", ".../chat/completions".
-_ENDPOINT_PATH = re.compile(r"/(images(/.*)?|chat/completions)$", re.IGNORECASE)
-
 
 def home(env: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
     """The folder for config.json and history/: ``BIANXIE_HOME``, else the user config folder."""
@@ -123,40 +118,6 @@ def key_forms(key: str) -> list:
             forms.add(encode(b"\0" * pad + raw).decode()[4:-4])
     return sorted((f for f in forms if len(f) >= 8 or f in (key, quote(key, safe=""))),
                   key=len, reverse=True)
-
-
-def redact_url_password(url: str) -> str:
-    """``http://bob:***@host:3128``: a password before an ``@`` is never shown, even in text
-    that is not a well-formed URL."""
-    return URL_PASSWORD.sub(r"\1***@", url or "")
-
-
-URL_PASSWORD = re.compile(r"((?:\b[A-Za-z][A-Za-z0-9+.-]*://|^)[^:@/\s(]*:)\S*@")
-
-
-def normalise_proxy(text: str) -> str:
-    """An http(s) proxy URL, or "" for none; UsageError (without the password) otherwise."""
-    text = (text or "").strip()
-    if not text:
-        return ""
-    if any(c.isspace() for c in text):  # shown nowhere: a password may hold the space
-        raise UsageError(_("The proxy cannot contain spaces: write it as http://host:port."))
-    if "://" not in text:
-        text = "http://" + text  # "127.0.0.1:7890", as requests takes it
-    shown = redact_url_password(text)
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-        host = parts.hostname
-    except ValueError:
-        host, parts = None, None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise UsageError(
-            _("The proxy {proxy} is not usable: write it as http://host:port (with "
-              "user:password@ before the host if it needs them; SOCKS proxies are not "
-              "supported).").format(proxy=shown)
-        )
-    return text
 
 
 def _check_value(name: str, value: Any) -> Any:
@@ -376,51 +337,6 @@ def _cannot_write(path: Path, exc: OSError) -> ConfigError:
     )
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` by ``data``, readable by the owner only from the start."""
-    write_atomic(path, data, 0o600)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` by ``data`` so that it is either the old file or the whole new one,
-    even on a full disk: a temporary file (created 0600, then given ``mode``) in the same
-    folder, flushed to the disk, then renamed over ``path``. The temporary name is short, so
-    a ``path`` with a 255-byte name works too."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bianxie-", suffix=".tmp")
-    try:
-        try:
-            if mode != 0o600 and hasattr(os, "fchmod"):
-                os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (POSIX; Windows cannot open a folder and needs no such step)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def update(path: Optional[Path] = None, **changes: Any) -> Config:
     """Load the file (without environment overrides), apply ``changes``, save, return it.
 
@@ -429,8 +345,11 @@ def update(path: Optional[Path] = None, **changes: Any) -> Config:
     """
     path = Path(path) if path is not None else config_path()
     values = {name: coerce(name, value) for name, value in changes.items()}
-    with _locked(path):  # parallel updates (two commands, a plug-in's quirk) must all persist
-        return _update(path, load(path, env={}), values)
+    try:
+        with locked(path):  # parallel updates (two commands, a plug-in's quirk) all persist
+            return _update(path, load(path, env={}), values)
+    except OSError as exc:  # the lock file: the settings cannot be written either
+        raise _cannot_write(path, exc) from None
 
 
 def _update(path: Path, config: Config, values: dict) -> Config:
@@ -451,43 +370,6 @@ def _update(path: Path, config: Config, values: dict) -> Config:
     return config
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive lock on ``<path>.lock`` (fcntl on POSIX, msvcrt on Windows) while the
-    file is read, changed and written."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise _cannot_write(path, exc) from None
-    try:
-        _lock(fd, True)
-        try:
-            yield
-        finally:
-            _lock(fd, False)
-    finally:
-        os.close(fd)
-
-
-def _lock(fd: int, on: bool) -> None:
-    if os.name == "nt":
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        while True:
-            try:  # LK_LOCK itself retries for about 10 s, then raises
-                msvcrt.locking(fd, msvcrt.LK_LOCK if on else msvcrt.LK_UNLCK, 1)
-                return
-            except OSError:
-                if not on:
-                    return
-    else:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX if on else fcntl.LOCK_UN)
-
-
 def loose_permissions(path: Optional[Path] = None) -> Optional[str]:
     """A warning when the config file holds the key and others may read it (POSIX mode wider
     than 0600), else None."""
@@ -502,85 +384,6 @@ def loose_permissions(path: Optional[Path] = None) -> Optional[str]:
         return None
     return _("{path} holds the API key and can be read by other users (mode {mode:o}): run "
              "chmod 600 {path}.").format(path=path, mode=mode)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def normalise_base_url(url: str, *, allow_http: bool = False) -> str:
-    """``https://host`` → ``https://host/v1``; refuse endpoints, missing hosts, remote http."""
-    text = (url or "").strip().rstrip("/")
-    example = DEFAULT_BASE_URL
-    scheme, _sep, rest = text.rpartition("://")
-    before_query = rest.split("?", 1)[0]
-    if "@" in before_query:  # user:password@ (a password may even hold a "/")
-        bare = (scheme + "://" if scheme else "") + rest[before_query.rindex("@") + 1:]
-        raise UsageError(
-            _(
-                "The API address must not contain a user name or password (the key goes in "
-                "Settings): type {url} instead."
-            ).format(url=bare)
-        )
-    if not text or any(c.isspace() for c in text):
-        raise UsageError(
-            _(
-                "The API address {url!r} is not a web address: type the base address, for "
-                "example {example}."
-            ).format(url=text, example=example)
-        )
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-    except ValueError:
-        host, parts = "", None
-    try:
-        if parts is not None and parts.port == 0:
-            raise ValueError("port 0")
-    except ValueError:
-        raise UsageError(
-            _("The port in the API address {url!r} is not valid: use a number from 1 to 65535, "
-              "or none.").format(url=text)
-        ) from None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise UsageError(
-            _(
-                "The API address {url!r} needs http:// or https:// and a host name: type the "
-                "base address, for example {example}."
-            ).format(url=text, example=example)
-        )
-    scheme = parts.scheme.lower()
-    if parts.query or parts.fragment:
-        raise UsageError(
-            _(
-                "The API address {url!r} must not contain '?' or '#': type only the base "
-                "address, for example {example}."
-            ).format(url=text, example=example)
-        )
-    path = parts.path.rstrip("/")
-    match = _ENDPOINT_PATH.search(path)
-    if match:
-        base = urlunsplit((scheme, parts.netloc, path[: match.start()] or "/v1", "", ""))
-        raise UsageError(
-            _(
-                "The API address {url} is an endpoint, not the base address: type {base} instead."
-            ).format(url=text, base=base)
-        )
-    if scheme == "http" and not allow_http and not _is_loopback(host):
-        https = urlunsplit(("https", parts.netloc, path or "/v1", "", ""))
-        raise UsageError(
-            _(
-                "The API address {url} uses plain http://, which would send the API key "
-                "unencrypted: type {https} instead, or turn on allow_http if you trust the "
-                "network."
-            ).format(url=text, https=https)
-        )
-    return urlunsplit((scheme, parts.netloc, path or "/v1", "", ""))
 
 
 def _how_to_set_key() -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 from urllib.parse import urlsplit
 
-from bianxie_core.config import home, write_private
+from bianxie_core.config import home
+from bianxie_core.files import write_private
 from bianxie_core.errors import ConfigError, UsageError, os_reason
 from bianxie_core.i18n import _
 
