@@ -159,6 +159,8 @@ def os_reason(exc: OSError) -> str:
         errno.EEXIST: _("it already exists"),
         errno.ENOSPC: _("the disk is full"),
         errno.EROFS: _("the disk is read-only"),
+        errno.EFBIG: _("the file is larger than this disk or your limits allow"),
+        getattr(errno, "EDQUOT", -1): _("your disk quota is used up"),
     }
     if exc.errno in reasons:
         return reasons[exc.errno]

@@ -233,3 +233,25 @@ def test_a_single_damaged_item_is_an_error_not_an_empty_success(srv1, tmp_path, 
     (line,) = error_lines(err)
     assert "damaged" in line and "history" in line
     assert_plain(line)
+
+
+def test_a_file_size_limit_after_paying_is_said_not_exit_2(srv1, tmp_path):
+    """RLIMIT_FSIZE (EFBIG) in a real process: neither the history nor the output can hold
+    the image; the run says it was paid and lost, and exits 1, never 2."""
+    import resource
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+               BIANXIE_BASE_URL=srv1.base_url, BIANXIE_API_KEY=KEY, LANGUAGE="en")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    done = subprocess.run([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
+                           "--quiet", "-o", str(tmp_path / "o.png")], env=env,
+                          preexec_fn=limit, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert len(srv1.requests) == 1 and "Traceback" not in done.stderr
+    (line,) = error_lines(done.stderr)
+    assert "paid" in line and "lost" in line and "larger than this disk or your limits" in line
+    assert not (tmp_path / "o.png").exists()
