@@ -72,7 +72,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
     """Write every image that arrived (each write is atomic), then say in one line per problem
     what was paid and not delivered. The exit code: 0 when every image asked for is written,
     else 1."""
-    unwritten = []  # (path, reason)
+    unwritten = []  # (path, saved image, why)
     for (saved, data), path in zip(pairs, paths):
         try:
             write_output(path, data() if callable(data) else data)

@@ -195,7 +195,8 @@ class Service:
                 try:
                     entry = self.history.record(data, entry_meta)
                 except errors.BianxieError as exc:  # a full or read-only disk, after paying
-                    unkept.append(exc.message)
+                    if not info.get("broken"):  # a damaged item is reported as a failure
+                        unkept.append(exc.message)
                     entry = None
                 if not info.get("broken"):
                     item = SavedImage(data=data, entry=entry, index=index_offset + index)
