@@ -5,13 +5,15 @@ SOCKS5, with or without a password) in its own process."""
 from __future__ import annotations
 
 import datetime
+import re
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import trustme
 from cryptography import x509
@@ -122,6 +124,13 @@ class Proxy:
         self.auth = auth
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
+        self._log = tempfile.NamedTemporaryFile(prefix="pproxy-", suffix=".log", delete=False)
+
+    def tunnels(self) -> List[str]:
+        """The ``host:port`` of each connection the proxy made for a client, in order (from
+        pproxy's ``-v`` lines ``http 127.0.0.1:50212 -> 127.0.0.1:8443``)."""
+        text = Path(self._log.name).read_text(errors="replace")
+        return re.findall(r"^\S+ \S+ -> (\S+)$", text, re.M)
 
     def url(self, scheme: Optional[str] = None, credentials: Optional[str] = None) -> str:
         """The proxy URL a user writes; ``credentials`` "user:password" (default: the right
@@ -136,8 +145,9 @@ class Proxy:
         if self.auth:
             listen += f"#{PROXY_USER}:{PROXY_PASSWORD}"
         # --auth 0: ask every connection for the password (pproxy remembers an IP otherwise)
-        self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "-l", listen, "--auth", "0"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-c", LAUNCH, "-l", listen, "--auth", "0", "-v"],
+            stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -157,6 +167,8 @@ class Proxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
 
     def __enter__(self) -> "Proxy":
         return self.start()
