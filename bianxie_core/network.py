@@ -20,6 +20,7 @@ import os
 import socket
 import ssl
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
@@ -38,6 +39,8 @@ STRICT = sys.version_info >= (3, 13)  # ssl.create_default_context() sets VERIFY
 _STRICT_WORDS = ("key usage", "basic constraints", "key identifier", "subject alternative name",
                  "extensions require", "pathlen", "name empty", "must be critical")
 _contexts: dict = {}
+_sessions: dict = {}
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -186,13 +189,18 @@ class Session(requests.Session):
 def make_session(proxy: str = "", ca_bundle: str = "",
                  session: Optional[requests.Session] = None) -> requests.Session:
     """The session every request to the API goes through; HTTPS_PROXY/NO_PROXY still apply
-    when no proxy is set."""
+    when no proxy is set. One per (proxy, trust) and process, so that its open connections
+    serve the next client too: the variants of a run, and a waiting worker's next edit."""
     if session is None:
-        session = Session()
-        session.trust = trust_for(ca_bundle)
-        adapter = _Adapter(ssl_context(session.trust))
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+        trust = trust_for(ca_bundle)
+        with _lock:
+            session = _sessions.get((proxy, trust))
+            if session is None:
+                session = _sessions[(proxy, trust)] = Session()
+                session.trust = trust
+                adapter = _Adapter(ssl_context(trust))
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
     if proxy:
         session.proxies.update({"http": proxy, "https": proxy})
     if ca_bundle:

@@ -34,7 +34,13 @@ def clean_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("LANGUAGE", "en")
     monkeypatch.setenv("BIANXIE_HOME", str(tmp_path / "home"))
+    forget_sessions()
+
+
+def forget_sessions():
+    """New SSL contexts and sessions: nothing reused from an earlier case."""
     network._contexts.clear()
+    network._sessions.clear()
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +147,7 @@ def test_a_ca_without_key_usage_is_refused_by_strict_checks_and_said_so(pki, mon
         monkeypatch.setattr(network, "STRICT", False)  # Python before 3.13 accepts it
         _result, saved = generate(server.base_url, ca_bundle=str(ca_file))
         assert len(saved) == 1
-        network._contexts.clear()
+        forget_sessions()
         monkeypatch.setattr(network, "STRICT", True)  # as ssl.create_default_context on 3.13+
         text = failing(server.base_url, ca_bundle=str(ca_file))
         assert "strict X.509" in text and "key usage" in text, text
@@ -154,17 +160,21 @@ def test_https_on_a_plain_http_port_is_said_as_such(pki):
     assert "does not speak HTTPS" in text
 
 
-def test_connections_are_reused_one_handshake_for_several_requests(pki):
+def test_connections_are_reused_one_handshake_for_several_requests_and_clients(pki):
     context = pki.server_context()
     handshakes = []
     context.sni_callback = lambda sock, name, ctx: handshakes.append(name)
     with FakeServer(key=KEY, tls=context) as server:
-        client = ImagesClient(server.base_url.replace("127.0.0.1", "localhost"), KEY,
-                              ca_bundle=str(pki.ca_file))
+        url = server.base_url.replace("127.0.0.1", "localhost")
+        client = ImagesClient(url, KEY, ca_bundle=str(pki.ca_file))
         for _ in range(3):
             client.generate(gen())
         client.list_models()
-    assert handshakes == ["localhost"]
+        # the next edit of a waiting worker makes a new client with the same settings
+        ImagesClient(url, KEY, ca_bundle=str(pki.ca_file)).generate(gen())
+        assert handshakes == ["localhost"]
+        other = ImagesClient(url, KEY, ca_bundle=str(pki.ca_file), proxy="http://127.0.0.1:9")
+        assert other.session is not client.session  # other settings, another session
 
 
 # --- proxies -----------------------------------------------------------------------------
@@ -284,6 +294,7 @@ def test_diagnose_reports_a_refused_key_at_the_http_step(https, pki):
     assert KEY not in " ".join(result.lines())
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_the_shared_context_is_never_loosened_by_a_verify_false_request(https, pki):
     session = network.make_session(ca_bundle=str(pki.ca_file))
     session.get(https.root_url + "/v1/models", verify=False,
