@@ -175,12 +175,14 @@ def _unverified() -> ssl.SSLContext:
 
 
 class Session(requests.Session):
-    """A session whose extra CA bundle wins over REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE."""
+    """A session whose settings win over the environment: requests lets HTTPS_PROXY/ALL_PROXY
+    replace ``session.proxies`` and REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE ``session.verify``."""
 
     trust: Trust
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings["proxies"] = dict(settings["proxies"] or {}, **self.proxies)
         if settings["verify"] is not False:
             settings["verify"] = self.verify  # the trust is in the adapter's context
         return settings

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import trustme
 from cryptography import x509
@@ -175,11 +175,3 @@ class Proxy:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def proxy_env(**values: str) -> Dict[str, str]:
-    """The proxy variables, each in both spellings requests reads."""
-    env = {}
-    for name, value in values.items():
-        env[name.upper()] = env[name.lower()] = value
-    return env

@@ -223,6 +223,17 @@ def test_proxy_from_https_proxy_and_no_proxy(proxies, https, pki, monkeypatch):
     assert len(saved) == 1
 
 
+def test_the_proxy_in_the_settings_wins_over_https_proxy(proxies, https, pki, monkeypatch):
+    dead = f"http://127.0.0.1:{netkit.free_port()}"
+    monkeypatch.setenv("HTTPS_PROXY", dead)
+    monkeypatch.setenv("https_proxy", dead)
+    before = len(proxies["http"].tunnels())
+    _result, saved = generate(https.base_url, proxy=proxies["http"].url(),
+                              ca_bundle=str(pki.ca_file))
+    assert len(saved) == 1
+    assert len(proxies["http"].tunnels()) == before + 1
+
+
 @pytest.mark.parametrize("scheme", ["http", "socks5", "socks5h"])
 def test_a_proxy_that_is_not_running_is_refused_in_words(scheme, https, pki):
     proxy = f"{scheme}://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{netkit.free_port()}"
