@@ -106,7 +106,7 @@ class PyInfo(NamedTuple):
     platform: str  # sysconfig.get_platform(): "linux-x86_64", "win-amd64", "macosx-11.0-arm64"
     libc: str  # glibc version "2.41", "" elsewhere
     executable: str
-    has: Tuple[str, ...]  # which of numpy/PIL/requests/socks/truststore import without the vendor folder
+    has: Tuple[str, ...]  # which of numpy/PIL/requests/socks/truststore import without vendor/
 
 
 # --- discovery ------------------------------------------------------------------------------

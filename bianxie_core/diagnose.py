@@ -99,10 +99,10 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
     sock = None
     try:
         if not route:
-            addresses = walk.run("dns", lambda: _resolve(host, port),
-                                 lambda e: network.connect_failure(e, host, port, connect_timeout),
-                                 lambda a: _("{host} is at {addresses}.").format(
-                                     host=host, addresses=", ".join(a)))
+            walk.run("dns", lambda: _resolve(host, port),
+                     lambda e: network.connect_failure(e, host, port, connect_timeout),
+                     lambda a: _("{host} is at {addresses}.").format(
+                         host=host, addresses=", ".join(a)))
             sock = walk.run("tcp", lambda: socket.create_connection((host, port),
                                                                     connect_timeout),
                             lambda e: network.connect_failure(e, host, port, connect_timeout),
@@ -183,7 +183,7 @@ def _connect_tunnel(sock: socket.socket, proxy: str, host: str, port: int) -> so
     if len(fields) < 2 or not fields[1].isdigit():
         raise OSError("RemoteDisconnected: the proxy answered no HTTP status")
     if fields[1] != "200":
-        raise OSError(f"Tunnel connection failed: {fields[1]} {fields[2] if len(fields) > 2 else ''}")
+        raise OSError(f"Tunnel connection failed: {' '.join(fields[1:])}")
     return sock
 
 

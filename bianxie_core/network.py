@@ -95,12 +95,12 @@ def _build_context(trust: Trust) -> ssl.SSLContext:
             import truststore
 
             ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            if STRICT:
-                ctx.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+            if STRICT:  # the other flag ssl.create_default_context() sets on 3.13+
+                ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         elif trust.store == "env":
-            path = trust.env_path
-            ctx = ssl.create_default_context(cafile=None if os.path.isdir(path) else path,
-                                             capath=path if os.path.isdir(path) else None)
+            folder = os.path.isdir(trust.env_path)
+            ctx = ssl.create_default_context(cafile=None if folder else trust.env_path,
+                                             capath=trust.env_path if folder else None)
         else:
             import certifi
 
@@ -110,13 +110,13 @@ def _build_context(trust: Trust) -> ssl.SSLContext:
         if trust.extra:
             ctx.load_verify_locations(cafile=trust.extra)
     except (OSError, ssl.SSLError) as exc:
-        path = trust.extra or trust.env_path
-        where = _("the Extra CA bundle setting") if trust.extra else trust.env_var
+        reason = _("it holds no PEM certificate") if isinstance(exc, ssl.SSLError) else \
+            errors.os_reason(exc)
         raise errors.ConfigError(
             _("The CA bundle {path} cannot be used ({reason}): check {where}.").format(
-                path=path, reason=errors.os_reason(exc) if isinstance(exc, OSError) and
-                not isinstance(exc, ssl.SSLError) else _("it holds no PEM certificate"),
-                where=where)) from None
+                path=trust.extra or trust.env_path, reason=reason,
+                where=_("the Extra CA bundle setting") if trust.extra else trust.env_var)
+        ) from None
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 

@@ -122,10 +122,17 @@ def test_the_bundle_named_in_an_untrusted_error_is_the_one_used(https, pki, tmp_
     assert f"the extra CA bundle {other}" in text
 
 
-def test_an_unreadable_ca_bundle_is_one_sentence(https, tmp_path):
+@pytest.mark.parametrize("case", ["missing", "not-pem"])
+def test_an_unusable_ca_bundle_is_one_sentence(case, https, tmp_path):
+    bundle = tmp_path / f"{case}.pem"
+    if case == "not-pem":
+        bundle.write_text("this is not a certificate\n")
     with pytest.raises(errors.ConfigError) as info:
-        ImagesClient(https.base_url, KEY, ca_bundle=str(tmp_path / "missing.pem"))
-    assert "missing.pem" in str(info.value) and "Extra CA bundle" in str(info.value)
+        ImagesClient(https.base_url, KEY, ca_bundle=str(bundle))
+    text = str(info.value)
+    assert f"{case}.pem" in text and "Extra CA bundle" in text and "\n" not in text
+    if case == "not-pem":
+        assert "no PEM certificate" in text
 
 
 @pytest.mark.parametrize("case", ["wrong-host", "expired", "unknown-ca"])
