@@ -6,6 +6,7 @@ sentence. It goes the way requests will: the proxy from the settings or the envi
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -82,6 +83,29 @@ def diagnose(base_url: str, api_key: str, *, proxy: str = "", ca_bundle: str = "
     except _Stop:
         pass
     return walk.result
+
+
+TEST_TIMEOUT = 30.0  # s: the longest a test waits for an answer, whatever the edit timeout
+
+
+def diagnose_config(cfg, env=None) -> Diagnosis:
+    """``diagnose`` with the settings (``config.Config``) as a request would use them. A
+    missing key is said after the network steps, which run without it. ConfigError for a
+    base URL that is not one."""
+    from bianxie_core import config as configmod
+
+    missing = None
+    try:
+        key = configmod.resolve_api_key(cfg, os.environ if env is None else env)
+    except errors.ConfigError as exc:
+        key, missing = "", str(exc)
+    base_url = configmod.normalise_base_url(cfg.base_url, allow_http=cfg.allow_http)
+    result = diagnose(base_url, key, proxy=cfg.proxy, ca_bundle=cfg.ca_bundle,
+                      connect_timeout=cfg.connect_timeout, timeout=min(cfg.timeout, TEST_TIMEOUT))
+    if missing and result.failure is not None and result.failure.kind == "key":
+        result.failure = network.Failure("http", "key", missing)
+        result.steps[-1] = Step("http", False, missing, result.steps[-1].seconds)
+    return result
 
 
 def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, timeout) -> None:

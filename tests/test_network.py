@@ -319,3 +319,33 @@ def test_the_shared_context_is_never_loosened_by_a_verify_false_request(https, p
                 headers={"Authorization": f"Bearer {KEY}"})
     context = network.ssl_context(session.trust)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+@pytest.mark.parametrize("kind", ["dns", "refused"])
+def test_connect_failure_reads_what_requests_raises(kind):
+    """For the client's connection errors: requests' own exception, named in words."""
+    port = netkit.free_port()
+    url = {"dns": "https://no-such-host.invalid/v1/models",
+           "refused": f"https://127.0.0.1:{port}/v1/models"}[kind]
+    with pytest.raises(network.requests.ConnectionError) as info:
+        network.make_session().get(url, timeout=5)
+    host = "no-such-host.invalid" if kind == "dns" else "127.0.0.1"
+    failure = network.connect_failure(info.value, host, 443 if kind == "dns" else port, 5)
+    assert failure.kind == kind, failure
+    assert host in failure.sentence
+
+
+def test_diagnose_config_uses_the_settings_and_says_a_missing_key_last(https, pki, proxies):
+    from bianxie_core.config import Config
+    from bianxie_core.diagnose import diagnose_config
+
+    cfg = Config(base_url=https.base_url, api_key=KEY, proxy=proxies["http-auth"].url(),
+                 ca_bundle=str(pki.ca_file), connect_timeout=3)
+    result = diagnose_config(cfg, env={})
+    assert result.ok, result.lines()
+    assert [s.step for s in result.steps] == ["dns", "tcp", "proxy", "tls", "http"]
+    assert "gpt-image-1" in result.summary()
+    cfg.api_key = ""
+    result = diagnose_config(cfg, env={})
+    assert [s.ok for s in result.steps] == [True, True, True, True, False]
+    assert result.failure.kind == "key" and "No API key is set" in result.summary()
