@@ -46,7 +46,10 @@ def edit(tag):
     mark(tag + "-message", message.replace("\n", " "))
 
 E = os.environ
-settings(base_url=E["BX_TLS"], ca_bundle=E["BX_CA"])
+settings(base_url=E["BX_REUSE"], ca_bundle=E["BX_CA"])
+edit("reuse-1")
+edit("reuse-2")
+settings(base_url=E["BX_TLS"])
 edit("tls")
 settings(proxy=E["BX_HTTP"])
 edit("http")
@@ -66,7 +69,7 @@ clear("ca_bundle")
 edit("untrusted")
 '''
 
-SUCCESSES = ("tls", "http", "http-auth", "socks5", "socks5h")
+SUCCESSES = ("reuse-1", "reuse-2", "tls", "http", "http-auth", "socks5", "socks5h")
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +84,16 @@ def net_run(gimp_env, tmp_path_factory):
     for proxy in proxies.values():
         proxy.start()
     home = f"{gimp_env.home}/bianxie-net"
+    reuse_context = pki.server_context()
+    handshakes = []
+    reuse_context.sni_callback = lambda sock, name, ctx: handshakes.append(name)
     try:
         with FakeServer(key=KEY, tls=pki.server_context()) as tls, \
-                FakeServer(key=KEY, tls=noku_context) as noku:
+                FakeServer(key=KEY, tls=noku_context) as noku, \
+                FakeServer(key=KEY, tls=reuse_context) as reuse:
             env = {
                 "BX_TLS": tls.base_url, "BX_CA": f"{inner_pki}/ca.pem",
+                "BX_REUSE": reuse.base_url.replace("127.0.0.1", "localhost"),
                 "BX_TLS_PROXY_ONLY": f"https://{PROXY_ONLY_HOST}:{tls.port}/v1",
                 "BX_HTTP": proxies["http"].url(), "BX_HTTP_AUTH": proxies["auth"].url(),
                 "BX_HTTP_WRONG": proxies["auth"].url(credentials="bob:not-the-password"),
@@ -96,7 +104,9 @@ def net_run(gimp_env, tmp_path_factory):
             result = gimp_env.run_batch(LIB + NET, env=batch_env(inner, home, **env),
                                         timeout=400)
             tunnels = {name: proxy.tunnels() for name, proxy in proxies.items()}
-            yield result, tls, noku, tunnels, gimp_env.host_path(home)
+            reused = (len([r for r in reuse.requests if r.path.endswith("/images/edits")]),
+                      list(handshakes))
+            yield result, tls, noku, tunnels, gimp_env.host_path(home), reused
     finally:
         for proxy in proxies.values():
             proxy.stop()
@@ -129,11 +139,17 @@ def test_edits_succeed_over_https_directly_and_through_proxies(net_run, tag):
 def test_the_server_got_each_successful_edit_once(net_run):
     result, tls, *_ = net_run
     edits = [r for r in tls.requests if r.path.endswith("/images/edits")]
-    assert len(edits) == len(SUCCESSES)
+    assert len(edits) == len(SUCCESSES) - 2  # the reuse-* edits went to their own server
+
+
+def test_the_waiting_worker_reuses_the_tls_connection_for_the_next_edit(net_run):
+    *_, (edits, handshakes) = net_run
+    assert edits == 2
+    assert handshakes == ["localhost"]
 
 
 def test_the_proxies_carried_the_requests(net_run):
-    result, tls, _noku, tunnels, _home = net_run
+    result, tls, _noku, tunnels, *_ = net_run
     target = f"127.0.0.1:{tls.port}"
     assert target in tunnels["http"]
     assert target in tunnels["auth"]
@@ -167,7 +183,7 @@ def test_without_the_extra_ca_the_system_store_does_not_trust_the_server(net_run
 
 
 def test_no_proxy_password_in_any_file_but_the_config(net_run):
-    *_, home = net_run
+    *_, home, _reused = net_run
     leaks = []
     for path in home.rglob("*"):
         if path.is_file() and path.name != "config.json":
