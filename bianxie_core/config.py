@@ -116,7 +116,8 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")  # a
 
 
 def normalise_proxy(text: str) -> str:
-    """An http(s) or SOCKS proxy URL, or "" for none; UsageError (without the password) otherwise."""
+    """An http(s) or SOCKS proxy URL, or "" for none; UsageError (without the password)
+    otherwise."""
     text = (text or "").strip()
     if not text:
         return ""
