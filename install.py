@@ -11,8 +11,9 @@ Standard library only; any Python >= 3.9. Each GIMP profile gets:
         bianxie_gimp.py     the plug-in (executable; GIMP needs folder name == file name)
         bianxie_core/       the core package with its data files
         locale/             the plug-in's translations
-        vendor/py3.13/      requests, Pillow and numpy built for the Python that GIMP runs,
-                            named by that Python's version; only when it lacks them itself
+        vendor/py3.13/      requests, Pillow, numpy, PySocks (SOCKS proxies) and, for Python
+                            3.10+, truststore (the system's certificate store), built for the
+                            Python that GIMP runs, named by its version; only what it lacks
 
 The plug-in puts vendor/py{major}.{minor} and its own folder on sys.path, then imports
 bianxie_core. When a GIMP update brings a new Python, the vendor folder for it is missing and
@@ -54,7 +55,10 @@ PLUGIN = "bianxie_gimp"
 HERE = Path(__file__).resolve().parent
 SOURCE_PLUGIN = HERE / "plugin" / PLUGIN
 SOURCE_CORE = HERE / "bianxie_core"
-DEPS = (("requests", "requests"), ("PIL", "pillow"), ("numpy", "numpy"))  # (import, pip name)
+DEPS = (("requests", "requests"), ("PIL", "pillow"), ("numpy", "numpy"),
+        ("socks", "PySocks"))  # (import, pip name)
+# The system's certificate store (a company's CA on Windows and macOS); it needs Python 3.10+.
+TRUSTSTORE = ("truststore", "truststore")
 FLATPAK_APP = "org.gimp.GIMP"
 SERIES = re.compile(r"^3\.\d+$")
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -102,7 +106,7 @@ class PyInfo(NamedTuple):
     platform: str  # sysconfig.get_platform(): "linux-x86_64", "win-amd64", "macosx-11.0-arm64"
     libc: str  # glibc version "2.41", "" elsewhere
     executable: str
-    has: Tuple[str, ...]  # which of numpy/PIL/requests import without the vendor folder
+    has: Tuple[str, ...]  # which of numpy/PIL/requests/socks/truststore import without vendor/
 
 
 # --- discovery ------------------------------------------------------------------------------
@@ -301,7 +305,7 @@ def windows_python(system: System) -> Optional[Path]:
 PROBE = r"""
 import importlib, json, platform, sys, sysconfig
 has = []
-for name in ("numpy", "PIL", "requests"):
+for name in ("numpy", "PIL", "requests", "socks", "truststore"):
     try:
         importlib.import_module(name)
         has.append(name)
@@ -326,14 +330,27 @@ def probe(python: Python) -> PyInfo:
                            "point to it with --gimp-python PATH.") from None
 
 
+def deps_for(info: PyInfo) -> List[Tuple[str, str]]:
+    """(import, pip name) of every package the plug-in needs in this Python."""
+    version = tuple(int(x) for x in info.version.split(".")[:2])
+    return list(DEPS) + ([TRUSTSTORE] if version >= (3, 10) else [])
+
+
+def deps_label(info: PyInfo) -> str:
+    names = {"PIL": "Pillow", "socks": "PySocks"}
+    return ", ".join(names.get(mod, mod) for mod, _pkg in deps_for(info))
+
+
 def vendor_dir(profile: Profile, info: PyInfo) -> Path:
     return profile.plugin_dir / "vendor" / f"py{info.version}"
 
 
 def import_check(python: Python, plugin_dir: Path, info: PyInfo,
-                 modules: Sequence[str] = ("numpy", "PIL", "requests", "bianxie_core"),
-                 ) -> Optional[str]:
-    """None when GIMP's Python imports ``modules`` as the plug-in will; else the error line."""
+                 modules: Optional[Sequence[str]] = None) -> Optional[str]:
+    """None when GIMP's Python imports ``modules`` (default: every dependency and the core)
+    as the plug-in will; else the error line."""
+    if modules is None:
+        modules = [mod for mod, _pkg in deps_for(info)] + ["bianxie_core"]
     paths = [str(plugin_dir / "vendor" / f"py{info.version}"), str(plugin_dir)]
     code = (f"import sys; sys.path[:0] = {paths!r}\n"
             f"import {', '.join(modules)}")
@@ -544,7 +561,7 @@ def _no_gimp() -> InstallError:
 
 def missing_deps(python: Python, profile: Profile, info: PyInfo) -> List[str]:
     """pip names still needed: not in GIMP's Python, and no working vendor/py3.X for them."""
-    need = [(mod, pkg) for mod, pkg in DEPS if mod not in info.has]
+    need = [(mod, pkg) for mod, pkg in deps_for(info) if mod not in info.has]
     if not need:
         return []
     if vendor_dir(profile, info).is_dir() and \
@@ -597,8 +614,8 @@ def cmd_install(profiles: List[Profile], system: System, args: argparse.Namespac
             print(f"  ! GIMP's Python {info.version} cannot import everything: {problem}")
             failures += 1
         else:
-            print(f"  ok: Python {info.version} ({python.label}) imports numpy, Pillow, "
-                  "requests and the plug-in's core")
+            print(f"  ok: Python {info.version} ({python.label}) imports {deps_label(info)} "
+                  "and the plug-in's core")
     if args.dry_run:
         print("Dry run: nothing was changed.")
         return 0
@@ -613,13 +630,13 @@ def _dry_run(profile: Profile, python: Python, info: PyInfo) -> None:
     if not profile.exists:
         print("  would create the profile folder (GIMP was never started)")
     print(f"  would copy the plug-in to {profile.plugin_dir}")
-    need = [pkg for mod, pkg in DEPS if mod not in info.has]
+    need = [pkg for mod, pkg in deps_for(info) if mod not in info.has]
     where = f"vendor/py{info.version}"
     if need:
         print(f"  would make {', '.join(need)} importable for Python {info.version} "
               f"({python.label}) in {where}")
     else:
-        print(f"  Python {info.version} ({python.label}) already has numpy, Pillow and requests")
+        print(f"  Python {info.version} ({python.label}) already has {deps_label(info)}")
 
 
 def cmd_check(profiles: List[Profile], system: System, args: argparse.Namespace) -> int:

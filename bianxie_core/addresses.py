@@ -25,8 +25,12 @@ def redact_url_password(url: str) -> str:
 URL_PASSWORD = re.compile(r"((?:\b[A-Za-z][A-Za-z0-9+.-]*://|^)[^:@/\s(]*:)\S*@")
 
 
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")  # as requests takes
+
+
 def normalise_proxy(text: str) -> str:
-    """An http(s) proxy URL, or "" for none; UsageError (without the password) otherwise."""
+    """An http(s) or SOCKS proxy URL, or "" for none; UsageError (without the password)
+    otherwise."""
     text = (text or "").strip()
     if not text:
         return ""
@@ -41,11 +45,11 @@ def normalise_proxy(text: str) -> str:
         host = parts.hostname
     except ValueError:
         host, parts = None, None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+    if parts is None or parts.scheme.lower() not in PROXY_SCHEMES or not host:
         raise UsageError(
-            _("The proxy {proxy} is not usable: write it as http://host:port (with "
-              "user:password@ before the host if it needs them; SOCKS proxies are not "
-              "supported).").format(proxy=shown)
+            _("The proxy {proxy} is not usable: write it as http://host:port or "
+              "socks5h://host:port (with user:password@ before the host if it needs "
+              "them).").format(proxy=shown)
         )
     return text
 

@@ -45,7 +45,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 
-from bianxie_core import __version__, errors
+from bianxie_core import __version__, errors, network
 from bianxie_core.config import redact_url_password
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.params import EditRequest, GenerateRequest
@@ -162,11 +162,7 @@ class ImagesClient:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retries = retries  # extra attempts for failures that may already be billed
-        self.session = session or requests.Session()
-        if proxy:
-            self.session.proxies.update({"http": proxy, "https": proxy})
-        if ca_bundle:
-            self.session.verify = ca_bundle
+        self.session = network.make_session(proxy, ca_bundle, session)
         self.session.headers.update({
             "User-Agent": f"bianxie-gimp/{__version__}",
             "Accept": "application/json",
@@ -282,21 +278,13 @@ class ImagesClient:
                 timeout=(self.connect_timeout, self.timeout), allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise errors.ConnectError(
-                _("The secure connection to {host} failed ({reason}): check the clock, the "
-                  "proxy and the CA bundle in Settings.").format(
-                    host=urlsplit(url).hostname, reason=_tls_reason(str(exc))
-                )
-            ) from None
-        except requests.exceptions.ProxyError:
-            proxies = self.session.proxies or requests.utils.get_environ_proxies(url)
-            proxy = urlsplit(proxies.get(urlsplit(url).scheme) or proxies.get("all") or "")
-            name = f"{proxy.hostname}:{proxy.port}" if proxy.port else proxy.hostname  # no password
-            raise errors.ConnectError(
-                _("Could not connect through the proxy {proxy}: check the proxy in Settings or "
-                  "with `bianxie config set proxy`.").format(proxy=name or _("(from the "
-                                                                             "environment)"))
-            ) from None
+            parts = urlsplit(url)
+            raise errors.ConnectError(network.tls_failure(
+                exc, parts.hostname, getattr(self.session, "trust", network.trust_for()),
+                parts.port or 443).sentence) from None
+        except requests.exceptions.ProxyError as exc:
+            raise errors.ConnectError(network.proxy_failure(
+                exc, url, self.session, self.connect_timeout).sentence) from None
         except requests.exceptions.ConnectTimeout as exc:
             raise errors.ConnectError(
                 _("Could not connect to {host} within {seconds:g} s: check the network, the "
@@ -581,19 +569,12 @@ def _sse_events(chunks: Iterator[bytes]):
 
 
 _HTML_TITLE = re.compile(rb"<title>(.*?)</title>", re.I | re.S)
-_SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 
 
 def _tls_reason(text: str) -> str:
-    """What went wrong in a TLS handshake, in words (never urllib3's whole chain)."""
-    if "doesn't match" in text or "hostname mismatch" in text.lower():
-        return _("its certificate is for another host name")
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return _("its certificate could not be verified")
-    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-        return _("it does not speak HTTPS on that port")
-    match = _SSL_REASON.search(text)
-    return "SSL " + match.group(1) if match else _("the handshake failed")
+    return network.tls_reason(text)
+
+
 _CATEGORIES = re.compile(r"safety_violations=\[([^\]]*)\]")
 
 

@@ -400,12 +400,18 @@ def test_redacted_hides_proxy_password():
     assert shown["base_url"] == config.base_url
 
 
-@pytest.mark.parametrize("proxy", ["ftp://bob:hunter2@host:21", "socks5://bob:hunter2@host:1080",
+@pytest.mark.parametrize("proxy", ["ftp://bob:hunter2@host:21", "socks6://bob:hunter2@host:1080",
                                    "http://bob:hunter2@host:99999", "http://bob:hunter2@"])
 def test_an_unusable_proxy_is_refused_without_its_password(proxy, tmp_path):
     with pytest.raises(UsageError) as info:
         cfg.update(tmp_path / "c.json", proxy=proxy)
     assert "hunter2" not in str(info.value) and "http://host:port" in str(info.value)
+
+
+@pytest.mark.parametrize("proxy", ["socks5://bob:hunter2@127.0.0.1:7891",
+                                   "socks5h://127.0.0.1:7891", "http://127.0.0.1:7890"])
+def test_socks_and_http_proxies_are_accepted(proxy, tmp_path):
+    assert cfg.update(tmp_path / "c.json", proxy=proxy).proxy == proxy
 
 
 def test_a_proxy_is_shown_without_its_password(tmp_path):

@@ -329,3 +329,22 @@ def test_install_check_upgrade_uninstall_with_the_host_python(tmp_path: Path) ->
     assert not plugin.exists() and profile.is_dir()
     after = run_install(tmp_path, "--check", *common)
     assert after.returncode == 1 and "not installed" in after.stdout
+
+
+@pytest.mark.parametrize("version, has, expected", [
+    ("3.13", ("numpy", "PIL", "requests"), ["PySocks", "truststore"]),
+    ("3.14", (), ["requests", "pillow", "numpy", "PySocks", "truststore"]),
+    ("3.9", ("numpy", "PIL", "requests"), ["PySocks"]),  # truststore needs Python 3.10+
+    ("3.12", ("numpy", "PIL", "requests", "socks", "truststore"), []),
+], ids=["gimp-3.0-with-requests", "bare-3.14", "python-3.9", "has-everything"])
+def test_socks_and_truststore_are_vendored_where_the_python_lacks_them(
+        tmp_path: Path, version, has, expected) -> None:
+    info = INFO._replace(version=version, has=has)
+    profile = install.Profile(tmp_path / "3.0", "linux", "3.0")
+    python = install.Python((sys.executable,), sys.executable)
+    assert install.missing_deps(python, profile, info) == expected
+
+
+def test_the_probe_reports_socks_and_truststore(tmp_path: Path) -> None:
+    info = install.probe(install.Python((sys.executable,), sys.executable))
+    assert {"socks", "truststore"} <= set(info.has)  # the project's dependencies install both

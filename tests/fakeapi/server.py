@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -56,12 +57,14 @@ class FakeServer:
     """
 
     def __init__(self, dialect: str = "openai", key: str = "sk-test-key",
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, tls: Optional[ssl.SSLContext] = None):
         if dialect not in DIALECTS:
             raise ValueError("dialect must be one of %s, not %r" % (DIALECTS, dialect))
         self.dialect = dialect
         self.key = key
         self._address = (host, port)
+        self.tls = tls  # a server-side context with its certificate: serve HTTPS
+        self.scheme = "https" if tls else "http"
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: Optional[_HTTPServer] = None
@@ -125,6 +128,9 @@ class FakeServer:
         self._stopping.clear()
         self._httpd = _HTTPServer(self._address, _Handler)
         self._httpd.fake = self
+        if self.tls:  # each handshake happens in its handler's thread, on the first read
+            self._httpd.socket = self.tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,),
                                         name="fakeapi", daemon=True)
         self._thread.start()
@@ -154,7 +160,7 @@ class FakeServer:
 
     @property
     def root_url(self) -> str:
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     @property
     def base_url(self) -> str:
@@ -163,7 +169,7 @@ class FakeServer:
     @property
     def alt_host_url(self) -> str:
         """The same server under another host name (for url downloads)."""
-        return "http://localhost:%d" % self.port
+        return "%s://localhost:%d" % (self.scheme, self.port)
 
     # --- used by the handler -----------------------------------------------------------------
     def _take_fault(self) -> Optional[str]:

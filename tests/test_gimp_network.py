@@ -1,0 +1,194 @@
+"""The user's real network path in real GIMP 3.0 and 3.2: the installed plug-in, with the
+PySocks and truststore that install.py vendored into GIMP's bare Python, reaching the fake API
+over HTTPS (certificates made now) directly, through a real HTTP CONNECT proxy with and without
+a password, and through a real SOCKS5 server (pproxy, on the host's 127.0.0.1, which the root
+shares). One GIMP session runs every case."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+
+import pytest
+
+from tests.fakeapi import FakeServer
+from tests.gimp.batch import KEY, LIB, SUCCESS, batch_env, out_folder
+from tests.netkit import PROXY_ONLY_HOST, PROXY_PASSWORD, Pki, Proxy
+
+pytestmark = pytest.mark.gimp
+
+NET = r'''
+import json, os
+
+def settings(**values):
+    status, message = call("bianxie-settings", **values)
+    assert status == 3, message
+
+def clear(*fields):
+    """Empty settings: the Settings procedure only sets non-empty values."""
+    path = os.path.join(os.environ["BIANXIE_HOME"], "config.json")
+    with open(path) as f:
+        data = json.load(f)
+    for name in fields:
+        data[name] = ""
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+def edit(tag):
+    img = load("coffee.png")
+    layer = img.get_layers()[0]
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 40, 40, 96, 64)
+    status, message = call("bianxie-edit-selection", img, [layer], prompt="a tiny boat",
+                           stream=False)
+    mark(tag + "-status", status)
+    mark(tag + "-layers", len(img.get_layers()))
+    mark(tag + "-message", message.replace("\n", " "))
+
+E = os.environ
+settings(base_url=E["BX_REUSE"], ca_bundle=E["BX_CA"])
+edit("reuse-1")
+edit("reuse-2")
+settings(base_url=E["BX_TLS"])
+edit("tls")
+settings(proxy=E["BX_HTTP"])
+edit("http")
+settings(proxy=E["BX_HTTP_AUTH"])
+edit("http-auth")
+settings(proxy=E["BX_HTTP_WRONG"])
+edit("http-wrong")
+settings(proxy=E["BX_SOCKS"])
+edit("socks5")
+settings(proxy=E["BX_SOCKS_H"], base_url=E["BX_TLS_PROXY_ONLY"])
+edit("socks5h")
+clear("proxy")
+settings(base_url=E["BX_NOKU"], ca_bundle=E["BX_CA_NOKU"])
+edit("strict")
+settings(base_url=E["BX_TLS"])
+clear("ca_bundle")
+edit("untrusted")
+'''
+
+SUCCESSES = ("reuse-1", "reuse-2", "tls", "http", "http-auth", "socks5", "socks5h")
+
+
+@pytest.fixture(scope="module")
+def net_run(gimp_env, tmp_path_factory):
+    pki = Pki(tmp_path_factory.mktemp("pki"))
+    noku_file, noku_context = pki.no_key_usage()
+    inner_pki = f"/tmp/bx-net-{uuid.uuid4().hex[:8]}"
+    gimp_env.host_path(inner_pki).mkdir(parents=True)
+    shutil.copy(pki.ca_file, gimp_env.host_path(f"{inner_pki}/ca.pem"))
+    shutil.copy(noku_file, gimp_env.host_path(f"{inner_pki}/ca-no-ku.pem"))
+    proxies = {"http": Proxy("http"), "auth": Proxy("http", auth=True), "socks": Proxy("socks5")}
+    for proxy in proxies.values():
+        proxy.start()
+    home = f"{gimp_env.home}/bianxie-net"
+    reuse_context = pki.server_context()
+    handshakes = []
+    reuse_context.sni_callback = lambda sock, name, ctx: handshakes.append(name)
+    try:
+        with FakeServer(key=KEY, tls=pki.server_context()) as tls, \
+                FakeServer(key=KEY, tls=noku_context) as noku, \
+                FakeServer(key=KEY, tls=reuse_context) as reuse:
+            env = {
+                "BX_TLS": tls.base_url, "BX_CA": f"{inner_pki}/ca.pem",
+                "BX_REUSE": reuse.base_url.replace("127.0.0.1", "localhost"),
+                "BX_TLS_PROXY_ONLY": f"https://{PROXY_ONLY_HOST}:{tls.port}/v1",
+                "BX_HTTP": proxies["http"].url(), "BX_HTTP_AUTH": proxies["auth"].url(),
+                "BX_HTTP_WRONG": proxies["auth"].url(credentials="bob:not-the-password"),
+                "BX_SOCKS": proxies["socks"].url("socks5"),
+                "BX_SOCKS_H": proxies["socks"].url("socks5h"),
+                "BX_NOKU": noku.base_url, "BX_CA_NOKU": f"{inner_pki}/ca-no-ku.pem"}
+            inner, _host = out_folder(gimp_env, "net")
+            result = gimp_env.run_batch(LIB + NET, env=batch_env(inner, home, **env),
+                                        timeout=400)
+            tunnels = {name: proxy.tunnels() for name, proxy in proxies.items()}
+            reused = (len([r for r in reuse.requests if r.path.endswith("/images/edits")]),
+                      list(handshakes))
+            yield result, tls, noku, tunnels, gimp_env.host_path(home), reused
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
+        shutil.rmtree(gimp_env.host_path(inner_pki), ignore_errors=True)
+
+
+def _status(result, tag):
+    return int(result.marker(f"{tag}-status"))
+
+
+def test_the_vendored_packages_are_used(gimp_env):
+    for module in ("socks", "truststore"):
+        code = (f"import sys; sys.path[:0] = [{gimp_env.vendor_dir!r}]; import {module}; "
+                f"print({module}.__file__)")
+        proc = gimp_env.run(["python3", "-c", code])
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(gimp_env.vendor_dir + "/"), proc.stdout
+    bare = gimp_env.run(["python3", "-c", "import socks"])
+    assert bare.returncode != 0  # the root's own Python has no PySocks: install.py brought it
+
+
+@pytest.mark.parametrize("tag", SUCCESSES)
+def test_edits_succeed_over_https_directly_and_through_proxies(net_run, tag):
+    result, *_ = net_run
+    assert result.ok, result.describe()
+    assert _status(result, tag) == SUCCESS, result.describe()
+    assert int(result.marker(f"{tag}-layers")) == 2
+
+
+def test_the_server_got_each_successful_edit_once(net_run):
+    result, tls, *_ = net_run
+    edits = [r for r in tls.requests if r.path.endswith("/images/edits")]
+    assert len(edits) == len(SUCCESSES) - 2  # the reuse-* edits went to their own server
+
+
+def test_the_waiting_worker_reuses_the_tls_connection_for_the_next_edit(net_run):
+    *_, (edits, handshakes) = net_run
+    assert edits == 2
+    assert handshakes == ["localhost"]
+
+
+def test_the_proxies_carried_the_requests(net_run):
+    result, tls, _noku, tunnels, *_ = net_run
+    target = f"127.0.0.1:{tls.port}"
+    assert target in tunnels["http"]
+    assert target in tunnels["auth"]
+    assert target in tunnels["socks"]  # socks5: the name was looked up inside GIMP
+    assert f"{PROXY_ONLY_HOST}:{tls.port}" in tunnels["socks"]  # socks5h: by the proxy
+
+
+def test_a_wrong_proxy_password_is_one_sentence_without_it(net_run):
+    result, *_ = net_run
+    assert _status(result, "http-wrong") != SUCCESS
+    message = result.marker("http-wrong-message")
+    assert "refused the user name or password" in message
+    assert "not-the-password" not in message and "bob" not in message
+
+
+def test_strict_python_names_the_ca_without_key_usage(net_run, gimp_env):
+    result, _tls, noku, *_ = net_run
+    assert _status(result, "strict") != SUCCESS
+    message = result.marker("strict-message")
+    version = ".".join(gimp_env.root.python_version.split(".")[:2])
+    assert f"Python {version} refuses the certificate chain" in message, message
+    assert "key usage" in message
+    assert noku.requests == []
+
+
+def test_without_the_extra_ca_the_system_store_does_not_trust_the_server(net_run):
+    result, *_ = net_run
+    assert _status(result, "untrusted") != SUCCESS
+    message = result.marker("untrusted-message")
+    assert "not signed by an authority trusted here (the system's certificate store)" in message
+
+
+def test_no_proxy_password_in_any_file_but_the_config(net_run):
+    *_, home, _reused = net_run
+    leaks = []
+    for path in home.rglob("*"):
+        if path.is_file() and path.name != "config.json":
+            data = path.read_bytes()
+            if PROXY_PASSWORD.encode() in data or b"not-the-password" in data:
+                leaks.append(str(path))
+    assert leaks == []
+    assert json.loads((home / "config.json").read_text())["proxy"] == ""
