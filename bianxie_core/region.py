@@ -45,10 +45,10 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import compositing as comp
-from bianxie_core import png
+from bianxie_core import png, registration
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 from bianxie_core.planning import UPLOAD_FORMATS, Plan, RegionOptions
 
 # The "mask ignored" check: share of pixels far from the mask that changed by more than
@@ -57,6 +57,12 @@ _CHANGED = 40
 _CHANGED_SHARE = 0.2
 _CHECK_SIDE = 256
 _SAME_ASPECT = 0.01  # |log| of an aspect ratio's change still taken as the same shape
+# A corrected drift is worth a warning from this share of the region's longer side on: the
+# answer was resampled more than a little, and its edges may have been cut.
+_LARGE_DRIFT = 0.03
+# How a model may frame an answer of another shape than the canvas: stretched to it (what
+# map_back assumes), the canvas fitted inside with bars, or the canvas cropped to cover it.
+_FRAMINGS = ("stretch", "fit", "cover")
 _LANCZOS = Image.Resampling.LANCZOS
 _BOX = Image.Resampling.BOX
 _PNG_MODES = ("L", "LA", "RGB", "RGBA")
@@ -80,6 +86,7 @@ class Placement:
     warnings: tuple[str, ...] = ()
     canvas: Extent | None = None  # expand: the new canvas size
     origin: tuple[int, int] = (0, 0)  # expand: where the old layer goes on the new canvas
+    alignment: dict | None = None  # what registration found (see describe); None: not run
 
     @property
     def bounds(self) -> Bounds:
@@ -198,6 +205,19 @@ class Placer:
             near = comp.dilate(changed, options.ring_width)
             self.check = IgnoredMaskCheck(self.original, known & ~near)
             self.fit_where = near & ~changed & known
+        self.registrar = self.window = None
+        if self.mask is not None and options.align:
+            # What the model was told to keep: outside the grown API mask (expand: the old
+            # layer), with the reach of the resampling filter.
+            asked = comp.dilate(fill > 0, options.grow + 3)
+            if plan.mode == "expand":
+                asked |= _filled_beyond(plan, options.grow + 3)
+            self.window = comp.nonzero_window((self.mask > 0) | self.fit_where, 2)
+            area = None if self.window is None else (
+                self.window[1].start, self.window[0].start, self.window[1].stop,
+                self.window[0].stop)
+            self.registrar = registration.Registrar(registration.luma(self.original),
+                                                    known & ~asked, area)
 
     def place(self, result: bytes | Image.Image) -> Placement:
         plan, warnings = self.plan, []
@@ -208,9 +228,11 @@ class Placer:
                   "fit, so it may look stretched or soft.").format(
                     got="{}x{}".format(*image.size), want=plan.size_param)
             )
-        generated = map_back(plan, image)
+        generated, alignment, matrix = self.align(image)
+        if alignment and alignment.get("warning"):
+            warnings.append(alignment["warning"])
         if self.check is not None:
-            if self.check.ignored(generated):
+            if self.check.ignored(generated, matrix):
                 warnings.append(
                     _("The server changed much of the image outside the selection (it may "
                       "ignore the mask); only the selected area was used, check the edges.")
@@ -224,7 +246,33 @@ class Placer:
         expand = plan.mode == "expand"
         mask = None if self.mask is None else self.mask.copy()  # one per placement
         return Placement(patch, plan.region.x, plan.region.y, mask, tuple(warnings),
-                         plan.layer if expand else None, plan.origin)
+                         plan.layer if expand else None, plan.origin, alignment)
+
+    def align(self, image: Image.Image) -> tuple[np.ndarray, dict | None, np.ndarray | None]:
+        """``plan.region`` of the answer, moved back into place when it drifted; what was found
+        (None when registration is off or has nothing to align to); the transform applied."""
+        plan = self.plan
+        if self.registrar is None:
+            return map_back(plan, image), None, None
+        framings = _FRAMINGS[:1]
+        if abs(math.log(image.width / image.height * plan.canvas.height / plan.canvas.width)) \
+                > _SAME_ASPECT:
+            framings = _FRAMINGS
+        best = None
+        for framing in framings:
+            generated = map_back(plan, image, framing)
+            estimate = self.registrar.estimate(registration.luma(generated))
+            rank = (estimate.status != "refused", estimate.score)
+            if best is None or rank > best[0]:
+                best = (rank, framing, generated, estimate)
+        _rank, framing, generated, estimate = best
+        if estimate.status == "refused" and framing != "stretch":
+            framing, generated = "stretch", map_back(plan, image)
+        matrix = None
+        if estimate.status == "corrected":
+            matrix = estimate.drift.matrix
+            generated = registration.warp(generated, matrix, self.window)
+        return generated, describe(estimate, framing, plan.region), matrix
 
 
 def recovered_position(canvas, offset, pixels: np.ndarray
@@ -282,13 +330,61 @@ def _distorted(size: tuple[int, int], plan: Plan) -> bool:
     return stretched or width < min(api.width, canvas.width)
 
 
-def map_back(plan: Plan, image: Image.Image) -> np.ndarray:
+def map_back(plan: Plan, image: Image.Image, framing: str = "stretch") -> np.ndarray:
     """``plan.region`` of the answer (of any size; normally ``plan.api_size``), through the
-    exact inverse of canvas → answer."""
+    exact inverse of canvas → answer; an answer of another shape taken as ``framing`` (one of
+    _FRAMINGS; what lies beyond a cropped answer takes its edge)."""
     sx, sy = image.width / plan.canvas.width, image.height / plan.canvas.height
+    ox = oy = 0.0
+    if framing != "stretch":
+        sx = sy = min(sx, sy) if framing == "fit" else max(sx, sy)
+        ox = (image.width - plan.canvas.width * sx) / 2
+        oy = (image.height - plan.canvas.height * sy) / 2
     r = plan.region.relative_to(plan.canvas)
-    box = (r.x * sx, r.y * sy, r.right * sx, r.bottom * sy)
-    return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=box))
+    box = [ox + r.x * sx, oy + r.y * sy, ox + r.right * sx, oy + r.bottom * sy]
+    if box[0] < 0 or box[1] < 0 or box[2] > image.width or box[3] > image.height:
+        px = math.ceil(max(-box[0], box[2] - image.width, 0)) + 3
+        py = math.ceil(max(-box[1], box[3] - image.height, 0)) + 3
+        image = Image.fromarray(np.pad(np.asarray(image), ((py, py), (px, px), (0, 0)), "edge"))
+        box = [box[0] + px, box[1] + py, box[2] + px, box[3] + py]
+    return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=tuple(box)))
+
+
+def describe(estimate: registration.Estimate, framing: str, region: Bounds) -> dict:
+    """What registration found, as plain data for the stored request, with a sentence
+    (``note``) and, for a large drift, a ``warning``."""
+    found = {"status": estimate.status, "moved": round(estimate.displacement, 2)}
+    if framing != "stretch":
+        found["framing"] = framing
+    if estimate.drift is not None and estimate.status != "refused":
+        found.update(estimate.drift.summary())
+    if estimate.status == "refused":
+        found["reason"] = estimate.reason
+        found["note"] = {
+            "little-kept": _("The answer was not aligned: too little of the picture around "
+                             "the selection was kept to measure a drift."),
+            "flat": _("The answer was not aligned: the picture around the selection is too "
+                      "plain to measure a drift."),
+        }.get(estimate.reason, _("The answer was not aligned: the picture around the "
+                                 "selection does not match the original closely enough."))
+    elif estimate.status == "corrected":
+        dx, dy = estimate.drift.shift
+        text = _("The server's answer had drifted by up to {moved} px (shifted {dx}, {dy} px, "
+                 "scaled {scale} %, rotated {angle}°); it was moved back into place.").format(
+            moved=_number(estimate.displacement), dx=_number(dx, signed=True),
+            dy=_number(dy, signed=True),
+            scale=_number((estimate.drift.scale - 1) * 100, 2, signed=True),
+            angle=_number(estimate.drift.rotation, 2, signed=True))
+        found["note"] = text
+        if estimate.displacement > _LARGE_DRIFT * max(region.width, region.height):
+            found["warning"] = join_sentences(text, _(
+                "So large a drift may have softened the result or left its edges short: check "
+                "them."))
+    return found
+
+
+def _number(value: float, places: int = 1, signed: bool = False) -> str:
+    return format(value, ("+" if signed else "") + ".%df" % places)
 
 
 class IgnoredMaskCheck:
@@ -306,10 +402,16 @@ class IgnoredMaskCheck:
     def _small(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(Image.fromarray(a).resize(self.size, _BOX))
 
-    def ignored(self, generated: np.ndarray) -> bool:
+    def ignored(self, generated: np.ndarray, matrix: np.ndarray | None = None) -> bool:
+        """Whether the answer changed much far from the mask; ``matrix``: the drift to take
+        out of ``generated`` first (as registration.warp takes it)."""
         if not self.enough:
             return False
         a, b = self.original, self._small(generated)
+        if matrix is not None:
+            h, w = generated.shape[:2]
+            scale = np.diag([self.size[0] / w, self.size[1] / h, 1.0])
+            b = registration.warp(b, scale @ matrix @ np.linalg.inv(scale))
         fit = comp.fit_gain_offset(a, b, self.far, (0.67, 1.5), (-64.0, 64.0))
         diff = np.abs(fit.apply(a).astype(np.int16) - b.astype(np.int16)).max(axis=2)
         return float(np.mean(diff[self.far] > _CHANGED)) > _CHANGED_SHARE
