@@ -222,13 +222,19 @@ class Placer:
     def place(self, result: bytes | Image.Image) -> Placement:
         plan, warnings = self.plan, []
         image = decode_result(result)
-        if image.size != tuple(plan.api_size) and _distorted(image.size, plan):
+        generated, alignment, matrix = self.align(image)
+        got = "{}x{}".format(*image.size)
+        if alignment and alignment.get("framing"):
+            warnings.append(
+                _("The server returned a {got} image instead of {want}, framed its own way; "
+                  "it was fitted back into place: check the edges.").format(
+                    got=got, want=plan.size_param))
+        elif image.size != tuple(plan.api_size) and _distorted(image.size, plan):
             warnings.append(
                 _("The server returned a {got} image instead of {want}; it was rescaled to "
                   "fit, so it may look stretched or soft.").format(
-                    got="{}x{}".format(*image.size), want=plan.size_param)
+                    got=got, want=plan.size_param)
             )
-        generated, alignment, matrix = self.align(image)
         if alignment and alignment.get("warning"):
             warnings.append(alignment["warning"])
         if self.check is not None:
@@ -478,7 +484,20 @@ def decode_result(result: bytes | Image.Image) -> Image.Image:
             raise ResponseError(
                 _("The server's answer is not an image that can be read: try again.")
             ) from None
+    image = eight_bit(image)
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grey (Pillow's I;16 and I modes) scaled to 8 bits: Pillow's own conversion clips,
+    which turned a dark 16-bit image white. Other modes are returned as they are (Pillow reads
+    48- and 64-bit colour PNGs as RGB and RGBA already)."""
+    if not image.mode.startswith("I"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    sixteen = image.mode.startswith("I;16") or values.max(initial=0) > 255
+    values = values / 257.0 if sixteen else values
+    return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
 
 
 def encode_image(array, fmt: str = "png") -> bytes:
