@@ -133,8 +133,9 @@ def painted_centroid(placement: region.Placement, shown: np.ndarray) -> Tuple[fl
 
 
 def paint_offset(edit: Edit, answer: Image.Image, asked: Image.Image, mode: str) -> float:
-    """How far (px) the painted area's centre lands from where an undrifted answer puts it."""
-    shown = edit.placer("off").mask == 255
+    """How far (px) the painted area's centre lands from where an undrifted answer puts it
+    (measured on the placed patch, where the soft mask shows any of it)."""
+    shown = edit.placer("off").mask > 0
     _result, want = edit.place(asked, "off")
     _result, got = edit.place(answer, mode)
     (x0, y0), (x1, y1) = painted_centroid(want, shown), painted_centroid(got, shown)
