@@ -43,6 +43,8 @@ NOISE = 6.0  # levels: the re-texturing a model adds, for the predicted error
 MIN_MATCH = 0.5  # correlation of the kept area after alignment below: no match
 ALIGNED = 0.25  # px: a drift below this is left alone
 ITERATIONS = 12
+QUICK_MATCH = 0.9  # correlation where an answer is first tried as aligned, at full size only
+QUICK_ITERATIONS = 3
 _BICUBIC = Image.Resampling.BICUBIC
 
 
@@ -235,7 +237,7 @@ class Registrar:
         self.steps = []
         for level, (template, mask) in enumerate(zip(templates, masks)):
             c = (centre[0] / 2 ** level, centre[1] / 2 ** level)
-            count = SAMPLES * (2 if level == 0 else 1)
+            count = SAMPLES + SAMPLES // 3 if level == 0 else SAMPLES
             self.steps.append(_Level(template, mask >= 1.0, count, rng, c))
         judge = self.steps[min(2, self.levels - 1)]  # noise and re-texturing averaged away
         if judge.textured < MIN_TEXTURED or self.steps[0].values.size < MIN_TEXTURED:
@@ -252,7 +254,17 @@ class Registrar:
             return Estimate("refused", reason=self.refusal)
         if answer.shape != self.shape:
             raise ValueError(f"answer is {answer.shape}, the original {self.shape}")
-        images = _pyramid(np.asarray(answer, np.float32), self.levels)
+        answer = np.asarray(answer, np.float32)
+        finest = self.steps[0]
+        before = _correlation(finest, answer, np.eye(3))
+        if before >= QUICK_MATCH:  # most likely in place: a few steps at full size tell
+            m, ok = self._refine(np.eye(3), answer, finest, 0, QUICK_ITERATIONS)
+            drift = Drift(m, self.centre)
+            moved = drift.displacement(self.area)
+            if ok and moved < ALIGNED / 2:
+                return Estimate("aligned", drift, moved, "", _correlation(finest, answer, m),
+                                before)
+        images = _pyramid(answer, self.levels)
         top = self.levels - 1
         dx, dy, _peak = self._coarse.shift(images[-1])
         m = np.array([[1.0, 0, dx * 2 ** top], [0, 1.0, dy * 2 ** top], [0, 0, 1.0]])
@@ -265,9 +277,7 @@ class Registrar:
         if abs(drift.scale - 1) > MAX_SCALE or abs(drift.rotation) > MAX_ROTATION \
                 or max(map(abs, drift.shift)) > 1.5 * MAX_SHIFT * max(h, w):
             return Estimate("refused", drift, reason="no-match")
-        finest = self.steps[0]
         score = _correlation(finest, images[0], m)
-        before = _correlation(finest, images[0], np.eye(3))
         moved = drift.displacement(self.area)
         if score < MIN_MATCH:
             return Estimate("refused", drift, moved, "no-match", score, before)
@@ -277,8 +287,8 @@ class Registrar:
             return Estimate("refused", drift, moved, "no-gain", score, before)
         return Estimate("corrected", drift, moved, "", score, before)
 
-    def _refine(self, m: np.ndarray, image: np.ndarray, step: _Level, level: int
-                ) -> Tuple[np.ndarray, bool]:
+    def _refine(self, m: np.ndarray, image: np.ndarray, step: _Level, level: int,
+                iterations: int = ITERATIONS) -> Tuple[np.ndarray, bool]:
         """Gauss–Newton on ``step``'s points; ``m`` in full-resolution coordinates."""
         if step.values.size < 16:
             return m, True
@@ -294,7 +304,7 @@ class Registrar:
         design[:, 4] = step.values
         design[:, 5] = 1.0
         first = True
-        for _ in range(ITERATIONS):
+        for _ in range(iterations):
             px, py, _one = ml @ points
             sampled, inside = _sample(image, px, py)
             if np.count_nonzero(inside) < 16:
@@ -318,7 +328,7 @@ class Registrar:
                 return m, False
             delta = from_c @ np.array([[1 + a, -b, tx], [b, 1 + a, ty], [0, 0, 1.0]]) @ to_c
             ml = ml @ np.linalg.inv(delta)
-            if math.hypot(tx, ty) + radius * math.hypot(a, b) < 0.002:
+            if math.hypot(tx, ty) + radius * math.hypot(a, b) < (0.003 if level == 0 else 0.01):
                 break
         return _scaled(ml, 1 / f), True
 
