@@ -23,17 +23,20 @@ a few thousand points per step and never warped whole while estimating.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
 
+from bianxie_core import png
+
 COARSE_SIDE = 160  # the coarsest level's longer side, where the shift is searched
 MAX_SHIFT = 0.06  # of the region's longer side, searched at the coarsest level
 MAX_SCALE = 0.08  # |scale − 1| beyond this is not a drift
 MAX_ROTATION = 6.0  # degrees
-SAMPLES = 6000  # sample points per level (the finest gets twice as many)
+SAMPLES = 8000  # sample points at full size; half of it at half size, a quarter below
 MIN_KEPT_SHARE = 0.08  # of the region; below: a large edit, refused
 MIN_KEPT_PIXELS = 4096
 TEXTURE = 3.0  # levels per pixel: a sample point's gradient at least this
@@ -46,6 +49,7 @@ ITERATIONS = 12
 QUICK_MATCH = 0.9  # correlation where an answer is first tried as aligned, at full size only
 QUICK_ITERATIONS = 3
 _BICUBIC = Image.Resampling.BICUBIC
+_BAND_ROWS = 96  # rows of a band resampled on a thread of its own, at least
 
 
 @dataclass(frozen=True)
@@ -148,24 +152,24 @@ def _smooth(a: np.ndarray) -> np.ndarray:
 
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """``image`` smoothed by a cubic B-spline, at continuous coordinates (centres at +0.5); and
-    which points lie inside. The template is smoothed alike (_smooth). An interpolating kernel
-    (bilinear, Keys' cubic) would bias sub-pixel shifts by up to 0.1 px towards half pixels; the
-    B-spline's response hardly depends on where between pixels a point falls."""
+    which points lie inside (with the kernel's reach). The template is smoothed alike
+    (_smooth). An interpolating kernel (bilinear, Keys' cubic) would bias sub-pixel shifts by up
+    to 0.1 px towards half pixels; the B-spline's response hardly depends on where between
+    pixels a point falls."""
     h, w = image.shape
     xi, yi = x - 0.5, y - 0.5
-    inside = (xi >= 0) & (yi >= 0) & (xi <= w - 1) & (yi <= h - 1)
-    xi = np.clip(xi, 0, w - 1.001)
-    yi = np.clip(yi, 0, h - 1.001)
+    inside = (xi >= 1) & (yi >= 1) & (xi < w - 2) & (yi < h - 2)
+    xi = np.clip(xi, 1, w - 2.001)
+    yi = np.clip(yi, 1, h - 2.001)
     x0, y0 = xi.astype(np.intp), yi.astype(np.intp)
     wx = _spline_weights((xi - x0).astype(np.float32))
     wy = _spline_weights((yi - y0).astype(np.float32))
-    flat = image.ravel()
-    cols = [np.clip(x0 + k, 0, w - 1) for k in (-1, 0, 1, 2)]
+    flat, base = image.ravel(), y0 * w + x0
     out = np.zeros(x.shape, np.float32)
     for j in range(4):
-        row = np.clip(y0 + j - 1, 0, h - 1) * w
-        line = sum(flat[row + cols[k]] * wx[k] for k in range(4))
-        out += line * wy[j]
+        row = base + (j - 1) * w
+        out += (flat[row - 1] * wx[0] + flat[row] * wx[1] + flat[row + 1] * wx[2]
+                + flat[row + 2] * wx[3]) * wy[j]
     return out, inside
 
 
@@ -237,7 +241,7 @@ class Registrar:
         self.steps = []
         for level, (template, mask) in enumerate(zip(templates, masks)):
             c = (centre[0] / 2 ** level, centre[1] / 2 ** level)
-            count = SAMPLES + SAMPLES // 3 if level == 0 else SAMPLES
+            count = SAMPLES if level == 0 else SAMPLES // (2 if level == 1 else 4)
             self.steps.append(_Level(template, mask >= 1.0, count, rng, c))
         judge = self.steps[min(2, self.levels - 1)]  # noise and re-texturing averaged away
         if judge.textured < MIN_TEXTURED or self.steps[0].values.size < MIN_TEXTURED:
@@ -418,10 +422,29 @@ def _fast_size(n: int) -> int:
 def warp(rgb: np.ndarray, matrix: np.ndarray, window: Optional[Tuple[slice, slice]] = None
          ) -> np.ndarray:
     """``rgb`` resampled (bicubic) at ``matrix``·x over ``window`` of the result (default: all);
-    outside the window a copy of ``rgb``. Points beyond ``rgb`` take its edge."""
+    outside the window a copy of ``rgb``. Points beyond ``rgb`` take its edge. Bands of rows
+    go to threads (Pillow lets go of the GIL while it resamples)."""
     h, w = rgb.shape[:2]
     ys, xs = window or (slice(0, h), slice(0, w))
     y0, y1, x0, x1 = ys.start or 0, ys.stop or h, xs.start or 0, xs.stop or w
+    out = rgb.copy()
+    count = max(1, min(os.cpu_count() or 1, (y1 - y0) // _BAND_ROWS))
+    edges = [y0 + (y1 - y0) * i // count for i in range(count + 1)]
+
+    def band(i: int) -> None:
+        out[edges[i]:edges[i + 1], x0:x1] = _warped(rgb, matrix, x0, edges[i], x1, edges[i + 1])
+
+    if count == 1:
+        band(0)
+    else:
+        list(png.threads().map(band, range(count)))
+    return out
+
+
+def _warped(rgb: np.ndarray, matrix: np.ndarray, x0: int, y0: int, x1: int, y1: int
+            ) -> np.ndarray:
+    """The rectangle (x0, y0)–(x1, y1) of ``rgb`` resampled at ``matrix``·x."""
+    h, w = rgb.shape[:2]
     corners = matrix @ np.array([[x0, x1, x0, x1], [y0, y0, y1, y1], [1, 1, 1, 1]], float)
     pad = 3
     sx0 = math.floor(corners[0].min()) - pad
@@ -432,12 +455,10 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, window: Optional[Tuple[slice, slic
     edges = ((max(0, -sy0), max(0, sy1 - h)), (max(0, -sx0), max(0, sx1 - w)), (0, 0))
     if any(v for side in edges for v in side):
         source = np.pad(source, edges, mode="edge")
-    # output (x, y) of the window → source coordinates
+    # output (x, y) of the rectangle → source coordinates
     shift = np.array([[1, 0, -sx0], [0, 1, -sy0], [0, 0, 1.0]])
     place = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])
     a = (shift @ matrix @ place)[:2].ravel()
-    out = rgb.copy()
     moved = Image.fromarray(np.ascontiguousarray(source)).transform(
         (x1 - x0, y1 - y0), Image.Transform.AFFINE, tuple(a), _BICUBIC)
-    out[y0:y1, x0:x1] = np.asarray(moved)
-    return out
+    return np.asarray(moved)

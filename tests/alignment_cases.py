@@ -41,10 +41,10 @@ DRIFTS = {
     "rotation 2°": Redraw(rotation=2.0),
     "limit (3 %, 3 %, 2°)": Redraw(dx=46, dy=-30, scale=0.97, rotation=-2.0),
     "realistic fake": REALISTIC,
-    "square answer, letterboxed": replace(REALISTIC, framing="fit"),
-    "square answer, cropped": replace(REALISTIC, framing="cover"),
+    "another shape, letterboxed": replace(REALISTIC, framing="fit"),
+    "another shape, cropped": replace(REALISTIC, framing="cover"),
 }
-SQUARE = {"square answer, letterboxed", "square answer, cropped"}
+OTHER_SHAPE = {"another shape, letterboxed", "another shape, cropped"}
 
 
 def photo(name: str, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
@@ -85,6 +85,11 @@ class Edit:
         self.crop_coverage = self.coverage[crop.slices]
         self.upload = region.prepare(self.plan, self.crop_pixels, self.crop_coverage,
                                      self.options)
+
+    def other_size(self) -> Tuple[int, int]:
+        """A size of another shape than asked: square for a wide or tall one, else wide."""
+        api = self.plan.api_size
+        return (1024, 1024) if api.width != api.height else (1536, 1024)
 
     def answer(self, redraw: Redraw, paint=None, size=None) -> Image.Image:
         """What a model drawing as ``redraw`` answers (``size``: another than asked)."""

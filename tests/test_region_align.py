@@ -19,7 +19,7 @@ from bianxie_core.planning import RegionOptions, plan_expand
 from tests.alignment_cases import (
     DRIFTS,
     PAINT,
-    SQUARE,
+    OTHER_SHAPE,
     Edit,
     ellipse,
     mean_error,
@@ -30,7 +30,7 @@ from tests.fakeapi.redraw import REALISTIC, Redraw
 from tests.test_client import DATA, home, run_cli, srv1  # noqa: F401  (fixtures)
 
 IGNORED = "it may ignore the mask"
-MOVED = [name for name in DRIFTS if name != "none" and name not in SQUARE]
+MOVED = [name for name in DRIFTS if name != "none" and name not in OTHER_SHAPE]
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +93,9 @@ def test_the_painted_area_lands_where_it_was_asked(name, centre):
     assert paint_offset(edit, answer, asked, "off") > 1.0
 
 
-@pytest.mark.parametrize("name", sorted(SQUARE))
+@pytest.mark.parametrize("name", sorted(OTHER_SHAPE))
 def test_an_answer_of_another_shape_is_framed_and_aligned(issue_edit, name):
-    answer = issue_edit.answer(DRIFTS[name], size=(1024, 1024))
+    answer = issue_edit.answer(DRIFTS[name], size=issue_edit.other_size())
     aligned, placement = issue_edit.place(answer, "align")
     assert placement.alignment["framing"] == DRIFTS[name].framing
     assert mean_error(aligned, issue_edit.pixels, issue_edit.selected()) <= 3.0
