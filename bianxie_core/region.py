@@ -9,7 +9,11 @@ all pixel access; the plan comes from ``planning``, which needs neither numpy no
     placement = place(plan, same_pixels, same_coverage, result, options)
 
 ``Placer(plan, pixels, coverage, options)`` does the half of ``place`` that needs no answer, so
-a host can run it while the model works, then ``.place(result)``.
+a host can run it while the model works, then ``.place(result)``. Models redraw the whole
+canvas, so the answer is first moved back into place where it drifted (``Placer.align``,
+registration.py; ``options.align``), then colour-matched and given the soft mask.
+
+(Over 450 lines: both halves of the pipeline, and the image decoding and encoding they share.)
 
 Only ``plan.crop`` of the layer is ever read (``plan.pixels_to_read``), so an 8000×6000 layer
 costs what its selection costs.
@@ -45,10 +49,10 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import compositing as comp
-from bianxie_core import png, registration
+from bianxie_core import diagnosis, png, registration
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
-from bianxie_core.i18n import _, join_sentences
+from bianxie_core.i18n import _
 from bianxie_core.planning import UPLOAD_FORMATS, Plan, RegionOptions
 
 # The "mask ignored" check: share of pixels far from the mask that changed by more than
@@ -57,9 +61,6 @@ _CHANGED = 40
 _CHANGED_SHARE = 0.2
 _CHECK_SIDE = 256
 _SAME_ASPECT = 0.01  # |log| of an aspect ratio's change still taken as the same shape
-# A corrected drift is worth a warning from this share of the region's longer side on: the
-# answer was resampled more than a little, and its edges may have been cut.
-_LARGE_DRIFT = 0.03
 # How a model may frame an answer of another shape than the canvas: stretched to it (what
 # map_back assumes), the canvas fitted inside with bars, or the canvas cropped to cover it.
 _FRAMINGS = ("stretch", "fit", "cover")
@@ -86,7 +87,7 @@ class Placement:
     warnings: tuple[str, ...] = ()
     canvas: Extent | None = None  # expand: the new canvas size
     origin: tuple[int, int] = (0, 0)  # expand: where the old layer goes on the new canvas
-    alignment: dict | None = None  # what registration found (see describe); None: not run
+    alignment: dict | None = None  # what registration found (diagnosis.py); None: not run
 
     @property
     def bounds(self) -> Bounds:
@@ -278,7 +279,7 @@ class Placer:
         if estimate.status == "corrected":
             matrix = estimate.drift.matrix
             generated = registration.warp(generated, matrix, self.window)
-        return generated, describe(estimate, framing, plan.region), matrix
+        return generated, diagnosis.describe(estimate, framing, plan.region), matrix
 
 
 def recovered_position(canvas, offset, pixels: np.ndarray
@@ -354,43 +355,6 @@ def map_back(plan: Plan, image: Image.Image, framing: str = "stretch") -> np.nda
         image = Image.fromarray(np.pad(np.asarray(image), ((py, py), (px, px), (0, 0)), "edge"))
         box = [box[0] + px, box[1] + py, box[2] + px, box[3] + py]
     return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=tuple(box)))
-
-
-def describe(estimate: registration.Estimate, framing: str, region: Bounds) -> dict:
-    """What registration found, as plain data for the stored request, with a sentence
-    (``note``) and, for a large drift, a ``warning``."""
-    found = {"status": estimate.status, "moved": round(estimate.displacement, 2)}
-    if framing != "stretch":
-        found["framing"] = framing
-    if estimate.drift is not None and estimate.status != "refused":
-        found.update(estimate.drift.summary())
-    if estimate.status == "refused":
-        found["reason"] = estimate.reason
-        found["note"] = {
-            "little-kept": _("The answer was not aligned: too little of the picture around "
-                             "the selection was kept to measure a drift."),
-            "flat": _("The answer was not aligned: the picture around the selection is too "
-                      "plain to measure a drift."),
-        }.get(estimate.reason, _("The answer was not aligned: the picture around the "
-                                 "selection does not match the original closely enough."))
-    elif estimate.status == "corrected":
-        dx, dy = estimate.drift.shift
-        text = _("The server's answer had drifted by up to {moved} px (shifted {dx}, {dy} px, "
-                 "scaled {scale} %, rotated {angle}°); it was moved back into place.").format(
-            moved=_number(estimate.displacement), dx=_number(dx, signed=True),
-            dy=_number(dy, signed=True),
-            scale=_number((estimate.drift.scale - 1) * 100, 2, signed=True),
-            angle=_number(estimate.drift.rotation, 2, signed=True))
-        found["note"] = text
-        if estimate.displacement > _LARGE_DRIFT * max(region.width, region.height):
-            found["warning"] = join_sentences(text, _(
-                "So large a drift may have softened the result or left its edges short: check "
-                "them."))
-    return found
-
-
-def _number(value: float, places: int = 1, signed: bool = False) -> str:
-    return format(value, ("+" if signed else "") + ".%df" % places)
 
 
 class IgnoredMaskCheck:
