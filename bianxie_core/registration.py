@@ -33,6 +33,7 @@ from PIL import Image
 from bianxie_core import png
 from bianxie_core.correlation import MaskedCorrelation
 
+MAX_SIDE = 1600  # px: a larger region is registered on a copy reduced by a whole factor
 COARSE_SIDE = 160  # the coarsest level's longer side, where the shift is searched
 MAX_SHIFT = 0.06  # of the region's longer side, searched at the coarsest level (correlation.py)
 MAX_SCALE = 0.08  # |scale − 1| beyond this is not a drift
@@ -101,8 +102,9 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).convert("L"), np.float32)
 
 
-def _reduce(a: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(a, "F").reduce(2), np.float32)
+def _reduce(a: np.ndarray, factor: int = 2) -> np.ndarray:
+    """``a`` (float32) averaged over boxes of ``factor``²: coordinates divide by ``factor``."""
+    return np.asarray(Image.fromarray(a, "F").reduce(factor), np.float32)
 
 
 def _pyramid(image: np.ndarray, levels: int) -> list:
@@ -225,7 +227,15 @@ class Registrar:
         h, w = original.shape
         self.shape = (h, w)
         self.area = area or (0.0, 0.0, float(w), float(h))
+        self.centre = ((self.area[0] + self.area[2]) / 2, (self.area[1] + self.area[3]) / 2)
         self.refusal = ""
+        # larger regions are registered on a copy reduced by a whole factor: an answer of the
+        # API's size holds no finer detail to register on, and memory stays small
+        self.step = max(1, math.ceil(max(h, w) / MAX_SIDE))
+        if self.step > 1:
+            original = _reduce(np.asarray(original, np.float32), self.step)
+            kept = _reduce(kept.astype(np.float32), self.step) >= 1.0
+            h, w = original.shape
         self.levels = 1
         while max(h, w) / 2 ** (self.levels - 1) > COARSE_SIDE and min(h, w) / 2 ** self.levels \
                 >= 16:
@@ -237,8 +247,7 @@ class Registrar:
         templates = _pyramid(np.asarray(original, np.float32), self.levels)
         masks = _pyramid(kept.astype(np.float32), self.levels)
         rng = np.random.default_rng(0)
-        centre = ((self.area[0] + self.area[2]) / 2, (self.area[1] + self.area[3]) / 2)
-        self.centre = centre
+        centre = (self.centre[0] / self.step, self.centre[1] / self.step)
         self.steps = []
         for level, (template, mask) in enumerate(zip(templates, masks)):
             c = (centre[0] / 2 ** level, centre[1] / 2 ** level)
@@ -260,11 +269,13 @@ class Registrar:
         if answer.shape != self.shape:
             raise ValueError(f"answer is {answer.shape}, the original {self.shape}")
         answer = np.asarray(answer, np.float32)
+        if self.step > 1:
+            answer = _reduce(answer, self.step)
         finest = self.steps[0]
         before = _correlation(finest, answer, np.eye(3))
         if before >= QUICK_MATCH:  # most likely in place: a few steps at full size tell
             m, ok = self._refine(np.eye(3), answer, finest, 0, QUICK_ITERATIONS)
-            drift = Drift(m, self.centre)
+            drift = Drift(_scaled(m, self.step), self.centre)
             moved = drift.displacement(self.area)
             if ok and moved < ALIGNED / 2:
                 return Estimate("aligned", drift, moved, "", _correlation(finest, answer, m),
@@ -277,7 +288,7 @@ class Registrar:
             m, ok = self._refine(m, images[level], self.steps[level], level)
             if not ok:
                 return Estimate("refused", reason="no-match")
-        drift = Drift(m, self.centre)
+        drift = Drift(_scaled(m, self.step), self.centre)
         h, w = self.shape
         if abs(drift.scale - 1) > MAX_SCALE or abs(drift.rotation) > MAX_ROTATION \
                 or max(map(abs, drift.shift)) > 1.5 * MAX_SHIFT * max(h, w):

@@ -189,3 +189,16 @@ def test_drift_reports_shift_scale_and_rotation_about_its_centre():
     assert drift.scale == pytest.approx(1.02)
     assert drift.rotation == pytest.approx(1.5)
     assert drift.summary() == {"dx": 2.0, "dy": -1.0, "scale": 1.02, "rotation": 1.5}
+
+
+def test_a_large_region_is_registered_on_a_reduced_copy():
+    original = np.asarray(Image.fromarray(photo("coffee.png")).resize((2100, 1400),
+                                                                       Image.Resampling.LANCZOS))
+    h, w = original.shape[:2]
+    truth = similarity(9.3, -4.6, 1.012, 0.5, (w / 2, h / 2))
+    registrar = reg.Registrar(reg.luma(original), kept_around(original.shape))
+    assert registrar.step == 2
+    found = registrar.estimate(reg.luma(drifted(original, truth, noise=1.0)))
+    assert found.status == "corrected"
+    error = reg.Drift(found.drift.matrix @ np.linalg.inv(truth), (0, 0))
+    assert error.displacement((0, 0, w, h)) <= 0.25
