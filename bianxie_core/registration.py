@@ -197,6 +197,7 @@ class _Level:
         h, w = template.shape
         rows, cols = np.divmod(index, w)
         self.x, self.y = cols + 0.5, rows + 0.5
+        self.points = np.stack([self.x, self.y, np.ones_like(self.x)])
         self.values = template.ravel()[index]
         u, v = self.x - centre[0], self.y - centre[1]
         gxs, gys = gx.ravel()[index], gy.ravel()[index]
@@ -313,7 +314,7 @@ class Registrar:
         cx, cy = step.centre
         to_c = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]])
         from_c = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1.0]])
-        points = np.stack([step.x, step.y, np.ones_like(step.x)])
+        points = step.points
         radius = max(step.size) / 2
         gain, offset = 1.0, 0.0
         design = np.empty((step.values.size, 6), np.float32)
@@ -344,8 +345,8 @@ class Registrar:
                 return m, False
             delta = from_c @ np.array([[1 + a, -b, tx], [b, 1 + a, ty], [0, 0, 1.0]]) @ to_c
             ml = ml @ np.linalg.inv(delta)
-            if math.hypot(tx, ty) + radius * math.hypot(a, b) < (0.003 if level == 0 else 0.01):
-                break
+            if math.hypot(tx, ty) + radius * math.hypot(a, b) < (0.01 if level == 0 else 0.05):
+                break  # px of this level: the next, finer one takes it from there
         return _scaled(ml, 1 / f), True
 
 
@@ -365,7 +366,7 @@ def _tukey(residual: np.ndarray) -> np.ndarray:
 
 
 def _correlation(step: _Level, image: np.ndarray, m: np.ndarray) -> float:
-    points = np.stack([step.x, step.y, np.ones_like(step.x)])
+    points = step.points
     px, py, _one = m @ points
     sampled, inside = _sample(image, px, py)
     if np.count_nonzero(inside) < 16:
