@@ -223,7 +223,7 @@ class Placer:
     def place(self, result: bytes | Image.Image) -> Placement:
         plan, warnings = self.plan, []
         image = decode_result(result)
-        generated, alignment, matrix = self.align(image)
+        raw, generated, alignment, matrix = self.align(image)
         got = "{}x{}".format(*image.size)
         if alignment and alignment.get("framing"):
             warnings.append(
@@ -239,7 +239,7 @@ class Placer:
         if alignment and alignment.get("warning"):
             warnings.append(alignment["warning"])
         if self.check is not None:
-            if self.check.ignored(generated, matrix):
+            if self.check.ignored(raw, matrix):
                 warnings.append(
                     _("The server changed much of the image outside the selection (it may "
                       "ignore the mask); only the selected area was used, check the edges.")
@@ -255,14 +255,18 @@ class Placer:
         return Placement(patch, plan.region.x, plan.region.y, mask, tuple(warnings),
                          plan.layer if expand else None, plan.origin, alignment)
 
-    def align(self, image: Image.Image) -> tuple[np.ndarray, dict | None, np.ndarray | None]:
-        """``plan.region`` of the answer, moved back into place when it drifted; what was found
-        (None when registration is off or has nothing to align to); the transform applied."""
+    def align(self, image: Image.Image) -> tuple:
+        """(raw, aligned, found, matrix): ``plan.region`` of the answer as it came and moved
+        back into place where it drifted (over ``self.window``: the rest is not shown); what
+        registration found (None when it is off or has nothing to align to); the transform
+        taken out (None: none)."""
         plan = self.plan
         if self.registrar is None:
-            return map_back(plan, image), None, None
+            generated = map_back(plan, image)
+            return generated, generated, None, None
         framings = _FRAMINGS[:1]
-        if abs(math.log(image.width / image.height * plan.canvas.height / plan.canvas.width)) \
+        if not self.registrar.refusal and abs(math.log(
+                image.width / image.height * plan.canvas.height / plan.canvas.width)) \
                 > _SAME_ASPECT:
             framings = _FRAMINGS
         best = None
@@ -275,11 +279,11 @@ class Placer:
         _rank, framing, generated, estimate = best
         if estimate.status == "refused" and framing != "stretch":
             framing, generated = "stretch", map_back(plan, image)
-        matrix = None
+        matrix, aligned = None, generated
         if estimate.status == "corrected":
             matrix = estimate.drift.matrix
-            generated = registration.warp(generated, matrix, self.window)
-        return generated, diagnosis.describe(estimate, framing, plan.region), matrix
+            aligned = registration.warp(generated, matrix, self.window)
+        return generated, aligned, diagnosis.describe(estimate, framing, plan.region), matrix
 
 
 def recovered_position(canvas, offset, pixels: np.ndarray
