@@ -73,7 +73,7 @@ def drift_rows(edit: Edit, repeat: int) -> list:
         size = edit.other_size() if name in OTHER_SHAPE else None
         answer = edit.answer(redraw, size=size)
         painted = edit.answer(redraw, PAINT, size=size)
-        asked = edit.answer(Redraw(spill=redraw.spill), PAINT, size=size)
+        asked = edit.answer(Redraw(spill=redraw.spill), PAINT)  # at the size asked for
         row = {"case": name, "error": {}, "band": {}, "paint": {}}
         for mode in MODES:
             result, placement = edit.place(answer, mode)

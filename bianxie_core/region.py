@@ -224,6 +224,10 @@ class Placer:
         plan, warnings = self.plan, []
         image = decode_result(result)
         raw, generated, alignment, matrix = self.align(image)
+        mask = None if self.mask is None else self.mask.copy()  # one per placement
+        if alignment and alignment.get("framing") == "cover" and mask is not None:
+            # the model cropped the canvas: where its answer holds nothing, keep the original
+            mask[~_answered(plan, image, matrix, mask.shape)] = 0
         got = "{}x{}".format(*image.size)
         if alignment and alignment.get("framing"):
             warnings.append(
@@ -251,7 +255,6 @@ class Placer:
         patch[..., :3] = generated
         patch[..., 3] = 255
         expand = plan.mode == "expand"
-        mask = None if self.mask is None else self.mask.copy()  # one per placement
         return Placement(patch, plan.region.x, plan.region.y, mask, tuple(warnings),
                          plan.layer if expand else None, plan.origin, alignment)
 
@@ -339,6 +342,21 @@ def _distorted(size: tuple[int, int], plan: Plan) -> bool:
     stretched = all(abs(math.log(width / height / aspect)) > _SAME_ASPECT
                     for aspect in (canvas.width / canvas.height, api.aspect))
     return stretched or width < min(api.width, canvas.width)
+
+
+def _answered(plan: Plan, image: Image.Image, matrix: np.ndarray | None, shape) -> np.ndarray:
+    """Where over ``plan.region`` (after ``matrix``) a cropped ("cover") answer has pixels,
+    with 2 px to spare for the resampling filter."""
+    s = max(image.width / plan.canvas.width, image.height / plan.canvas.height)
+    r = plan.region.relative_to(plan.canvas)
+    x0 = -(image.width - plan.canvas.width * s) / 2 / s - r.x + 2
+    y0 = -(image.height - plan.canvas.height * s) / 2 / s - r.y + 2
+    x1, y1 = x0 + image.width / s - 4, y0 + image.height / s - 4
+    m = np.eye(3) if matrix is None else matrix
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32) + 0.5
+    px = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+    py = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+    return (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
 
 
 def map_back(plan: Plan, image: Image.Image, framing: str = "stretch") -> np.ndarray:
