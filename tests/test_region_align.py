@@ -253,3 +253,15 @@ def test_the_config_takes_align_as_on_or_off():
     assert configmod.coerce("align", "off") is False
     assert configmod.coerce("align", "on") is True
     assert configmod.Config().align is True
+
+
+def test_where_a_cropped_answer_holds_nothing_the_original_is_kept():
+    pixels = photo("coffee.png", (741, 500))
+    edit = Edit(pixels, ellipse(pixels.shape, (0.2, 0.25), (0.12, 0.15)))
+    answer = edit.answer(DRIFTS["another shape, cropped"], size=edit.other_size())
+    result, placement = edit.place(answer, "align")
+    assert placement.alignment["framing"] == "cover"
+    cut = (placement.mask == 0) & (edit.placer("align").mask > 0)
+    assert cut.sum() > 1000  # the top of the canvas, cropped away by the model
+    inside = result[placement.bounds.slices]
+    assert np.array_equal(inside[cut], pixels[placement.bounds.slices][cut])
