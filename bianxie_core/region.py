@@ -66,6 +66,7 @@ _SAME_ASPECT = 0.01  # |log| of an aspect ratio's change still taken as the same
 _FRAMINGS = ("stretch", "fit", "cover")
 _LANCZOS = Image.Resampling.LANCZOS
 _BOX = Image.Resampling.BOX
+_BILINEAR = Image.Resampling.BILINEAR
 _PNG_MODES = ("L", "LA", "RGB", "RGBA")
 
 
@@ -272,21 +273,33 @@ class Placer:
                 image.width / image.height * plan.canvas.height / plan.canvas.width)) \
                 > _SAME_ASPECT:
             framings = _FRAMINGS
-        best = None
-        for framing in framings:
-            generated = map_back(plan, image, framing)
-            estimate = self.registrar.estimate(registration.luma(generated))
+        grey, best = image.convert("L"), None
+        for framing in framings:  # estimated on the luma, scaled back by area: enough to
+            luma = map_back(plan, grey, framing, _BOX).astype(np.float32)  # register on
+            estimate = self.registrar.estimate(luma)
             rank = (estimate.status != "refused", estimate.score)
             if best is None or rank > best[0]:
-                best = (rank, framing, generated, estimate)
-        _rank, framing, generated, estimate = best
-        if estimate.status == "refused" and framing != "stretch":
-            framing, generated = "stretch", map_back(plan, image)
-        matrix, aligned = None, generated
-        if estimate.status == "corrected":
-            matrix = estimate.drift.matrix
-            aligned = registration.warp(generated, matrix, self.window)
-        return generated, aligned, diagnosis.describe(estimate, framing, plan.region), matrix
+                best = (rank, framing, estimate)
+        _rank, framing, estimate = best
+        framing = "stretch" if estimate.status == "refused" else framing
+        found = diagnosis.describe(estimate, framing, plan.region)
+        if estimate.status != "corrected":
+            generated = map_back(plan, image, framing)
+            return generated, generated, found, None
+        # Drifted: the window straight from the answer through the drift (one resampling),
+        # the rest, which is not shown, scaled back cheaply.
+        matrix = estimate.drift.matrix
+        raw = map_back(plan, image, framing, _BILINEAR)
+        source, box = _padded(image, answer_box(plan, image.size, framing))
+        r = plan.region
+        to_answer = np.array([[(box[2] - box[0]) / r.width, 0, box[0]],
+                              [0, (box[3] - box[1]) / r.height, box[1]], [0, 0, 1.0]])
+        factor = max(1, round(min(to_answer[0, 0], to_answer[1, 1])))
+        if factor > 1:  # a box filter first, so that the bicubic one does not alias
+            source = source.reduce(factor)
+            to_answer = np.diag([1 / factor, 1 / factor, 1.0]) @ to_answer
+        aligned = registration.warp(raw, to_answer @ matrix, self.window, source)
+        return raw, aligned, found, matrix
 
 
 def recovered_position(canvas, offset, pixels: np.ndarray
@@ -359,24 +372,39 @@ def _answered(plan: Plan, image: Image.Image, matrix: np.ndarray | None, shape) 
     return (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
 
 
-def map_back(plan: Plan, image: Image.Image, framing: str = "stretch") -> np.ndarray:
+def map_back(plan: Plan, image: Image.Image, framing: str = "stretch", resample=_LANCZOS
+             ) -> np.ndarray:
     """``plan.region`` of the answer (of any size; normally ``plan.api_size``), through the
     exact inverse of canvas → answer; an answer of another shape taken as ``framing`` (one of
     _FRAMINGS; what lies beyond a cropped answer takes its edge)."""
-    sx, sy = image.width / plan.canvas.width, image.height / plan.canvas.height
+    image, box = _padded(image, answer_box(plan, image.size, framing))
+    r = plan.region
+    return np.asarray(image.resize((r.width, r.height), resample, box=box))
+
+
+def answer_box(plan: Plan, size: tuple[int, int], framing: str = "stretch") -> tuple:
+    """Where ``plan.region`` lies in an answer of ``size`` taken as ``framing``: (x0, y0, x1,
+    y1) in its pixels, beyond its edges when it cropped the canvas."""
+    sx, sy = size[0] / plan.canvas.width, size[1] / plan.canvas.height
     ox = oy = 0.0
     if framing != "stretch":
         sx = sy = min(sx, sy) if framing == "fit" else max(sx, sy)
-        ox = (image.width - plan.canvas.width * sx) / 2
-        oy = (image.height - plan.canvas.height * sy) / 2
+        ox = (size[0] - plan.canvas.width * sx) / 2
+        oy = (size[1] - plan.canvas.height * sy) / 2
     r = plan.region.relative_to(plan.canvas)
-    box = [ox + r.x * sx, oy + r.y * sy, ox + r.right * sx, oy + r.bottom * sy]
-    if box[0] < 0 or box[1] < 0 or box[2] > image.width or box[3] > image.height:
-        px = math.ceil(max(-box[0], box[2] - image.width, 0)) + 3
-        py = math.ceil(max(-box[1], box[3] - image.height, 0)) + 3
-        image = Image.fromarray(np.pad(np.asarray(image), ((py, py), (px, px), (0, 0)), "edge"))
-        box = [box[0] + px, box[1] + py, box[2] + px, box[3] + py]
-    return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=tuple(box)))
+    return ox + r.x * sx, oy + r.y * sy, ox + r.right * sx, oy + r.bottom * sy
+
+
+def _padded(image: Image.Image, box: tuple) -> tuple[Image.Image, tuple]:
+    """``image`` with its edge repeated far enough to hold ``box``, and the box on it."""
+    if box[0] >= 0 and box[1] >= 0 and box[2] <= image.width and box[3] <= image.height:
+        return image, box
+    px = math.ceil(max(-box[0], box[2] - image.width, 0)) + 3
+    py = math.ceil(max(-box[1], box[3] - image.height, 0)) + 3
+    pixels = np.asarray(image)
+    pad = ((py, py), (px, px)) + ((0, 0),) * (pixels.ndim - 2)
+    return (Image.fromarray(np.pad(pixels, pad, "edge")),
+            (box[0] + px, box[1] + py, box[2] + px, box[3] + py))
 
 
 class IgnoredMaskCheck:

@@ -377,20 +377,26 @@ def _correlation(step: _Level, image: np.ndarray, m: np.ndarray) -> float:
     return float((a * b).sum()) / den if den > 0 else 0.0
 
 
-def warp(rgb: np.ndarray, matrix: np.ndarray, window: Optional[Tuple[slice, slice]] = None
-         ) -> np.ndarray:
-    """``rgb`` resampled (bicubic) at ``matrix``·x over ``window`` of the result (default: all);
-    outside the window a copy of ``rgb``. Points beyond ``rgb`` take its edge. Bands of rows
-    go to threads (Pillow lets go of the GIL while it resamples)."""
+def warp(rgb: np.ndarray, matrix: np.ndarray, window: Optional[Tuple[slice, slice]] = None,
+         source=None) -> np.ndarray:
+    """A copy of ``rgb`` with ``window`` (default: all) resampled (bicubic) from ``source`` (an
+    array or a Pillow image; default: ``rgb``) at ``matrix``·x: ``matrix`` maps ``rgb``'s
+    coordinates to ``source``'s. Points beyond ``source`` take its edge. Bands of rows go to
+    threads (Pillow lets go of the GIL while it resamples)."""
     h, w = rgb.shape[:2]
     ys, xs = window or (slice(0, h), slice(0, w))
     y0, y1, x0, x1 = ys.start or 0, ys.stop or h, xs.start or 0, xs.stop or w
+    image, origin = _needed(rgb if source is None else source, matrix, (x0, y0, x1, y1))
+    matrix = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]], [0, 0, 1.0]]) @ matrix
     out = rgb.copy()
     count = max(1, min(os.cpu_count() or 1, (y1 - y0) // _BAND_ROWS))
     edges = [y0 + (y1 - y0) * i // count for i in range(count + 1)]
 
     def band(i: int) -> None:
-        out[edges[i]:edges[i + 1], x0:x1] = _warped(rgb, matrix, x0, edges[i], x1, edges[i + 1])
+        a = (matrix @ np.array([[1, 0, x0], [0, 1, edges[i]], [0, 0, 1.0]]))[:2].ravel()
+        moved = image.transform((x1 - x0, edges[i + 1] - edges[i]), Image.Transform.AFFINE,
+                                tuple(a), _BICUBIC)
+        out[edges[i]:edges[i + 1], x0:x1] = np.asarray(moved)
 
     if count == 1:
         band(0)
@@ -399,24 +405,22 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, window: Optional[Tuple[slice, slic
     return out
 
 
-def _warped(rgb: np.ndarray, matrix: np.ndarray, x0: int, y0: int, x1: int, y1: int
-            ) -> np.ndarray:
-    """The rectangle (x0, y0)–(x1, y1) of ``rgb`` resampled at ``matrix``·x."""
-    h, w = rgb.shape[:2]
+def _needed(source, matrix: np.ndarray, rect: Tuple[int, int, int, int]) -> tuple:
+    """The part of ``source`` that ``rect`` of the output reads through ``matrix``, as a Pillow
+    image (the edge repeated where it reaches beyond), and where it starts in ``source``."""
+    x0, y0, x1, y1 = rect
     corners = matrix @ np.array([[x0, x1, x0, x1], [y0, y0, y1, y1], [1, 1, 1, 1]], float)
     pad = 3
-    sx0 = math.floor(corners[0].min()) - pad
-    sy0 = math.floor(corners[1].min()) - pad
-    sx1 = math.ceil(corners[0].max()) + pad
-    sy1 = math.ceil(corners[1].max()) + pad
-    source = rgb[max(sy0, 0):min(sy1, h), max(sx0, 0):min(sx1, w)]
-    edges = ((max(0, -sy0), max(0, sy1 - h)), (max(0, -sx0), max(0, sx1 - w)), (0, 0))
+    sx0, sy0 = math.floor(corners[0].min()) - pad, math.floor(corners[1].min()) - pad
+    sx1, sy1 = math.ceil(corners[0].max()) + pad, math.ceil(corners[1].max()) + pad
+    w, h = source.size if isinstance(source, Image.Image) else source.shape[1::-1]
+    inside = (max(sx0, 0), max(sy0, 0), min(sx1, w), min(sy1, h))
+    edges = ((inside[1] - sy0, sy1 - inside[3]), (inside[0] - sx0, sx1 - inside[2]), (0, 0))
+    if isinstance(source, Image.Image):
+        if not any(v for side in edges for v in side):
+            return source.crop(inside), (sx0, sy0)
+        source = np.asarray(source)
+    part = source[inside[1]:inside[3], inside[0]:inside[2]]
     if any(v for side in edges for v in side):
-        source = np.pad(source, edges, mode="edge")
-    # output (x, y) of the rectangle → source coordinates
-    shift = np.array([[1, 0, -sx0], [0, 1, -sy0], [0, 0, 1.0]])
-    place = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])
-    a = (shift @ matrix @ place)[:2].ravel()
-    moved = Image.fromarray(np.ascontiguousarray(source)).transform(
-        (x1 - x0, y1 - y0), Image.Transform.AFFINE, tuple(a), _BICUBIC)
-    return np.asarray(moved)
+        part = np.pad(part, edges, mode="edge")
+    return Image.fromarray(np.ascontiguousarray(part)), (sx0, sy0)
