@@ -207,17 +207,18 @@ class Placer:
             near = comp.dilate(changed, options.ring_width)
             self.check = IgnoredMaskCheck(self.original, known & ~near)
             self.fit_where = near & ~changed & known
-        self.registrar = self.window = None
+        self.registrar = self.shown = None
         if self.mask is not None and options.align:
             # What the model was told to keep: outside the grown API mask (expand: the old
             # layer), with the reach of the resampling filter.
             asked = comp.dilate(fill > 0, options.grow + 3)
             if plan.mode == "expand":
                 asked |= _filled_beyond(plan, options.grow + 3)
-            self.window = comp.nonzero_window((self.mask > 0) | self.fit_where, 2)
-            area = None if self.window is None else (
-                self.window[1].start, self.window[0].start, self.window[1].stop,
-                self.window[0].stop)
+            # what is shown, and the ring the tone is fitted on: all that is resampled
+            self.shown = comp.dilate((self.mask > 0) | self.fit_where, 2)
+            window = comp.nonzero_window(self.shown, 0)
+            area = None if window is None else (
+                window[1].start, window[0].start, window[1].stop, window[0].stop)
             self.registrar = registration.Registrar(registration.luma(self.original),
                                                     known & ~asked, area)
 
@@ -261,7 +262,7 @@ class Placer:
 
     def align(self, image: Image.Image) -> tuple:
         """(raw, aligned, found, matrix): ``plan.region`` of the answer as it came and moved
-        back into place where it drifted (over ``self.window``: the rest is not shown); what
+        back into place where it drifted (where ``self.shown``: the rest is not shown); what
         registration found (None when it is off or has nothing to align to); the transform
         taken out (None: none)."""
         plan = self.plan
@@ -298,7 +299,7 @@ class Placer:
         if factor > 1:  # a box filter first, so that the bicubic one does not alias
             source = source.reduce(factor)
             to_answer = np.diag([1 / factor, 1 / factor, 1.0]) @ to_answer
-        aligned = registration.warp(raw, to_answer @ matrix, self.window, source)
+        aligned = registration.warp(raw, to_answer @ matrix, self.shown, source)
         return raw, aligned, found, matrix
 
 

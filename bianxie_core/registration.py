@@ -51,7 +51,7 @@ ITERATIONS = 12
 QUICK_MATCH = 0.9  # correlation where an answer is first tried as aligned, at full size only
 QUICK_ITERATIONS = 3
 _BICUBIC = Image.Resampling.BICUBIC
-_BAND_ROWS = 96  # rows of a band resampled on a thread of its own, at least
+_BAND_ROWS = 48  # rows of a band resampled on its own (each within its own columns)
 
 
 @dataclass(frozen=True)
@@ -377,31 +377,40 @@ def _correlation(step: _Level, image: np.ndarray, m: np.ndarray) -> float:
     return float((a * b).sum()) / den if den > 0 else 0.0
 
 
-def warp(rgb: np.ndarray, matrix: np.ndarray, window: Optional[Tuple[slice, slice]] = None,
+def warp(rgb: np.ndarray, matrix: np.ndarray, where: Optional[np.ndarray] = None,
          source=None) -> np.ndarray:
-    """A copy of ``rgb`` with ``window`` (default: all) resampled (bicubic) from ``source`` (an
-    array or a Pillow image; default: ``rgb``) at ``matrix``·x: ``matrix`` maps ``rgb``'s
-    coordinates to ``source``'s. Points beyond ``source`` take its edge. Bands of rows go to
-    threads (Pillow lets go of the GIL while it resamples)."""
+    """A copy of ``rgb`` resampled (bicubic) from ``source`` (an array or a Pillow image;
+    default: ``rgb``) at ``matrix``·x where ``where`` (bool, ``rgb``'s shape; default: all)
+    says, band by band of rows within its columns there: ``matrix`` maps ``rgb``'s
+    coordinates to ``source``'s. Points beyond ``source`` take its edge. Bands go to threads
+    (Pillow lets go of the GIL while it resamples)."""
     h, w = rgb.shape[:2]
-    ys, xs = window or (slice(0, h), slice(0, w))
-    y0, y1, x0, x1 = ys.start or 0, ys.stop or h, xs.start or 0, xs.stop or w
-    image, origin = _needed(rgb if source is None else source, matrix, (x0, y0, x1, y1))
-    matrix = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]], [0, 0, 1.0]]) @ matrix
+    rects = [(0, y, w, min(y + _BAND_ROWS, h)) for y in range(0, h, _BAND_ROWS)]
+    if where is not None:
+        rects = []
+        rows = np.flatnonzero(where.any(axis=1))
+        for y in range(rows[0], rows[-1] + 1, _BAND_ROWS) if rows.size else ():
+            cols = np.flatnonzero(where[y:y + _BAND_ROWS].any(axis=0))
+            if cols.size:
+                rects.append((int(cols[0]), y, int(cols[-1]) + 1, min(y + _BAND_ROWS, h)))
     out = rgb.copy()
-    count = max(1, min(os.cpu_count() or 1, (y1 - y0) // _BAND_ROWS))
-    edges = [y0 + (y1 - y0) * i // count for i in range(count + 1)]
+    if not rects:
+        return out
+    whole = (min(r[0] for r in rects), rects[0][1], max(r[2] for r in rects), rects[-1][3])
+    image, origin = _needed(rgb if source is None else source, matrix, whole)
+    matrix = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]], [0, 0, 1.0]]) @ matrix
 
-    def band(i: int) -> None:
-        a = (matrix @ np.array([[1, 0, x0], [0, 1, edges[i]], [0, 0, 1.0]]))[:2].ravel()
-        moved = image.transform((x1 - x0, edges[i + 1] - edges[i]), Image.Transform.AFFINE,
-                                tuple(a), _BICUBIC)
-        out[edges[i]:edges[i + 1], x0:x1] = np.asarray(moved)
+    def band(rect: Tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = rect
+        a = (matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]]))[:2].ravel()
+        moved = image.transform((x1 - x0, y1 - y0), Image.Transform.AFFINE, tuple(a), _BICUBIC)
+        out[y0:y1, x0:x1] = np.asarray(moved)
 
-    if count == 1:
-        band(0)
+    if len(rects) == 1 or (os.cpu_count() or 1) == 1:
+        for rect in rects:
+            band(rect)
     else:
-        list(png.threads().map(band, range(count)))
+        list(png.threads().map(band, rects))
     return out
 
 

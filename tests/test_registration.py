@@ -173,14 +173,19 @@ def test_warp_takes_the_drift_out():
     assert np.abs(answer[inner].astype(int) - original[inner].astype(int)).mean() > 8
 
 
-def test_warp_only_touches_its_window_and_the_identity_changes_nothing():
+def test_warp_touches_only_the_bands_asked_for_and_the_identity_changes_nothing():
     original = photo("chelsea.png")
     assert np.array_equal(reg.warp(original, np.eye(3)), original)
-    moved = reg.warp(original, similarity(4, 4, 1, 0, (0, 0)), (slice(50, 100), slice(60, 200)))
-    outside = np.ones(original.shape[:2], bool)
-    outside[50:100, 60:200] = False
-    assert np.array_equal(moved[outside], original[outside])
+    where = np.zeros(original.shape[:2], bool)
+    where[50:100, 60:200] = True
+    where[150:170, 20:40] = True
+    moved = reg.warp(original, similarity(4, 4, 1, 0, (0, 0)), where)
+    inside = np.zeros(original.shape[:2], bool)  # bands of 48 rows from row 50, in the
+    inside[50:146, 60:200] = True  # columns that need them
+    inside[146:194, 20:40] = True
+    assert np.array_equal(moved[~inside], original[~inside])
     assert np.array_equal(moved[50:100, 60:200], original[54:104, 64:204])
+    assert np.array_equal(moved[150:170, 20:40], original[154:174, 24:44])
 
 
 def test_drift_reports_shift_scale_and_rotation_about_its_centre():
