@@ -287,19 +287,16 @@ class Placer:
         if estimate.status != "corrected":
             generated = map_back(plan, image, framing)
             return generated, generated, found, None
-        # Drifted: the window straight from the answer through the drift (one resampling),
-        # the rest, which is not shown, scaled back cheaply.
+        # Drifted: what is shown scaled back at its best (the part of the answer it reads,
+        # Lanczos) and resampled through the drift; the rest, not shown, scaled back cheaply.
         matrix = estimate.drift.matrix
         raw = map_back(plan, image, framing, _BILINEAR)
-        source, box = _padded(image, answer_box(plan, image.size, framing))
-        r = plan.region
-        to_answer = np.array([[(box[2] - box[0]) / r.width, 0, box[0]],
-                              [0, (box[3] - box[1]) / r.height, box[1]], [0, 0, 1.0]])
-        factor = max(1, round(min(to_answer[0, 0], to_answer[1, 1])))
-        if factor > 1:  # a box filter first, so that the bicubic one does not alias
-            source = source.reduce(factor)
-            to_answer = np.diag([1 / factor, 1 / factor, 1.0]) @ to_answer
-        aligned = registration.warp(raw, to_answer @ matrix, self.shown, source)
+        reach = math.ceil(estimate.displacement) + 4
+        ys, xs = comp.nonzero_window(self.shown, reach)
+        part = Bounds(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
+        local = map_back(plan, image, framing, _LANCZOS, part)
+        to_local = np.array([[1, 0, -part.x], [0, 1, -part.y], [0, 0, 1.0]])
+        aligned = registration.warp(raw, to_local @ matrix, self.shown, local)
         return raw, aligned, found, matrix
 
 
@@ -373,13 +370,20 @@ def _answered(plan: Plan, image: Image.Image, matrix: np.ndarray | None, shape) 
     return (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
 
 
-def map_back(plan: Plan, image: Image.Image, framing: str = "stretch", resample=_LANCZOS
-             ) -> np.ndarray:
+def map_back(plan: Plan, image: Image.Image, framing: str = "stretch", resample=_LANCZOS,
+             part: Bounds | None = None) -> np.ndarray:
     """``plan.region`` of the answer (of any size; normally ``plan.api_size``), through the
     exact inverse of canvas → answer; an answer of another shape taken as ``framing`` (one of
-    _FRAMINGS; what lies beyond a cropped answer takes its edge)."""
-    image, box = _padded(image, answer_box(plan, image.size, framing))
+    _FRAMINGS; what lies beyond a cropped answer takes its edge). ``part``: only this
+    rectangle of the region (in its coordinates)."""
     r = plan.region
+    x0, y0, x1, y1 = answer_box(plan, image.size, framing)
+    if part is not None:
+        sx, sy = (x1 - x0) / r.width, (y1 - y0) / r.height
+        x0, y0, x1, y1 = (x0 + part.x * sx, y0 + part.y * sy, x0 + part.right * sx,
+                          y0 + part.bottom * sy)
+        r = part
+    image, box = _padded(image, (x0, y0, x1, y1))
     return np.asarray(image.resize((r.width, r.height), resample, box=box))
 
 
