@@ -163,22 +163,29 @@ def render_page(edit: Edit, drifts: list, photos: list, timing: list, stamp: str
         "rotation about the answer's centre moves the selection too; the model answers at %s "
         "(%.2f answer px to a photo px; drifts are in answer px), or at %s for the cases of "
         "another shape. Levels are 0–255, averaged over the three channels; the painted "
-        "centre is measured on the placed patch. Time: the wall time of placing with "
+        "centre is measured on the placed patch. Time: the CPU time of placing with "
         "registration less without (best of several, the two taking turns), and of placing "
         "without." % (
             plan.selection.width, plan.selection.height, region_size.width,
             region_size.height, plan.size_param, scale, "%dx%d" % edit.other_size()),
         "",
         "| drift | found | error in the selection, change nothing (align / off / naive) "
-        "| painted centre off by, px | feather band error | time added, ms (placing without) |",
+        "| painted centre off by, px | feather band error | time added, CPU ms (placing "
+        "without) |",
         "|---|---|---|---|---|---|",
     ]
     for row in drifts:
         lines.append("| %s | %s | %s | %s | %s | %.0f (%.0f) |" % (
             row["case"], row["status"], " / ".join(_cells(row["error"], 2)),
             " / ".join(_cells(row["paint"], 2)), " / ".join(_cells(row["band"], 2)),
-            row["added"] * 1000, row["place"] * 1000))
+            row["added_cpu"] * 1000, row["place_cpu"] * 1000))
     lines += [
+        "",
+        "*Another shape, cropped*: the model filled the other shape by cutting off part of "
+        "the canvas, here the part of it above and below, which holds part of the selection. "
+        "There the answer has nothing: with registration the original is kept (the soft mask "
+        "is cut), without it the answer is stretched over it. The painted centre is measured "
+        "on the paint that is left, so it is off by what was cut.",
         "",
         "The realistic fake (`tests/fakeapi/redraw.py`, `REALISTIC`): shifted (6, −3) px, "
         "scaled 2.5 %, rotated 0.6°, a little warmer, blurred (0.6 px), noisy (σ 2), "
