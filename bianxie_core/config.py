@@ -70,6 +70,7 @@ class Config:
     cost_confirm_above: float = 0.0  # ask before a run estimated above this; 0 = never ask
     history_cap_mb: int = 500  # imported entries are pruned above this; pending ones never
     worker_standby: int = 600  # s a plug-in's request worker waits, warm, for the next edit
+    align: bool = True  # move an answer the model redrew shifted back into place
     relay_quirks: dict = field(default_factory=dict)  # base_url -> {"no_n": true, ...}
 
     def redacted(self) -> dict:
@@ -89,7 +90,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _NUMBER_FIELDS = {"timeout", "connect_timeout", "cost_confirm_above"}
 _INT_FIELDS = {"max_parallel", "history_cap_mb", "worker_standby"}
 _DICT_FIELDS = {"prices", "models", "relay_quirks"}
-_BOOL_FIELDS = {"allow_http"}
+_BOOL_FIELDS = {"allow_http", "align"}
 _TEXT_FIELDS = set(_FIELDS) - _NUMBER_FIELDS - _INT_FIELDS - _DICT_FIELDS - _BOOL_FIELDS
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -62,6 +62,7 @@ class EditSettings:
     grow: int = DEFAULT_GROW
     feather: int = DEFAULT_FEATHER
     color_match: bool = True
+    align: bool = True  # move an answer the model redrew shifted back into place
     output_format: str = "png"
     stream: bool = True
     partial_images: int = 1
@@ -86,7 +87,7 @@ class EditSettings:
     def region_options(self) -> RegionOptions:
         return RegionOptions(
             context=self.context or "auto", grow=self.grow, feather=self.feather,
-            color_match=self.color_match, size=self.size or "auto")
+            color_match=self.color_match, align=self.align, size=self.size or "auto")
 
     def effective_prompt(self) -> str:
         if self.remove:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -44,7 +44,7 @@ def decode_image(data: bytes, path) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image.load()
-        return _eight_bit(image)
+        return region.eight_bit(image)
     except Image.UnidentifiedImageError:
         raise UsageError(_("{path} is not an image file: give a PNG, JPEG or WebP "
                            "image.").format(path=path)) from None
@@ -54,17 +54,6 @@ def decode_image(data: bytes, path) -> Image.Image:
     except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
         raise UsageError(_("The image {path} is damaged and cannot be read: open it in an "
                            "image editor and save it again.").format(path=path)) from None
-
-
-def _eight_bit(image: Image.Image) -> Image.Image:
-    """16-bit grey (Pillow's I;16 and I modes) scaled to 8 bits: Pillow's own conversion clips,
-    which turned a dark 16-bit selection white."""
-    if not image.mode.startswith("I"):
-        return image
-    values = np.asarray(image, dtype=np.float64)
-    sixteen = image.mode.startswith("I;16") or values.max(initial=0) > 255
-    values = values / 257.0 if sixteen else values
-    return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
 
 
 def _load_rgba(path) -> np.ndarray:
@@ -114,20 +103,29 @@ class FileEdit:
     coverage: Optional[np.ndarray]  # the selection over the crop; None when expanding
     options: planning.RegionOptions
     checked: object = None  # the service's Checked request: sent without checking again
+    alignments: list = field(default_factory=list)  # per result: what registration found
 
     def send(self, on_partial=None):
-        """Pay for the edit; returns (full composited images, outcome)."""
+        """Pay for the edit; returns (full composited images, outcome). ``alignments`` then
+        holds each result's ``Placement.alignment`` (None: not aligned)."""
         outcome = self.service.edit(self.checked or self.request, on_partial=on_partial,
                                     meta=self.meta)
-        return _composite_all(self.plan, self.crop_pixels, self.coverage, self.pixels,
-                              outcome, self.options), outcome
+        results = []
+        placer = region.Placer(self.plan, self.crop_pixels, self.coverage, self.options)
+        for saved in outcome.images:
+            placement = placer.place(saved.data)
+            outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
+            self.alignments.append(placement.alignment)
+            results.append(Image.fromarray(region.apply_placement(self.pixels, placement)))
+        return results, outcome
 
 
 def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, context="auto",
                       grow=None, feather=None, color_match=True,
-                      input_fidelity=None) -> FileEdit:
+                      input_fidelity=None, align=True) -> FileEdit:
     """Check and plan an edit of the selected region of an image file (UsageError when the
-    files, the selection or the settings are unusable)."""
+    files, the selection or the settings are unusable). The answer is aligned when ``align``
+    and the config's ``align`` both say so."""
     pixels = _load_rgba(image_path)
     layer = Extent(pixels.shape[1], pixels.shape[0])
     coverage = _load_selection(selection_path, (layer.width, layer.height))
@@ -136,7 +134,8 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
         raise UsageError(_("The selection {path} is empty: paint white where the image should "
                            "change (black is kept).").format(path=selection_path))
     settings = settings_for(service, fields, context=context, grow=grow, feather=feather,
-                            color_match=color_match, input_fidelity=input_fidelity or "")
+                            color_match=color_match, input_fidelity=input_fidelity or "",
+                            align=bool(align and service.config.align))
     spec = service.model(settings.model)
     check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
     options = settings.region_options()
@@ -152,14 +151,15 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
 
 
 def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=None,
-                     input_fidelity=None) -> FileEdit:
+                     input_fidelity=None, align=True) -> FileEdit:
     """Check and plan growing an image file's canvas by ``margins`` (left, top, right, bottom)
-    or to ``aspect``, the model filling the new area."""
+    or to ``aspect``, the model filling the new area (aligned as in plan_inpaint_file)."""
     if (fields.get("n") or 1) > 1:
         raise UsageError(_("expand makes one image per run: leave out -n, and run it again for "
                            "another version."))
     pixels = _load_rgba(image_path)
-    settings = settings_for(service, dict(fields, n=1), input_fidelity=input_fidelity or "")
+    settings = settings_for(service, dict(fields, n=1), input_fidelity=input_fidelity or "",
+                            align=bool(align and service.config.align))
     settings.prompt = settings.prompt.strip() or EXPAND_PROMPT
     spec = service.model(settings.model)
     check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
@@ -172,16 +172,6 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     checked = service.check(request)
     meta = {"tool": "expand", "origin": list(plan.origin)}
     return FileEdit(service, request, meta, plan, pixels, crop_pixels, None, options, checked)
-
-
-def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> list:
-    results = []
-    placer = region.Placer(plan, crop_pixels, coverage, options)
-    for saved in outcome.images:
-        placement = placer.place(saved.data)
-        outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
-        results.append(Image.fromarray(region.apply_placement(pixels, placement)))
-    return results
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -51,6 +51,7 @@ class RegionOptions:
     grow: int = DEFAULT_GROW  # px the selection grows (composite and API mask)
     feather: int = DEFAULT_FEATHER  # px of soft edge outside the grown selection
     color_match: bool = True  # fit the patch's tone to the original around the selection
+    align: bool = True  # move an answer that drifted back into place (registration.py)
     size: str = "auto"  # API size: "auto" or WxH
     max_pixels: int = FREE_SIZE_DEFAULT_MAX_PIXELS  # free-size models: cap on the API size
     upload_format: str = "png"  # png | webp | jpeg

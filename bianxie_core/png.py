@@ -45,7 +45,7 @@ def encode(pixels: np.ndarray) -> bytes:
     if bands == 1:
         parts = [_deflate_band(*jobs[0])]
     else:
-        parts = list(_threads().map(lambda job: _deflate_band(*job), jobs))
+        parts = list(threads().map(lambda job: _deflate_band(*job), jobs))
     adler = 1
     for _body, band_adler, length in parts:
         adler = _adler32_combine(adler, band_adler, length)
@@ -60,7 +60,8 @@ def _band_count(nbytes: int, height: int) -> int:
     return max(1, min(cpus, 8, height, nbytes // MIN_BAND_BYTES))
 
 
-def _threads() -> ThreadPoolExecutor:
+def threads() -> ThreadPoolExecutor:
+    """The process's threads for bands of pixel work (here, and registration.warp)."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8),

@@ -9,7 +9,11 @@ all pixel access; the plan comes from ``planning``, which needs neither numpy no
     placement = place(plan, same_pixels, same_coverage, result, options)
 
 ``Placer(plan, pixels, coverage, options)`` does the half of ``place`` that needs no answer, so
-a host can run it while the model works, then ``.place(result)``.
+a host can run it while the model works, then ``.place(result)``. Models redraw the whole
+canvas, so the answer is first moved back into place where it drifted (``Placer.align``,
+registration.py; ``options.align``), then colour-matched and given the soft mask.
+
+(Over 450 lines: both halves of the pipeline, and the image decoding and encoding they share.)
 
 Only ``plan.crop`` of the layer is ever read (``plan.pixels_to_read``), so an 8000×6000 layer
 costs what its selection costs.
@@ -45,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import compositing as comp
-from bianxie_core import png
+from bianxie_core import diagnosis, png, registration
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
@@ -57,8 +61,12 @@ _CHANGED = 40
 _CHANGED_SHARE = 0.2
 _CHECK_SIDE = 256
 _SAME_ASPECT = 0.01  # |log| of an aspect ratio's change still taken as the same shape
+# How a model may frame an answer of another shape than the canvas: stretched to it (what
+# map_back assumes), the canvas fitted inside with bars, or the canvas cropped to cover it.
+_FRAMINGS = ("stretch", "fit", "cover")
 _LANCZOS = Image.Resampling.LANCZOS
 _BOX = Image.Resampling.BOX
+_BILINEAR = Image.Resampling.BILINEAR
 _PNG_MODES = ("L", "LA", "RGB", "RGBA")
 
 
@@ -80,6 +88,7 @@ class Placement:
     warnings: tuple[str, ...] = ()
     canvas: Extent | None = None  # expand: the new canvas size
     origin: tuple[int, int] = (0, 0)  # expand: where the old layer goes on the new canvas
+    alignment: dict | None = None  # what registration found (diagnosis.py); None: not run
 
     @property
     def bounds(self) -> Bounds:
@@ -198,19 +207,45 @@ class Placer:
             near = comp.dilate(changed, options.ring_width)
             self.check = IgnoredMaskCheck(self.original, known & ~near)
             self.fit_where = near & ~changed & known
+        self.registrar = self.shown = None
+        if self.mask is not None and options.align:
+            # What the model was told to keep: outside the grown API mask (expand: the old
+            # layer), with the reach of the resampling filter.
+            asked = comp.dilate(fill > 0, options.grow + 3)
+            if plan.mode == "expand":
+                asked |= _filled_beyond(plan, options.grow + 3)
+            # what is shown, and the ring the tone is fitted on: all that is resampled
+            self.shown = comp.dilate((self.mask > 0) | self.fit_where, 2)
+            window = comp.nonzero_window(self.shown, 0)
+            area = None if window is None else (
+                window[1].start, window[0].start, window[1].stop, window[0].stop)
+            self.registrar = registration.Registrar(registration.luma(self.original),
+                                                    known & ~asked, area)
 
     def place(self, result: bytes | Image.Image) -> Placement:
         plan, warnings = self.plan, []
         image = decode_result(result)
-        if image.size != tuple(plan.api_size) and _distorted(image.size, plan):
+        raw, generated, alignment, matrix = self.align(image)
+        mask = None if self.mask is None else self.mask.copy()  # one per placement
+        if alignment and alignment.get("framing") == "cover" and mask is not None:
+            # the model cropped the canvas: where its answer holds nothing, keep the original
+            mask[~_answered(plan, image, matrix, mask.shape)] = 0
+        got = "{}x{}".format(*image.size)
+        if alignment and alignment.get("framing"):
+            warnings.append(
+                _("The server returned a {got} image instead of {want}, framed its own way; "
+                  "it was fitted back into place: check the edges.").format(
+                    got=got, want=plan.size_param))
+        elif image.size != tuple(plan.api_size) and _distorted(image.size, plan):
             warnings.append(
                 _("The server returned a {got} image instead of {want}; it was rescaled to "
                   "fit, so it may look stretched or soft.").format(
-                    got="{}x{}".format(*image.size), want=plan.size_param)
+                    got=got, want=plan.size_param)
             )
-        generated = map_back(plan, image)
+        if alignment and alignment.get("warning"):
+            warnings.append(alignment["warning"])
         if self.check is not None:
-            if self.check.ignored(generated):
+            if self.check.ignored(raw, matrix):
                 warnings.append(
                     _("The server changed much of the image outside the selection (it may "
                       "ignore the mask); only the selected area was used, check the edges.")
@@ -222,9 +257,47 @@ class Placer:
         patch[..., :3] = generated
         patch[..., 3] = 255
         expand = plan.mode == "expand"
-        mask = None if self.mask is None else self.mask.copy()  # one per placement
         return Placement(patch, plan.region.x, plan.region.y, mask, tuple(warnings),
-                         plan.layer if expand else None, plan.origin)
+                         plan.layer if expand else None, plan.origin, alignment)
+
+    def align(self, image: Image.Image) -> tuple:
+        """(raw, aligned, found, matrix): ``plan.region`` of the answer as it came and moved
+        back into place where it drifted (where ``self.shown``: the rest is not shown); what
+        registration found (None when it is off or has nothing to align to); the transform
+        taken out (None: none)."""
+        plan = self.plan
+        if self.registrar is None:
+            generated = map_back(plan, image)
+            return generated, generated, None, None
+        framings = _FRAMINGS[:1]
+        if not self.registrar.refusal and abs(math.log(
+                image.width / image.height * plan.canvas.height / plan.canvas.width)) \
+                > _SAME_ASPECT:
+            framings = _FRAMINGS
+        grey, best = image.convert("L"), None
+        for framing in framings:  # estimated on the luma, scaled back by area: enough to
+            luma = map_back(plan, grey, framing, _BOX).astype(np.float32)  # register on
+            estimate = self.registrar.estimate(luma)
+            rank = (estimate.status != "refused", estimate.score)
+            if best is None or rank > best[0]:
+                best = (rank, framing, estimate)
+        _rank, framing, estimate = best
+        framing = "stretch" if estimate.status == "refused" else framing
+        found = diagnosis.describe(estimate, framing, plan.region)
+        if estimate.status != "corrected":
+            generated = map_back(plan, image, framing)
+            return generated, generated, found, None
+        # Drifted: what is shown scaled back at its best (the part of the answer it reads,
+        # Lanczos) and resampled through the drift; the rest, not shown, scaled back cheaply.
+        matrix = estimate.drift.matrix
+        raw = map_back(plan, image, framing, _BILINEAR)
+        reach = math.ceil(estimate.displacement) + 4
+        ys, xs = comp.nonzero_window(self.shown, reach)
+        part = Bounds(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
+        local = map_back(plan, image, framing, _LANCZOS, part)
+        to_local = np.array([[1, 0, -part.x], [0, 1, -part.y], [0, 0, 1.0]])
+        aligned = registration.warp(raw, to_local @ matrix, self.shown, local)
+        return raw, aligned, found, matrix
 
 
 def recovered_position(canvas, offset, pixels: np.ndarray
@@ -282,13 +355,61 @@ def _distorted(size: tuple[int, int], plan: Plan) -> bool:
     return stretched or width < min(api.width, canvas.width)
 
 
-def map_back(plan: Plan, image: Image.Image) -> np.ndarray:
-    """``plan.region`` of the answer (of any size; normally ``plan.api_size``), through the
-    exact inverse of canvas → answer."""
-    sx, sy = image.width / plan.canvas.width, image.height / plan.canvas.height
+def _answered(plan: Plan, image: Image.Image, matrix: np.ndarray | None, shape) -> np.ndarray:
+    """Where over ``plan.region`` (after ``matrix``) a cropped ("cover") answer has pixels,
+    with 2 px to spare for the resampling filter."""
+    s = max(image.width / plan.canvas.width, image.height / plan.canvas.height)
     r = plan.region.relative_to(plan.canvas)
-    box = (r.x * sx, r.y * sy, r.right * sx, r.bottom * sy)
-    return np.asarray(image.resize((r.width, r.height), _LANCZOS, box=box))
+    x0 = -(image.width - plan.canvas.width * s) / 2 / s - r.x + 2
+    y0 = -(image.height - plan.canvas.height * s) / 2 / s - r.y + 2
+    x1, y1 = x0 + image.width / s - 4, y0 + image.height / s - 4
+    m = np.eye(3) if matrix is None else matrix
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32) + 0.5
+    px = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+    py = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+    return (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+
+
+def map_back(plan: Plan, image: Image.Image, framing: str = "stretch", resample=_LANCZOS,
+             part: Bounds | None = None) -> np.ndarray:
+    """``plan.region`` of the answer (of any size; normally ``plan.api_size``), through the
+    exact inverse of canvas → answer; an answer of another shape taken as ``framing`` (one of
+    _FRAMINGS; what lies beyond a cropped answer takes its edge). ``part``: only this
+    rectangle of the region (in its coordinates)."""
+    r = plan.region
+    x0, y0, x1, y1 = answer_box(plan, image.size, framing)
+    if part is not None:
+        sx, sy = (x1 - x0) / r.width, (y1 - y0) / r.height
+        x0, y0, x1, y1 = (x0 + part.x * sx, y0 + part.y * sy, x0 + part.right * sx,
+                          y0 + part.bottom * sy)
+        r = part
+    image, box = _padded(image, (x0, y0, x1, y1))
+    return np.asarray(image.resize((r.width, r.height), resample, box=box))
+
+
+def answer_box(plan: Plan, size: tuple[int, int], framing: str = "stretch") -> tuple:
+    """Where ``plan.region`` lies in an answer of ``size`` taken as ``framing``: (x0, y0, x1,
+    y1) in its pixels, beyond its edges when it cropped the canvas."""
+    sx, sy = size[0] / plan.canvas.width, size[1] / plan.canvas.height
+    ox = oy = 0.0
+    if framing != "stretch":
+        sx = sy = min(sx, sy) if framing == "fit" else max(sx, sy)
+        ox = (size[0] - plan.canvas.width * sx) / 2
+        oy = (size[1] - plan.canvas.height * sy) / 2
+    r = plan.region.relative_to(plan.canvas)
+    return ox + r.x * sx, oy + r.y * sy, ox + r.right * sx, oy + r.bottom * sy
+
+
+def _padded(image: Image.Image, box: tuple) -> tuple[Image.Image, tuple]:
+    """``image`` with its edge repeated far enough to hold ``box``, and the box on it."""
+    if box[0] >= 0 and box[1] >= 0 and box[2] <= image.width and box[3] <= image.height:
+        return image, box
+    px = math.ceil(max(-box[0], box[2] - image.width, 0)) + 3
+    py = math.ceil(max(-box[1], box[3] - image.height, 0)) + 3
+    pixels = np.asarray(image)
+    pad = ((py, py), (px, px)) + ((0, 0),) * (pixels.ndim - 2)
+    return (Image.fromarray(np.pad(pixels, pad, "edge")),
+            (box[0] + px, box[1] + py, box[2] + px, box[3] + py))
 
 
 class IgnoredMaskCheck:
@@ -306,10 +427,16 @@ class IgnoredMaskCheck:
     def _small(self, a: np.ndarray) -> np.ndarray:
         return np.asarray(Image.fromarray(a).resize(self.size, _BOX))
 
-    def ignored(self, generated: np.ndarray) -> bool:
+    def ignored(self, generated: np.ndarray, matrix: np.ndarray | None = None) -> bool:
+        """Whether the answer changed much far from the mask; ``matrix``: the drift to take
+        out of ``generated`` first (as registration.warp takes it)."""
         if not self.enough:
             return False
         a, b = self.original, self._small(generated)
+        if matrix is not None:
+            h, w = generated.shape[:2]
+            scale = np.diag([self.size[0] / w, self.size[1] / h, 1.0])
+            b = registration.warp(b, scale @ matrix @ np.linalg.inv(scale))
         fit = comp.fit_gain_offset(a, b, self.far, (0.67, 1.5), (-64.0, 64.0))
         diff = np.abs(fit.apply(a).astype(np.int16) - b.astype(np.int16)).max(axis=2)
         return float(np.mean(diff[self.far] > _CHANGED)) > _CHANGED_SHARE
@@ -376,7 +503,20 @@ def decode_result(result: bytes | Image.Image) -> Image.Image:
             raise ResponseError(
                 _("The server's answer is not an image that can be read: try again.")
             ) from None
+    image = eight_bit(image)
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grey (Pillow's I;16 and I modes) scaled to 8 bits: Pillow's own conversion clips,
+    which turned a dark 16-bit image white. Other modes are returned as they are (Pillow reads
+    48- and 64-bit colour PNGs as RGB and RGBA already)."""
+    if not image.mode.startswith("I"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    sixteen = image.mode.startswith("I;16") or values.max(initial=0) > 255
+    values = values / 257.0 if sixteen else values
+    return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
 
 
 def encode_image(array, fmt: str = "png") -> bytes:

@@ -75,5 +75,5 @@ def write_placement(folder: Path, index: int, placement: region.Placement) -> di
     if placement.mask is not None:
         mask = RawPixels.of(placement.mask).save(Path(folder) / f"placed-{index}-mask.raw")
     return {"index": index, "x": placement.x, "y": placement.y, "patch": patch, "mask": mask,
-            "warnings": list(placement.warnings)}
+            "warnings": list(placement.warnings), "alignment": placement.alignment}
 

@@ -4,7 +4,8 @@
 import copy
 
 SETTING_ARGUMENTS = ("prompt", "model", "size", "quality", "n", "input-fidelity", "context",
-                     "grow", "feather", "color-match", "remove", "output-format", "stream")
+                     "grow", "feather", "color-match", "align", "remove", "output-format",
+                     "stream")
 
 
 def has(config, name):
@@ -25,6 +26,8 @@ def settings_from(config, base):
             continue  # a text argument nobody set is None
         if isinstance(value, str) and name != "prompt":
             value = value.strip()
+        if name == "align":
+            value = value and base.align  # the config's "align off" holds for every edit
         setattr(settings, name.replace("-", "_"), value)
     settings.size = size_text(settings.size or "auto")
     return settings

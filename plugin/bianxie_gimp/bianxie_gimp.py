@@ -322,9 +322,11 @@ def usage_text(status, core):
 
 
 def settings_from(config, core):
-    """The run's settings: the procedure's arguments over the defaults (model: Settings')."""
+    """The run's settings: the procedure's arguments over the defaults (model and align: the
+    config's)."""
+    cfg = core["config"].load()
     return arguments.settings_from(
-        config, core["edit_settings"].EditSettings(model=core["config"].load().model))
+        config, core["edit_settings"].EditSettings(model=cfg.model, align=cfg.align))
 
 
 def do_edit(procedure, run_mode, image, drawables, config, core, references=False):
@@ -374,6 +376,7 @@ def edit(core, job, image, layer, settings, proc_name, run_mode, refs=(), stored
     status, entries, hist = await_job(core, job, meta, _("Edit Selection"), run_mode, phases,
                                       needs=(image, layer))
     placed = placements(job, status)
+    meta["alignment"] = [p.get("alignment") for _patch, _mask, p in placed]
     phases("read-result")
     name = layer_name(settings, core)
     with one_undo_step(image):
@@ -522,6 +525,7 @@ def expand(core, job, image, layer, s, margins, aspect, run_mode):
     status, entries, hist = await_job(core, job, meta, _("Expand Canvas"), run_mode, phases,
                                       needs=(image, layer))
     patch, mask, placement = placements(job, status)[0]
+    meta["alignment"] = [placement.get("alignment")]
     # the new canvas in image coordinates, before the resize
     cx, cy = lx - plan.origin[0], ly - plan.origin[1]
     cw, ch = plan.layer.width, plan.layer.height
@@ -710,6 +714,9 @@ def add_request_args(proc, kind):
                                   _("Match colour and tone at the seam"), True, RW)
         proc.add_boolean_argument("remove", _("R_emove"), _("Remove what is selected (no "
                                                             "prompt needed)"), False, RW)
+    if kind != GENERATE:
+        proc.add_boolean_argument("align", _("A_lign the answer"), _(
+            "Move an answer the model redrew shifted back into place"), True, RW)
     proc.add_string_argument("output-format", _("O_utput format"), _("png, jpeg or webp"),
                              "png", RW)
     proc.add_boolean_argument("stream", _("Strea_m previews"),

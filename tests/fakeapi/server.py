@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from requests.structures import CaseInsensitiveDict
 
-from tests.fakeapi import faults, images
+from tests.fakeapi import faults, images, redraw
 from tests.fakeapi.envelope import (
     DIALECTS,
     ApiError,
@@ -52,7 +52,8 @@ class FakeServer:
     Knobs (plain attributes, change them at any time; ``reset()`` restores them):
     ``fault``/``fault_count``/``retry_after`` (seconds, the rate_limit fault's header),
     ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
-    ``partial_delay``/``final_delay``/``hold_final``. Logs: ``requests`` (every request but
+    ``partial_delay``/``final_delay``/``hold_final``, ``redraw`` (a ``redraw.Redraw``: edits
+    with fill "mask" or "echo" redrawn as a model does). Logs: ``requests`` (every request but
     downloads), ``responses`` (final image bytes sent), ``partials``, ``downloads``.
     """
 
@@ -92,6 +93,7 @@ class FakeServer:
         self.partial_delay = 0.0
         self.final_delay = 0.0
         self.hold_final: Optional[threading.Event] = None
+        self.redraw: Optional[redraw.Redraw] = None
 
     @property
     def fault(self) -> Optional[str]:
@@ -430,6 +432,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake, size = self.fake, self._out_size(job, fault)
         if job.kind == "generations":
             return images.pattern(size[0], size[1], "%s#%d" % (job.prompt, index))
+        if fake.redraw is not None and fake.fill in ("mask", "echo"):
+            paint = fake.fill_color if fake.fill == "mask" else None
+            return redraw.render(job.images[0], job.mask, size, fake.redraw, paint)
         return images.edit_pixels(job.images[0], job.mask, size, fake.fill, fake.fill_color,
                                   fake.shift)
 
