@@ -14,6 +14,7 @@ import pytest
 
 from tests.fakeapi import FakeServer
 from tests.gimp.batch import KEY, LIB, SUCCESS, batch_env, out_folder
+from tests.gimp.harness import parse_marks
 from tests.netkit import PROXY_ONLY_HOST, PROXY_PASSWORD, Pki, Proxy
 
 pytestmark = pytest.mark.gimp
@@ -192,3 +193,48 @@ def test_no_proxy_password_in_any_file_but_the_config(net_run):
                 leaks.append(str(path))
     assert leaks == []
     assert json.loads((home / "config.json").read_text())["proxy"] == ""
+
+
+DIAGNOSE = r'''
+import json, sys
+sys.path[:0] = [{vendor!r}, {plugin!r}]
+from bianxie_core.diagnose import diagnose
+for name, url, kw in {cases!r}:
+    found = diagnose(url, {key!r}, connect_timeout=5, timeout=10, **kw)
+    print("MARK", name, json.dumps([found.failure.kind if found.failure else "ok",
+                                    [s.step for s in found.steps], found.summary()]))
+'''
+
+
+def test_diagnose_in_gimps_python_names_each_step(gimp_env, tmp_path):
+    pki = Pki(tmp_path / "pki")
+    noku_file, noku_context = pki.no_key_usage()
+    inner = f"/tmp/bx-diag-{uuid.uuid4().hex[:8]}"
+    gimp_env.host_path(inner).mkdir(parents=True)
+    shutil.copy(pki.ca_file, gimp_env.host_path(f"{inner}/ca.pem"))
+    shutil.copy(noku_file, gimp_env.host_path(f"{inner}/ca-no-ku.pem"))
+    try:
+        with FakeServer(key=KEY, tls=pki.server_context()) as tls, \
+                FakeServer(key=KEY, tls=noku_context) as noku, \
+                Proxy("socks5") as socks, Proxy("http", auth=True) as auth:
+            ca = {"ca_bundle": f"{inner}/ca.pem"}
+            cases = [
+                ("ok", f"https://{PROXY_ONLY_HOST}:{tls.port}/v1",
+                 dict(ca, proxy=socks.url("socks5h"))),
+                ("auth", tls.base_url, dict(ca, proxy=auth.url(credentials="bob:wrong-pw"))),
+                ("strict", noku.base_url, {"ca_bundle": f"{inner}/ca-no-ku.pem"}),
+                ("untrusted", tls.base_url, {}),
+            ]
+            code = DIAGNOSE.format(vendor=gimp_env.vendor_dir, plugin=gimp_env.plugin_dir,
+                                   cases=cases, key=KEY)
+            proc = gimp_env.run(["python3", "-c", code], env={"LANGUAGE": "en"})
+    finally:
+        shutil.rmtree(gimp_env.host_path(inner), ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    found = {name: json.loads(value) for name, value in parse_marks(proc.stdout)}
+    assert found["ok"][:2] == ["ok", ["dns", "tcp", "proxy", "tls", "http"]], found["ok"]
+    assert found["auth"][:2] == ["proxy-auth", ["dns", "tcp", "proxy"]]
+    assert "wrong-pw" not in proc.stdout
+    assert found["strict"][0] == "tls-strict" and "key usage" in found["strict"][2]
+    assert found["untrusted"][0] == "tls-untrusted"
+    assert "the system's certificate store" in found["untrusted"][2]
