@@ -218,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cost)
 
     p = sub.add_parser("config", help=_("show or change settings (shared with the plug-in)"))
-    p.add_argument("action", choices=("get", "set", "path"),
+    p.add_argument("action", choices=("get", "set", "path", "test"),
                    help=_("get: show the settings (the key and proxy password masked); set: "
-                          "change one; path: show where the file is"))
+                          "change one; path: show where the file is; test: connect step by "
+                          "step (DNS, TCP, proxy, TLS, HTTP) and name the step that fails"))
     p.add_argument("name", nargs="?", choices=sorted(CONFIG_KEYS),
                    help=_("the setting (get without a name shows all)"))
     p.add_argument("value", nargs="?", help=_("for the key: omit to type it hidden, or - to "

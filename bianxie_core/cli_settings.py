@@ -48,6 +48,8 @@ def cmd_config(args, out) -> int:
     if args.action == "path":
         print(str(configmod.config_path()), file=out)
         return 0
+    if args.action == "test":
+        return _test_connection(out)
     if args.action == "get":
         shown = configmod.load().redacted()
         keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
@@ -67,6 +69,19 @@ def cmd_config(args, out) -> int:
         print(_("warning: the environment variable {var} is set and still takes precedence "
                 "over this setting; unset it to use the new value.").format(var=env_var),
               file=sys.stderr)
+    return 0
+
+
+def _test_connection(out) -> int:
+    """Each step of the connection on its own line; a failing step is the error."""
+    from bianxie_core.diagnose import diagnose_config
+
+    found = diagnose_config(configmod.load())
+    for line in found.lines():
+        print(printable(line, 2000), file=out)
+    if not found.ok:
+        raise errors.ConnectError(found.summary())
+    print(printable(found.summary(), 2000), file=out)
     return 0
 
 
