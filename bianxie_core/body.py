@@ -44,7 +44,7 @@ MAX_DOWNLOAD = 64 * MiB
 MAX_ERROR = 1 * MiB
 MAX_MODELS = 8 * MiB
 IN_MEMORY = 16 * MiB
-BIG_STRING = 1 * MiB  # strings longer than this stay in the spool file
+BIG_STRING = 64 * 1024  # strings longer than this stay in the spool file
 READ = 65536
 _STRING_STOP = re.compile(rb'["\\]')
 
@@ -276,6 +276,6 @@ def _skeleton(spool, marker: str) -> tuple:
                 if len(current) > BIG_STRING:
                     big, current = True, bytearray()
         offset += len(block)
-        if len(out) > ENVELOPE:
+        if len(out) > IN_MEMORY:
             raise ValueError("too much structure")
     return bytes(out), spans

@@ -137,6 +137,7 @@ class ImagesClient:
         self.session.headers.update({
             "User-Agent": f"bianxie-gimp/{__version__}",
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",  # what body.py decodes, never br or zstd
         })
 
     def __repr__(self) -> str:
@@ -193,7 +194,7 @@ class ImagesClient:
         """Fetch an image URL; the key goes only to the API's own origin."""
         deadline = deadline or time.monotonic() + self.timeout
         host = self._scrub(printable(urlsplit(url).hostname or "?", 100))
-        headers = {"Accept": "*/*"}
+        headers = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         if same_origin(url, self.base_url):
             headers["Authorization"] = f"Bearer {self._key}"
         try:

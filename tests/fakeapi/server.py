@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import socket
 import struct
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from requests.structures import CaseInsensitiveDict
 
-from tests.fakeapi import faults, images
+from tests.fakeapi import faults, hostile, images
 from tests.fakeapi.envelope import (
     DIALECTS,
     ApiError,
@@ -51,7 +52,8 @@ class FakeServer:
     Knobs (plain attributes, change them at any time; ``reset()`` restores them):
     ``fault``/``fault_count``/``retry_after`` (seconds, the rate_limit fault's header),
     ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
-    ``partial_delay``/``final_delay``/``hold_final``. Logs: ``requests`` (every request but
+    ``partial_delay``/``final_delay``/``hold_final``, and the issue-13 knobs of
+    ``tests/fakeapi/hostile.py`` (``compress`` is "gzip" by default). Logs: ``requests`` (every request but
     downloads), ``responses`` (final image bytes sent), ``partials``, ``downloads``.
     """
 
@@ -89,6 +91,24 @@ class FakeServer:
         self.partial_delay = 0.0
         self.final_delay = 0.0
         self.hold_final: Optional[threading.Event] = None
+        self.compress: Optional[str] = "gzip"
+        self.compress_stream = False
+        self.broken_item: Optional[str] = None
+        self.broken_indexes: Tuple[int, ...] = (0,)
+        self.b64_style: Optional[str] = None
+        self.count_delta = 0
+        self.echo_key: Optional[str] = None
+        self.sse_junk = False
+        self.stream_error_text: Optional[str] = None
+        self.trickle: Optional[str] = None
+        self.trickle_interval = 1.0
+        self.endless = False
+        self.huge_b64_mb: Optional[int] = None
+        self.download_bomb_mb: Optional[int] = None
+        self.redirect: Optional[int] = None
+        self.error_in_200 = False
+        self.usage_raw: Optional[str] = None
+        self.models_data: Optional[list] = None
 
     @property
     def fault(self) -> Optional[str]:
@@ -210,6 +230,11 @@ class _HTTPServer(ThreadingHTTPServer):
         pass  # clients that hang up are part of the tests
 
 
+@functools.lru_cache(maxsize=2)
+def _bomb(mib: int) -> bytes:
+    return hostile.gzip_bomb(mib)
+
+
 def _models_body(dialect: str) -> dict:
     data = [{"id": m, "object": "model", "created": 1745366400, "owned_by": "system"}
             for m in IMAGE_MODELS + OTHER_MODELS]
@@ -277,17 +302,41 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
 
-    def _send(self, status: int, body: bytes, content_type: str, headers=None) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers=None,
+              encoded: Optional[str] = None) -> None:
+        headers = dict(headers or {})
+        packer = hostile.compressor_for(self.fake.compress, self.headers.get("Accept-Encoding"))
+        if encoded:  # the body is already compressed (a gzip bomb)
+            headers["Content-Encoding"] = encoded
+        elif packer is not None:
+            body = packer.finish(body)
+            headers["Content-Encoding"], headers["Vary"] = packer.header, "Accept-Encoding"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in request_id_header(self.fake.dialect, self.request_id).items():
+            if name.lower() not in (h.lower() for h in headers):
+                self.send_header(name, value)
+        for name, value in headers.items():
             self.send_header(name, value)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
+        if self.fake.trickle == "headers":
+            head, self._headers_buffer = b"".join(self._headers_buffer) + b"\r\n", []
+            return self._dribble(head + body)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        if self.command == "HEAD":
+            return None
+        if self.fake.trickle == "body":
+            return self._dribble(body)
+        self.wfile.write(body)
+
+    def _dribble(self, data: bytes) -> None:
+        """Send ``data`` one byte per ``trickle_interval`` until done, stopped or hung up."""
+        self.close_connection = True
+        for i in range(len(data)):
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            if self.fake._wait(self.fake.trickle_interval):
+                return
 
     def _send_json(self, status: int, obj, headers=None) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
@@ -351,6 +400,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ApiError as err:
                 problem = err
         model = params.get("model") if isinstance(params.get("model"), str) else "gpt-image-1"
+        if self._hostile_answer(route, params, sent):
+            return None
         if fault in faults.ERRORS:
             return self._error_fault(fault, model, sent)
         if fault in faults.REFUSALS:
@@ -360,11 +411,35 @@ class _Handler(BaseHTTPRequestHandler):
         if problem is not None:
             raise problem
         if route == "models":
-            return self._send_json(200, _models_body(fake.dialect))
+            body = _models_body(fake.dialect)
+            if fake.models_data is not None:
+                body["data"] = fake.models_data
+            return self._send_json(200, body)
         if fake.dialect == "new-api" and "model" in params and model not in IMAGE_MODELS:
             raise faults.no_channel(model)
         job = build_job(route, params, files, form, fake.dialect)
         self._answer(job, fault)
+
+    def _hostile_answer(self, route: str, params: dict, sent_key: Optional[str]) -> bool:
+        """Answer with a redirect, an error inside a 200 or an echoed key; True when done."""
+        fake = self.fake
+        if fake.redirect:
+            location = fake.root_url + "/moved/v1" + self.path[len("/v1"):]
+            self._send(fake.redirect, b"<html><body>Moved</body></html>", "text/html",
+                       {"Location": location})
+            return True
+        if fake.error_in_200 and route != "models":
+            self._send_json(200, {"error": {
+                "message": "You exceeded your current quota, please check your plan and "
+                "billing details.", "type": "insufficient_quota", "param": None,
+                "code": "insufficient_quota"}})
+            return True
+        streamed = params.get("stream") in (True, "true")
+        if fake.echo_key and not (fake.echo_key == "sse_code" and streamed):
+            status, ctype, body, headers = hostile.echo_error(fake.echo_key, sent_key or "")
+            self._send(status, body, ctype, headers)
+            return True
+        return False
 
     def _parse(self, route: str, rec: Recorded):
         ctype = self.headers.get("Content-Type", "")
@@ -413,6 +488,9 @@ class _Handler(BaseHTTPRequestHandler):
             found = self.fake._files.get(name)
         if found is None:
             return self._send(404, b"not found", "text/plain")
+        if self.fake.download_bomb_mb:
+            bomb = _bomb(self.fake.download_bomb_mb)
+            return self._send(200, bomb, found[1], encoded="gzip")
         self._send(200, found[0], found[1])
 
     # --- answers -----------------------------------------------------------------------------
@@ -462,7 +540,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _image_entry(self, job: Job, data: bytes, fault: Optional[str]) -> dict:
         """A data[] entry (or the image keys of a completed event) for ``data``."""
-        b64 = base64.b64encode(data).decode("ascii")
+        b64 = hostile.b64(data, self.fake.b64_style)
         if fault == "truncated_b64":
             cut = len(b64) // 2
             return {"b64_json": b64[: cut - 1 if cut % 4 == 0 else cut]}
@@ -487,21 +565,62 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "invalid_json":
             body = b'{"created": %d, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA' % time.time()
             return self._send(200, body, "application/json")
-        data = [] if fault == "empty_data" else [self._image_entry(job, e, fault) for e in encoded]
+        if self.fake.endless:
+            return self._endless()
+        count = max(job.n + self.fake.count_delta, 0)
+        encoded = [encoded[i % len(encoded)] for i in range(count)]
+        data = [] if fault == "empty_data" else [self._item(job, i, e, fault)
+                                                 for i, e in enumerate(encoded)]
         body = {"created": int(time.time()), "data": data}
         body.update(self._echo(job))
         body["usage"] = self._usage(job, job.n)
         headers = {} if self.fake.dialect == "new-api" else {"openai-processing-ms": "1234"}
-        self._send_json(200, body, headers)
+        if self.fake.usage_raw is None:
+            return self._send_json(200, body, headers)
+        body["usage"] = "@USAGE@"
+        text = json.dumps(body, ensure_ascii=False).replace('"@USAGE@"', self.fake.usage_raw)
+        self._send(200, text.encode("utf-8"), "application/json", headers)
+
+    def _item(self, job: Job, index: int, data: bytes, fault: Optional[str]):
+        fake = self.fake
+        if index == 0 and fake.huge_b64_mb:
+            return self._image_entry(job, hostile.big_png(fake.huge_b64_mb * 3 // 4), fault)
+        if fake.broken_item and index in fake.broken_indexes:
+            return hostile.broken_entry(fake.broken_item, data, fake.alt_host_url)
+        return self._image_entry(job, data, fault)
+
+    def _endless(self) -> None:
+        """A 200 JSON answer whose base64 never ends (until the client hangs up)."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._chunk(b'{"created": 1, "data": [{"b64_json": "')
+        block = b"A" * 65536
+        while not self.fake._stopping.is_set():
+            self._chunk(block)
 
     # --- streaming ---------------------------------------------------------------------------
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _stream_chunk(self, data: bytes) -> None:
+        """One piece of a stream, compressed when ``compress_stream``; b"" ends the stream."""
+        packer = getattr(self, "_packer", None)
+        if packer is None:
+            return self._chunk(data)
+        packed = packer.flush(data) if data else packer.finish()
+        if packed:
+            self._chunk(packed)
+        if not data:
+            self._chunk(b"")
+        return None
+
     def _event(self, name: str, payload) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        self._chunk(b"event: %s\ndata: %s\n\n" % (name.encode("ascii"), data))
+        self._stream_chunk(b"event: %s\ndata: %s\n\n" % (name.encode("ascii"), data))
 
     def _stream(self, job: Job, fault: Optional[str]) -> None:
         fake = self.fake
@@ -510,6 +629,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        self._packer = (hostile.compressor_for(fake.compress, self.headers.get("Accept-Encoding"))
+                        if fake.compress_stream else None)
+        if self._packer is not None:
+            self.send_header("Content-Encoding", self._packer.header)
         for name, value in request_id_header(fake.dialect, self.request_id).items():
             self.send_header(name, value)
         self.end_headers()
@@ -530,11 +653,21 @@ class _Handler(BaseHTTPRequestHandler):
                 sent_partials += 1
             if fault == "stream_cut":
                 return self._abort_stream()
-            if fault == "stream_error":
-                self._event("error", {"type": "error", "error": {
-                    "type": "image_generation_server_error", "code": "image_generation_failed",
-                    "message": "Image generation failed. Please try again.", "param": None}})
+            if fault == "stream_error" or fake.echo_key == "sse_code":
+                error = {"type": "image_generation_server_error",
+                         "code": "image_generation_failed",
+                         "message": "Image generation failed. Please try again.", "param": None}
+                if fake.echo_key == "sse_code":
+                    error["code"] = self.headers.get("Authorization", "")[len("Bearer "):]
+                payload = fake.stream_error_text if fake.stream_error_text else error
+                self._event("error", {"type": "error", "error": payload})
                 break
+            if fake.sse_junk:
+                for junk in hostile.SSE_JUNK:
+                    self._stream_chunk(junk)
+                self._event(prefix + ".partial_image", {
+                    "type": prefix + ".partial_image", "partial_image_index": None,
+                    "b64_json": "@@@"})
             due = max(self.t0 + fake.latency, self.t0 + fake.final_delay)
             if fake._wait(due - time.monotonic()) or not self._held():
                 return self._abort_stream()
@@ -547,7 +680,7 @@ class _Handler(BaseHTTPRequestHandler):
             event.update(self._event_echo(job))
             event["usage"] = self._usage(job, 1)
             self._event(prefix + ".completed", event)
-        self._chunk(b"")
+        self._stream_chunk(b"")
 
     def _held(self) -> bool:
         """Wait for ``hold_final`` (max 30 s); False when the server is being stopped."""
