@@ -20,6 +20,10 @@ from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest
 
 MAX_EVENT = 80 * 1024 * 1024  # one SSE event: a final image's base64 (see body.py) and room
+# The order of the SDK's images.edit body, so the bytes are the SDK's (tests/test_wire_bytes.py)
+SDK_ORDER = ("prompt", "background", "input_fidelity", "model", "n", "output_compression",
+             "output_format", "partial_images", "quality", "response_format",
+             "safety_identifier", "size", "stream", "user")
 _DATA_URL = re.compile(rb"^\s*data:[^,]{0,100};base64,", re.I)
 _WHITESPACE = b" \t\r\n\f\v"
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -51,8 +55,10 @@ def encode_multipart(fields_: dict, files: list, boundary: str) -> bytes:
 
     urllib3 quotes a filename the HTML5 way (``"`` → %22, CR/LF → %0D%0A), so no file name
     can break a part's headers."""
+    names = sorted(fields_, key=lambda name: SDK_ORDER.index(name) if name in SDK_ORDER
+                   else len(SDK_ORDER))
     parts = [(name, ("true" if value else "false") if isinstance(value, bool) else str(value))
-             for name, value in fields_.items()]
+             for name, value in ((name, fields_[name]) for name in names)]
     parts += [(name, (image.name, image.data, image.content_type)) for name, image in files]
     body, _ctype = encode_multipart_formdata(parts, boundary=boundary)
     return body
