@@ -214,9 +214,10 @@ def test_an_sse_error_that_is_a_bare_string_says_it(srv):
 
 # --- secrets and the terminal ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("compress", [None, "gzip"])
 @pytest.mark.parametrize("field", ECHO_FIELDS)
-def test_an_echoed_key_is_in_no_exception_attribute(srv, field):
-    srv.echo_key = field
+def test_an_echoed_key_is_in_no_exception_attribute(srv, field, compress):
+    srv.echo_key, srv.compress = field, compress
     request = gen(stream=True) if field == "sse_code" else gen()
     with pytest.raises(errors.BianxieError) as info:
         client(srv).generate(request)
