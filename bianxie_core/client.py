@@ -41,69 +41,32 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 import requests
 
-from bianxie_core import __version__, body, errors, image_check
+from bianxie_core import __version__, body, errors
+from bianxie_core.answers import (  # noqa: F401 - ImagesResult, ResultImage: the client's API
+    Answers,
+    ImageSink,
+    ImagesResult,
+    PartialSink,
+    ResultImage,
+    not_json,
+)
 from bianxie_core.error_table import (  # noqa: F401 - RETRY_AFTER_CAP, error_from_response: API
     RETRY_AFTER_CAP,
     Scrubber,
-    error_envelope,
     error_from_response,
-    request_id as _request_id,
-    stream_error,
 )
-from bianxie_core.i18n import _, join_sentences
+from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest
 from bianxie_core.safe_text import printable
-from bianxie_core.wire import _Body, clean_usage, decode_b64, edit_file_parts, encode_multipart, \
-    sse_events
+from bianxie_core.wire import _Body, edit_file_parts, encode_multipart
 
 CONNECT_RETRIES = 2
 RATE_LIMIT_RETRIES = 3
-
-
-@dataclass
-class ResultImage:
-    data: bytes = field(repr=False)
-    index: int = 0
-    url: Optional[str] = None
-    revised_prompt: Optional[str] = None
-    format: Optional[str] = None  # what the bytes are: "png", "jpeg" or "webp"
-
-
-@dataclass
-class ImagesResult:
-    images: List[ResultImage]
-    usage: Optional[dict] = None  # non-negative ints only (wire.clean_usage)
-    size: Optional[str] = None
-    quality: Optional[str] = None
-    background: Optional[str] = None
-    output_format: Optional[str] = None
-    created: Optional[int] = None
-    request_id: Optional[str] = None
-    streamed: bool = False
-    failures: List[str] = field(default_factory=list)  # one sentence per broken item
-    warnings: List[str] = field(default_factory=list)  # e.g. more or fewer images than asked
-
-
-# on_image(index, data, info): called with each returned image's bytes before anything else.
-ImageSink = Callable[[int, bytes, dict], None]
-# on_partial(index, data): streamed preview images, in order.
-PartialSink = Callable[[int, bytes], None]
-
-
-class _Broken(Exception):
-    """One item of an answer that cannot be used; ``error`` is what to raise when no item is
-    good."""
-
-    def __init__(self, sentence: str, error: Optional[errors.BianxieError] = None):
-        super().__init__(sentence)
-        self.sentence = sentence
-        self.error = error or errors.ResponseError(sentence)
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -236,8 +199,8 @@ class ImagesClient:
                     if response.status_code >= 300:
                         raise self._error(response)
                     if stream and "text/event-stream" in response.headers.get("Content-Type", ""):
-                        return self._read_stream(response, deadline, on_image, on_partial)
-                    return self._read_json(response, deadline, on_image, n)
+                        return Answers(self, deadline, on_image, on_partial).stream(response)
+                    return Answers(self, deadline, on_image).json(response, n)
                 finally:
                     response.close()
             except errors.ConnectError:
@@ -359,175 +322,11 @@ class ImagesClient:
 
     # -- responses ----------------------------------------------------------------------
 
-    def _read_json(self, response: requests.Response, deadline: float, on_image,
-                   n: int) -> ImagesResult:
-        limit = body.answer_limit(n)
-        try:
-            answer = body.read_answer(body.chunks(response, deadline, limit, self.timeout))
-        except ValueError:
-            raise self._not_json(response) from None
-        try:
-            payload = answer.payload
-            if not isinstance(payload, dict):
-                raise errors.ResponseError(
-                    _("The server's answer is not in the expected format."))
-            request_id = self._clean_id(_request_id(response.headers))
-            data = payload.get("data")
-            if not data and error_envelope(payload):
-                raise error_from_response(200, response.headers, b"", self._scrubber,
-                                          err=error_envelope(payload))
-            if not isinstance(data, list) or not data:
-                raise errors.ResponseError(
-                    _("The server answered without any image (empty data); try another prompt "
-                      "or model."))
-            usage = clean_usage(payload.get("usage"))
-            result = ImagesResult(
-                images=[], usage=usage, size=_text(payload.get("size")),
-                quality=_text(payload.get("quality")),
-                background=_text(payload.get("background")),
-                output_format=_text(payload.get("output_format")),
-                created=_int(payload.get("created")), request_id=request_id,
-            )
-            self._deliver(data, n, answer, on_image, deadline, result)
-            return result
-        finally:
-            answer.close()
-
-    def _deliver(self, data: list, n: int, answer, on_image, deadline, result) -> None:
-        """Each good item to ``result.images`` (and on_image); each broken one described."""
-        if len(data) > n:
-            result.warnings.append(_(
-                "The server returned {got} images where {n} were asked for; only the first {n} "
-                "are kept.").format(got=len(data), n=n))
-            data = data[:n]
-        info = {"request_id": result.request_id, "usage": result.usage}
-        errors_: List[errors.BianxieError] = []
-        for index, item in enumerate(data):
-            try:
-                result.images.append(self._item(item, index, answer, on_image, info, deadline))
-            except _Broken as broken:
-                sentence = broken.sentence if len(data) == 1 else _(
-                    "Image {number} of {count}: {problem}").format(
-                    number=index + 1, count=len(data), problem=broken.sentence)
-                result.failures.append(sentence)
-                errors_.append(broken.error)
-        if not result.images:
-            if len(errors_) == 1:
-                raise errors_[0]
-            first = errors_[0]
-            first.message = join_sentences(*result.failures)
-            raise first
-        if len(data) < n:
-            result.warnings.append(_(
-                "The server returned {got} of the {n} images asked for.").format(
-                got=len(data), n=n))
-
-    def _item(self, item, index: int, answer, on_image, info: dict, deadline) -> ResultImage:
-        if not isinstance(item, dict):
-            raise _Broken(_("The server's answer is not in the expected format."))
-        if error_envelope(item):
-            exc = error_from_response(200, {}, b"", self._scrubber, err=error_envelope(item))
-            raise _Broken(exc.message, exc)
-        b64, url = answer.text(item.get("b64_json")), item.get("url")
-        if b64 and isinstance(b64, (str, bytes)):
-            return self._decoded(b64, index, on_image, info, item)
-        if b64 or (url and not isinstance(url, str)):
-            raise _Broken(_("The server's answer is not in the expected format."))
-        if url:
-            return self._fetched(url, index, on_image, info, deadline, item)
-        raise _Broken(_("The server's answer holds neither image data nor a URL."))
-
-    def _decoded(self, b64, index: int, on_image, info: dict, item: dict) -> ResultImage:
-        try:
-            data = decode_b64(b64)
-        except ValueError:
-            if on_image:  # keep what was paid for, as received, for a later look
-                raw = b64 if isinstance(b64, bytes) else b64.encode("utf-8", "replace")
-                on_image(index, raw, dict(info, broken="base64"))
-            raise _Broken(_("The image data from the server is cut off or damaged (invalid "
-                            "base64).")) from None
-        return self._checked(data, index, on_image, info, item, None)
-
-    def _fetched(self, url: str, index, on_image, info, deadline, item) -> ResultImage:
-        shown = self._scrub(printable(url, 80))
-        try:
-            parts = urlsplit(url)
-            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:
-            usable = False
-        if not usable:
-            raise _Broken(_("The server answered with a link that cannot be downloaded "
-                            "({url}).").format(url=shown))
-        try:
-            data = self.download(url, deadline)
-        except errors.BianxieError as exc:
-            raise _Broken(exc.message, exc) from None
-        return self._checked(data, index, on_image, dict(info, source="url"), item, url)
-
-    def _checked(self, data: bytes, index, on_image, info, item, url) -> ResultImage:
-        verdict = image_check.inspect(data)
-        if verdict.problem:
-            if on_image:
-                on_image(index, data, dict(info, broken="image", format=verdict.format))
-            what = verdict.problem if url else _("base64 of {what}").format(what=verdict.problem)
-            raise _Broken(_("The image data from the server is cut off or damaged "
-                            "({problem}).").format(problem=what))
-        if on_image:
-            on_image(index, data, dict(info, format=verdict.format))
-        revised = item.get("revised_prompt")
-        return ResultImage(data=data, index=index, url=url, format=verdict.format,
-                           revised_prompt=revised if isinstance(revised, str) else None)
-
-    def _read_stream(self, response, deadline: float, on_image, on_partial) -> ImagesResult:
-        request_id = self._clean_id(_request_id(response.headers))
-        pieces = body.chunks(response, deadline, body.answer_limit(4), self.timeout)
-        partials = 0
-        for event, payload in sse_events(pieces):
-            if not isinstance(payload, dict):
-                continue  # a number, a list, a string or broken JSON: not an event we know
-            if "error" in payload or event == "error":
-                raise stream_error(payload.get("error", payload), self._scrubber, request_id)
-            kind = payload.get("type") if isinstance(payload.get("type"), str) else event
-            if kind.endswith("partial_image"):
-                partials += 1
-                self._partial(payload, partials - 1, on_partial)
-            elif kind.endswith("completed"):
-                usage = clean_usage(payload.get("usage"))
-                result = ImagesResult(
-                    images=[], usage=usage, size=_text(payload.get("size")),
-                    quality=_text(payload.get("quality")),
-                    background=_text(payload.get("background")),
-                    output_format=_text(payload.get("output_format")),
-                    created=_int(payload.get("created_at")), request_id=request_id,
-                    streamed=True)
-                self._deliver([payload], 1, body.Answer(None), on_image, deadline, result)
-                return result
-        raise errors.ConnectionLostError(
-            _("The stream ended before the final image arrived."))
-
-    @staticmethod
-    def _partial(payload: dict, count: int, on_partial) -> None:
-        if not on_partial or not payload.get("b64_json"):
-            return
-        index = payload.get("partial_image_index")
-        index = index if isinstance(index, int) and not isinstance(index, bool) else count
-        try:
-            on_partial(index, decode_b64(payload["b64_json"]))
-        except ValueError:
-            pass  # a broken preview is no reason to lose the final image
-
-    def _not_json(self, response: requests.Response) -> errors.ResponseError:
-        return errors.ResponseError(
-            _("The server sent something that is not JSON (HTTP {status}, {ctype}): the "
-              "base URL may point to a web page rather than the API.").format(
-                status=response.status_code,
-                ctype=printable(response.headers.get("Content-Type", "?").split(";")[0], 60)))
-
     def _json(self, response: requests.Response, content: bytes) -> dict:
         try:
             payload = json.loads(content.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
-            raise self._not_json(response) from None
+            raise not_json(response) from None
         if not isinstance(payload, dict):
             raise errors.ResponseError(_("The server's answer is not in the expected format."))
         return payload
@@ -552,17 +351,6 @@ class ImagesClient:
         """Remove the key, in any form a server or library might echo, and any password in a
         URL (a proxy's) from a message."""
         return self._scrubber(text)
-
-    def _clean_id(self, value) -> Optional[str]:
-        return self._scrubber.clean(value)
-
-
-def _text(value) -> Optional[str]:
-    return printable(value, 40) if isinstance(value, str) else None
-
-
-def _int(value) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _is_after_send(exc: Exception) -> bool:

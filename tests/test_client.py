@@ -295,8 +295,7 @@ def test_fault_matrix(fault, kind, exc_type, billed, words, srv, tmp_path, big_f
         assert exc.request_id and exc.request_id in str(exc)
     entries = History(tmp_path / "home" / "history").entries()
     if fault == "truncated_b64":  # one per run, kept as received
-        # broken: "base64" when the cut leaves no valid base64, else "image" (a cut-off PNG)
-        assert [e.meta.get("broken") in ("base64", "image") for e in entries] == [True, True]
+        assert [e.meta.get("broken") for e in entries] == ["base64", "base64"]
     else:
         assert entries == []
 

@@ -271,7 +271,7 @@ def test_429_waits_are_bounded_by_the_timeout(srv):
     assert len(srv.requests) == 1
 
 
-# --- redirects, errors inside a 200, usage ----------------------------------------------------------
+# --- redirects, errors inside a 200, usage ------------------------------------------------
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 def test_a_redirect_says_the_base_url_moved(srv, status):

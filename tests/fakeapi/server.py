@@ -542,8 +542,8 @@ class _Handler(BaseHTTPRequestHandler):
         """A data[] entry (or the image keys of a completed event) for ``data``."""
         b64 = hostile.b64(data, self.fake.b64_style)
         if fault == "truncated_b64":
-            cut = len(b64) // 2
-            return {"b64_json": b64[: cut - 1 if cut % 4 == 0 else cut]}
+            cut = len(b64) // 2 // 4 * 4 + 1  # one character into a group: no base64 at all
+            return {"b64_json": b64[:cut]}
         if fault == "url":
             name = "%s.%s" % (uuid.uuid4().hex, job.output_format)
             with self.fake._lock:
