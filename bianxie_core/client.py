@@ -164,7 +164,6 @@ class ImagesClient:
             response = self._within(deadline, url, lambda: requests.get(
                 url, headers=headers, timeout=(self.connect_timeout, self.timeout),
                 proxies=self.session.proxies, verify=self.session.verify, stream=True,
-                allow_redirects=False,
             ))
         except requests.RequestException as exc:
             raise errors.ConnectionLostError(

@@ -15,7 +15,8 @@ except ``compress``, which is on as nginx or a CDN front is for a client that ac
 ``stream_error_text`` a stream's error event is this bare string (``stream_error`` fault).
 ``trickle``           "headers" or "body": that part is sent one byte per ``trickle_interval``.
 ``endless``           a 200 JSON body that never ends.
-``huge_b64_mb``       item 0 is a structurally valid PNG whose base64 is this many MiB.
+``huge_b64_mb``       item 0 (every item with ``huge_all``) is a structurally valid PNG whose
+                      base64 is this many MiB.
 ``download_bomb_mb``  ``url`` answers serve this many MiB of zeros, gzip-compressed.
 ``redirect``          every API request is answered with this 3xx status.
 ``error_in_200``      every API request is answered 200 with ``{"error": …}`` (quota).

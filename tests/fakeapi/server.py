@@ -104,6 +104,7 @@ class FakeServer:
         self.trickle_interval = 1.0
         self.endless = False
         self.huge_b64_mb: Optional[int] = None
+        self.huge_all = False
         self.download_bomb_mb: Optional[int] = None
         self.redirect: Optional[int] = None
         self.error_in_200 = False
@@ -583,7 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _item(self, job: Job, index: int, data: bytes, fault: Optional[str]):
         fake = self.fake
-        if index == 0 and fake.huge_b64_mb:
+        if fake.huge_b64_mb and (index == 0 or fake.huge_all):
             return self._image_entry(job, hostile.big_png(fake.huge_b64_mb * 3 // 4), fault)
         if fake.broken_item and index in fake.broken_indexes:
             return hostile.broken_entry(fake.broken_item, data, fake.alt_host_url)
