@@ -27,6 +27,7 @@ SDK_ORDER = ("prompt", "background", "input_fidelity", "model", "n", "output_com
 _DATA_URL = re.compile(rb"^\s*data:[^,]{0,100};base64,", re.I)
 _WHITESPACE = b" \t\r\n\f\v"
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
+_NOT_PLAIN = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
 class _Body:
@@ -87,7 +88,8 @@ def decode_b64(text) -> bytes:
     match = _DATA_URL.match(text[:200])
     if match:
         text = text[match.end():]
-    text = text.translate(_URLSAFE, _WHITESPACE)
+    if _NOT_PLAIN.search(text):  # copy only when it must change: images are large
+        text = text.translate(_URLSAFE, _WHITESPACE)
     if len(text) % 4 == 1:
         raise ValueError("cut inside a character group")
     text += b"=" * (-len(text) % 4)
