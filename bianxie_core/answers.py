@@ -89,14 +89,7 @@ class Answers:
                 raise errors.ResponseError(
                     _("The server answered without any image (empty data); try another prompt "
                       "or model."))
-            usage = clean_usage(payload.get("usage"))
-            result = ImagesResult(
-                images=[], usage=usage, size=_text(payload.get("size")),
-                quality=_text(payload.get("quality")),
-                background=_text(payload.get("background")),
-                output_format=_text(payload.get("output_format")),
-                created=_int(payload.get("created")), request_id=rid,
-            )
+            result = _result(payload, rid, "created")
             self._deliver(data, n, answer, result)
             return result
         finally:
@@ -201,14 +194,7 @@ class Answers:
                 partials += 1
                 self._partial(payload, partials - 1)
             elif kind.endswith("completed"):
-                usage = clean_usage(payload.get("usage"))
-                result = ImagesResult(
-                    images=[], usage=usage, size=_text(payload.get("size")),
-                    quality=_text(payload.get("quality")),
-                    background=_text(payload.get("background")),
-                    output_format=_text(payload.get("output_format")),
-                    created=_int(payload.get("created_at")), request_id=rid,
-                    streamed=True)
+                result = _result(payload, rid, "created_at", streamed=True)
                 self._deliver([payload], 1, body.Answer(None), result)
                 return result
         raise errors.ConnectionLostError(
@@ -224,6 +210,15 @@ class Answers:
             on_partial(index, decode_b64(payload["b64_json"]))
         except ValueError:
             pass  # a broken preview is no reason to lose the final image
+
+
+def _result(payload: dict, rid: Optional[str], created: str, streamed=False) -> ImagesResult:
+    """An empty result with the answer's own fields, each of the type it should be."""
+    return ImagesResult(
+        images=[], usage=clean_usage(payload.get("usage")), size=_text(payload.get("size")),
+        quality=_text(payload.get("quality")), background=_text(payload.get("background")),
+        output_format=_text(payload.get("output_format")), created=_int(payload.get(created)),
+        request_id=rid, streamed=streamed)
 
 
 def _text(value) -> Optional[str]:
