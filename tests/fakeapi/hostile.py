@@ -145,3 +145,49 @@ def gzip_bomb(mib: int) -> bytes:
     z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = bytes(1024 * 1024)
     return b"".join(z.compress(block) for _ in range(mib)) + z.flush()
+
+
+class HostileMixin:
+    """Methods of the request handler (tests/fakeapi/server.py) for the whole-answer knobs."""
+
+    def _hostile_answer(self, route: str, params: dict, sent_key: Optional[str]) -> bool:
+        """Answer with a redirect, an error inside a 200 or an echoed key; True when done."""
+        fake = self.fake
+        if fake.redirect:
+            location = fake.root_url + "/moved/v1" + self.path[len("/v1"):]
+            self._send(fake.redirect, b"<html><body>Moved</body></html>", "text/html",
+                       {"Location": location})
+            return True
+        if fake.error_in_200 and route != "models":
+            self._send_json(200, {"error": {
+                "message": "You exceeded your current quota, please check your plan and "
+                "billing details.", "type": "insufficient_quota", "param": None,
+                "code": "insufficient_quota"}})
+            return True
+        streamed = params.get("stream") in (True, "true")
+        if fake.echo_key and not (fake.echo_key == "sse_code" and streamed):
+            status, ctype, body, headers = echo_error(fake.echo_key, sent_key or "")
+            self._send(status, body, ctype, headers)
+            return True
+        return False
+
+    def _dribble(self, data: bytes) -> None:
+        """Send ``data`` one byte per ``trickle_interval`` until done, stopped or hung up."""
+        self.close_connection = True
+        for i in range(len(data)):
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            if self.fake._wait(self.fake.trickle_interval):
+                return
+
+    def _endless(self) -> None:
+        """A 200 JSON answer whose base64 never ends (until the client hangs up)."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._chunk(b'{"created": 1, "data": [{"b64_json": "')
+        block = b"A" * 65536
+        while not self.fake._stopping.is_set():
+            self._chunk(block)

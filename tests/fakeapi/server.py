@@ -26,7 +26,9 @@ from tests.fakeapi.envelope import (
     openai_request_id,
     request_id_header,
 )
+from tests.fakeapi.hostile import HostileMixin
 from tests.fakeapi.records import MultipartError, Recorded, boundary_of, parse_multipart
+from tests.fakeapi.streaming import StreamingMixin
 from tests.fakeapi.validate import IMAGE_MODELS, OTHER_MODELS, Job, build_job
 
 ROUTES = {
@@ -35,7 +37,6 @@ ROUTES = {
     ("GET", "/v1/models"): "models",
 }
 MAX_BODY = 1024 * 1024 * 1024
-HOLD_FINAL_MAX = 30.0
 READ_TIMEOUT_DEFAULT = 30.0
 WRONG_SIZE = (1000, 700)
 JSON_HINT = (
@@ -245,7 +246,7 @@ def _models_body(dialect: str) -> dict:
     return body
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakeapi"
     sys_version = ""
@@ -330,15 +331,6 @@ class _Handler(BaseHTTPRequestHandler):
             return self._dribble(body)
         self.wfile.write(body)
 
-    def _dribble(self, data: bytes) -> None:
-        """Send ``data`` one byte per ``trickle_interval`` until done, stopped or hung up."""
-        self.close_connection = True
-        for i in range(len(data)):
-            self.wfile.write(data[i:i + 1])
-            self.wfile.flush()
-            if self.fake._wait(self.fake.trickle_interval):
-                return
-
     def _send_json(self, status: int, obj, headers=None) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
         self._send(status, body, "application/json", headers)
@@ -420,27 +412,6 @@ class _Handler(BaseHTTPRequestHandler):
             raise faults.no_channel(model)
         job = build_job(route, params, files, form, fake.dialect)
         self._answer(job, fault)
-
-    def _hostile_answer(self, route: str, params: dict, sent_key: Optional[str]) -> bool:
-        """Answer with a redirect, an error inside a 200 or an echoed key; True when done."""
-        fake = self.fake
-        if fake.redirect:
-            location = fake.root_url + "/moved/v1" + self.path[len("/v1"):]
-            self._send(fake.redirect, b"<html><body>Moved</body></html>", "text/html",
-                       {"Location": location})
-            return True
-        if fake.error_in_200 and route != "models":
-            self._send_json(200, {"error": {
-                "message": "You exceeded your current quota, please check your plan and "
-                "billing details.", "type": "insufficient_quota", "param": None,
-                "code": "insufficient_quota"}})
-            return True
-        streamed = params.get("stream") in (True, "true")
-        if fake.echo_key and not (fake.echo_key == "sse_code" and streamed):
-            status, ctype, body, headers = hostile.echo_error(fake.echo_key, sent_key or "")
-            self._send(status, body, ctype, headers)
-            return True
-        return False
 
     def _parse(self, route: str, rec: Recorded):
         ctype = self.headers.get("Content-Type", "")
@@ -589,108 +560,3 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.broken_item and index in fake.broken_indexes:
             return hostile.broken_entry(fake.broken_item, data, fake.alt_host_url)
         return self._image_entry(job, data, fault)
-
-    def _endless(self) -> None:
-        """A 200 JSON answer whose base64 never ends (until the client hangs up)."""
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self._chunk(b'{"created": 1, "data": [{"b64_json": "')
-        block = b"A" * 65536
-        while not self.fake._stopping.is_set():
-            self._chunk(block)
-
-    # --- streaming ---------------------------------------------------------------------------
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def _stream_chunk(self, data: bytes) -> None:
-        """One piece of a stream, compressed when ``compress_stream``; b"" ends the stream."""
-        packer = getattr(self, "_packer", None)
-        if packer is None:
-            return self._chunk(data)
-        packed = packer.flush(data) if data else packer.finish()
-        if packed:
-            self._chunk(packed)
-        if not data:
-            self._chunk(b"")
-        return None
-
-    def _event(self, name: str, payload) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        self._stream_chunk(b"event: %s\ndata: %s\n\n" % (name.encode("ascii"), data))
-
-    def _stream(self, job: Job, fault: Optional[str]) -> None:
-        fake = self.fake
-        prefix = "image_generation" if job.kind == "generations" else "image_edit"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self._packer = (hostile.compressor_for(fake.compress, self.headers.get("Accept-Encoding"))
-                        if fake.compress_stream else None)
-        if self._packer is not None:
-            self.send_header("Content-Encoding", self._packer.header)
-        for name, value in request_id_header(fake.dialect, self.request_id).items():
-            self.send_header(name, value)
-        self.end_headers()
-        sent_partials = 0
-        for index in range(job.n):
-            rgb = self._render(job, index, fault) if job.partial_images else None
-            for k in range(job.partial_images):
-                due = self.t0 + fake.latency + sent_partials * fake.partial_delay
-                if fake._wait(due - time.monotonic()):
-                    return self._abort_stream()
-                data = self._encode(job, images.preview(rgb, k, job.partial_images))
-                fake._log("partials", data)
-                event = {"type": prefix + ".partial_image",
-                         "b64_json": base64.b64encode(data).decode("ascii"),
-                         "created_at": int(time.time()), "partial_image_index": k}
-                event.update(self._event_echo(job))
-                self._event(prefix + ".partial_image", event)
-                sent_partials += 1
-            if fault == "stream_cut":
-                return self._abort_stream()
-            if fault == "stream_error" or fake.echo_key == "sse_code":
-                error = {"type": "image_generation_server_error",
-                         "code": "image_generation_failed",
-                         "message": "Image generation failed. Please try again.", "param": None}
-                if fake.echo_key == "sse_code":
-                    error["code"] = self.headers.get("Authorization", "")[len("Bearer "):]
-                payload = fake.stream_error_text if fake.stream_error_text else error
-                self._event("error", {"type": "error", "error": payload})
-                break
-            if fake.sse_junk:
-                for junk in hostile.SSE_JUNK:
-                    self._stream_chunk(junk)
-                self._event(prefix + ".partial_image", {
-                    "type": prefix + ".partial_image", "partial_image_index": None,
-                    "b64_json": "@@@"})
-            due = max(self.t0 + fake.latency, self.t0 + fake.final_delay)
-            if fake._wait(due - time.monotonic()) or not self._held():
-                return self._abort_stream()
-            if fault == "invalid_json":
-                self._event(prefix + ".completed", b'{"type": "%s.completed", "b64_json": "iVBO'
-                            % prefix.encode("ascii"))
-                continue
-            event = {"type": prefix + ".completed", "created_at": int(time.time())}
-            event.update(self._image_entry(job, self._final(job, index, fault), fault))
-            event.update(self._event_echo(job))
-            event["usage"] = self._usage(job, 1)
-            self._event(prefix + ".completed", event)
-        self._stream_chunk(b"")
-
-    def _held(self) -> bool:
-        """Wait for ``hold_final`` (max 30 s); False when the server is being stopped."""
-        hold = self.fake.hold_final
-        deadline = time.monotonic() + HOLD_FINAL_MAX
-        while hold is not None and not hold.is_set() and time.monotonic() < deadline:
-            if self.fake._wait(0.02):
-                return False
-        return True
-
-    def _abort_stream(self) -> None:
-        self.close_connection = True
