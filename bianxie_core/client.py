@@ -204,9 +204,10 @@ class ImagesClient:
                     response.close()
             except errors.ConnectError:
                 connect_attempts += 1
-                if connect_attempts > CONNECT_RETRIES:
+                wait = 0.5 * connect_attempts
+                if connect_attempts > CONNECT_RETRIES or time.monotonic() + wait >= deadline:
                     raise
-                self._pause(0.5 * connect_attempts, deadline)
+                time.sleep(wait)
             except errors.RateLimitError as exc:
                 rate_attempts += 1
                 wait = min(exc.retry_after or 2.0 * rate_attempts, RETRY_AFTER_CAP)
@@ -221,12 +222,6 @@ class ImagesClient:
                     raise  # a relay that cannot pass streams on fails every attempt, billed
                 billed_attempts += 1
                 deadline = time.monotonic() + self.timeout  # a re-sent request gets its own
-
-    def _pause(self, seconds: float, deadline: float) -> None:
-        if time.monotonic() + seconds >= deadline:
-            raise errors.TimeoutError(_("{host} did not answer within {seconds:g} s.").format(
-                host=urlsplit(self.base_url).hostname, seconds=self.timeout))
-        time.sleep(seconds)
 
     def _within(self, deadline: float, url: str, send: Callable[[], requests.Response]):
         """``send()``, given up at ``deadline`` even while a server trickles its headers (a
