@@ -19,7 +19,7 @@ from bianxie_core.error_table import error_envelope, error_from_response, reques
     stream_error
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.safe_text import printable
-from bianxie_core.wire import clean_usage, decode_b64, sse_events
+from bianxie_core.wire import clean_usage, decode_b64, decode_b64_pieces, sse_events
 
 @dataclass
 class ResultImage:
@@ -130,8 +130,10 @@ class Answers:
         if error_envelope(item):
             exc = error_from_response(200, {}, b"", self.client._scrubber, err=error_envelope(item))
             raise _Broken(exc.message, exc)
-        b64, url = answer.text(item.get("b64_json")), item.get("url")
-        if b64 and isinstance(b64, (str, bytes)):
+        if answer.is_big(item.get("b64_json")):
+            return self._decoded(item.get("b64_json"), index, info, item, answer)
+        b64, url = item.get("b64_json"), item.get("url")
+        if b64 and isinstance(b64, str):
             return self._decoded(b64, index, info, item)
         if b64 or (url and not isinstance(url, str)):
             raise _Broken(_("The server's answer is not in the expected format."))
@@ -139,12 +141,13 @@ class Answers:
             return self._fetched(url, index, info, item)
         raise _Broken(_("The server's answer holds neither image data nor a URL."))
 
-    def _decoded(self, b64, index: int, info: dict, item: dict) -> ResultImage:
+    def _decoded(self, b64: str, index: int, info: dict, item: dict,
+                 answer=None) -> ResultImage:
         try:
-            data = decode_b64(b64)
-        except ValueError:
+            data = decode_b64_pieces(answer.pieces(b64)) if answer else decode_b64(b64)
+        except (ValueError, RecursionError):
             if self.on_image:  # keep what was paid for, as received, for a later look
-                raw = b64 if isinstance(b64, bytes) else b64.encode("utf-8", "replace")
+                raw = answer.text(b64) if answer else b64.encode("utf-8", "replace")
                 self.on_image(index, raw, dict(info, broken="base64"))
             raise _Broken(_("The image data from the server is cut off or damaged (invalid "
                             "base64).")) from None

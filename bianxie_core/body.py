@@ -203,6 +203,24 @@ class Answer:
             raw = json.loads(b'"' + raw + b'"').encode("utf-8", "replace")
         return raw
 
+    def pieces(self, value, size: int = 4 * MiB) -> Iterator[bytes]:
+        """The big string ``value`` stands for, unescaped, in pieces of about ``size``."""
+        start, end = self._spans[int(value[len(self._marker):])]
+        self._spool.seek(start)
+        carry, left, want = b"", end - start, max(size, 256)  # a data: URL's prefix whole
+        while left:
+            piece = self._spool.read(min(want, left))
+            want = size
+            left -= len(piece)
+            piece = carry + piece
+            cut = piece.rfind(b"\\", max(len(piece) - 6, 0)) if left else -1
+            carry, piece = (piece[cut:], piece[:cut]) if cut >= 0 else (b"", piece)
+            if b"\\" in piece:  # JSON escapes: \n, \/, \u002b …
+                piece = json.loads(b'"' + piece + b'"').encode("utf-8", "replace")
+            yield piece
+        if carry:
+            yield json.loads(b'"' + carry + b'"').encode("utf-8", "replace")
+
     def is_big(self, value) -> bool:
         return bool(self._marker) and isinstance(value, str) and value.startswith(self._marker)
 
@@ -264,7 +282,7 @@ def _skeleton(spool, marker: str) -> tuple:
                 if match and block[j:j + 1] == b"\\":
                     piece, escaped, i = piece + b"\\", True, j + 1
                 elif match:
-                    if big:
+                    if big or len(current) + len(piece) > BIG_STRING:
                         out += placeholder + str(len(spans)).encode() + b'"'
                         spans.append((start, offset + j))
                     else:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import math
 import re
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from urllib3 import encode_multipart_formdata
 
@@ -77,26 +78,36 @@ def decode_b64(text) -> bytes:
     """Base64 as relays really send it: with line breaks or spaces inside, in the URL-safe
     alphabet, without padding, or as a ``data:image/png;base64,`` URL. ValueError when it is
     none of these, or decodes to nothing."""
-    if isinstance(text, str):
-        try:
-            text = text.encode("ascii")
-        except UnicodeEncodeError:
-            raise ValueError("not base64") from None
-    elif not isinstance(text, (bytes, bytearray, memoryview)):
-        raise ValueError("not base64")
-    text = bytes(text)
-    match = _DATA_URL.match(text[:200])
-    if match:
-        text = text[match.end():]
-    if _NOT_PLAIN.search(text):  # copy only when it must change: images are large
-        text = text.translate(_URLSAFE, _WHITESPACE)
-    if len(text) % 4 == 1:
-        raise ValueError("cut inside a character group")
-    text += b"=" * (-len(text) % 4)
+    return decode_b64_pieces([text])
+
+
+def decode_b64_pieces(pieces: Iterable) -> bytes:
+    """``decode_b64`` of the text the pieces make when joined, decoded piece by piece, so
+    memory holds the image and one piece (a spooled answer's base64 is read in pieces)."""
+    out, carry, first = io.BytesIO(), b"", True
     try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        for text in pieces:
+            if isinstance(text, str):
+                text = text.encode("ascii")
+            elif not isinstance(text, bytes):
+                raise ValueError("not base64")
+            if first:
+                match = _DATA_URL.match(text[:200])
+                text, first = (text[match.end():] if match else text), False
+            if _NOT_PLAIN.search(text):  # copy only when it must change: images are large
+                text = text.translate(_URLSAFE, _WHITESPACE)
+            text = carry + text
+            cut = len(text) - len(text) % 4
+            carry, text = text[cut:], text[:cut]
+            if text:
+                out.write(base64.b64decode(text, validate=True))
+        if len(carry) == 1:
+            raise ValueError("cut inside a character group")
+        if carry:
+            out.write(base64.b64decode(carry + b"=" * (4 - len(carry)), validate=True))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
         raise ValueError("not base64") from None
+    data = out.getvalue()  # shares the buffer: no copy
     if not data:
         raise ValueError("empty")
     return data

@@ -13,7 +13,13 @@ from PIL import Image
 from bianxie_core import body, errors
 from bianxie_core.error_table import Scrubber, error_from_response, refuses, stream_error
 from bianxie_core.image_check import inspect
-from bianxie_core.wire import clean_usage, decode_b64, encode_multipart, sse_events
+from bianxie_core.wire import (
+    clean_usage,
+    decode_b64,
+    decode_b64_pieces,
+    encode_multipart,
+    sse_events,
+)
 
 KEY = "sk-CANARY-wire-0123456789abcdef0123"
 
@@ -231,3 +237,26 @@ def test_compressed_chunks_decode_raw_and_wrapped_deflate():
         packed = z.compress(data) + z.flush()
         inflater = body._Inflater("gzip" if wbits > 16 else "deflate")
         assert b"".join(inflater.feed(packed)) == data
+
+
+@pytest.mark.parametrize("style", ["plain", "newlines", "slashes", "urlsafe-nopad", "data_url"])
+def test_spooled_base64_decodes_piece_by_piece(monkeypatch, style):
+    monkeypatch.setattr(body, "IN_MEMORY", 1000)
+    monkeypatch.setattr(body, "BIG_STRING", 300)
+    data = bytes(range(256)) * 40 + b"\x01"
+    text = base64.b64encode(data).decode()
+    if style == "newlines":
+        text = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    elif style == "urlsafe-nopad":
+        text = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    elif style == "data_url":
+        text = "data:image/png;base64," + text
+    raw = json.dumps({"data": [{"b64_json": text}]})
+    if style == "slashes":  # PHP writes / as \/
+        raw = raw.replace("/", "\\/")
+    answer = body.read_answer(iter([raw.encode()]))
+    value = answer.payload["data"][0]["b64_json"]
+    assert answer.is_big(value)
+    for size in (5, 7, 64, 4096):
+        assert decode_b64_pieces(answer.pieces(value, size)) == data
+    answer.close()
