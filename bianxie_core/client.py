@@ -67,6 +67,17 @@ from bianxie_core.wire import _Body, edit_file_parts, encode_multipart
 
 CONNECT_RETRIES = 2
 RATE_LIMIT_RETRIES = 3
+MAX_TIMEOUT = 86400.0
+
+
+def _bounded(seconds: float) -> float:
+    """A timeout the clocks and sockets can take: at most a day (inf and 1e10 would overflow
+    them after the request was paid for)."""
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        return MAX_TIMEOUT
+    return seconds if 0 < seconds <= MAX_TIMEOUT else MAX_TIMEOUT
 
 
 def same_origin(a: str, b: str) -> bool:
@@ -89,8 +100,8 @@ class ImagesClient:
     ):
         self.base_url = base_url.rstrip("/")
         self._key = api_key
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        self.timeout = _bounded(timeout)
+        self.connect_timeout = _bounded(connect_timeout)
         self.retries = retries  # extra attempts for failures that may already be billed
         self.session = session or requests.Session()
         if proxy:

@@ -356,6 +356,9 @@ HOSTILE = [
     Case("429-deadline", "hostile", "429 asking to wait longer than the time left", "the rate "
          "limit error at once: --timeout bounds retries", "core",
          _core("test_429_waits_are_bounded_by_the_timeout")),
+    Case("timeout-inf", "hostile", "timeout 1e10, inf or NaN reaching the client", "bounded "
+         "to a day; the paid image is delivered (no OverflowError after paying)", "core",
+         _core("test_a_huge_timeout_never_overflows_after_paying")),
     Case("redirect", "hostile", "a 301/302/307/308 answer", "\"the base URL has moved\", "
          "naming where (no query); not retried, not billed", "core",
          _core("test_a_redirect_says_the_base_url_moved")),

@@ -317,3 +317,10 @@ def test_file_names_cannot_break_the_multipart_headers(srv, name):
     assert [(f.field, f.content_type, f.data) for f in files] == [
         ("image", "image/png", buf.getvalue())]
     assert "\r" not in files[0].filename and "\n" not in files[0].filename
+
+
+@pytest.mark.parametrize("timeout", [1e10, float("inf"), float("nan")])
+def test_a_huge_timeout_never_overflows_after_paying(srv, timeout):
+    sink = Sink()
+    result = client(srv, timeout=timeout).generate(gen(), on_image=sink)
+    assert result.images and len(sink.good) == 1
