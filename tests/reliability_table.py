@@ -45,11 +45,11 @@ about 35 MB of base64 each) passes with room:
 
 - one image's base64: 64 MiB (48 MiB of image);
 - a JSON answer: 8 MiB + n × 64 MiB, on the wire and decoded (72 MiB for n = 1, 648 MiB for
-  n = 10); answers over 16 MiB are spooled to a temporary file and each image's base64 is read
-  back in turn, so memory holds one at a time;
+  n = 10); answers over 16 MiB are spooled to a temporary file and each image's base64 is
+  decoded from it piece by piece, so memory holds the images and one 4 MiB piece;
 - one SSE event: 80 MiB; a stream: 8 MiB + 4 × 64 MiB;
 - a url download: 64 MiB, on the wire and decoded; an error page: 1 MiB; the model list: 8 MiB;
-- deadlines: `timeout` (default 300 s) bounds a whole call: the headers (a watchdog, however
+- deadlines: `timeout` (default 300 s, at most a day) bounds a whole call: the headers (a watchdog, however
   slowly they trickle), the body (the socket is closed at the deadline), downloads, and the
   waits before a 429 or connection retry. A re-sent request (`--retries`) gets its own.
 
