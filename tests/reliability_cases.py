@@ -262,5 +262,123 @@ SOAK = [
 ]
 
 
+HOSTILE_CORE = "tests/test_client_hostile.py"
+WIRE = "tests/test_wire.py"
+
+
+def _core(test: str) -> str:
+    return f"{HOSTILE_CORE}::{test}"
+
+
+# Issue 13: ordinary-but-untested and hostile server behaviour (FakeServer knobs in
+# tests/fakeapi/hostile.py). The fake gzips every answer by default, so every other test in
+# this page and the suite also runs against compressed answers.
+HOSTILE = [
+    Case("gzip-json", "hostile", "a server that gzips (or deflates, zlib-wrapped or raw) its "
+         "JSON, as nginx and CDN fronts do", "decoded; the image is delivered and kept", "core",
+         _core("test_compressed_json_answers_are_decoded")),
+    Case("gzip-gimp", "hostile", "the same in real GIMP (gzip and deflate)", "a result layer; "
+         "the decoded image is in the history", BOTH, _gimp("test_compressed_answers_in_gimp")),
+    Case("gzip-sse", "hostile", "a compressed stream (SSE)", "decoded event by event; previews "
+         "and the final image arrive", "core", _core("test_compressed_streams_are_decoded")),
+    Case("gzip-429", "hostile", "a gzipped 429 insufficient_quota", "a quota error, never "
+         "retried (1 request)", "core",
+         _core("test_compressed_429_insufficient_quota_is_a_quota_error_never_retried")),
+    Case("gzip-html", "hostile", "a gzipped HTML error page", "its title, never the HTML",
+         "core", _core("test_compressed_html_error_page_gives_its_title")),
+    Case("gzip-url", "hostile", "a gzipped url download", "decoded", "core",
+         _core("test_compressed_url_download_is_decoded")),
+    Case("gzip-bomb", "hostile", "a gzip bomb behind a url answer (200 MB of zeros)",
+         "stopped at the 64 MB download cap; nothing recorded as an image", "core",
+         _core("test_gzip_bomb_behind_a_url_stops_at_the_cap")),
+    Case("bad-item", "hostile", "n = 4 with item 0 broken: null, bad base64, a number or a list "
+         "for b64_json/url, an {\"error\": …} item, http://[::1, file://, cut base64, HTML bytes, "
+         "not an object", "the 3 good images delivered and kept; the broken one recorded when "
+         "it has bytes and described in ImagesResult.failures", "core",
+         _core("test_one_broken_item_does_not_cost_the_good_ones")),
+    Case("bad-item-gimp", "hostile", "n = 2 with item 0 broken, in real GIMP", "a result layer; "
+         "the good image and the broken one in the history", BOTH,
+         _gimp("test_a_bad_item_among_good_in_gimp")),
+    Case("no-good-item", "hostile", "every item broken", "an error as before, may be charged",
+         "core", _core("test_no_good_item_raises_as_before")),
+    Case("file-url", "hostile", "a file:// url answer", "\"a link that cannot be downloaded\", "
+         "never \"from None\"", "core", _core("test_file_url_says_it_cannot_be_downloaded")),
+    Case("counts", "hostile", "more images than asked (up to n + 40) or fewer",
+         "the first n kept, with a warning (ImagesResult.warnings)", "core",
+         _core("test_wrong_image_counts_keep_n_and_warn")),
+    Case("cut-on-boundary", "hostile", "base64 cut on a 4-character boundary (it still decodes)",
+         "not delivered: an incomplete PNG is a broken item", "core",
+         _core("test_truncated_base64_on_a_boundary_is_not_delivered")),
+    Case("image-check", "hostile", "cut PNG/JPEG/WebP, a bad PNG CRC, HTML or other bytes",
+         "a broken item; the whole-image check walks PNG chunks to IEND with CRCs, JPEG SOI to "
+         "EOI, WebP's RIFF length", "core", f"{WIRE}::test_cut_images_fail"),
+    Case("format", "hostile", "JPEG or WebP bytes where PNG was expected", "the actual format "
+         "is reported (ResultImage.format)", "core", _core("test_the_actual_format_is_reported")),
+    Case("lenient-b64", "hostile", "base64 with line breaks, URL-safe, without padding, or as a "
+         "data: URL", "decoded (wire.decode_b64)", "core", _core("test_base64_as_relays_send_it")),
+    Case("sse-junk", "hostile", "malformed events before the final one (partial_image_index "
+         "null, data that is a number, list, string or broken JSON)", "skipped; the final "
+         "image is delivered", "core",
+         _core("test_malformed_events_before_the_final_one_lose_nothing")),
+    Case("sse-string-error", "hostile", "an SSE error that is a bare string, with escape codes",
+         "its words, printable, never \"?\"", "core",
+         _core("test_an_sse_error_that_is_a_bare_string_says_it")),
+    Case("sse-one-space", "hostile", "an SSE field value with two leading spaces",
+         "exactly one is dropped (the SSE spec)", "core",
+         f"{WIRE}::test_sse_strips_exactly_one_leading_space"),
+    Case("sse-endless-event", "hostile", "an SSE event that never ends", "stopped at 80 MB",
+         "core", f"{WIRE}::test_sse_stops_an_endless_event"),
+    Case("echo-key", "hostile", "the key echoed in an error's message, param, code, type, an "
+         "HTML title, X-Request-Id or an SSE error code (gzipped or not)", "in no exception "
+         "attribute or message", "core", _core("test_an_echoed_key_is_in_no_exception_attribute")),
+    Case("echo-key-gimp", "hostile", "the key echoed in param, an HTML title or X-Request-Id, "
+         "in real GIMP", "in no file under the profile or BIANXIE_HOME but config.json, and "
+         "not in GIMP's output", BOTH, _gimp("test_an_echoed_key_in_gimp")),
+    Case("terminal", "hostile", "escape sequences, OSC 52/8, a fake \"error:\" line and a "
+         "megabyte in a server's message", "one printable line, capped", "core",
+         f"{WIRE}::test_server_text_is_made_terminal_safe"),
+    Case("models", "hostile", "model ids with escape codes; items that are not objects",
+         "printable ids; junk skipped", "core",
+         _core("test_model_ids_are_printable_and_junk_items_are_skipped")),
+    Case("trickle", "hostile", "headers or a body trickled at 1 byte per 0.2 s (timeout 1 s)",
+         "a timeout error at the deadline", "core", _core("test_a_trickle_ends_at_the_deadline")),
+    Case("trickle-download", "hostile", "a trickling url download", "ends at the call's "
+         "deadline", "core", _core("test_a_trickling_download_ends_at_the_deadline")),
+    Case("trickle-gimp", "hostile", "a body trickled at 1 byte per 0.5 s, timeout 3 s, in real "
+         "GIMP", "an error within the deadline plus 5 s; no job folder left", BOTH,
+         _gimp("test_a_trickling_body_ends_within_its_deadline_in_gimp")),
+    Case("endless", "hostile", "an endless JSON body", "stopped at the answer cap (72 MB for "
+         "n = 1); memory stays low (spooled to a temporary file)", "core",
+         _core("test_an_endless_body_stops_at_the_cap")),
+    Case("huge", "hostile", "an answer larger than 16 MB (24 MB of base64)", "spooled to a "
+         "temporary file; each image read back in turn", "core",
+         _core("test_a_large_answer_is_spooled_and_delivered")),
+    Case("429-deadline", "hostile", "429 asking to wait longer than the time left", "the rate "
+         "limit error at once: --timeout bounds retries", "core",
+         _core("test_429_waits_are_bounded_by_the_timeout")),
+    Case("timeout-inf", "hostile", "timeout 1e10, inf or NaN reaching the client", "bounded "
+         "to a day; the paid image is delivered (no OverflowError after paying)", "core",
+         _core("test_a_huge_timeout_never_overflows_after_paying")),
+    Case("redirect", "hostile", "a 301/302/307/308 answer", "\"the base URL has moved\", "
+         "naming where (no query); not retried, not billed", "core",
+         _core("test_a_redirect_says_the_base_url_moved")),
+    Case("error-in-200", "hostile", "a 200 holding {\"error\": …} (quota)", "mapped through the "
+         "error table: a quota error", "core",
+         _core("test_a_200_holding_an_error_goes_through_the_error_table")),
+    Case("usage-junk", "hostile", "usage fields that are strings, 1e400, lists, booleans, "
+         "negative or not an object", "sanitised to non-negative ints (or None); nothing crashes "
+         "after paying", "core", _core("test_junk_usage_never_crashes_after_paying")),
+    Case("filename", "hostile", "CR/LF or quotes in an input file's name", "quoted (HTML5 "
+         "style, urllib3's encoder); the multipart headers hold", "core",
+         _core("test_file_names_cannot_break_the_multipart_headers")),
+    Case("sdk-bytes", "hostile", "the edit's multipart body", "byte for byte the SDK's (same "
+         "boundary)", "core", "tests/test_wire_bytes.py::test_edit_body_is_byte_identical_to_"
+         "the_sdk"),
+    Case("n-refusal", "hostile", "\"n>1 is not supported by this channel\" with param null",
+         "recognised as an n refusal (error_table.refuses)", "core",
+         f"{WIRE}::test_refuses_recognises_n_refusals"),
+]
+
+
 def all_cases() -> list:
-    return LOST + input_cases() + SECRETS + SOAK
+    return LOST + input_cases() + SECRETS + SOAK + HOSTILE

@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.reliability_cases import (  # noqa: E402
-    BOTH, DIALECTS, FAULTS, HERE, LOST, SECRETS, SOAK, input_cases,
+    BOTH, DIALECTS, FAULTS, HERE, HOSTILE, LOST, SECRETS, SOAK, input_cases,
 )
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -35,6 +35,25 @@ raw JSON, never the key), every layer's pixels, the layer tree and the selection
 before, no stray layer or image, no job folder left. "Requests" is what the fake server saw:
 a request that may have been billed is never re-sent silently.
 """
+
+
+LIMITS = """\
+The fake gzips every answer by default (as nginx and CDN fronts do for a client that
+accepts it), so every row above also ran against compressed answers. Limits (bianxie_core/body.py),
+chosen so the largest legitimate answer (n = 10 images of gpt-image-2 at 3840x2160 as PNG,
+about 35 MB of base64 each) passes with room:
+
+- one image's base64: 64 MiB (48 MiB of image);
+- a JSON answer: 8 MiB + n × 64 MiB, on the wire and decoded (72 MiB for n = 1, 648 MiB for
+  n = 10); answers over 16 MiB are spooled to a temporary file and each image's base64 is
+  decoded from it piece by piece, so memory holds the images and one 4 MiB piece;
+- one SSE event: 80 MiB; a stream: 8 MiB + 4 × 64 MiB;
+- a url download: 64 MiB, on the wire and decoded; an error page: 1 MiB; the model list: 8 MiB;
+- deadlines: `timeout` (default 300 s, at most a day) bounds a whole call: the headers (a watchdog, however
+  slowly they trickle), the body (the socket is closed at the deadline), downloads, and the
+  waits before a 429 or connection retry. A re-sent request (`--retries`) gets its own.
+
+Peak memory for hostile answer sizes is measured by `bench/bench_memory.py` (not a timed test)."""
 
 
 def _cell(text: str) -> str:
@@ -62,9 +81,12 @@ def render() -> str:
     lines += _table(("Fault", "Fake fault", "Outcome", "Requests", "What the user gets",
                      "Test"), _faults())
     sections = (("2. Nothing lost", LOST), ("3. Bad input", input_cases()),
-                ("4. Secrets", SECRETS), ("5. Soak", SOAK))
+                ("4. Secrets", SECRETS), ("5. Soak", SOAK),
+                ("6. Hostile and ordinary servers (issue 13)", HOSTILE))
     for title, cases in sections:
         lines += ["", "## " + title, ""]
+        if cases is HOSTILE:
+            lines += [LIMITS, ""]
         lines += _table(("Case", "Outcome", "Where", "Test"),
                         [(c.case, c.outcome, c.where, c.test) for c in cases])
     counts = (len(FAULTS) * len(DIALECTS), len(input_cases()))

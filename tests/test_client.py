@@ -22,7 +22,7 @@ from PIL import Image
 
 from bianxie_core import client as clientmod
 from bianxie_core import config as configmod
-from bianxie_core import errors
+from bianxie_core import errors, network
 from bianxie_core.cli import main
 from bianxie_core.client import CONNECT_RETRIES, RATE_LIMIT_RETRIES, ImagesClient
 from bianxie_core.history import History
@@ -611,4 +611,4 @@ def test_an_odd_retry_after_is_no_traceback(value, home, nosleep):
 def test_a_host_name_mismatch_is_said_as_such():
     text = ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
             "certificate is not valid for 'relay.example'. (_ssl.c:1006)")
-    assert clientmod._tls_reason(text) == "its certificate is for another host name"
+    assert network.tls_reason(text) == "its certificate is for another host name"

@@ -714,3 +714,103 @@ def test_campaign_left_no_key_in_any_file(fault_run, input_run, gimp_env):
     assert hits == []
     for result in (fault_run["result"], input_run["result"]):
         assert KEY not in result.stdout and KEY not in result.stderr
+
+
+# -- hostile and ordinary servers (issue 13) ---------------------------------------------------
+
+HOSTILE_RUN = r'''
+configure(api_key="", timeout=300.0)
+for case in json.load(open(OUT + "/hostile.json")):
+    configure(base_url=case["url"], timeout=case["timeout"] or 300.0)
+    img = photo()
+    before = fingerprint(img)
+    t0 = time.monotonic()
+    status, message = edit(img, [img.get_layers()[0]], n=case["n"])
+    seconds = time.monotonic() - t0
+    mark("hostile", json.dumps({
+        "id": case["id"], "status": status, "message": message, "seconds": seconds,
+        "same": fingerprint(img) == before, "layers": len(img.get_layers()), "top": top(img),
+        "jobs": jobs_left()}))
+    img.delete()
+'''
+
+# id: (knobs, n, timeout); one fake server per case, all in one GIMP run
+HOSTILE = {
+    "gzip": ({"compress": "gzip"}, 1, 0.0),
+    "deflate": ({"compress": "deflate"}, 1, 0.0),
+    "bad-item": ({"broken_item": "bad_base64"}, 2, 0.0),
+    "echo-param": ({"echo_key": "param", "compress": None}, 1, 0.0),
+    "echo-title": ({"echo_key": "title", "compress": None}, 1, 0.0),
+    "echo-header": ({"echo_key": "header"}, 1, 0.0),
+    "trickle": ({"trickle": "body", "trickle_interval": 0.5}, 1, 3.0),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_run(gimp_env):
+    home = f"{gimp_env.home}/bianxie-hostile"
+    inner, host = out_folder(gimp_env, "hostile")
+    servers, cases = {}, []
+    try:
+        for case_id, (knobs, n, timeout) in HOSTILE.items():
+            srv = servers[case_id] = FakeServer(dialect="openai", key=KEY).start()
+            for name, value in knobs.items():
+                setattr(srv, name, value)
+            cases.append({"id": case_id, "url": srv.base_url, "n": n, "timeout": timeout})
+        (host / "hostile.json").write_text(json.dumps(cases))
+        result = gimp_env.run_batch(LIB + HELPERS + HOSTILE_RUN,
+                                    env=batch_env(inner, home), timeout=300)
+        yield {"result": result, "servers": servers, "home": gimp_env.host_path(home),
+               "marks": marks(result, "hostile")}
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
+@pytest.mark.parametrize("case_id", ["gzip", "deflate"])
+def test_compressed_answers_in_gimp(case_id, hostile_run):
+    got = hostile_run["marks"].get(case_id)
+    assert got is not None, hostile_run["result"].describe()
+    assert got["status"] == SUCCESS and got["layers"] == 2, got
+    srv = hostile_run["servers"][case_id]
+    history = hostile_run["home"] / "history"
+    kept = [p.read_bytes() for p in history.iterdir() if p.suffix in (".png", ".jpg", ".jpeg")]
+    assert all(r in kept for r in srv.responses), "the decoded image is not in the history"
+
+
+def test_a_bad_item_among_good_in_gimp(hostile_run):
+    got = hostile_run["marks"]["bad-item"]
+    assert got["status"] == SUCCESS and got["layers"] == 2, got
+    srv = hostile_run["servers"]["bad-item"]
+    assert len(srv.responses) == 1  # the fake logs the good item it sent
+    history = hostile_run["home"] / "history"
+    kept = [p.read_bytes() for p in history.iterdir() if p.suffix in (".png", ".jpg", ".jpeg")]
+    assert srv.responses[0] in kept
+    broken = [json.loads(p.read_text()) for p in history.glob("*.json")]
+    assert [m.get("broken") for m in broken].count("base64") == 1
+
+
+@pytest.mark.parametrize("case_id", ["echo-param", "echo-title", "echo-header"])
+def test_an_echoed_key_in_gimp(case_id, hostile_run, gimp_env):
+    got = hostile_run["marks"][case_id]
+    assert got["status"] == EXECUTION_ERROR and got["same"], got
+    assert_plain(got["message"])
+    forms = key_forms(KEY)
+    assert not any(f in got["message"].encode() for f in forms)
+    hits = []
+    for path in gimp_env.host_path(gimp_env.home).rglob("*"):
+        if not path.is_file() or path.name == "config.json" or "vendor" in path.parts:
+            continue
+        data = path.read_bytes()
+        hits += [str(path) for form in forms if form in data]
+    assert hits == []
+    result = hostile_run["result"]
+    assert not any(f in (result.stdout + result.stderr).encode() for f in forms)
+
+
+def test_a_trickling_body_ends_within_its_deadline_in_gimp(hostile_run):
+    got = hostile_run["marks"]["trickle"]
+    assert got["status"] == EXECUTION_ERROR and got["same"], got
+    assert_plain(got["message"]) and "3 s" in got["message"]
+    assert got["seconds"] < HOSTILE["trickle"][2] + 5, got["seconds"]
+    assert got["jobs"] == []

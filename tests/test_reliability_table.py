@@ -44,3 +44,14 @@ def test_every_named_test_exists():
         if name:
             function = re.sub(r"\[.*\]$", "", name)
             assert f"def {function}(" in source, case.test
+
+
+def test_every_hostile_test_is_a_row():
+    """Issue 13: each test of the hostile-server files is named by a row of the page."""
+    named = {re.sub(r"\[.*\]$", "", c.test.partition("::")[2]) for c in all_cases()}
+    for path in ("tests/test_client_hostile.py",):
+        tests = re.findall(r"^def (test_\w+)\(", (REPO / path).read_text("utf-8"), re.M)
+        assert tests and not [t for t in tests if t not in named], path
+    gimp = (REPO / "tests/test_gimp_reliability.py").read_text("utf-8")
+    in_gimp = re.findall(r"^def (test_\w+_in_gimp)\(", gimp, re.M)
+    assert len(in_gimp) == 4 and not [t for t in in_gimp if t not in named]

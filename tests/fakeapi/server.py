@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import functools
 import json
 import socket
 import ssl
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from requests.structures import CaseInsensitiveDict
 
-from tests.fakeapi import faults, images, redraw
+from tests.fakeapi import faults, hostile, images, redraw
 from tests.fakeapi.envelope import (
     DIALECTS,
     ApiError,
@@ -26,7 +26,9 @@ from tests.fakeapi.envelope import (
     openai_request_id,
     request_id_header,
 )
+from tests.fakeapi.hostile import HostileMixin
 from tests.fakeapi.records import MultipartError, Recorded, boundary_of, parse_multipart
+from tests.fakeapi.streaming import StreamingMixin
 from tests.fakeapi.validate import IMAGE_MODELS, OTHER_MODELS, Job, build_job
 
 ROUTES = {
@@ -35,7 +37,6 @@ ROUTES = {
     ("GET", "/v1/models"): "models",
 }
 MAX_BODY = 1024 * 1024 * 1024
-HOLD_FINAL_MAX = 30.0
 READ_TIMEOUT_DEFAULT = 30.0
 WRONG_SIZE = (1000, 700)
 JSON_HINT = (
@@ -53,7 +54,8 @@ class FakeServer:
     ``fault``/``fault_count``/``retry_after`` (seconds, the rate_limit fault's header),
     ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
     ``partial_delay``/``final_delay``/``hold_final``, ``redraw`` (a ``redraw.Redraw``: edits
-    with fill "mask" or "echo" redrawn as a model does). Logs: ``requests`` (every request but
+    with fill "mask" or "echo" redrawn as a model does), and the issue-13 knobs of
+    ``tests/fakeapi/hostile.py`` (``compress`` is "gzip" by default). Logs: ``requests`` (every request but
     downloads), ``responses`` (final image bytes sent), ``partials``, ``downloads``.
     """
 
@@ -94,6 +96,25 @@ class FakeServer:
         self.final_delay = 0.0
         self.hold_final: Optional[threading.Event] = None
         self.redraw: Optional[redraw.Redraw] = None
+        self.compress: Optional[str] = "gzip"
+        self.compress_stream = False
+        self.broken_item: Optional[str] = None
+        self.broken_indexes: Tuple[int, ...] = (0,)
+        self.b64_style: Optional[str] = None
+        self.count_delta = 0
+        self.echo_key: Optional[str] = None
+        self.sse_junk = False
+        self.stream_error_text: Optional[str] = None
+        self.trickle: Optional[str] = None
+        self.trickle_interval = 1.0
+        self.endless = False
+        self.huge_b64_mb: Optional[int] = None
+        self.huge_all = False
+        self.download_bomb_mb: Optional[int] = None
+        self.redirect: Optional[int] = None
+        self.error_in_200 = False
+        self.usage_raw: Optional[str] = None
+        self.models_data: Optional[list] = None
 
     @property
     def fault(self) -> Optional[str]:
@@ -218,6 +239,11 @@ class _HTTPServer(ThreadingHTTPServer):
         pass  # clients that hang up are part of the tests
 
 
+@functools.lru_cache(maxsize=2)
+def _bomb(mib: int) -> bytes:
+    return hostile.gzip_bomb(mib)
+
+
 def _models_body(dialect: str) -> dict:
     data = [{"id": m, "object": "model", "created": 1745366400, "owned_by": "system"}
             for m in IMAGE_MODELS + OTHER_MODELS]
@@ -227,7 +253,7 @@ def _models_body(dialect: str) -> dict:
     return body
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakeapi"
     sys_version = ""
@@ -285,17 +311,32 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
 
-    def _send(self, status: int, body: bytes, content_type: str, headers=None) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers=None,
+              encoded: Optional[str] = None) -> None:
+        headers = dict(headers or {})
+        packer = hostile.compressor_for(self.fake.compress, self.headers.get("Accept-Encoding"))
+        if encoded:  # the body is already compressed (a gzip bomb)
+            headers["Content-Encoding"] = encoded
+        elif packer is not None:
+            body = packer.finish(body)
+            headers["Content-Encoding"], headers["Vary"] = packer.header, "Accept-Encoding"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in request_id_header(self.fake.dialect, self.request_id).items():
+            if name.lower() not in (h.lower() for h in headers):
+                self.send_header(name, value)
+        for name, value in headers.items():
             self.send_header(name, value)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
+        if self.fake.trickle == "headers":
+            head, self._headers_buffer = b"".join(self._headers_buffer) + b"\r\n", []
+            return self._dribble(head + body)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        if self.command == "HEAD":
+            return None
+        if self.fake.trickle == "body":
+            return self._dribble(body)
+        self.wfile.write(body)
 
     def _send_json(self, status: int, obj, headers=None) -> None:
         body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
@@ -359,6 +400,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ApiError as err:
                 problem = err
         model = params.get("model") if isinstance(params.get("model"), str) else "gpt-image-1"
+        if self._hostile_answer(route, params, sent):
+            return None
         if fault in faults.ERRORS:
             return self._error_fault(fault, model, sent)
         if fault in faults.REFUSALS:
@@ -368,7 +411,10 @@ class _Handler(BaseHTTPRequestHandler):
         if problem is not None:
             raise problem
         if route == "models":
-            return self._send_json(200, _models_body(fake.dialect))
+            body = _models_body(fake.dialect)
+            if fake.models_data is not None:
+                body["data"] = fake.models_data
+            return self._send_json(200, body)
         if fake.dialect == "new-api" and "model" in params and model not in IMAGE_MODELS:
             raise faults.no_channel(model)
         job = build_job(route, params, files, form, fake.dialect)
@@ -421,6 +467,9 @@ class _Handler(BaseHTTPRequestHandler):
             found = self.fake._files.get(name)
         if found is None:
             return self._send(404, b"not found", "text/plain")
+        if self.fake.download_bomb_mb:
+            bomb = _bomb(self.fake.download_bomb_mb)
+            return self._send(200, bomb, found[1], encoded="gzip")
         self._send(200, found[0], found[1])
 
     # --- answers -----------------------------------------------------------------------------
@@ -473,10 +522,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _image_entry(self, job: Job, data: bytes, fault: Optional[str]) -> dict:
         """A data[] entry (or the image keys of a completed event) for ``data``."""
-        b64 = base64.b64encode(data).decode("ascii")
+        b64 = hostile.b64(data, self.fake.b64_style)
         if fault == "truncated_b64":
-            cut = len(b64) // 2
-            return {"b64_json": b64[: cut - 1 if cut % 4 == 0 else cut]}
+            cut = len(b64) // 2 // 4 * 4 + 1  # one character into a group: no base64 at all
+            return {"b64_json": b64[:cut]}
         if fault == "url":
             name = "%s.%s" % (uuid.uuid4().hex, job.output_format)
             with self.fake._lock:
@@ -498,76 +547,26 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "invalid_json":
             body = b'{"created": %d, "data": [{"b64_json": "iVBORw0KGgoAAAANSUhEUgAA' % time.time()
             return self._send(200, body, "application/json")
-        data = [] if fault == "empty_data" else [self._image_entry(job, e, fault) for e in encoded]
+        if self.fake.endless:
+            return self._endless()
+        count = max(job.n + self.fake.count_delta, 0)
+        encoded = [encoded[i % len(encoded)] for i in range(count)]
+        data = [] if fault == "empty_data" else [self._item(job, i, e, fault)
+                                                 for i, e in enumerate(encoded)]
         body = {"created": int(time.time()), "data": data}
         body.update(self._echo(job))
         body["usage"] = self._usage(job, job.n)
         headers = {} if self.fake.dialect == "new-api" else {"openai-processing-ms": "1234"}
-        self._send_json(200, body, headers)
+        if self.fake.usage_raw is None:
+            return self._send_json(200, body, headers)
+        body["usage"] = "@USAGE@"
+        text = json.dumps(body, ensure_ascii=False).replace('"@USAGE@"', self.fake.usage_raw)
+        self._send(200, text.encode("utf-8"), "application/json", headers)
 
-    # --- streaming ---------------------------------------------------------------------------
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def _event(self, name: str, payload) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        self._chunk(b"event: %s\ndata: %s\n\n" % (name.encode("ascii"), data))
-
-    def _stream(self, job: Job, fault: Optional[str]) -> None:
+    def _item(self, job: Job, index: int, data: bytes, fault: Optional[str]):
         fake = self.fake
-        prefix = "image_generation" if job.kind == "generations" else "image_edit"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        for name, value in request_id_header(fake.dialect, self.request_id).items():
-            self.send_header(name, value)
-        self.end_headers()
-        sent_partials = 0
-        for index in range(job.n):
-            rgb = self._render(job, index, fault) if job.partial_images else None
-            for k in range(job.partial_images):
-                due = self.t0 + fake.latency + sent_partials * fake.partial_delay
-                if fake._wait(due - time.monotonic()):
-                    return self._abort_stream()
-                data = self._encode(job, images.preview(rgb, k, job.partial_images))
-                fake._log("partials", data)
-                event = {"type": prefix + ".partial_image",
-                         "b64_json": base64.b64encode(data).decode("ascii"),
-                         "created_at": int(time.time()), "partial_image_index": k}
-                event.update(self._event_echo(job))
-                self._event(prefix + ".partial_image", event)
-                sent_partials += 1
-            if fault == "stream_cut":
-                return self._abort_stream()
-            if fault == "stream_error":
-                self._event("error", {"type": "error", "error": {
-                    "type": "image_generation_server_error", "code": "image_generation_failed",
-                    "message": "Image generation failed. Please try again.", "param": None}})
-                break
-            due = max(self.t0 + fake.latency, self.t0 + fake.final_delay)
-            if fake._wait(due - time.monotonic()) or not self._held():
-                return self._abort_stream()
-            if fault == "invalid_json":
-                self._event(prefix + ".completed", b'{"type": "%s.completed", "b64_json": "iVBO'
-                            % prefix.encode("ascii"))
-                continue
-            event = {"type": prefix + ".completed", "created_at": int(time.time())}
-            event.update(self._image_entry(job, self._final(job, index, fault), fault))
-            event.update(self._event_echo(job))
-            event["usage"] = self._usage(job, 1)
-            self._event(prefix + ".completed", event)
-        self._chunk(b"")
-
-    def _held(self) -> bool:
-        """Wait for ``hold_final`` (max 30 s); False when the server is being stopped."""
-        hold = self.fake.hold_final
-        deadline = time.monotonic() + HOLD_FINAL_MAX
-        while hold is not None and not hold.is_set() and time.monotonic() < deadline:
-            if self.fake._wait(0.02):
-                return False
-        return True
-
-    def _abort_stream(self) -> None:
-        self.close_connection = True
+        if fake.huge_b64_mb and (index == 0 or fake.huge_all):
+            return self._image_entry(job, hostile.big_png(fake.huge_b64_mb * 3 // 4), fault)
+        if fake.broken_item and index in fake.broken_indexes:
+            return hostile.broken_entry(fake.broken_item, data, fake.alt_host_url)
+        return self._image_entry(job, data, fault)

@@ -1,0 +1,299 @@
+"""Reading an answer's body: decoded, capped, within a deadline, and spooled when large.
+
+requests advertises ``Accept-Encoding: gzip, deflate``, and nginx or a CDN in front of an API
+compresses JSON for such a client, so the body is decoded here (gzip; deflate zlib-wrapped or
+raw, as servers send both) with ``zlib``'s ``max_length``, which bounds what one read can
+inflate to: a gzip bomb stops at the cap, not in memory.
+
+Limits (docs/reliability.md quotes them). The largest legitimate answer is n = 10 images of
+gpt-image-2 at 3840x2160 as PNG, about 35 MB of base64 each:
+
+- one image's base64: ``MAX_ITEM_B64`` = 64 MiB (48 MiB of image);
+- a JSON answer: ``ENVELOPE`` + n × ``MAX_ITEM_B64``, both on the wire and decoded;
+- a download (``url`` answers): ``MAX_DOWNLOAD`` = 64 MiB;
+- an error page: ``MAX_ERROR`` = 1 MiB (only its message is used);
+- the model list: ``MAX_MODELS`` = 8 MiB.
+
+Deadlines: the whole body arrives within the caller's deadline, however slowly it trickles
+(a watchdog closes the socket). JSON answers over ``IN_MEMORY`` are spooled to a temporary
+file and only their structure is parsed in memory: each image's base64 is read from the file
+when its turn comes, so memory holds one image's base64 at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socket
+import tempfile
+import threading
+import time
+import zlib
+from typing import Iterator, Optional
+
+import requests
+
+from bianxie_core import errors
+from bianxie_core.i18n import _
+
+MiB = 1024 * 1024
+MAX_ITEM_B64 = 64 * MiB
+ENVELOPE = 8 * MiB
+MAX_DOWNLOAD = 64 * MiB
+MAX_ERROR = 1 * MiB
+MAX_MODELS = 8 * MiB
+IN_MEMORY = 16 * MiB
+BIG_STRING = 64 * 1024  # strings longer than this stay in the spool file
+READ = 65536
+_STRING_STOP = re.compile(rb'["\\]')
+
+
+def answer_limit(n: int) -> int:
+    return ENVELOPE + max(int(n or 1), 1) * MAX_ITEM_B64
+
+
+class TooLarge(errors.ResponseError):
+    pass
+
+
+class _Inflater:
+    """Content-Encoding gzip or deflate, inflated in bounded steps."""
+
+    def __init__(self, encoding: str):
+        self.encoding = encoding
+        self._z = None
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            if self._z is None:
+                self._z = zlib.decompressobj(self._wbits(data))
+            try:
+                out = self._z.decompress(data, READ)
+            except zlib.error:
+                raise errors.ResponseError(_(
+                    "The server's compressed answer is damaged ({encoding}).").format(
+                    encoding=self.encoding)) from None
+            if out:
+                yield out
+            if self._z.eof:  # gzip may hold several members, one after another
+                data, self._z = self._z.unused_data, None
+            else:
+                data = self._z.unconsumed_tail
+
+    def _wbits(self, first: bytes) -> int:
+        if self.encoding in ("gzip", "x-gzip"):
+            return 16 + zlib.MAX_WBITS
+        zlib_wrapped = len(first) >= 2 and first[0] & 0x0F == 8 and \
+            (first[0] << 8 | first[1]) % 31 == 0
+        return zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
+
+
+def _inflater(response: requests.Response) -> Optional[_Inflater]:
+    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return _Inflater(encoding)
+    raise errors.ResponseError(_(
+        "The server compressed its answer with {encoding}, which this client did not ask "
+        "for and cannot read.").format(encoding=encoding[:20]))
+
+
+def chunks(response: requests.Response, deadline: float, limit: int,
+           timeout: float) -> Iterator[bytes]:
+    """The decoded body as it arrives; at most ``limit`` bytes on the wire and decoded, and
+    over by ``deadline`` however slowly it trickles."""
+    inflater = _inflater(response)
+    host = response_host(response)
+    wire = decoded = 0
+    for piece in _raw_chunks(response, deadline, host, timeout):
+        wire += len(piece)
+        for out in (inflater.feed(piece) if inflater else (piece,)):
+            decoded += len(out)
+            if wire > limit or decoded > limit:
+                _close_socket(response)
+                raise TooLarge(_(
+                    "The answer from {host} is larger than {mb} MB, more than any image "
+                    "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
+            yield out
+
+
+def read(response: requests.Response, deadline: float, limit: int, timeout: float) -> bytes:
+    return b"".join(chunks(response, deadline, limit, timeout))
+
+
+def response_host(response) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(response.url or "").hostname or "?"
+    except ValueError:
+        return "?"
+
+
+def _raw_chunks(response, deadline: float, host: str, timeout: float) -> Iterator[bytes]:
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0), _close_socket, [response])
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        raw = response.raw
+        read1 = getattr(raw, "read1", None)
+        while True:
+            try:
+                chunk = (read1(READ, decode_content=False) if read1
+                         else raw.read(READ, decode_content=False))
+            except requests.exceptions.ReadTimeout:
+                raise _stopped(host, timeout) from None
+            except Exception as exc:  # urllib3 and socket errors differ between versions
+                if time.monotonic() >= deadline:
+                    break
+                if "timed out" in str(exc).lower():
+                    raise _stopped(host, timeout) from None
+                raise errors.ConnectionLostError(
+                    _("The connection to {host} was lost while the answer arrived.").format(
+                        host=host)) from None
+            if not chunk:
+                break
+            yield chunk
+            if time.monotonic() >= deadline:
+                break
+    finally:
+        watchdog.cancel()
+    if time.monotonic() >= deadline:
+        raise errors.TimeoutError(
+            _("The answer from {host} took longer than the {seconds:g} s deadline.").format(
+                host=host, seconds=timeout))
+
+
+def _stopped(host: str, timeout: float) -> errors.TimeoutError:
+    return errors.TimeoutError(_("{host} stopped sending within {seconds:g} s.").format(
+        host=host, seconds=timeout))
+
+
+def _close_socket(response: requests.Response) -> None:
+    try:
+        sock = response.raw._fp.fp.raw._sock  # http.client → socket.SocketIO → socket
+        sock.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        try:
+            response.close()
+        except Exception:
+            pass
+
+
+# -- large JSON answers ------------------------------------------------------------------------
+
+class Answer:
+    """A JSON answer's structure in memory; strings over ``BIG_STRING`` stay in ``spool`` and
+    are read back one at a time with ``text``."""
+
+    def __init__(self, payload, spool=None, spans=(), marker: str = ""):
+        self.payload = payload
+        self._spool, self._spans, self._marker = spool, list(spans), marker
+
+    def text(self, value) -> object:
+        """``value``, or the big string it stands for (as ASCII bytes)."""
+        if not (self._marker and isinstance(value, str) and value.startswith(self._marker)):
+            return value
+        start, end = self._spans[int(value[len(self._marker):])]
+        self._spool.seek(start)
+        raw = self._spool.read(end - start)
+        if b"\\" in raw:
+            raw = json.loads(b'"' + raw + b'"').encode("utf-8", "replace")
+        return raw
+
+    def pieces(self, value, size: int = 4 * MiB) -> Iterator[bytes]:
+        """The big string ``value`` stands for, unescaped, in pieces of about ``size``."""
+        start, end = self._spans[int(value[len(self._marker):])]
+        self._spool.seek(start)
+        carry, left, want = b"", end - start, max(size, 256)  # a data: URL's prefix whole
+        while left:
+            piece = self._spool.read(min(want, left))
+            want = size
+            left -= len(piece)
+            piece = carry + piece
+            cut = piece.rfind(b"\\", max(len(piece) - 6, 0)) if left else -1
+            carry, piece = (piece[cut:], piece[:cut]) if cut >= 0 else (b"", piece)
+            if b"\\" in piece:  # JSON escapes: \n, \/, \u002b …
+                piece = json.loads(b'"' + piece + b'"').encode("utf-8", "replace")
+            yield piece
+        if carry:
+            yield json.loads(b'"' + carry + b'"').encode("utf-8", "replace")
+
+    def is_big(self, value) -> bool:
+        return bool(self._marker) and isinstance(value, str) and value.startswith(self._marker)
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+
+
+def read_answer(pieces: Iterator[bytes]) -> Answer:
+    """Parse a JSON answer; ValueError when it is not JSON."""
+    spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
+    try:
+        for piece in pieces:
+            spool.write(piece)
+        if spool.tell() <= IN_MEMORY:
+            spool.seek(0)
+            payload = json.loads(spool.read().decode("utf-8"))
+            spool.close()
+            return Answer(payload)
+        spool.seek(0)
+        marker = "\0" + secrets.token_hex(4) + ":"
+        skeleton, spans = _skeleton(spool, marker)
+        payload = json.loads(skeleton.decode("utf-8"))
+        return Answer(payload, spool, spans, marker)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        spool.close()
+        raise ValueError("not JSON") from None
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _skeleton(spool, marker: str) -> tuple:
+    """The JSON text with every string over BIG_STRING replaced by ``marker`` + its number,
+    and the (start, end) file offsets of those strings' contents."""
+    out, spans = bytearray(), []
+    placeholder = json.dumps(marker).encode()[:-1]  # '"\u0000abcd1234:' without its end
+    in_string = escaped = big = False
+    current, start, offset = bytearray(), 0, 0
+    while True:
+        block = spool.read(MiB)
+        if not block:
+            break
+        i = 0
+        while i < len(block):
+            if not in_string:
+                j = block.find(b'"', i)
+                out += block[i:] if j < 0 else block[i:j]
+                if j < 0:
+                    break
+                in_string, big, current, start, i = True, False, bytearray(), offset + j + 1, j + 1
+                continue
+            if escaped:
+                piece, escaped, i = block[i:i + 1], False, i + 1
+            else:
+                match = _STRING_STOP.search(block, i)
+                j = match.start() if match else len(block)
+                piece, i = block[i:j], j
+                if match and block[j:j + 1] == b"\\":
+                    piece, escaped, i = piece + b"\\", True, j + 1
+                elif match:
+                    if big or len(current) + len(piece) > BIG_STRING:
+                        out += placeholder + str(len(spans)).encode() + b'"'
+                        spans.append((start, offset + j))
+                    else:
+                        out += b'"' + current + piece + b'"'
+                    in_string, i = False, j + 1
+                    continue
+            if not big:
+                current += piece
+                if len(current) > BIG_STRING:
+                    big, current = True, bytearray()
+        offset += len(block)
+        if len(out) > IN_MEMORY:
+            raise ValueError("too much structure")
+    return bytes(out), spans
