@@ -376,7 +376,7 @@ HOSTILE = [
          "the_sdk"),
     Case("n-refusal", "hostile", "\"n>1 is not supported by this channel\" with param null",
          "recognised as an n refusal (error_table.refuses)", "core",
-         f"{WIRE}::test_refuses_recognises_n_refusals"),
+         _core("test_a_relays_n_refusal_without_param_is_recognised")),
 ]
 
 

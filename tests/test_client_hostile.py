@@ -324,3 +324,13 @@ def test_a_huge_timeout_never_overflows_after_paying(srv, timeout):
     sink = Sink()
     result = client(srv, timeout=timeout).generate(gen(), on_image=sink)
     assert result.images and len(sink.good) == 1
+
+
+def test_a_relays_n_refusal_without_param_is_recognised(srv):
+    from bianxie_core.error_table import refuses
+
+    srv.fault, srv.n_refusal_words = "refuse_n", "n>1 is not supported by this channel"
+    with pytest.raises(errors.BadRequestError) as info:
+        client(srv).generate(gen(n=2))
+    assert info.value.param is None and refuses(info.value, "n")
+    assert not refuses(info.value, "stream")

@@ -84,22 +84,25 @@ EDITS = [
 ]
 
 
-@pytest.mark.parametrize("files,fields", [c[1:] for c in EDITS], ids=[c[0] for c in EDITS])
-def test_edit_multipart_matches_the_sdk(files, fields, tmp_path, monkeypatch):
-    monkeypatch.setenv("BIANXIE_HOME", str(tmp_path))
+def edit_case(files, fields):
+    """(our EditRequest, the SDK's captured request) for a row of EDITS."""
     fields = dict(fields)
     fields.setdefault("prompt", "a lounge with a green sofa")
     images, mask = _files(files["images"], files.get("mask"))
-
     kwargs = dict(fields, image=[_sdk_file(i) for i in images] if len(images) > 1
                   else _sdk_file(images[0]))
     if mask is not None:
         kwargs["mask"] = _sdk_file(mask)
     if fields.get("stream"):
         kwargs["stream"] = True
-    theirs = sdk_capture("edit", **kwargs)
+    return EditRequest(images=images, mask=mask, **fields), sdk_capture("edit", **kwargs)
 
-    request = EditRequest(images=images, mask=mask, **fields)
+
+@pytest.mark.parametrize("files,fields", [c[1:] for c in EDITS], ids=[c[0] for c in EDITS])
+def test_edit_multipart_matches_the_sdk(files, fields, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIANXIE_HOME", str(tmp_path))
+    request, theirs = edit_case(files, fields)
+    images = request.images
     with FakeServer(key=KEY) as srv:
         make_client(srv).edit(request)
         ours = srv.requests[0]

@@ -22,6 +22,8 @@ except ``compress``, which is on as nginx or a CDN front is for a client that ac
 ``error_in_200``      every API request is answered 200 with ``{"error": …}`` (quota).
 ``usage_raw``         the raw JSON text of ``usage`` (to send 1e400, strings, lists).
 ``models_data``       the ``data`` list of GET /models (items that are not objects, …).
+``n_refusal_words``   the ``refuse_n`` fault answers with these words and ``param: null``
+                      ("n>1 is not supported by this channel").
 """
 
 from __future__ import annotations

@@ -115,6 +115,7 @@ class FakeServer:
         self.error_in_200 = False
         self.usage_raw: Optional[str] = None
         self.models_data: Optional[list] = None
+        self.n_refusal_words: Optional[str] = None
 
     @property
     def fault(self) -> Optional[str]:
@@ -406,6 +407,8 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
             return self._error_fault(fault, model, sent)
         if fault in faults.REFUSALS:
             refusal = faults.refusal_for(fault, route, params.get("n"), params.get("stream"))
+            if refusal is not None and fault == "refuse_n" and fake.n_refusal_words:
+                refusal.message, refusal.param = fake.n_refusal_words, None  # a relay's words
             if refusal is not None:
                 raise refusal
         if problem is not None:
