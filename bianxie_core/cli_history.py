@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import sys
 import warnings
@@ -16,6 +14,7 @@ from bianxie_core.cli_outputs import say, write_output
 from bianxie_core.history import image_ext
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.safe_text import printable
+from bianxie_core.wire import decode_b64
 
 
 def open_history():
@@ -88,22 +87,11 @@ def _image_of(entry) -> Optional[bytes]:
         raise errors.BianxieError(errors.file_problem(exc)) from None
     if entry.imported or not entry.meta.get("broken"):
         return data
-    decoded = _lenient_b64(data)
-    return decoded if decoded is not None and _whole_image(decoded) else None
-
-
-# To be replaced by the client's one lenient decoder (branch `wire`) once merged.
-def _lenient_b64(text: bytes) -> Optional[bytes]:
-    """Base64 as relays send it: wrapped in lines, URL-safe, with a ``data:…;base64,``
-    prefix or without padding; None when it is not base64 at all."""
-    text = bytes(text).strip()
-    if text[:5].lower() == b"data:" and b"," in text:
-        text = text.split(b",", 1)[1]
-    text = b"".join(text.split()).replace(b"-", b"+").replace(b"_", b"/").rstrip(b"=")
     try:
-        return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True) or None
-    except (binascii.Error, ValueError):
+        decoded = decode_b64(data)
+    except ValueError:
         return None
+    return decoded if _whole_image(decoded) else None
 
 
 def _whole_image(data: bytes) -> bool:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, models
+from bianxie_core.error_table import refuses
 from bianxie_core.history import Entry, History
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.params import EditRequest, GenerateRequest
@@ -78,14 +79,6 @@ def _add_usage(total: dict, usage) -> None:
     td = total.setdefault("input_tokens_details", {})
     for key in ("text_tokens", "image_tokens"):
         td[key] = td.get(key, 0) + cost.token_count(details.get(key))
-
-
-def _refuses(exc: errors.BianxieError, param: str) -> bool:
-    if not isinstance(exc, errors.BadRequestError):
-        return False
-    if exc.param == param:
-        return True
-    return param == "stream" and "stream" in exc.message.lower()
 
 
 class Service:
@@ -215,7 +208,7 @@ class Service:
             try:
                 results = [self._call(kind, request, sink(0), on_partial)]
             except errors.BadRequestError as exc:
-                if not (n > 1 and _refuses(exc, "n")):
+                if not (n > 1 and refuses(exc, "n")):
                     raise
                 self._remember("no_n")
                 results = self._parallel(kind, request, n, sink, on_partial, failures)
@@ -266,7 +259,7 @@ class Service:
         try:
             return call(request, on_image=on_image, on_partial=on_partial)
         except errors.BadRequestError as exc:
-            if request.stream and _refuses(exc, "stream"):
+            if request.stream and refuses(exc, "stream"):
                 self._remember("no_stream")
                 plain = replace(request, stream=None, partial_images=None)
                 return call(plain, on_image=on_image, on_partial=None)

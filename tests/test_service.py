@@ -91,6 +91,14 @@ def test_refuse_n_goes_parallel_and_is_remembered(srv, home):
     assert all("n" not in r.json for r in srv.requests)
 
 
+def test_a_refusal_of_n_that_names_no_parameter_goes_parallel(srv, home):
+    srv.fault, srv.n_refusal_words = "refuse_n", "n>1 is not supported by this channel"
+    outcome = Service().generate(gen(n=2))
+    assert len(outcome.images) == 2
+    assert len(srv.requests) == 3 and all("n" not in r.json for r in srv.requests[1:])
+    assert "no_n" in configmod.quirks(configmod.load(), srv.base_url)
+
+
 def test_quirk_is_per_base_url(srv, home):
     configmod.remember_quirk("https://other.example/v1", "no_n")
     Service().generate(gen(n=2))
