@@ -8,15 +8,14 @@ form a server might echo it, is replaced, and the text is made terminal-safe and
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
 from typing import Callable, NamedTuple, Optional
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from bianxie_core import errors
-from bianxie_core.config import redact_url_password
+from bianxie_core.config import key_forms, redact_url_password
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.safe_text import printable
 
@@ -29,20 +28,6 @@ _N_REFUSAL = re.compile(r"\bn\s*(?:>\s*1|must be 1|should be 1|=\s*1 only|only s
                         r"|\bn\b[^.]{0,40}\bnot supported", re.I)
 QUOTA_CODES = ("insufficient_quota", "insufficient_user_quota", "pre_consume_token_quota_failed",
                "billing_hard_limit_reached")
-
-
-def key_forms(key: str) -> list:
-    """The key as a server might echo it, longest first: clear, URL-encoded, and base64
-    (standard or urlsafe, padded or not, also inside an encoded "Bearer <key>")."""
-    raw = key.encode()
-    forms = {key, quote(key, safe=""), quote_plus(key)}
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        whole = encode(raw).decode()
-        forms |= {whole, whole.rstrip("=")}
-        for pad in (1, 2):  # the characters that depend on the key alone, at each alignment
-            forms.add(encode(b"\0" * pad + raw).decode()[4:-4])
-    return sorted((f for f in forms if len(f) >= 8 or f in (key, quote(key, safe=""))),
-                  key=len, reverse=True)
 
 
 class Scrubber:
