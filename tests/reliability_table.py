@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.reliability_cases import (  # noqa: E402
-    BOTH, DIALECTS, FAULTS, HERE, HOSTILE, LOST, SECRETS, SOAK, input_cases,
+    BOTH, DIALECTS, FAULTS, HERE, HOSTILE, LOST, PAID, SECRETS, SOAK, input_cases,
 )
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -87,7 +87,8 @@ def render() -> str:
                      "Test"), _faults())
     sections = (("2. Nothing lost", LOST), ("3. Bad input", input_cases()),
                 ("4. Secrets", SECRETS), ("5. Soak", SOAK),
-                ("6. Hostile and ordinary servers (issue 13)", HOSTILE))
+                ("6. Hostile and ordinary servers (issue 13)", HOSTILE),
+                ("7. What arrives, the user's disks, settings and terminal (issue 13)", PAID))
     for title, cases in sections:
         lines += ["", "## " + title, ""]
         if cases is HOSTILE:
