@@ -16,6 +16,7 @@ minute.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -233,8 +234,10 @@ def _stamp() -> str:
                                 capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return "commit %s, Python %s, numpy %s, %s" % (
-        commit, platform.python_version(), np.__version__, time.strftime("%Y-%m-%d"))
+    load = "load average %.1f at the start" % os.getloadavg()[0] if hasattr(os, "getloadavg") \
+        else ""
+    return "commit %s, Python %s, numpy %s, %s, %s" % (
+        commit, platform.python_version(), np.__version__, time.strftime("%Y-%m-%d"), load)
 
 
 def main(argv=None) -> int:
