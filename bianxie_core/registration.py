@@ -400,10 +400,21 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, where: Optional[np.ndarray] = None
     image, origin = _needed(rgb if source is None else source, matrix, whole)
     matrix = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]], [0, 0, 1.0]]) @ matrix
 
+    # no rotation to speak of: Pillow's separable resize (Keys' a = −0.5) is exact and three
+    # times as fast
+    span = max(whole[2] - whole[0], whole[3] - whole[1])
+    upright = (abs(matrix[0, 1]) + abs(matrix[1, 0])) * span < 0.02
+
     def band(rect: Tuple[int, int, int, int]) -> None:
         x0, y0, x1, y1 = rect
-        a = (matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]]))[:2].ravel()
-        moved = image.transform((x1 - x0, y1 - y0), Image.Transform.AFFINE, tuple(a), _BICUBIC)
+        if upright:
+            (sx0, sx1), (sy0, sy1) = (matrix[:2] @ np.array([[x0, x1], [y0, y1], [1, 1]]))
+            moved = image.resize((x1 - x0, y1 - y0), _BICUBIC, box=(sx0, sy0, sx1, sy1))
+        else:  # Pillow's bicubic transform is Keys' a = −1: it moves fine detail by up to
+            # 0.08 px (bilinear on a copy twice the size would not, at twice the time)
+            a = (matrix @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]]))[:2].ravel()
+            moved = image.transform((x1 - x0, y1 - y0), Image.Transform.AFFINE, tuple(a),
+                                    _BICUBIC)
         out[y0:y1, x0:x1] = np.asarray(moved)
 
     if len(rects) == 1 or (os.cpu_count() or 1) == 1:
