@@ -146,10 +146,14 @@ def _spline_weights(t: np.ndarray) -> tuple:
 
 def _smooth(a: np.ndarray) -> np.ndarray:
     """``a`` filtered by (1, 4, 1)/6 both ways: the B-spline at whole pixels (see _sample)."""
-    b = a.copy()
-    b[:, 1:-1] = (a[:, :-2] + a[:, 2:] + 4 * a[:, 1:-1]) / 6
-    c = b.copy()
-    c[1:-1] = (b[:-2] + b[2:] + 4 * b[1:-1]) / 6
+    b = a * np.float32(4 / 6)
+    b[:, 1:-1] += a[:, :-2] / 6
+    b[:, 1:-1] += a[:, 2:] / 6
+    b[:, [0, -1]] = a[:, [0, -1]]
+    c = b * np.float32(4 / 6)
+    c[1:-1] += b[:-2] / 6
+    c[1:-1] += b[2:] / 6
+    c[[0, -1]] = b[[0, -1]]
     return c
 
 
@@ -188,8 +192,11 @@ class _Level:
     def __init__(self, template: np.ndarray, kept: np.ndarray, count: int, rng, centre):
         template = _smooth(template)
         gx, gy = _gradients(template)
-        where = _erode(kept, 2)
-        strong = where & (gx * gx + gy * gy >= TEXTURE * TEXTURE)
+        strength = gx * gx
+        strength += gy * gy
+        strong = _erode(kept, 2)
+        strong &= strength >= TEXTURE * TEXTURE
+        del strength
         self.textured = int(np.count_nonzero(strong))
         index = np.flatnonzero(strong)
         if index.size > count:
@@ -246,14 +253,17 @@ class Registrar:
             self.refusal = "little-kept"
             return
         templates = _pyramid(np.asarray(original, np.float32), self.levels)
-        masks = _pyramid(kept.astype(np.float32), self.levels)
+        masks = [kept]
+        for _ in range(self.levels - 1):  # kept where all four pixels below are
+            grey = Image.fromarray(masks[-1].astype(np.uint8) * np.uint8(255))
+            masks.append(np.asarray(grey.reduce(2)) == 255)
         rng = np.random.default_rng(0)
         centre = (self.centre[0] / self.step, self.centre[1] / self.step)
         self.steps = []
         for level, (template, mask) in enumerate(zip(templates, masks)):
             c = (centre[0] / 2 ** level, centre[1] / 2 ** level)
             count = SAMPLES if level == 0 else SAMPLES // (2 if level == 1 else 4)
-            self.steps.append(_Level(template, mask >= 1.0, count, rng, c))
+            self.steps.append(_Level(template, mask, count, rng, c))
         judge = self.steps[min(2, self.levels - 1)]  # noise and re-texturing averaged away
         if judge.textured < MIN_TEXTURED or self.steps[0].values.size < MIN_TEXTURED:
             self.refusal = "flat"
@@ -261,7 +271,7 @@ class Registrar:
             self.refusal = "flat"
         if self.refusal:
             return
-        self._coarse = MaskedCorrelation(templates[-1], masks[-1] >= 1.0, MAX_SHIFT)
+        self._coarse = MaskedCorrelation(templates[-1], masks[-1], MAX_SHIFT)
 
     def estimate(self, answer: np.ndarray) -> Estimate:
         """The drift of ``answer`` (float32 luma, the region's shape) from the original."""
