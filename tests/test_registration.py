@@ -207,3 +207,25 @@ def test_a_large_region_is_registered_on_a_reduced_copy():
     assert found.status == "corrected"
     error = reg.Drift(found.drift.matrix @ np.linalg.inv(truth), (0, 0))
     assert error.displacement((0, 0, w, h)) <= 0.25
+
+
+@pytest.mark.parametrize("scale,degrees,tolerance", [
+    (1.0, 0.0, 0.45), (1.013, 0.0, 0.45), (0.99, 0.7, 0.8)], ids=["shift", "scale", "rotation"])
+def test_warp_puts_a_smooth_picture_where_the_matrix_says(scale, degrees, tolerance):
+    """Upright drifts take Pillow's separable resize, rotated ones its affine transform; both
+    sample where the matrix says (checked against the picture's formula)."""
+    h, w = 300, 400
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+
+    def picture(x, y):
+        return 128 + 60 * np.sin(x / 9.0) * np.cos(y / 13.0)
+
+    grey = np.clip(np.rint(picture(xx, yy)), 0, 255).astype(np.uint8)
+    rgb = np.dstack([grey, grey, grey])
+    matrix = similarity(3.3, -1.7, scale, degrees, (w / 2, h / 2))
+    where = np.zeros((h, w), bool)
+    where[30:270, 40:360] = True
+    moved = reg.warp(rgb, matrix, where)[..., 0].astype(float)
+    px = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
+    py = matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2]
+    assert np.abs(moved - picture(px, py))[where].mean() < tolerance
