@@ -274,14 +274,12 @@ class Placer:
                 image.width / image.height * plan.canvas.height / plan.canvas.width)) \
                 > _SAME_ASPECT:
             framings = _FRAMINGS
-        grey, best = image.convert("L"), None
-        for framing in framings:  # estimated on the luma, scaled back by area: enough to
-            luma = map_back(plan, grey, framing, _BOX).astype(np.float32)  # register on
-            estimate = self.registrar.estimate(luma)
-            rank = (estimate.status != "refused", estimate.score)
-            if best is None or rank > best[0]:
-                best = (rank, framing, estimate)
-        _rank, framing, estimate = best
+        # registered on the luma, scaled back by area: enough to register on; of several
+        # framings, the one whose coarse correlation peaks highest
+        grey = image.convert("L")
+        lumas = {f: map_back(plan, grey, f, _BOX).astype(np.float32) for f in framings}
+        framing = max(framings, key=lambda f: self.registrar.peak(lumas[f]))
+        estimate = self.registrar.estimate(lumas[framing])
         framing = "stretch" if estimate.status == "refused" else framing
         found = diagnosis.describe(estimate, framing, plan.region)
         if estimate.status != "corrected":

@@ -273,6 +273,16 @@ class Registrar:
             return
         self._coarse = MaskedCorrelation(templates[-1], masks[-1], MAX_SHIFT)
 
+    def peak(self, answer: np.ndarray) -> float:
+        """How well ``answer`` (as for ``estimate``) matches at its best shift, coarsely
+        (-1 … 1; -1 when refused): to choose among framings of an answer."""
+        if self.refusal:
+            return -1.0
+        answer = np.asarray(answer, np.float32)
+        if self.step > 1:
+            answer = _reduce(answer, self.step)
+        return self._coarse.shift(_pyramid(answer, self.levels)[-1])[2]
+
     def estimate(self, answer: np.ndarray) -> Estimate:
         """The drift of ``answer`` (float32 luma, the region's shape) from the original."""
         if self.refusal:

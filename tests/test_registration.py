@@ -229,3 +229,15 @@ def test_warp_puts_a_smooth_picture_where_the_matrix_says(scale, degrees, tolera
     px = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
     py = matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2]
     assert np.abs(moved - picture(px, py))[where].mean() < tolerance
+
+
+def test_the_coarse_peak_tells_the_right_picture_from_another():
+    original = photo("coffee.png")
+    kept = kept_around(original.shape)
+    registrar = reg.Registrar(reg.luma(original), kept)
+    h, w = original.shape[:2]
+    drifted_one = drifted(original, similarity(6, -4, 1.01, 0.5, (w / 2, h / 2)))
+    taller = Image.fromarray(original).resize((w, round(h * 1.3)))  # framed another way
+    squeezed = np.asarray(taller.crop((0, round(h * 0.15), w, round(h * 0.15) + h)))
+    assert registrar.peak(reg.luma(drifted_one)) > 0.8
+    assert registrar.peak(reg.luma(drifted_one)) > registrar.peak(reg.luma(squeezed)) + 0.2
