@@ -204,7 +204,8 @@ def cmd_inpaint(args, out) -> int:
     job = inpaint.plan_inpaint_file(
         _service(args), args.image, args.selection, _common_fields(args),
         context=args.context, grow=args.grow, feather=args.feather,
-        color_match=not args.no_color_match, input_fidelity=args.input_fidelity)
+        color_match=not args.no_color_match, input_fidelity=args.input_fidelity,
+        align=not args.no_align)
     return _send_composites(job, paths, args, out)
 
 
@@ -219,7 +220,7 @@ def cmd_expand(args, out) -> int:
     paths = planned_outputs(args, 1)
     job = inpaint.plan_expand_file(
         _service(args), args.image, _common_fields(args), margins=None if aspect else margins,
-        aspect=aspect, input_fidelity=args.input_fidelity)
+        aspect=aspect, input_fidelity=args.input_fidelity, align=not args.no_align)
     return _send_composites(job, paths, args, out)
 
 
@@ -259,4 +260,8 @@ def _check_context(text: str) -> None:
 def _send_composites(job, paths: List[Path], args, out) -> int:
     confirm_cost(args, job.service, job.request)
     results, outcome = _wait(args, lambda partial: job.send(on_partial=partial))
+    if not args.quiet:
+        for alignment in job.alignments:
+            if alignment and alignment.get("status") == "corrected" and alignment.get("note"):
+                say(alignment["note"])
     return _save_composites(results, outcome, paths, out, job.request.n or 1)

@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
             g.add_argument("--input-fidelity", choices=params.INPUT_FIDELITIES,
                            help=_("how closely to keep faces and details of the input (not "
                                   "every model takes it)"))
+        if composite:
+            g.add_argument("--no-align", action="store_true",
+                           help=_("place the model's answer as it came, without moving a "
+                                  "drifted answer back into place"))
         c = p.add_argument_group(_("connection"))
         c.add_argument("--base-url", help=_("API base URL (default from config or "
                                             "BIANXIE_BASE_URL)"))

@@ -37,7 +37,7 @@ CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "
                 "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
                 "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
                 "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above",
-                "worker-standby": "worker_standby"}
+                "worker-standby": "worker_standby", "align": "align"}
 
 
 # Environment variables that win over a setting (config.load).
