@@ -9,12 +9,14 @@ error (or some images of a run lost), 2 usage or validation error (nothing was s
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import List, Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli_outputs import say
+from bianxie_core.cli_outputs import Scrubbed, say
 from bianxie_core.cli_parser import build_parser
 from bianxie_core.cli_settings import CONFIG_KEYS
 from bianxie_core.i18n import _
@@ -31,8 +33,40 @@ def error_text(exc: errors.BianxieError) -> str:
                           "kept in the history (`bianxie history --pending`)."))
 
 
+def _key_forms() -> List[str]:
+    """Every form of the keys this run may send (the environment's, the settings'), long
+    enough to be told from ordinary text."""
+    keys = {os.environ.get(configmod.ENV_API_KEY, "")}
+    try:
+        keys.add(configmod.load(env={}).api_key)
+    except Exception:  # noqa: BLE001 - a damaged config is reported by the command itself
+        pass
+    forms = {f for key in keys if key.strip() for k in {key, key.strip()}
+             for f in configmod.key_forms(k)}
+    return sorted((f for f in forms if len(f) >= 8), key=len, reverse=True)
+
+
+def _lenient(stream) -> None:
+    """A name the terminal's encoding cannot show is written escaped: an exception there would
+    come after the paid file is written, before the next one is."""
+    with contextlib.suppress(AttributeError, ValueError):
+        if stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Optional[List[str]] = None, out=None) -> int:
-    out = out or sys.stdout
+    forms = _key_forms()
+    saved = sys.stdout, sys.stderr
+    for stream in saved:
+        _lenient(stream)
+    sys.stdout, sys.stderr = Scrubbed(sys.stdout, forms), Scrubbed(sys.stderr, forms)
+    try:
+        return _main(argv, Scrubbed(out or saved[0], forms))
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _main(argv: Optional[List[str]], out) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "config" and args.action == "set" and not args.name:

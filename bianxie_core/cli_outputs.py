@@ -28,6 +28,24 @@ def say(line: str) -> None:
     print(printable(line, MESSAGE_LIMIT), file=sys.stderr)
 
 
+class Scrubbed:
+    """A text stream that never passes the API key on, in any form a server might echo it
+    (clear, URL-encoded, base64): whichever field of an answer a line quotes, and after
+    ``printable`` has joined what invisible characters split."""
+
+    def __init__(self, stream, forms):
+        self._stream = stream
+        self._forms = tuple(forms)
+
+    def write(self, text):
+        for form in self._forms:
+            text = text.replace(form, "sk-…")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def output_paths(output: str, count: int, fmt: Optional[str]) -> List[Path]:
     """The files for ``count`` images named ``output``. ``fmt`` (--output-format) wins: a name
     without its extension gets it (out.png → out.jpg for jpeg); without ``fmt`` the name's

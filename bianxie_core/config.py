@@ -283,6 +283,9 @@ def _parse(path: Path, raw: bytes) -> dict:
         problem = _("it is not valid JSON (line {line}, column {column})").format(
             line=exc.lineno, column=exc.colno
         )
+    except (ValueError, RecursionError):  # a number of 5000 digits, lists nested 100000 deep
+        data = None
+        problem = _("it is not valid JSON")
     else:
         problem = None if isinstance(data, dict) else _("it is not a JSON object")
     if problem:

@@ -1,0 +1,106 @@
+"""A hostile server and a careless user against the real CLI: what a paid run says, keeps and
+leaks when the server echoes the key, the terminal cannot show a name, the config file is
+hostile, the output is a device, or the user interrupts a run of parallel requests."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bianxie_core import config as configmod
+from bianxie_core.cli import main
+from bianxie_core.history import History
+from tests.fakeapi import server as fakeserver
+from tests.test_client import (  # noqa: F401  (fixtures)
+    KEY, assert_no_key, assert_plain, home, png_bytes, run_cli, srv1,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+B64_KEY = base64.b64encode(KEY.encode()).decode()
+
+
+def entries() -> list:
+    return History(configmod.home() / "history").entries()
+
+
+def error_lines(err: str) -> list:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def cli_env(srv, **extra) -> dict:
+    return dict(os.environ, PYTHONPATH=str(ROOT), BIANXIE_BASE_URL=srv.base_url,
+                BIANXIE_API_KEY=KEY, LANGUAGE="en", **extra)
+
+
+# --- the key, echoed by a server in any field the CLI prints ------------------------------
+@pytest.mark.parametrize("field", ["param", "code", "type", "message", "header"])
+def test_a_key_echoed_in_any_error_field_never_reaches_the_terminal(field, srv1, tmp_path,
+                                                                    capsys, monkeypatch):
+    def api(self, rec, fault):
+        err = {"message": "bad size", "type": "invalid_request_error", "param": "size",
+               "code": "invalid_value"}
+        if field != "header":  # the key, its base64, and split by an invisible character
+            err[field] = f"echo {KEY} {B64_KEY} {KEY[:10]}\u200b{KEY[10:]}"
+        self._send_json(400, {"error": err}, {"X-Request-Id": f"{KEY}"})
+
+    monkeypatch.setattr(fakeserver._Handler, "_api", api)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 1
+    assert_no_key(out, err)
+
+
+def test_model_ids_that_echo_the_key_are_listed_without_it(srv1, capsys, monkeypatch):
+    monkeypatch.setattr(fakeserver, "_models_body", lambda dialect: {"object": "list", "data": [
+        {"id": "gpt-image-" + KEY, "object": "model"}, {"id": "gpt-image-x" + B64_KEY}]})
+    code, out, err = run_cli(["models", "--remote"], capsys)
+    assert code == 0 and "gpt-image-1" in out
+    assert_no_key(out, err)
+
+
+def test_a_key_typed_without_the_setting_name_is_not_echoed(home, capsys):
+    typed = "sk-NEWKEY-0123456789abcdef0123"
+    with pytest.raises(SystemExit) as stop:
+        main(["config", "set", typed])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and typed not in err
+    assert "key" in err and err.count("\n") == 1
+    assert not configmod.config_path().exists()
+
+
+# --- the terminal cannot show an output's name ---------------------------------------------
+def test_an_output_name_the_terminal_cannot_encode_still_writes_every_image(srv1, tmp_path):
+    """stdout redirected on a system whose encoding lacks a character of the name (a GBK or
+    cp1252 console, PYTHONIOENCODING=ascii): printing the name came after the first paid
+    file and stopped the second one."""
+    out = tmp_path / "狐狸🦊.png"
+    done = subprocess.run([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
+                           "2", "-q", "low", "--quiet", "-o", str(out)],
+                          env=cli_env(srv1, PYTHONIOENCODING="ascii"), capture_output=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [(tmp_path / f"狐狸🦊-{i}.png").exists() for i in (1, 2)] == [True, True]
+    assert len(done.stdout.splitlines()) == 2
+
+
+# --- a hostile config file -----------------------------------------------------------------
+@pytest.mark.parametrize("text", ["[" * 100000 + "]" * 100000, '{"timeout": ' + "9" * 5000 + "}"],
+                         ids=["nested", "huge-number"])
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_a_config_that_breaks_the_json_parser_is_one_line(text, mode, home, capsys):
+    path = configmod.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    code = main(["config", "get", "model"])
+    err = capsys.readouterr().err
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "is damaged" in line and "not valid JSON" in line
