@@ -11,9 +11,10 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
@@ -284,20 +285,43 @@ class Service:
                 type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
     def _parallel(self, kind, request, n, sink, on_partial, failures) -> List[ImagesResult]:
+        """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
+        an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
+        not yet sent are never sent; a pool's exit would wait for, and send, them all."""
         single = replace(request, n=None)
         workers = max(1, min(n, int(self.config.max_parallel or 1)))
+        todo: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+        done: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+        stop = threading.Event()
+        for i in range(n):
+            todo.put(i)
 
-        def one(i: int) -> ImagesResult:
-            return self._call(kind, single, sink(i), on_partial if i == 0 else None)
-
-        results, lost = [], []
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(one, i) for i in range(n)]
-            for future in futures:
+        def work() -> None:
+            while not stop.is_set():
                 try:
-                    results.append(future.result())
-                except errors.BianxieError as exc:
-                    lost.append(exc)
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None)))
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                    done.put((i, exc))
+
+        for _i in range(workers):
+            threading.Thread(target=work, daemon=True, name="bianxie-variant").start()
+        try:
+            answers = sorted((done.get() for _i in range(n)), key=lambda pair: pair[0])
+        except BaseException:
+            stop.set()
+            raise
+        results, lost = [], []
+        for _i, answer in answers:
+            if isinstance(answer, errors.BianxieError):
+                lost.append(answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                results.append(answer)
         if lost and not results:
             raise lost[0]
         if lost:

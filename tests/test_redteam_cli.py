@@ -104,3 +104,36 @@ def test_a_config_that_breaks_the_json_parser_is_one_line(text, mode, home, caps
     assert code == 2
     (line,) = err.splitlines()
     assert "is damaged" in line and "not valid JSON" in line
+
+
+# --- interruptions while parallel single requests run --------------------------------------
+def when_sent(srv, proc, count: int = 1, limit: float = 30.0) -> None:
+    end = time.monotonic() + limit
+    while len(srv.requests) < count:
+        assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_a_second_ctrl_c_during_parallel_variants_stops_and_sends_no_more(srv1, tmp_path):
+    """A relay that refuses n>1 gets single requests, one at a time here (max-parallel 1).
+    The second Ctrl-C used to wait for the one in flight and then send the next one, billed,
+    while saying it had stopped."""
+    configmod.update(max_parallel=1)
+    configmod.remember_quirk(srv1.base_url, "no_n")
+    srv1.latency = 3.0
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
+                             "2", "-q", "low", "--quiet", "-o", str(tmp_path / "o.png")],
+                            env=cli_env(srv1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    when_sent(srv1, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    stopped_with = len(entries())
+    time.sleep(srv1.latency + 1.0)  # what a run that had not stopped would send meanwhile
+    assert len(srv1.requests) == 1
+    assert stopped_with == 0  # the message "an image the server finishes now is lost" is true
+    assert "Stopped waiting" in err.strip().splitlines()[-1] and out == ""
