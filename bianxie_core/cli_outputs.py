@@ -92,6 +92,9 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
                                       path=path, target=os.readlink(path)))
     if path.is_dir():
         raise _is_a_folder(path, file_format(path))
+    if path.exists() and not path.is_file():  # the rename would put a file in its place
+        raise errors.UsageError(_("{path} is a device, a pipe or a socket, not a file: choose "
+                                  "another output path.").format(path=path))
     folder = path.parent
     existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor))
     if not existing.is_dir():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -137,3 +138,27 @@ def test_a_second_ctrl_c_during_parallel_variants_stops_and_sends_no_more(srv1, 
     assert len(srv1.requests) == 1
     assert stopped_with == 0  # the message "an image the server finishes now is lost" is true
     assert "Stopped waiting" in err.strip().splitlines()[-1] and out == ""
+
+
+# --- outputs that are not files --------------------------------------------------------------
+@pytest.mark.skipif(os.name == "nt", reason="POSIX special files")
+@pytest.mark.parametrize("kind", ["fifo", "device", "link-to-device"])
+def test_an_output_that_is_a_device_or_pipe_is_refused_before_paying(kind, srv1, tmp_path,
+                                                                    capsys):
+    """The atomic write renames a file over the output: a FIFO, a device node or, through a
+    link, /dev/null itself (as root) was replaced by a regular file."""
+    special = tmp_path / "special.png"
+    if kind == "fifo":
+        os.mkfifo(special)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("mknod needs root")
+        os.mknod(special, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # as /dev/null
+    target = special
+    if kind == "link-to-device":
+        target = tmp_path / "o.png"
+        target.symlink_to(special)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(target), "--quiet"], capsys)
+    assert code == 2 and srv1.requests == [], err
+    assert "not a file" in err and err.count("\n") == 1
+    assert not special.is_file() and special.exists()
