@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import planning, region
-from bianxie_core.errors import UsageError, file_problem
+from bianxie_core.errors import ResponseError, UsageError, file_problem
 from bianxie_core.geometry import Bounds, Extent
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 from bianxie_core.edit_settings import EXPAND_PROMPT, EditSettings
 from bianxie_core.params import EditRequest, check_input_fidelity
 
@@ -175,12 +175,27 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
 
 
 def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> list:
-    results = []
+    """The images placed into the whole picture. One that cannot be placed (not an image, a
+    size no placement survives) is a failure of its own, kept in the history as received:
+    the others, paid for too, are still delivered."""
+    results, placed = [], []
     placer = region.Placer(plan, crop_pixels, coverage, options)
-    for saved in outcome.images:
-        placement = placer.place(saved.data)
+    total = len(outcome.images)
+    for number, saved in enumerate(outcome.images, start=1):
+        try:
+            placement = placer.place(saved.data)
+            results.append(Image.fromarray(region.apply_placement(pixels, placement)))
+        except Exception:  # noqa: BLE001 - Pillow and numpy raise many types
+            unplaced = _("Image {number} of {total} is not an image that can be read and "
+                         "placed into the picture.").format(number=number, total=total)
+            outcome.failures.append(join_sentences(unplaced, _(
+                "It is kept in the history as received.") if saved.entry is not None else ""))
+            continue
+        placed.append(saved)
         outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
-        results.append(Image.fromarray(region.apply_placement(pixels, placement)))
+    outcome.images[:] = placed
+    if not placed:
+        raise ResponseError(join_sentences(*outcome.failures))
     return results
 
 

@@ -162,3 +162,41 @@ def test_an_output_that_is_a_device_or_pipe_is_refused_before_paying(kind, srv1,
     assert code == 2 and srv1.requests == [], err
     assert "not a file" in err and err.count("\n") == 1
     assert not special.is_file() and special.exists()
+
+
+# --- inpaint: one answer that cannot be placed among good ones ------------------------------
+@pytest.mark.parametrize("bad", [b"<html><body>502</body></html>",
+                                 b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+def test_an_inpaint_answer_that_cannot_be_placed_loses_only_itself(bad, srv1, tmp_path, capsys,
+                                                                  monkeypatch):
+    """n=2, the first answer not an image: the second, paid too, is written; the exit is 1 and
+    the line says which image failed and that it is in the history (it used to fail the whole
+    run with "try again", which pays again)."""
+    from tests.test_inpaint import SELECTION
+
+    photo, selection = tmp_path / "photo.png", tmp_path / "selection.png"
+    Image.new("RGB", (600, 400), (20, 120, 40)).save(photo)
+    sel = Image.new("L", (600, 400), 0)
+    sel.paste(255, SELECTION)
+    sel.save(selection)
+    real = fakeserver._Handler._image_entry
+    sent = []
+
+    def entry(self, job, data, fault):
+        sent.append(1)
+        if len(sent) == 1:
+            return {"b64_json": base64.b64encode(bad).decode()}
+        return real(self, job, data, fault)
+
+    monkeypatch.setattr(fakeserver._Handler, "_image_entry", entry)
+    code, out, err = run_cli(["inpaint", "--image", str(photo), "--selection", str(selection),
+                              "-p", "x", "-n", "2", "-q", "low", "-o", str(tmp_path / "o.png"),
+                              "--quiet"], capsys)
+    assert code == 1, err
+    assert out.split() == [str(tmp_path / "o-1.png")]
+    assert Image.open(tmp_path / "o-1.png").size == (600, 400)
+    (line,) = error_lines(err)
+    assert "1 of 2" in line and "Image 1 of 2 is not an image" in line
+    assert "kept in the history" in line and "try again" not in line
+    assert_plain(line)
+    assert sorted(e.image_path.read_bytes() == bad for e in entries()) == [False, True]
