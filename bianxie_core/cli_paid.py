@@ -83,6 +83,17 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
             image_done(saved, path)
         print(str(path), file=out)
     _report(outcome)
+    extra = outcome.images[len(paths):]
+    if extra:  # no output was planned for them: they stay where they already are
+        kept = sum(1 for saved in extra if saved.entry is not None)
+        say(_("warning: {text}").format(text=ngettext(
+            "The server sent {extra} image more than the {asked} asked for; it was paid for "
+            "and {kept} is kept in the history: `bianxie history --pending --export FOLDER` "
+            "copies it out.",
+            "The server sent {extra} images more than the {asked} asked for; they were paid "
+            "for and {kept} are kept in the history: `bianxie history --pending --export "
+            "FOLDER` copies them out.", len(extra)).format(
+                extra=len(extra), asked=asked, kept=kept)))
     problems = []
     if outcome.failures:
         problems.append(ngettext(

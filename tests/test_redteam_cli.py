@@ -200,3 +200,24 @@ def test_an_inpaint_answer_that_cannot_be_placed_loses_only_itself(bad, srv1, tm
     assert "kept in the history" in line and "try again" not in line
     assert_plain(line)
     assert sorted(e.image_path.read_bytes() == bad for e in entries()) == [False, True]
+
+
+# --- more images than asked ------------------------------------------------------------------
+def test_images_beyond_those_asked_are_said_to_be_in_the_history(srv1, tmp_path, capsys,
+                                                                 monkeypatch):
+    """n=1 answered with three images, all billed: one output is written, the two others were
+    in the history with nothing said about them."""
+    real = fakeserver._Handler._answer
+
+    def answer(self, job, fault):
+        job.n = 3
+        return real(self, job, fault)
+
+    monkeypatch.setattr(fakeserver._Handler, "_answer", answer)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-o", str(tmp_path / "o.png"),
+                              "--quiet"], capsys)
+    assert code == 0, err
+    assert out.split() == [str(tmp_path / "o.png")]
+    (line,) = [line for line in err.splitlines() if "more than" in line]
+    assert "2 images more than the 1 asked" in line and "2 are kept in the history" in line
+    assert len(History(configmod.home() / "history").pending()) == 2
