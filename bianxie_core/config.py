@@ -323,9 +323,11 @@ def save(config: Config, path: Optional[Path] = None) -> Path:
     except ValueError:
         raise ConfigError(_("A setting is not a finite number, so the settings were not "
                             "saved.")) from None
+    # a config.json linked into a dotfiles folder stays a link: its target is replaced
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(path, text.encode("utf-8"))
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(target, text.encode("utf-8"))
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     return path

@@ -221,3 +221,20 @@ def test_images_beyond_those_asked_are_said_to_be_in_the_history(srv1, tmp_path,
     (line,) = [line for line in err.splitlines() if "more than" in line]
     assert "2 images more than the 1 asked" in line and "2 are kept in the history" in line
     assert len(History(configmod.home() / "history").pending()) == 2
+
+
+# --- a config.json that is a link ------------------------------------------------------------
+@pytest.mark.skipif(os.name == "nt", reason="symlinks")
+def test_a_linked_config_stays_a_link_and_its_target_is_updated(home, tmp_path, capsys):
+    """config.json linked into a dotfiles folder: `config set` replaced the link by a file, so
+    the dotfiles copy silently stopped being the settings."""
+    dotfiles = tmp_path / "dotfiles" / "bianxie.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('{"model": "gpt-image-1"}')
+    configmod.config_path().parent.mkdir(parents=True)
+    configmod.config_path().symlink_to(dotfiles)
+    assert main(["config", "set", "timeout", "42"]) == 0
+    assert configmod.config_path().is_symlink()
+    assert configmod.load().timeout == 42 and configmod.load().model == "gpt-image-1"
+    assert '"timeout": 42' in dotfiles.read_text()
+    assert dotfiles.stat().st_mode & 0o777 == 0o600
