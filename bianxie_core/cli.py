@@ -10,6 +10,7 @@ error (or some images of a run lost), 2 usage or validation error (nothing was s
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from typing import List, Optional
@@ -59,9 +60,13 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
     saved = sys.stdout, sys.stderr
     for stream in saved:
         _lenient(stream)
-    sys.stdout, sys.stderr = Scrubbed(sys.stdout, forms), Scrubbed(sys.stderr, forms)
+    # A closed stdout or stderr (``>&-``) is None. print() skips a None stdout, but prints to
+    # stdout, among the written files' names, what is meant for a None stderr.
+    sys.stdout = saved[0] if saved[0] is None else Scrubbed(saved[0], forms)
+    sys.stderr = Scrubbed(saved[1] if saved[1] is not None else io.StringIO(), forms)
+    out = out or saved[0]
     try:
-        return _main(argv, Scrubbed(out or saved[0], forms))
+        return _main(argv, out if out is None else Scrubbed(out, forms))
     finally:
         sys.stdout, sys.stderr = saved
 

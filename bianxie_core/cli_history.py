@@ -12,7 +12,7 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli_outputs import say, write_output
+from bianxie_core.cli_outputs import say, tell, write_output
 from bianxie_core.history import image_ext
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.safe_text import printable
@@ -67,7 +67,7 @@ def _export(history, entries: list, args, out) -> int:
         exported += 1
         if not entry.imported:
             history.mark_imported(entry.id, where=str(dest))
-        print(str(dest), file=out)
+        tell(str(dest), out)
     if damaged:
         say(ngettext(
             "{count} damaged entry (its image was not received intact) is not exported.",

@@ -3,6 +3,7 @@ atomic write of a paid image."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -26,6 +27,17 @@ def say(line: str) -> None:
     """One line on stderr, safe for the terminal: text from a server or a file name can hold
     escape sequences, line breaks or bytes that are not text (see safe_text)."""
     print(printable(line, MESSAGE_LIMIT), file=sys.stderr)
+
+
+def tell(line: str, out) -> None:
+    """A written file's name on stdout, for the caller's script. A reader that has gone
+    (``| head -1``, a closed stdout) stops nothing: the files are written all the same."""
+    try:
+        print(line, file=out, flush=True)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            # what is still buffered would fail again, with a traceback, when Python exits
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
 
 class Scrubbed:

@@ -14,7 +14,7 @@ from typing import List, Optional
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
-from bianxie_core.cli_outputs import file_format, planned_outputs, say, write_output
+from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
 from bianxie_core.cli_waiting import KeepWaiting, Progress
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
@@ -81,7 +81,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
             continue
         if saved.entry is not None:
             image_done(saved, path)
-        print(str(path), file=out)
+        tell(str(path), out)
     _report(outcome)
     extra = outcome.images[len(paths):]
     if extra:  # no output was planned for them: they stay where they already are

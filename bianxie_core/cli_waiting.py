@@ -27,7 +27,7 @@ class Progress:
 
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stderr
-        self.quiet = quiet
+        self.quiet = quiet or self.stream is None  # a closed stderr (``2>&-``) is None
         self.partials = 0
         self._start = time.monotonic()
         self._stop = threading.Event()
@@ -51,6 +51,8 @@ class Progress:
         self._write(("\n" if self._tty else "") + text + "\n")
 
     def _write(self, text: str) -> None:
+        if self.stream is None:
+            return
         try:
             self.stream.write(text)
             self.stream.flush()

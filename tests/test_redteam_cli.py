@@ -238,3 +238,39 @@ def test_a_linked_config_stays_a_link_and_its_target_is_updated(home, tmp_path, 
     assert configmod.load().timeout == 42 and configmod.load().model == "gpt-image-1"
     assert '"timeout": 42' in dotfiles.read_text()
     assert dotfiles.stat().st_mode & 0o777 == 0o600
+
+
+# --- stdout and stderr that are gone ---------------------------------------------------------
+def _generate_3(srv, tmp_path, **kw):
+    return subprocess.run([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
+                           "3", "-q", "low", "--quiet", "-o", str(tmp_path / "o.png")],
+                          env=cli_env(srv), timeout=120, **kw)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX pipes")
+def test_a_reader_that_goes_away_stops_no_paid_file(srv1, tmp_path):
+    """`bianxie generate -n 3 | head -1`: the second name hit a closed pipe, so files 2 and 3
+    were never written and the run said "Cannot use a file (EPIPE): try again"."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = _generate_3(srv1, tmp_path, stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert [(tmp_path / f"o-{i}.png").exists() for i in (1, 2, 3)] == [True] * 3
+    assert b"Traceback" not in done.stderr and b"EPIPE" not in done.stderr
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file descriptors")
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_closed_stdout_or_stderr_stops_nothing(closed, srv1, tmp_path):
+    """Run from a service or a script with `>&-` or `2>&-`: Python's None stream made the
+    waiting line an AttributeError before sending (exit 1, "unexpected"), and what is meant
+    for stderr went to stdout, among the names."""
+    done = _generate_3(srv1, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       preexec_fn=lambda: os.close(closed))
+    assert done.returncode == 0, done.stderr
+    assert [(tmp_path / f"o-{i}.png").exists() for i in (1, 2, 3)] == [True] * 3
+    if closed == 2:
+        assert done.stdout.decode().split() == [str(tmp_path / f"o-{i}.png") for i in (1, 2, 3)]
