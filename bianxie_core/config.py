@@ -244,6 +244,13 @@ def _fix_or_delete() -> str:
     return _("Fix it or delete it to start again with the default settings.")
 
 
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Config:
     """The settings: defaults, then the file (if any), then BIANXIE_BASE_URL/BIANXIE_API_KEY.
 
@@ -252,7 +259,8 @@ def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Co
     path = Path(path) if path is not None else config_path(env)
     values: dict = {}
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raw = None
     except OSError as exc:
@@ -273,7 +281,13 @@ def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Co
 
 def _parse(path: Path, raw: bytes) -> dict:
     try:
+        if len(raw) > MAX_CONFIG_BYTES:  # every command reads it: not gigabytes of it
+            raise _TooLarge
         data = json.loads(raw.decode("utf-8-sig"))
+    except _TooLarge:
+        data = None
+        problem = _("it is larger than {size} MB, far more than settings take").format(
+            size=MAX_CONFIG_BYTES // 2**20)
     except UnicodeDecodeError:
         data = None
         problem = _("it is not UTF-8 text")

@@ -274,3 +274,16 @@ def test_a_closed_stdout_or_stderr_stops_nothing(closed, srv1, tmp_path):
     assert [(tmp_path / f"o-{i}.png").exists() for i in (1, 2, 3)] == [True] * 3
     if closed == 2:
         assert done.stdout.decode().split() == [str(tmp_path / f"o-{i}.png") for i in (1, 2, 3)]
+
+
+def test_a_huge_config_file_is_refused_unread(home, capsys):
+    """Every command reads config.json (twice when its mode is loose): a 1.5 GB one took
+    15 s and 3 GB of memory to be called "not valid JSON"."""
+    path = configmod.config_path()
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as file:
+        file.truncate(1500 * 2**20)  # sparse: no disk used
+    os.chmod(path, 0o644)
+    code = main(["config", "get", "model"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert code == 2 and "larger than 4 MB" in line
