@@ -287,3 +287,18 @@ def test_a_huge_config_file_is_refused_unread(home, capsys):
     code = main(["config", "get", "model"])
     (line,) = capsys.readouterr().err.splitlines()
     assert code == 2 and "larger than 4 MB" in line
+
+
+def test_model_ids_that_echo_the_key_are_never_cached(srv1, capsys, monkeypatch):
+    """The models cache (BIANXIE_HOME/cache/models.json, read by the plug-in's dialogs too)
+    kept a model id holding the key."""
+    from bianxie_core import catalog
+
+    monkeypatch.setattr(fakeserver, "_models_body", lambda dialect: {"object": "list", "data": [
+        {"id": "gpt-image-1", "object": "model"}, {"id": "gpt-image-" + KEY, "object": "model"},
+        {"id": "gpt-image-x" + B64_KEY}]})
+    code, out, err = run_cli(["models", "--remote"], capsys)
+    assert code == 0
+    cached = catalog.cache_path().read_text()
+    assert "gpt-image-1" in cached
+    assert_no_key(cached, out, err)
