@@ -97,8 +97,8 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
     problems = []
     if outcome.failures:
         problems.append(ngettext(
-            "{got} of {asked} image arrived; the others were lost: {reasons}",
-            "{got} of {asked} images arrived; the others were lost: {reasons}", asked).format(
+            "{got} of {asked} image arrived. {reasons}",
+            "{got} of {asked} images arrived. {reasons}", asked).format(
                 got=len(outcome.images), asked=asked,
                 reasons=join_sentences(*outcome.failures)))
     if outcome.history_error:
@@ -138,9 +138,11 @@ def _report(outcome) -> None:
             price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
 
 
-def _wait(args, send):
-    """``send(on_partial)`` while showing progress; interruptions do not lose the answer."""
-    with Progress(quiet=args.quiet) as progress, KeepWaiting(progress):
+def _wait(args, service, send):
+    """``send(on_partial)`` while showing progress; interruptions do not lose the answer, and
+    after the first one nothing more is sent."""
+    with Progress(quiet=args.quiet) as progress, \
+            KeepWaiting(progress, on_first=service.stop_sending.set):
         return send(progress.partial)
 
 
@@ -183,7 +185,7 @@ def cmd_generate(args, out) -> int:
                                      **_common_fields(args, file_format(paths[0])))
     checked = service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, lambda partial: service.generate(checked, on_partial=partial))
+    outcome = _wait(args, service, lambda partial: service.generate(checked, on_partial=partial))
     return _write_outputs(outcome, paths, out, asked)
 
 
@@ -197,7 +199,7 @@ def cmd_edit(args, out) -> int:
                                  **_common_fields(args, file_format(paths[0])))
     checked = service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, lambda partial: service.edit(checked, on_partial=partial))
+    outcome = _wait(args, service, lambda partial: service.edit(checked, on_partial=partial))
     return _write_outputs(outcome, paths, out, asked)
 
 
@@ -269,5 +271,5 @@ def _check_context(text: str) -> None:
 
 def _send_composites(job, paths: List[Path], args, out) -> int:
     confirm_cost(args, job.service, job.request)
-    results, outcome = _wait(args, lambda partial: job.send(on_partial=partial))
+    results, outcome = _wait(args, job.service, lambda partial: job.send(on_partial=partial))
     return _save_composites(results, outcome, paths, out, job.request.n or 1)

@@ -84,8 +84,10 @@ class KeepWaiting:
     the second raises KeyboardInterrupt (the caller says what is lost). Only the main thread
     can own signals; elsewhere this does nothing."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, on_first=None):
+        """``on_first()``: called at the first interruption (to send nothing more)."""
         self.progress = progress
+        self.on_first = on_first
         self.interrupted = 0
         self._saved: dict = {}
 
@@ -111,6 +113,8 @@ class KeepWaiting:
         self.interrupted += 1
         if self.interrupted > 1:
             raise KeyboardInterrupt
+        if self.on_first:
+            self.on_first()
         self.progress.say(_(
             "Still waiting: the request was sent and may be charged, so stopping now would "
             "lose its image. Press Ctrl-C again to stop waiting anyway."))

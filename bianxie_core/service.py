@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, th
     from bianxie_core.client import ImagesClient, ImagesResult
 
 
+_NOT_SENT = object()  # a single request left unsent after an interruption
+
+
 @dataclass
 class SavedImage:
     data: bytes = field(repr=False)
@@ -107,6 +110,9 @@ class Service:
             configmod.home() / "history", cap_bytes=self.config.history_cap_mb * 2**20)
         self._client = client
         self._retries = retries
+        # Set (by the CLI's first Ctrl-C): single requests not yet sent are not sent; those in
+        # flight, which may be billed, are still waited for.
+        self.stop_sending = threading.Event()
 
     @property
     def client(self) -> ImagesClient:
@@ -302,6 +308,9 @@ class Service:
                     i = todo.get_nowait()
                 except queue.Empty:
                     return
+                if self.stop_sending.is_set():
+                    done.put((i, _NOT_SENT))
+                    continue
                 try:
                     done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None)))
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
@@ -314,18 +323,23 @@ class Service:
         except BaseException:
             stop.set()
             raise
-        results, lost = [], []
+        results, lost, unsent = [], [], 0
         for _i, answer in answers:
-            if isinstance(answer, errors.BianxieError):
+            if answer is _NOT_SENT:
+                unsent += 1
+            elif isinstance(answer, errors.BianxieError):
                 lost.append(answer)
             elif isinstance(answer, BaseException):
                 raise answer
             else:
                 results.append(answer)
-        if lost and not results:
-            raise lost[0]
+        if unsent:
+            failures.append(_("{unsent} of {n} were not sent: the run was interrupted before "
+                              "them, so they were not charged.").format(unsent=unsent, n=n))
         if lost:
             failures.append(
                 _("{failed} of {n} variants failed: {reason}").format(
                     failed=len(lost), n=n, reason=str(lost[0])))
+        if not results:
+            raise lost[0] if lost else errors.Cancelled(join_sentences(*failures))
         return results

@@ -302,3 +302,26 @@ def test_model_ids_that_echo_the_key_are_never_cached(srv1, capsys, monkeypatch)
     cached = catalog.cache_path().read_text()
     assert "gpt-image-1" in cached
     assert_no_key(cached, out, err)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_a_first_ctrl_c_waits_for_what_was_sent_and_sends_nothing_more(srv1, tmp_path):
+    """The first Ctrl-C keeps waiting for the request in flight (it may be billed), but the
+    single requests not yet sent are not: they used to go out after the user asked to stop."""
+    configmod.update(max_parallel=1)
+    configmod.remember_quirk(srv1.base_url, "no_n")
+    srv1.latency = 2.0
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
+                             "3", "-q", "low", "--quiet", "-o", str(tmp_path / "o.png")],
+                            env=cli_env(srv1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    when_sent(srv1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert len(srv1.requests) == 1
+    assert proc.returncode == 1, err
+    assert out.split() == [str(tmp_path / "o-1.png")]
+    assert (tmp_path / "o-1.png").read_bytes() == srv1.responses[0]
+    (line,) = error_lines(err)
+    assert "1 of 3 images arrived" in line and "2 of 3 were not sent" in line
+    assert_plain(line)
