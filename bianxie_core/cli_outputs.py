@@ -162,7 +162,14 @@ def _file_mode(path: Path) -> int:
 
 
 def planned_outputs(args, count: int) -> List[Path]:
-    """The output files, checked before anything is sent."""
+    """The output files, checked before anything is sent (so any problem is exit 2)."""
+    try:
+        return _planned_outputs(args, count)
+    except OSError as exc:  # a path too long for the system, a loop of links…
+        raise errors.UsageError(errors.file_problem(exc, printable(args.output, 200))) from None
+
+
+def _planned_outputs(args, count: int) -> List[Path]:
     paths = output_paths(args.output, count, args.output_format)
     given = Path(args.output)
     for path in (given, *paths):

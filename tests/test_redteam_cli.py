@@ -325,3 +325,13 @@ def test_a_first_ctrl_c_waits_for_what_was_sent_and_sends_nothing_more(srv1, tmp
     (line,) = error_lines(err)
     assert "1 of 3 images arrived" in line and "2 of 3 were not sent" in line
     assert_plain(line)
+
+
+def test_an_output_path_too_long_for_the_system_is_exit_2_before_sending(srv1, tmp_path,
+                                                                         capsys):
+    """Each name under 255 bytes, the whole over PATH_MAX (4096): the checks before paying
+    raised ENAMETOOLONG, reported as exit 1 although nothing was sent."""
+    deep = tmp_path.joinpath(*["d" * 200] * 22) / "o.png"
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(deep), "--quiet"], capsys)
+    assert code == 2 and srv1.requests == [], err
+    assert "too long" in err and err.count("\n") == 1
