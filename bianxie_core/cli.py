@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import sys
+import traceback
 from typing import List, Optional
 
 from bianxie_core import config as configmod
@@ -22,7 +23,7 @@ from bianxie_core.cli_parser import build_parser
 from bianxie_core.cli_settings import CONFIG_KEYS
 from bianxie_core.i18n import _
 
-__all__ = ["main", "build_parser", "error_text"]
+__all__ = ["main", "run", "build_parser", "error_text"]
 
 # Commands that may pay: an interruption leaves any returned image in the history.
 _PAYING_COMMANDS = {"generate", "edit", "inpaint", "expand"}
@@ -71,6 +72,21 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
         sys.stdout, sys.stderr = saved
 
 
+def run() -> int:
+    """The ``bianxie`` command: ``main()``, and what --traceback lets escape from it printed
+    here without the key (users paste it into bug reports; Python's own printing comes after
+    main() has given the terminal back)."""
+    try:
+        return main()
+    except Exception as exc:  # noqa: BLE001 - only with --traceback
+        text = traceback.format_exc()
+        for form in _key_forms():
+            text = text.replace(form, "sk-…")
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+        return getattr(exc, "exit_code", 1)
+
+
 def _main(argv: Optional[List[str]], out) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -106,4 +122,4 @@ def _main(argv: Optional[List[str]], out) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

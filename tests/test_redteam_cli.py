@@ -335,3 +335,20 @@ def test_an_output_path_too_long_for_the_system_is_exit_2_before_sending(srv1, t
     code, out, err = run_cli(["generate", "-p", "x", "-o", str(deep), "--quiet"], capsys)
     assert code == 2 and srv1.requests == [], err
     assert "too long" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("module", ["bianxie_core", "bianxie_core.cli"])
+def test_traceback_for_a_bug_report_never_holds_the_key(module, srv1, tmp_path, monkeypatch):
+    """--traceback, which the CLI asks users to run and report: Python printed the exception
+    after main() had given the terminal back, with a server's echo of the key in it."""
+    def api(self, rec, fault):
+        self._send_json(400, {"error": {"message": "bad", "type": "invalid_request_error",
+                                        "param": KEY, "code": "x"}})
+
+    monkeypatch.setattr(fakeserver._Handler, "_api", api)
+    done = subprocess.run([sys.executable, "-m", module, "--traceback", "generate", "-p", "x",
+                           "-o", str(tmp_path / "o.png")], env=cli_env(srv1),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "BadRequestError" in done.stderr
+    assert_no_key(done.stdout, done.stderr)
