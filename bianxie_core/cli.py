@@ -35,19 +35,6 @@ def error_text(exc: errors.BianxieError) -> str:
                           "kept in the history (`bianxie history --pending`)."))
 
 
-def _key_forms() -> List[str]:
-    """Every form of the keys this run may send (the environment's, the settings'), long
-    enough to be told from ordinary text."""
-    keys = {os.environ.get(configmod.ENV_API_KEY, "")}
-    try:
-        keys.add(configmod.load(env={}).api_key)
-    except Exception:  # noqa: BLE001 - a damaged config is reported by the command itself
-        pass
-    forms = {f for key in keys if key.strip() for k in {key, key.strip()}
-             for f in configmod.key_forms(k)}
-    return sorted((f for f in forms if len(f) >= 8), key=len, reverse=True)
-
-
 def _lenient(stream) -> None:
     """A name the terminal's encoding cannot show is written escaped: an exception there would
     come after the paid file is written, before the next one is."""
@@ -57,7 +44,7 @@ def _lenient(stream) -> None:
 
 
 def main(argv: Optional[List[str]] = None, out=None) -> int:
-    forms = _key_forms()
+    forms = configmod.known_key_forms()
     saved = sys.stdout, sys.stderr
     for stream in saved:
         _lenient(stream)
@@ -80,7 +67,7 @@ def run() -> int:
         return main()
     except Exception as exc:  # noqa: BLE001 - only with --traceback
         text = traceback.format_exc()
-        for form in _key_forms():
+        for form in configmod.known_key_forms():
             text = text.replace(form, "sk-…")
         if sys.stderr is not None:
             sys.stderr.write(text)

@@ -120,6 +120,19 @@ def key_forms(key: str) -> list:
                   key=len, reverse=True)
 
 
+def known_key_forms(env: Mapping[str, str] = os.environ) -> list:
+    """Every form (``key_forms``) of the keys a run may send, the environment's and the
+    settings', at least 8 characters long: what to scrub from text bound for a terminal or a
+    log. Never raises: a damaged config is reported where it is used."""
+    keys = {env.get(ENV_API_KEY, "")}
+    try:
+        keys.add(load(env={}).api_key)
+    except Exception:  # noqa: BLE001
+        pass
+    forms = {f for key in keys if key.strip() for k in {key, key.strip()} for f in key_forms(k)}
+    return sorted((f for f in forms if len(f) >= 8), key=len, reverse=True)
+
+
 def _check_value(name: str, value: Any) -> Any:
     """``value`` for setting ``name`` with its JSON type checked (ints accepted for floats)."""
     if name in _BOOL_FIELDS:

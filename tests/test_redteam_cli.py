@@ -352,3 +352,26 @@ def test_traceback_for_a_bug_report_never_holds_the_key(module, srv1, tmp_path, 
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "BadRequestError" in done.stderr
     assert_no_key(done.stdout, done.stderr)
+
+
+def test_the_log_file_never_holds_the_key(home, monkeypatch):
+    """The plug-in logs error messages and tracebacks; an error whose ``param`` or request id
+    echoes the key (not scrubbed by the client yet) put it in logs/bianxie.log."""
+    import logging
+
+    from bianxie_core import logs
+
+    logger = logging.getLogger("bianxie")
+    monkeypatch.setattr(logger, "handlers", [])
+    log = logs.get_logger()
+    log.info("job failed: The server rejected the parameter %s (request id: %s)", KEY, B64_KEY)
+    try:
+        raise ValueError("echo " + KEY)
+    except ValueError:
+        log.exception("unexpected error in %s", "edit")
+    for handler in log.handlers:
+        handler.flush()
+        handler.close()
+    text = (configmod.home() / "logs" / "bianxie.log").read_text()
+    assert "job failed" in text and "unexpected error" in text and "ValueError" in text
+    assert_no_key(text)
