@@ -15,6 +15,7 @@ from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
 from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
+from bianxie_core.cli_settings import short_deadline_warning
 from bianxie_core.cli_waiting import KeepWaiting, Progress
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
@@ -28,6 +29,7 @@ def _service(args):
         cfg.base_url = args.base_url
     if getattr(args, "timeout", None) is not None:
         cfg.timeout = args.timeout
+        short_deadline_warning(cfg.timeout)  # the setting's is said when it is set
     return Service(cfg, retries=args.retries)
 
 

@@ -44,6 +44,18 @@ CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "
 _ENV_OVERRIDES = {"api_key": configmod.ENV_API_KEY, "base_url": configmod.ENV_BASE_URL}
 
 
+SHORT_DEADLINE = 60.0  # s: many images take 30-120 s, and the server bills them all the same
+
+
+def short_deadline_warning(seconds: float) -> None:
+    """Warn when a paid request's deadline is shorter than images often take: the server
+    finishes and bills a request the CLI has stopped waiting for."""
+    if seconds < SHORT_DEADLINE:
+        say(_("warning: a deadline of {seconds:g} s is shorter than many images take (often "
+              "30–120 s); the server still finishes and charges an image the run stopped "
+              "waiting for.").format(seconds=seconds))
+
+
 def cmd_config(args, out) -> int:
     if args.action == "path":
         print(str(configmod.config_path()), file=out)
@@ -59,7 +71,10 @@ def cmd_config(args, out) -> int:
     if value is None:
         raise errors.UsageError(_("Give a value: bianxie config set {name} VALUE").format(
             name=args.name))
-    shown = configmod.update(**{field_name: value}).redacted()[field_name]
+    config = configmod.update(**{field_name: value})
+    shown = config.redacted()[field_name]
+    if field_name == "timeout":
+        short_deadline_warning(config.timeout)
     print(_("{name} set to {value} in {path}").format(
         name=args.name, value=shown, path=configmod.config_path()), file=out)
     env_var = _ENV_OVERRIDES.get(field_name)

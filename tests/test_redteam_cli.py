@@ -375,3 +375,19 @@ def test_the_log_file_never_holds_the_key(home, monkeypatch):
     text = (configmod.home() / "logs" / "bianxie.log").read_text()
     assert "job failed" in text and "unexpected error" in text and "ValueError" in text
     assert_no_key(text)
+
+
+# --- a deadline shorter than images take ---------------------------------------------------
+def test_a_deadline_shorter_than_images_take_is_warned(srv1, tmp_path, capsys):
+    """`config set timeout 5` (meant as minutes?) or `--timeout 10` makes a run pay for an
+    image it stops waiting for; nothing said so."""
+    code, out, err = run_cli(["config", "set", "timeout", "5"], capsys)
+    assert code == 0 and "warning:" in err and "charges" in err and err.count("\n") == 1
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-o", str(tmp_path / "o.png"),
+                              "--quiet", "--timeout", "300"], capsys)
+    assert code == 0 and "warning" not in err
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-o", str(tmp_path / "o.png"),
+                              "--quiet", "--timeout", "10"], capsys)
+    assert code == 0
+    (line,) = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert "10 s is shorter than many images take" in line
