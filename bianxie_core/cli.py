@@ -90,9 +90,14 @@ def _main(argv: Optional[List[str]], out) -> int:
         say(_("error: {message}").format(message=error_text(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
-        print(_("Interrupted. Any image already returned is in the history "
-                "(`bianxie history --pending`).") if args.command in _PAYING_COMMANDS
-              else _("Interrupted."), file=sys.stderr)
+        if getattr(args, "sent", False):  # set by cli_paid when the request goes out
+            text = _("Interrupted. Any image already returned is in the history "
+                     "(`bianxie history --pending`).")
+        elif args.command in _PAYING_COMMANDS:
+            text = _("Interrupted before anything was sent: nothing was charged.")
+        else:
+            text = _("Interrupted.")
+        print(text, file=sys.stderr)
         return 130
     except OSError as exc:
         if args.traceback:

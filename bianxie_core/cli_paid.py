@@ -143,6 +143,7 @@ def _report(outcome) -> None:
 def _wait(args, service, send):
     """``send(on_partial)`` while showing progress; interruptions do not lose the answer, and
     after the first one nothing more is sent."""
+    args.sent = True  # from here an interruption may leave a billed image behind
     with Progress(quiet=args.quiet) as progress, \
             KeepWaiting(progress, on_first=service.stop_sending.set):
         return send(progress.partial)

@@ -391,3 +391,35 @@ def test_a_deadline_shorter_than_images_take_is_warned(srv1, tmp_path, capsys):
     assert code == 0
     (line,) = [line for line in err.splitlines() if line.startswith("warning:")]
     assert "10 s is shorter than many images take" in line
+
+
+# --- what an interruption says depends on whether anything was sent -------------------------
+def test_an_interruption_before_sending_says_nothing_was_charged(srv1, tmp_path, capsys,
+                                                                 monkeypatch):
+    from bianxie_core import cli_paid
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_paid, "_input_file", interrupted)
+    photo = tmp_path / "in.png"
+    Image.new("RGB", (64, 64)).save(photo)
+    code, out, err = run_cli(["edit", "--image", str(photo), "-p", "x", "-o",
+                              str(tmp_path / "o.png")], capsys)
+    assert code == 130 and srv1.requests == []
+    assert err.strip() == "Interrupted before anything was sent: nothing was charged."
+
+
+def test_an_interruption_after_sending_points_to_the_history(srv1, tmp_path, capsys,
+                                                             monkeypatch):
+    from bianxie_core import cli_paid
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_paid, "_write_outputs", interrupted)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "--quiet", "-o",
+                              str(tmp_path / "o.png")], capsys)
+    assert code == 130 and len(srv1.requests) == 1
+    assert "history --pending" in err.strip().splitlines()[-1]
+    assert len(entries()) == 1
