@@ -14,6 +14,7 @@ from PIL import Image
 
 from bianxie_core import planning, region
 from bianxie_core.errors import ResponseError, UsageError, file_problem
+from bianxie_core.files import read_at_most
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.edit_settings import EXPAND_PROMPT, EditSettings
@@ -28,12 +29,18 @@ def coverage_bounds(coverage: np.ndarray) -> Optional[Bounds]:
     return Bounds.from_corners(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
+MAX_FILE_BYTES = 512 * 2**20  # an image file to edit; its pixels are bounded by Pillow's own
+
+
 def open_image(path) -> Image.Image:
     """The image file at ``path``, decoded; UsageError with one plain sentence otherwise."""
     try:
-        data = Path(path).read_bytes()
+        data = read_at_most(Path(path), MAX_FILE_BYTES)
     except OSError as exc:
         raise UsageError(file_problem(exc, path)) from None
+    if data is None:
+        raise UsageError(_("The image {path} is larger than {mb} MB, too large to edit: scale "
+                           "it down first.").format(path=path, mb=MAX_FILE_BYTES // 2**20))
     return decode_image(data, path)
 
 

@@ -423,3 +423,24 @@ def test_an_interruption_after_sending_points_to_the_history(srv1, tmp_path, cap
     assert code == 130 and len(srv1.requests) == 1
     assert "history --pending" in err.strip().splitlines()[-1]
     assert len(entries()) == 1
+
+
+# --- input files that are far too big -------------------------------------------------------
+@pytest.mark.parametrize("command", ["edit", "inpaint"])
+@pytest.mark.parametrize("source", ["sparse-3GB", "dev-zero"])
+def test_a_huge_input_is_refused_unread(command, source, srv1, tmp_path, capsys):
+    """--image /dev/zero, or a 3 GB file given by mistake, was read whole: MemoryError (or
+    the machine swapping) and "unexpected MemoryError", exit 1, although nothing was sent."""
+    if source == "dev-zero":
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero")
+        big = Path("/dev/zero")
+    else:
+        big = tmp_path / "big.png"
+        with open(big, "wb") as file:
+            file.truncate(3 * 2**30)
+    argv = {"edit": ["edit", "--image", str(big)],
+            "inpaint": ["inpaint", "--image", str(big), "--selection", str(big)]}[command]
+    code, out, err = run_cli(argv + ["-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and srv1.requests == [], err
+    assert "larger than" in err and err.count("\n") == 1
