@@ -98,6 +98,7 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     missing folders are created when it is written). ``probed``: folder -> whether a file
     could be made there, so that many outputs in one folder probe it once."""
     _check_name(path)
+    _check_link_owner(path)
     if path.is_symlink() and not path.exists():
         raise errors.UsageError(_("{path} is a link to {target}, which does not exist: choose "
                                   "another output path, or remove the link.").format(
@@ -118,6 +119,17 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     if not probed[existing] or (path.exists() and not os.access(path, os.W_OK)):
         raise errors.UsageError(_("You have no permission to write {path}: choose another output "
                                   "path.").format(path=path))
+
+
+def _check_link_owner(path: Path) -> None:
+    """A link is written through only when it is the user's own: in a shared folder (/tmp)
+    another user's link could point at any of the user's files. (The kernel refuses to follow
+    such links, but the output is written by renaming onto the link's resolved target.)"""
+    if not hasattr(os, "geteuid") or not path.is_symlink():
+        return
+    if path.lstat().st_uid != os.geteuid():
+        raise errors.UsageError(_("{path} is a link made by another user: choose another "
+                                  "output path, or remove the link.").format(path=path))
 
 
 def _check_name(path: Path) -> None:
@@ -142,6 +154,10 @@ def write_output(path: Path, data: bytes) -> None:
     folder, flushed to the disk, then renamed over ``path`` (through a link, its target), so
     a full disk never leaves a half-written file in place of the old one. BianxieError (one
     sentence naming the file) on failure; the temporary file is removed."""
+    try:
+        _check_link_owner(path)  # again: the link may have been made while the run waited
+    except errors.UsageError as exc:
+        raise errors.BianxieError(exc.message) from None
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

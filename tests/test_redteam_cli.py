@@ -444,3 +444,47 @@ def test_a_huge_input_is_refused_unread(command, source, srv1, tmp_path, capsys)
     code, out, err = run_cli(argv + ["-p", "x", "-o", str(tmp_path / "o.png")], capsys)
     assert code == 2 and srv1.requests == [], err
     assert "larger than" in err and err.count("\n") == 1
+
+
+# --- another user's link where the output goes ----------------------------------------------
+def _links_by_nobody(tmp_path):
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("making a link owned by another user needs root")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o1777)
+    os.chmod(shared, 0o1777)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious")
+    return shared, victim
+
+
+def test_another_users_link_as_output_is_refused_before_paying(srv1, tmp_path, capsys):
+    """-o /tmp/out.png where another user made out.png a link to one of your files: the
+    atomic write resolved the link and replaced that file (which open() through the link would
+    be refused under fs.protected_symlinks)."""
+    shared, victim = _links_by_nobody(tmp_path)
+    link = shared / "out.png"
+    link.symlink_to(victim)
+    os.lchown(link, 65534, 65534)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(link), "--quiet"], capsys)
+    assert code == 2 and srv1.requests == [], err
+    assert "another user" in err and victim.read_text() == "precious"
+
+
+def test_a_link_made_by_another_user_while_waiting_is_not_followed(srv1, tmp_path, capsys,
+                                                                   monkeypatch):
+    shared, victim = _links_by_nobody(tmp_path)
+    link = shared / "out.png"
+    real_generate = __import__("bianxie_core.service", fromlist=["Service"]).Service.generate
+
+    def generate_then_plant(self, *args, **kw):
+        outcome = real_generate(self, *args, **kw)
+        link.symlink_to(victim)
+        os.lchown(link, 65534, 65534)
+        return outcome
+
+    monkeypatch.setattr("bianxie_core.service.Service.generate", generate_then_plant)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(link), "--quiet"], capsys)
+    assert code == 1 and victim.read_text() == "precious"
+    (line,) = error_lines(err)
+    assert "another user" in line and "bianxie history --pending --export" in line
