@@ -97,6 +97,11 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
             "FOLDER` copies them out.", len(extra)).format(
                 extra=len(extra), asked=asked, kept=kept)))
     problems = []
+    if not outcome.failures and len(outcome.images) < asked:  # no reason given: say it
+        problems.append(ngettext(
+            "The server sent {got} image of the {asked} asked for; the others never came.",
+            "The server sent {got} images of the {asked} asked for; the others never came.",
+            len(outcome.images)).format(got=len(outcome.images), asked=asked))
     if outcome.failures:
         problems.append(ngettext(
             "{got} of {asked} image arrived. {reasons}",

@@ -488,3 +488,22 @@ def test_a_link_made_by_another_user_while_waiting_is_not_followed(srv1, tmp_pat
     assert code == 1 and victim.read_text() == "precious"
     (line,) = error_lines(err)
     assert "another user" in line and "bianxie history --pending --export" in line
+
+
+def test_fewer_images_than_asked_is_an_exit_1_that_says_so(srv1, tmp_path, capsys, monkeypatch):
+    """-n 4 answered with two images and no error: exit 0 and nothing said, so a script
+    waiting for o-3.png and o-4.png found them missing."""
+    real = fakeserver._Handler._answer
+
+    def answer(self, job, fault):
+        job.n = 2
+        return real(self, job, fault)
+
+    monkeypatch.setattr(fakeserver._Handler, "_answer", answer)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-n", "4", "--quiet", "-o",
+                              str(tmp_path / "o.png")], capsys)
+    assert code == 1
+    assert out.split() == [str(tmp_path / f"o-{i}.png") for i in (1, 2)]
+    (line,) = error_lines(err)
+    assert "sent 2 images of the 4 asked for" in line
+    assert_plain(line)
