@@ -425,8 +425,14 @@ def _how_to_set_key() -> str:
     )
 
 
+MAX_KEY_CHARS = 1024  # keys are under 200 characters; a pasted file is not one
+
+
 def _clean_key(key: str, source: str) -> str:
     key = (key or "").strip()
+    if len(key) > MAX_KEY_CHARS:
+        raise ConfigError(_("{source} is {count} characters long, far longer than a key: copy "
+                            "only the key.").format(source=source, count=len(key)))
     if any(c.isspace() for c in key):
         raise ConfigError(
             _(

@@ -507,3 +507,15 @@ def test_fewer_images_than_asked_is_an_exit_1_that_says_so(srv1, tmp_path, capsy
     (line,) = error_lines(err)
     assert "sent 2 images of the 4 asked for" in line
     assert_plain(line)
+
+
+def test_a_pasted_file_is_not_taken_as_the_key(home, capsys, monkeypatch):
+    """`config set key - < wrong-file` with a base64 blob (no spaces): a 4 MB "key" was saved,
+    sent as a 4 MB header, and made config.json too large to be read back."""
+    import io
+
+    monkeypatch.delenv("BIANXIE_API_KEY")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("QUJD" * 1_000_000 + "\n"))
+    code, out, err = run_cli(["config", "set", "key", "-"], capsys)
+    assert code == 2 and "far longer than a key" in err and err.count("\n") == 1
+    assert not configmod.config_path().exists()
