@@ -350,6 +350,10 @@ def save(config: Config, path: Optional[Path] = None) -> Path:
     except ValueError:
         raise ConfigError(_("A setting is not a finite number, so the settings were not "
                             "saved.")) from None
+    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:  # load() would refuse to read it back
+        raise ConfigError(_("The settings would be larger than {size} MB, so they were not "
+                            "saved: a setting holds far too much text.").format(
+                                size=MAX_CONFIG_BYTES // 2**20))
     # a config.json linked into a dotfiles folder stays a link: its target is replaced
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:

@@ -519,3 +519,11 @@ def test_a_pasted_file_is_not_taken_as_the_key(home, capsys, monkeypatch):
     code, out, err = run_cli(["config", "set", "key", "-"], capsys)
     assert code == 2 and "far longer than a key" in err and err.count("\n") == 1
     assert not configmod.config_path().exists()
+
+
+def test_settings_too_large_to_read_back_are_not_saved(home):
+    configmod.update(model="gpt-image-1")
+    with pytest.raises(configmod.ConfigError) as info:
+        configmod.update(model="m" * (5 * 2**20))
+    assert "larger than 4 MB" in str(info.value)
+    assert configmod.load().model == "gpt-image-1"
