@@ -169,7 +169,7 @@ def confirm_cost(args, service, request) -> None:
         return
     above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
         estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency))
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: stdin closed (<&-)
         raise errors.UsageError(join_sentences(above, _(
             "Add --yes to run it anyway, or raise the limit with `bianxie config set "
             "cost-confirm-above`.")))

@@ -89,10 +89,10 @@ def _typed_key(value: Optional[str]) -> str:
     """The key: typed at a hidden prompt, read from stdin (``-``, or when stdin is not a
     terminal) or given on the command line. Never empty: that would erase the stored key."""
     try:
-        if value is None and sys.stdin.isatty():
+        if value is None and sys.stdin is not None and sys.stdin.isatty():
             value = getpass.getpass(_("API key: "))
-        elif value in (None, "-"):
-            value = sys.stdin.readline()
+        elif value in (None, "-"):  # a closed stdin (<&-) is None: no key given
+            value = sys.stdin.readline() if sys.stdin is not None else ""
     except EOFError:  # Ctrl-D at the prompt
         value = ""
     except KeyboardInterrupt:

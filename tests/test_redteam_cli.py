@@ -527,3 +527,20 @@ def test_settings_too_large_to_read_back_are_not_saved(home):
         configmod.update(model="m" * (5 * 2**20))
     assert "larger than 4 MB" in str(info.value)
     assert configmod.load().model == "gpt-image-1"
+
+
+# --- a closed stdin -------------------------------------------------------------------------
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file descriptors")
+@pytest.mark.parametrize("argv,words", [
+    (["config", "set", "key"], "No key was given"),
+    (["generate", "-p", "x", "-o", "o.png"], "Add --yes"),
+], ids=["config-set-key", "cost-confirm"])
+def test_a_closed_stdin_is_a_plain_refusal(argv, words, srv1, tmp_path):
+    """Run from a script with `<&-`: sys.stdin is None, and asking it whether it is a terminal
+    was an "unexpected AttributeError", exit 1."""
+    configmod.update(cost_confirm_above=0.0001)
+    done = subprocess.run([sys.executable, "-m", "bianxie_core", *argv], env=cli_env(srv1),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(0))
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and srv1.requests == []
