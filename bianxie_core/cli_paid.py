@@ -150,7 +150,8 @@ def _wait(args, service, send):
     after the first one nothing more is sent."""
     args.sent = True  # from here an interruption may leave a billed image behind
     with Progress(quiet=args.quiet) as progress, \
-            KeepWaiting(progress, on_first=service.stop_sending.set):
+            KeepWaiting(progress, on_first=service.stop_sending.set,
+                        recording=service.recording):
         return send(progress.partial)
 
 

@@ -84,10 +84,13 @@ class KeepWaiting:
     the second raises KeyboardInterrupt (the caller says what is lost). Only the main thread
     can own signals; elsewhere this does nothing."""
 
-    def __init__(self, progress: Progress, on_first=None):
-        """``on_first()``: called at the first interruption (to send nothing more)."""
+    def __init__(self, progress: Progress, on_first=None, recording=None):
+        """``on_first()``: called at the first interruption (to send nothing more).
+        ``recording`` (service.Recording): a stop that comes while an arrived image is being
+        written to the history waits for the write."""
         self.progress = progress
         self.on_first = on_first
+        self.recording = recording
         self.interrupted = 0
         self._saved: dict = {}
 
@@ -112,6 +115,9 @@ class KeepWaiting:
     def _stop(self, signum, frame) -> None:
         self.interrupted += 1
         if self.interrupted > 1:
+            if self.recording is not None and self.recording.active:
+                self.recording.defer()
+                return
             raise KeyboardInterrupt
         if self.on_first:
             self.on_first()

@@ -10,6 +10,7 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 
 from __future__ import annotations
 
+import _thread
 import math
 import queue
 import threading
@@ -30,6 +31,40 @@ if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, th
 
 
 _NOT_SENT = object()  # a single request left unsent after an interruption
+
+
+class Recording:
+    """Held while an arrived image is written to the history. A stop asked meanwhile (the
+    CLI's second Ctrl-C, see ``cli_waiting.KeepWaiting``) is ``defer()``-ed to the end of
+    the write: aborting it would lose an image that has already been paid for and arrived."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = 0
+        self._deferred = False
+
+    @property
+    def active(self) -> bool:
+        return self._active > 0
+
+    def defer(self) -> None:
+        self._deferred = True
+
+    def __enter__(self) -> "Recording":
+        with self._lock:
+            self._active += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._active -= 1
+            due = self._deferred and not self._active
+            if due:
+                self._deferred = False
+        if due:
+            if threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt
+            _thread.interrupt_main()  # the waiting main thread's handler stops it now
 
 
 @dataclass
@@ -113,6 +148,7 @@ class Service:
         # Set (by the CLI's first Ctrl-C): single requests not yet sent are not sent; those in
         # flight, which may be billed, are still waited for.
         self.stop_sending = threading.Event()
+        self.recording = Recording()
 
     @property
     def client(self) -> ImagesClient:
@@ -200,7 +236,8 @@ class Service:
                 if info.get("broken"):
                     entry_meta["broken"] = info["broken"]
                 try:
-                    entry = self.history.record(data, entry_meta)
+                    with self.recording:
+                        entry = self.history.record(data, entry_meta)
                 except errors.BianxieError as exc:  # a full or read-only disk, after paying
                     if not info.get("broken"):  # a damaged item is reported as a failure
                         unkept.append(exc.message)

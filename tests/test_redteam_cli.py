@@ -544,3 +544,32 @@ def test_a_closed_stdin_is_a_plain_refusal(argv, words, srv1, tmp_path):
                           preexec_fn=lambda: os.close(0))
     assert done.returncode == 2, done.stderr
     assert words in done.stderr and srv1.requests == []
+
+
+# --- a second Ctrl-C while an arrived image is being written to the history -----------------
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize("singles", [False, True], ids=["one-request", "single-requests"])
+def test_a_second_ctrl_c_while_recording_still_keeps_the_image(singles, srv1, tmp_path, capsys,
+                                                             monkeypatch):
+    """The image has arrived and is being written to the history (an fsync can take a second
+    on a slow disk) when the second Ctrl-C comes: the write was aborted and the image lost,
+    while the run said that images that arrived before are in the history."""
+    real = History.record
+
+    def record(self, data, meta, ext=None):
+        for _ in range(2):  # apart, so that the kernel does not merge them into one
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.3)
+        return real(self, data, meta, ext)
+
+    monkeypatch.setattr(History, "record", record)
+    if singles:  # recorded on a worker thread while the main thread waits
+        configmod.update(max_parallel=1)
+        configmod.remember_quirk(srv1.base_url, "no_n")
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "--quiet", "-n",
+                              "2" if singles else "1", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 130, err
+    assert "Stopped waiting" in err.strip().splitlines()[-1]
+    (entry,) = entries()
+    assert entry.image_path.read_bytes() == srv1.responses[0]
+    assert len(srv1.requests) == 1
