@@ -7,7 +7,6 @@ error message ever quotes its content. Environment variables win over the file:
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import math
@@ -16,7 +15,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
-from urllib.parse import quote, quote_plus
 
 from bianxie_core import models
 from bianxie_core.addresses import (  # noqa: F401 - part of the settings' interface
@@ -25,6 +23,9 @@ from bianxie_core.addresses import (  # noqa: F401 - part of the settings' inter
 from bianxie_core.errors import ConfigError, UsageError, os_reason
 from bianxie_core.files import locked, write_atomic, write_private  # noqa: F401
 from bianxie_core.i18n import _, join_sentences
+from bianxie_core.keys import (  # noqa: F401 - part of the settings' interface
+    MAX_KEY_CHARS, clean_key, key_forms, redact_key,
+)
 
 APP_DIR = "bianxie"
 FILE_NAME = "config.json"
@@ -93,31 +94,6 @@ _BOOL_FIELDS = {"allow_http"}
 _TEXT_FIELDS = set(_FIELDS) - _NUMBER_FIELDS - _INT_FIELDS - _DICT_FIELDS - _BOOL_FIELDS
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-def redact_key(key: str) -> str:
-    key = (key or "").strip()
-    if not key:
-        return _("(not set)")
-    if len(key) < 12:  # the last 4 of a short key would be too much of it
-        return _("(set)")
-    prefix = "sk-" if key.startswith("sk-") else ""
-    return prefix + "…" + key[-4:]
-
-
-def key_forms(key: str) -> list:
-    """The key as a server, a library or a user might echo it, longest first: clear,
-    URL-encoded, and base64 (standard or urlsafe, padded or not, also inside an encoded
-    "Bearer <key>"). Light on purpose: the history and the prompt list use it without requests."""
-    raw = key.encode()
-    forms = {key, quote(key, safe=""), quote_plus(key)}
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        whole = encode(raw).decode()
-        forms |= {whole, whole.rstrip("=")}
-        for pad in (1, 2):  # the characters that depend on the key alone, at each alignment
-            forms.add(encode(b"\0" * pad + raw).decode()[4:-4])
-    return sorted((f for f in forms if len(f) >= 8 or f in (key, quote(key, safe=""))),
-                  key=len, reverse=True)
 
 
 def known_key_forms(env: Mapping[str, str] = os.environ) -> list:
@@ -390,7 +366,7 @@ def update(path: Optional[Path] = None, **changes: Any) -> Config:
 
 def _update(path: Path, config: Config, values: dict) -> Config:
     if "api_key" in values:
-        values["api_key"] = _clean_key(values["api_key"], _("The API key you entered"))
+        values["api_key"] = clean_key(values["api_key"], _("The API key you entered"))
     if "proxy" in values:
         values["proxy"] = normalise_proxy(values["proxy"])
     if "base_url" in values:
@@ -429,37 +405,12 @@ def _how_to_set_key() -> str:
     )
 
 
-MAX_KEY_CHARS = 1024  # keys are under 200 characters; a pasted file is not one
-
-
-def _clean_key(key: str, source: str) -> str:
-    key = (key or "").strip()
-    if len(key) > MAX_KEY_CHARS:
-        raise ConfigError(_("{source} is {count} characters long, far longer than a key: copy "
-                            "only the key.").format(source=source, count=len(key)))
-    if any(c.isspace() for c in key):
-        raise ConfigError(
-            _(
-                "{source} contains spaces or line breaks inside it, so it cannot be a key: copy "
-                "it again in one piece."
-            ).format(source=source)
-        )
-    if key and not all(" " < c < "\x7f" for c in key):
-        raise ConfigError(
-            _(
-                "{source} contains characters that cannot be in a key (non-ASCII or invisible "
-                "ones): copy it again from the provider's website."
-            ).format(source=source)
-        )
-    return key
-
-
 def resolve_api_key(config: Config, env: Mapping[str, str] = os.environ) -> str:
     """The key to send: BIANXIE_API_KEY, else the config's; stripped; ConfigError if unusable."""
     if env.get(ENV_API_KEY, "").strip():
-        key = _clean_key(env[ENV_API_KEY], _("The BIANXIE_API_KEY environment variable"))
+        key = clean_key(env[ENV_API_KEY], _("The BIANXIE_API_KEY environment variable"))
     else:
-        key = _clean_key(config.api_key, _("The API key in the settings"))
+        key = clean_key(config.api_key, _("The API key in the settings"))
     if not key:
         raise ConfigError(_("No API key is set. {how}").format(how=_how_to_set_key()))
     return key
