@@ -58,8 +58,28 @@ def _input_file(path: str) -> params.ImageFile:
 
 # --- writing results ------------------------------------------------------------------------
 def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
+    _drop_non_images(outcome)
     return _deliver(outcome, [(image, image.data) for image in outcome.images], paths, out,
                     asked)
+
+
+def _drop_non_images(outcome) -> None:
+    """An answer that is no PNG, JPEG or WebP (an HTML page, text) is not written as one: it
+    is a failure of its own, kept in the history as received."""
+    from bianxie_core.history import image_ext
+
+    total, kept = len(outcome.images), []
+    for number, saved in enumerate(outcome.images, start=1):
+        if image_ext(saved.data) != "bin":
+            kept.append(saved)
+            continue
+        outcome.failures.append(join_sentences(
+            _("Image {number} of {total} is not a PNG, JPEG or WebP image.").format(
+                number=number, total=total),
+            _("It is kept in the history as received.") if saved.entry is not None else ""))
+    outcome.images[:] = kept
+    if not kept and outcome.failures:
+        raise errors.ResponseError(join_sentences(*outcome.failures))
 
 
 def _save_composites(results, outcome, paths: List[Path], out, asked: int) -> int:

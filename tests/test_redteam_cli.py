@@ -573,3 +573,25 @@ def test_a_second_ctrl_c_while_recording_still_keeps_the_image(singles, srv1, tm
     (entry,) = entries()
     assert entry.image_path.read_bytes() == srv1.responses[0]
     assert len(srv1.requests) == 1
+
+
+def test_an_answer_that_is_no_image_is_not_written_as_one(srv1, tmp_path, capsys, monkeypatch):
+    """A relay's HTML page in b64_json was written as o-1.png, exit 0."""
+    real = fakeserver._Handler._image_entry
+    sent = []
+
+    def entry(self, job, data, fault):
+        sent.append(1)
+        if len(sent) == 1:
+            return {"b64_json": base64.b64encode(b"<html><body>busy</body></html>").decode()}
+        return real(self, job, data, fault)
+
+    monkeypatch.setattr(fakeserver._Handler, "_image_entry", entry)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-n", "2", "--quiet", "-o",
+                              str(tmp_path / "o.png")], capsys)
+    assert code == 1
+    assert out.split() == [str(tmp_path / "o-1.png")]
+    assert (tmp_path / "o-1.png").read_bytes().startswith(b"\x89PNG")
+    (line,) = error_lines(err)
+    assert "Image 1 of 2 is not a PNG, JPEG or WebP image" in line and "history" in line
+    assert_plain(line)
