@@ -59,8 +59,31 @@ def _input_file(path: str) -> params.ImageFile:
 # --- writing results ------------------------------------------------------------------------
 def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
     _drop_non_images(outcome)
-    return _deliver(outcome, [(image, image.data) for image in outcome.images], paths, out,
-                    asked)
+    pairs = [(image, lambda data=image.data, path=path: _as_format(data, file_format(path)))
+             for image, path in zip(outcome.images, paths)]
+    return _deliver(outcome, pairs, paths, out, asked)
+
+
+def _as_format(data: bytes, fmt: str) -> bytes:
+    """``data`` as the output's format: a server that ignored output_format (JPEG bytes for
+    o.png) is converted, so a file's name never lies about its content."""
+    from bianxie_core.history import image_ext
+
+    if image_ext(data) == fmt:
+        return data
+    import io
+
+    from PIL import Image
+
+    from bianxie_core import region
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return region.encode_image(image, fmt)
+    except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
+        raise errors.BianxieError(_("The server's image could not be read to convert it to "
+                                    "{fmt}.").format(fmt=fmt.upper())) from None
 
 
 def _drop_non_images(outcome) -> None:

@@ -595,3 +595,24 @@ def test_an_answer_that_is_no_image_is_not_written_as_one(srv1, tmp_path, capsys
     (line,) = error_lines(err)
     assert "Image 1 of 2 is not a PNG, JPEG or WebP image" in line and "history" in line
     assert_plain(line)
+
+
+def test_an_answer_in_another_format_is_converted_to_the_outputs(srv1, tmp_path, capsys,
+                                                                 monkeypatch):
+    """A relay that ignores output_format: JPEG bytes were written into o.png."""
+    import io as _io
+
+    def entry(self, job, data, fault):
+        buf = _io.BytesIO()
+        Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "JPEG")
+        return {"b64_json": base64.b64encode(buf.getvalue()).decode()}
+
+    monkeypatch.setattr(fakeserver._Handler, "_image_entry", entry)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "--quiet", "-o",
+                              str(tmp_path / "o.png")], capsys)
+    assert code == 0, err
+    written = (tmp_path / "o.png").read_bytes()
+    assert written.startswith(b"\x89PNG")
+    assert Image.open(tmp_path / "o.png").size == (64, 48)
+    (entry_,) = entries()  # the history keeps what was received
+    assert entry_.image_path.read_bytes().startswith(b"\xff\xd8\xff")
