@@ -89,7 +89,7 @@ def _image_of(entry) -> Optional[bytes]:
     if entry.imported or not entry.meta.get("broken"):
         return data
     decoded = _lenient_b64(data)
-    return decoded if decoded is not None and _whole_image(decoded) else None
+    return decoded if decoded is not None and whole_image(decoded) else None
 
 
 # To be replaced by the client's one lenient decoder (branch `wire`) once merged.
@@ -106,9 +106,10 @@ def _lenient_b64(text: bytes) -> Optional[bytes]:
         return None
 
 
-def _whole_image(data: bytes) -> bool:
+def whole_image(data: bytes) -> bool:
     """Whether ``data`` decodes to a whole image (a cut that still decodes as base64 gives a
-    truncated file)."""
+    truncated file). One with more pixels than Pillow decodes unasked is not decoded to check
+    it, and counts as whole."""
     from PIL import Image
 
     try:
@@ -116,6 +117,8 @@ def _whole_image(data: bytes) -> bool:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
+    except Image.DecompressionBombError:
+        return True
     except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
         return False
     return True

@@ -87,18 +87,23 @@ def _as_format(data: bytes, fmt: str) -> bytes:
 
 
 def _drop_non_images(outcome) -> None:
-    """An answer that is no PNG, JPEG or WebP (an HTML page, text) is not written as one: it
-    is a failure of its own, kept in the history as received."""
+    """An answer that is no PNG, JPEG or WebP (an HTML page, text), or one cut short, is not
+    written as an image: it is a failure of its own, kept in the history as received."""
+    from bianxie_core.cli_history import whole_image
     from bianxie_core.history import image_ext
 
     total, kept = len(outcome.images), []
     for number, saved in enumerate(outcome.images, start=1):
-        if image_ext(saved.data) != "bin":
+        if image_ext(saved.data) == "bin":
+            why = _("Image {number} of {total} is not a PNG, JPEG or WebP image.")
+        elif not whole_image(saved.data):
+            why = _("Image {number} of {total} did not arrive whole: its data is cut short or "
+                    "damaged.")
+        else:
             kept.append(saved)
             continue
         outcome.failures.append(join_sentences(
-            _("Image {number} of {total} is not a PNG, JPEG or WebP image.").format(
-                number=number, total=total),
+            why.format(number=number, total=total),
             _("It is kept in the history as received.") if saved.entry is not None else ""))
     outcome.images[:] = kept
     if not kept and outcome.failures:

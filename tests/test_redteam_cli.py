@@ -616,3 +616,20 @@ def test_an_answer_in_another_format_is_converted_to_the_outputs(srv1, tmp_path,
     assert Image.open(tmp_path / "o.png").size == (64, 48)
     (entry_,) = entries()  # the history keeps what was received
     assert entry_.image_path.read_bytes().startswith(b"\xff\xd8\xff")
+
+
+def test_an_image_cut_short_is_not_written_as_delivered(srv1, tmp_path, capsys, monkeypatch):
+    """Base64 cut on a 4-character boundary still decodes: a truncated PNG was written as
+    o.png with exit 0."""
+    def entry(self, job, data, fault):
+        b64 = base64.b64encode(data).decode()
+        return {"b64_json": b64[: (len(b64) // 2) // 4 * 4]}
+
+    monkeypatch.setattr(fakeserver._Handler, "_image_entry", entry)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "--quiet", "-o",
+                              str(tmp_path / "o.png")], capsys)
+    assert code == 1 and out == "" and not (tmp_path / "o.png").exists()
+    (line,) = error_lines(err)
+    assert "did not arrive whole" in line and "history" in line
+    assert_plain(line)
+    assert len(entries()) == 1
