@@ -76,11 +76,12 @@ def _as_format(data: bytes, fmt: str) -> bytes:
     from PIL import Image
 
     from bianxie_core import region
+    from bianxie_core.inpaint import eight_bit
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            return region.encode_image(image, fmt)
+            return region.encode_image(eight_bit(image), fmt)  # 16-bit grey clipped to white
     except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
         raise errors.BianxieError(_("The server's image could not be read to convert it to "
                                     "{fmt}.").format(fmt=fmt.upper())) from None

@@ -51,7 +51,7 @@ def decode_image(data: bytes, path) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image.load()
-        return _eight_bit(image)
+        return eight_bit(image)
     except Image.UnidentifiedImageError:
         raise UsageError(_("{path} is not an image file: give a PNG, JPEG or WebP "
                            "image.").format(path=path)) from None
@@ -63,7 +63,7 @@ def decode_image(data: bytes, path) -> Image.Image:
                            "image editor and save it again.").format(path=path)) from None
 
 
-def _eight_bit(image: Image.Image) -> Image.Image:
+def eight_bit(image: Image.Image) -> Image.Image:
     """16-bit grey (Pillow's I;16 and I modes) scaled to 8 bits: Pillow's own conversion clips,
     which turned a dark 16-bit selection white."""
     if not image.mode.startswith("I"):

@@ -633,3 +633,23 @@ def test_an_image_cut_short_is_not_written_as_delivered(srv1, tmp_path, capsys, 
     assert "did not arrive whole" in line and "history" in line
     assert_plain(line)
     assert len(entries()) == 1
+
+
+def test_a_16_bit_answer_converted_for_the_output_keeps_its_tones(srv1, tmp_path, capsys,
+                                                                  monkeypatch):
+    """A 16-bit grey PNG for -o o.jpg: Pillow's own conversion clipped it to white."""
+    import io as _io
+
+    import numpy as np
+
+    def entry(self, job, data, fault):
+        buf = _io.BytesIO()
+        Image.fromarray(np.full((32, 32), 20000, np.uint16)).save(buf, "PNG")
+        return {"b64_json": base64.b64encode(buf.getvalue()).decode()}
+
+    monkeypatch.setattr(fakeserver._Handler, "_image_entry", entry)
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "--quiet", "-o",
+                              str(tmp_path / "o.jpg")], capsys)
+    assert code == 0, err
+    grey = Image.open(tmp_path / "o.jpg").convert("L").getpixel((16, 16))
+    assert abs(grey - 20000 / 257) < 4  # about 78, not 255
