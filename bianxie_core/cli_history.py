@@ -41,8 +41,8 @@ def cmd_history(args, out) -> int:
         state = _("damaged") if entry.id in damaged else \
             _("imported") if entry.imported else _("not imported")
         # the sidecar and the folder's names are files anybody could have edited
-        print(f"{entry.id}\t{state}\t{printable(entry.image_path, 500)}\t"
-              f"{printable(entry.prompt, 60)}", file=out)
+        tell(f"{entry.id}\t{state}\t{printable(entry.image_path, 500)}\t"
+             f"{printable(entry.prompt, 60)}", out)
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, models, params
-from bianxie_core.cli_outputs import say
+from bianxie_core.cli_outputs import say, tell
 from bianxie_core.i18n import _
 from bianxie_core.safe_text import printable
 
@@ -64,7 +64,7 @@ def cmd_config(args, out) -> int:
         shown = configmod.load().redacted()
         keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
         for key in keys:
-            print(f"{key} = {printable(shown.get(key), 2000)}", file=out)
+            tell(f"{key} = {printable(shown.get(key), 2000)}", out)
         return 0
     field_name = CONFIG_KEYS[args.name]
     value = _typed_key(args.value) if field_name == "api_key" else args.value
@@ -120,5 +120,5 @@ def cmd_models(args, out) -> int:
                               timeout=min(cfg.timeout, 30.0))
     for entry in entries:
         mark = " *" if entry.name == cfg.model else ""  # ids come from the server: made safe
-        print(f"{printable(entry.name, 120)}{mark}\t{printable(entry.description())}", file=out)
+        tell(f"{printable(entry.name, 120)}{mark}\t{printable(entry.description())}", out)
     return 0

@@ -653,3 +653,23 @@ def test_a_16_bit_answer_converted_for_the_output_keeps_its_tones(srv1, tmp_path
     assert code == 0, err
     grey = Image.open(tmp_path / "o.jpg").convert("L").getpixel((16, 16))
     assert abs(grey - 20000 / 257) < 4  # about 78, not 255
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX pipes")
+@pytest.mark.parametrize("argv", [["history"], ["models"], ["config", "get"]],
+                         ids=["history", "models", "config-get"])
+def test_a_listing_read_by_head_ends_quietly(argv, srv1, tmp_path):
+    """`bianxie history | head -1`: the next line hit the closed pipe, and the listing ended
+    in "error: Cannot use a file (EPIPE)", exit 1."""
+    for _ in range(3):
+        History(configmod.home() / "history").record(png_bytes(Image.new("RGB", (4, 4))),
+                                                     {"prompt": "p"})
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "bianxie_core", *argv], env=cli_env(srv1),
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
