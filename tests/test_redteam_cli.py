@@ -673,3 +673,13 @@ def test_a_listing_read_by_head_ends_quietly(argv, srv1, tmp_path):
         os.close(write_end)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_a_history_that_is_a_file_is_said_so(srv1, tmp_path, capsys):
+    """history/ replaced by a file: "cannot be written (it already exists)"."""
+    folder = configmod.home() / "history"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("x")
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and srv1.requests == []
+    assert "a file, not a folder" in err and "already exists" not in err
