@@ -1,3 +1,3 @@
-from bianxie_core.cli import main
+from bianxie_core.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -93,6 +93,13 @@ def _default_client(cfg: configmod.Config, timeout: float = FETCH_TIMEOUT):
                         ca_bundle=cfg.ca_bundle)
 
 
+def _key_forms(cfg: configmod.Config) -> List[str]:
+    try:
+        return configmod.key_forms(configmod.resolve_api_key(cfg))
+    except BianxieError:
+        return []
+
+
 def remote_models(cfg: Optional[configmod.Config] = None, *, refresh: bool = False,
                   fetch: bool = True, client_factory: Optional[Callable] = None,
                   now: Optional[float] = None, path: Optional[Path] = None,
@@ -120,6 +127,8 @@ def remote_models(cfg: Optional[configmod.Config] = None, *, refresh: bool = Fal
     try:
         client = client_factory(cfg) if client_factory else _default_client(cfg, timeout)
         listed = [n for n in client.list_models() if is_image_model(n, cfg.models)]
+        secret = _key_forms(cfg)  # an id echoing the key is no model: never cached nor shown
+        listed = [n for n in listed if not any(form in n for form in secret)]
     except (BianxieError, OSError, ValueError) as exc:
         listed = []
         if on_error:

@@ -9,17 +9,20 @@ error (or some images of a run lost), 2 usage or validation error (nothing was s
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
+import traceback
 from typing import List, Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli_outputs import say
+from bianxie_core.cli_outputs import Scrubbed, say
 from bianxie_core.cli_parser import build_parser
 from bianxie_core.cli_settings import CONFIG_KEYS
 from bianxie_core.i18n import _
 
-__all__ = ["main", "build_parser", "error_text"]
+__all__ = ["main", "run", "build_parser", "error_text"]
 
 # Commands that may pay: an interruption leaves any returned image in the history.
 _PAYING_COMMANDS = {"generate", "edit", "inpaint", "expand"}
@@ -31,8 +34,46 @@ def error_text(exc: errors.BianxieError) -> str:
                           "kept in the history (`bianxie history --pending`)."))
 
 
+def _lenient(stream) -> None:
+    """A name the terminal's encoding cannot show is written escaped: an exception there would
+    come after the paid file is written, before the next one is."""
+    with contextlib.suppress(AttributeError, ValueError):
+        if stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Optional[List[str]] = None, out=None) -> int:
-    out = out or sys.stdout
+    forms = configmod.known_key_forms()
+    saved = sys.stdout, sys.stderr
+    for stream in saved:
+        _lenient(stream)
+    # A closed stdout or stderr (``>&-``) is None. print() skips a None stdout, but prints to
+    # stdout, among the written files' names, what is meant for a None stderr.
+    sys.stdout = saved[0] if saved[0] is None else Scrubbed(saved[0], forms)
+    sys.stderr = Scrubbed(saved[1] if saved[1] is not None else io.StringIO(), forms)
+    out = out or saved[0]
+    try:
+        return _main(argv, out if out is None else Scrubbed(out, forms))
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def run() -> int:
+    """The ``bianxie`` command: ``main()``, and what --traceback lets escape from it printed
+    here without the key (users paste it into bug reports; Python's own printing comes after
+    main() has given the terminal back)."""
+    try:
+        return main()
+    except Exception as exc:  # noqa: BLE001 - only with --traceback
+        text = traceback.format_exc()
+        for form in configmod.known_key_forms():
+            text = text.replace(form, "sk-…")
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+        return getattr(exc, "exit_code", 1)
+
+
+def _main(argv: Optional[List[str]], out) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "config" and args.action == "set" and not args.name:
@@ -48,9 +89,14 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
         say(_("error: {message}").format(message=error_text(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
-        print(_("Interrupted. Any image already returned is in the history "
-                "(`bianxie history --pending`).") if args.command in _PAYING_COMMANDS
-              else _("Interrupted."), file=sys.stderr)
+        if getattr(args, "sent", False):  # set by cli_paid when the request goes out
+            text = _("Interrupted. Any image already returned is in the history "
+                     "(`bianxie history --pending`).")
+        elif args.command in _PAYING_COMMANDS:
+            text = _("Interrupted before anything was sent: nothing was charged.")
+        else:
+            text = _("Interrupted.")
+        print(text, file=sys.stderr)
         return 130
     except OSError as exc:
         if args.traceback:
@@ -67,4 +113,4 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

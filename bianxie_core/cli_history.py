@@ -10,7 +10,7 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli_outputs import say, write_output
+from bianxie_core.cli_outputs import say, tell, write_output
 from bianxie_core.history import image_ext
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.safe_text import printable
@@ -40,8 +40,8 @@ def cmd_history(args, out) -> int:
         state = _("damaged") if entry.id in damaged else \
             _("imported") if entry.imported else _("not imported")
         # the sidecar and the folder's names are files anybody could have edited
-        print(f"{entry.id}\t{state}\t{printable(entry.image_path, 500)}\t"
-              f"{printable(entry.prompt, 60)}", file=out)
+        tell(f"{entry.id}\t{state}\t{printable(entry.image_path, 500)}\t"
+             f"{printable(entry.prompt, 60)}", out)
     return 0
 
 
@@ -66,7 +66,7 @@ def _export(history, entries: list, args, out) -> int:
         exported += 1
         if not entry.imported:
             history.mark_imported(entry.id, where=str(dest))
-        print(str(dest), file=out)
+        tell(str(dest), out)
     if damaged:
         say(ngettext(
             "{count} damaged entry (its image was not received intact) is not exported.",
@@ -91,12 +91,13 @@ def _image_of(entry) -> Optional[bytes]:
         decoded = decode_b64(data)
     except ValueError:
         return None
-    return decoded if _whole_image(decoded) else None
+    return decoded if whole_image(decoded) else None
 
 
-def _whole_image(data: bytes) -> bool:
+def whole_image(data: bytes) -> bool:
     """Whether ``data`` decodes to a whole image (a cut that still decodes as base64 gives a
-    truncated file)."""
+    truncated file). One with more pixels than Pillow decodes unasked is not decoded to check
+    it, and counts as whole."""
     from PIL import Image
 
     try:
@@ -104,6 +105,8 @@ def _whole_image(data: bytes) -> bool:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
+    except Image.DecompressionBombError:
+        return True
     except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
         return False
     return True

@@ -3,6 +3,7 @@ atomic write of a paid image."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -26,6 +27,35 @@ def say(line: str) -> None:
     """One line on stderr, safe for the terminal: text from a server or a file name can hold
     escape sequences, line breaks or bytes that are not text (see safe_text)."""
     print(printable(line, MESSAGE_LIMIT), file=sys.stderr)
+
+
+def tell(line: str, out) -> None:
+    """A written file's name on stdout, for the caller's script. A reader that has gone
+    (``| head -1``, a closed stdout) stops nothing: the files are written all the same."""
+    try:
+        print(line, file=out, flush=True)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            # what is still buffered would fail again, with a traceback, when Python exits
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+
+
+class Scrubbed:
+    """A text stream that never passes the API key on, in any form a server might echo it
+    (clear, URL-encoded, base64): whichever field of an answer a line quotes, and after
+    ``printable`` has joined what invisible characters split."""
+
+    def __init__(self, stream, forms):
+        self._stream = stream
+        self._forms = tuple(forms)
+
+    def write(self, text):
+        for form in self._forms:
+            text = text.replace(form, "sk-…")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def output_paths(output: str, count: int, fmt: Optional[str]) -> List[Path]:
@@ -68,12 +98,16 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     missing folders are created when it is written). ``probed``: folder -> whether a file
     could be made there, so that many outputs in one folder probe it once."""
     _check_name(path)
+    _check_link_owner(path)
     if path.is_symlink() and not path.exists():
         raise errors.UsageError(_("{path} is a link to {target}, which does not exist: choose "
                                   "another output path, or remove the link.").format(
                                       path=path, target=os.readlink(path)))
     if path.is_dir():
         raise _is_a_folder(path, file_format(path))
+    if path.exists() and not path.is_file():  # the rename would put a file in its place
+        raise errors.UsageError(_("{path} is a device, a pipe or a socket, not a file: choose "
+                                  "another output path.").format(path=path))
     folder = path.parent
     existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor))
     if not existing.is_dir():
@@ -85,6 +119,17 @@ def check_writable(path: Path, probed: Optional[dict] = None) -> None:
     if not probed[existing] or (path.exists() and not os.access(path, os.W_OK)):
         raise errors.UsageError(_("You have no permission to write {path}: choose another output "
                                   "path.").format(path=path))
+
+
+def _check_link_owner(path: Path) -> None:
+    """A link is written through only when it is the user's own: in a shared folder (/tmp)
+    another user's link could point at any of the user's files. (The kernel refuses to follow
+    such links, but the output is written by renaming onto the link's resolved target.)"""
+    if not hasattr(os, "geteuid") or not path.is_symlink():
+        return
+    if path.lstat().st_uid != os.geteuid():
+        raise errors.UsageError(_("{path} is a link made by another user: choose another "
+                                  "output path, or remove the link.").format(path=path))
 
 
 def _check_name(path: Path) -> None:
@@ -109,6 +154,10 @@ def write_output(path: Path, data: bytes) -> None:
     folder, flushed to the disk, then renamed over ``path`` (through a link, its target), so
     a full disk never leaves a half-written file in place of the old one. BianxieError (one
     sentence naming the file) on failure; the temporary file is removed."""
+    try:
+        _check_link_owner(path)  # again: the link may have been made while the run waited
+    except errors.UsageError as exc:
+        raise errors.BianxieError(exc.message) from None
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +178,14 @@ def _file_mode(path: Path) -> int:
 
 
 def planned_outputs(args, count: int) -> List[Path]:
-    """The output files, checked before anything is sent."""
+    """The output files, checked before anything is sent (so any problem is exit 2)."""
+    try:
+        return _planned_outputs(args, count)
+    except OSError as exc:  # a path too long for the system, a loop of links…
+        raise errors.UsageError(errors.file_problem(exc, printable(args.output, 200))) from None
+
+
+def _planned_outputs(args, count: int) -> List[Path]:
     paths = output_paths(args.output, count, args.output_format)
     given = Path(args.output)
     for path in (given, *paths):

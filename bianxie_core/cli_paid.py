@@ -14,7 +14,8 @@ from typing import List, Optional
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
-from bianxie_core.cli_outputs import file_format, planned_outputs, say, write_output
+from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
+from bianxie_core.cli_settings import short_deadline_warning
 from bianxie_core.cli_waiting import KeepWaiting, Progress
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
@@ -28,6 +29,7 @@ def _service(args):
         cfg.base_url = args.base_url
     if getattr(args, "timeout", None) is not None:
         cfg.timeout = args.timeout
+        short_deadline_warning(cfg.timeout)  # the setting's is said when it is set
     return Service(cfg, retries=args.retries)
 
 
@@ -56,8 +58,56 @@ def _input_file(path: str) -> params.ImageFile:
 
 # --- writing results ------------------------------------------------------------------------
 def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
-    return _deliver(outcome, [(image, image.data) for image in outcome.images], paths, out,
-                    asked)
+    _drop_non_images(outcome)
+    pairs = [(image, lambda data=image.data, path=path: _as_format(data, file_format(path)))
+             for image, path in zip(outcome.images, paths)]
+    return _deliver(outcome, pairs, paths, out, asked)
+
+
+def _as_format(data: bytes, fmt: str) -> bytes:
+    """``data`` as the output's format: a server that ignored output_format (JPEG bytes for
+    o.png) is converted, so a file's name never lies about its content."""
+    from bianxie_core.history import image_ext
+
+    if image_ext(data) == fmt:
+        return data
+    import io
+
+    from PIL import Image
+
+    from bianxie_core import region
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return region.encode_image(region.eight_bit(image), fmt)
+    except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
+        raise errors.BianxieError(_("The server's image could not be read to convert it to "
+                                    "{fmt}.").format(fmt=fmt.upper())) from None
+
+
+def _drop_non_images(outcome) -> None:
+    """An answer that is no PNG, JPEG or WebP (an HTML page, text), or one cut short, is not
+    written as an image: it is a failure of its own, kept in the history as received."""
+    from bianxie_core.cli_history import whole_image
+    from bianxie_core.history import image_ext
+
+    total, kept = len(outcome.images), []
+    for number, saved in enumerate(outcome.images, start=1):
+        if image_ext(saved.data) == "bin":
+            why = _("Image {number} of {total} is not a PNG, JPEG or WebP image.")
+        elif not whole_image(saved.data):
+            why = _("Image {number} of {total} did not arrive whole: its data is cut short or "
+                    "damaged.")
+        else:
+            kept.append(saved)
+            continue
+        outcome.failures.append(join_sentences(
+            why.format(number=number, total=total),
+            _("It is kept in the history as received.") if saved.entry is not None else ""))
+    outcome.images[:] = kept
+    if not kept and outcome.failures:
+        raise errors.ResponseError(join_sentences(*outcome.failures))
 
 
 def _save_composites(results, outcome, paths: List[Path], out, asked: int) -> int:
@@ -81,13 +131,29 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
             continue
         if saved.entry is not None:
             image_done(saved, path)
-        print(str(path), file=out)
+        tell(str(path), out)
     _report(outcome)
+    extra = outcome.images[len(paths):]
+    if extra:  # no output was planned for them: they stay where they already are
+        kept = sum(1 for saved in extra if saved.entry is not None)
+        say(_("warning: {text}").format(text=ngettext(
+            "The server sent {extra} image more than the {asked} asked for; it was paid for "
+            "and {kept} is kept in the history: `bianxie history --pending --export FOLDER` "
+            "copies it out.",
+            "The server sent {extra} images more than the {asked} asked for; they were paid "
+            "for and {kept} are kept in the history: `bianxie history --pending --export "
+            "FOLDER` copies them out.", len(extra)).format(
+                extra=len(extra), asked=asked, kept=kept)))
     problems = []
+    if not outcome.failures and len(outcome.images) < asked:  # no reason given: say it
+        problems.append(ngettext(
+            "The server sent {got} image of the {asked} asked for; the others never came.",
+            "The server sent {got} images of the {asked} asked for; the others never came.",
+            len(outcome.images)).format(got=len(outcome.images), asked=asked))
     if outcome.failures:
         problems.append(ngettext(
-            "{got} of {asked} image arrived; the others were lost: {reasons}",
-            "{got} of {asked} images arrived; the others were lost: {reasons}", asked).format(
+            "{got} of {asked} image arrived. {reasons}",
+            "{got} of {asked} images arrived. {reasons}", asked).format(
                 got=len(outcome.images), asked=asked,
                 reasons=join_sentences(*outcome.failures)))
     if outcome.history_error:
@@ -127,9 +193,13 @@ def _report(outcome) -> None:
             price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
 
 
-def _wait(args, send):
-    """``send(on_partial)`` while showing progress; interruptions do not lose the answer."""
-    with Progress(quiet=args.quiet) as progress, KeepWaiting(progress):
+def _wait(args, service, send):
+    """``send(on_partial)`` while showing progress; interruptions do not lose the answer, and
+    after the first one nothing more is sent."""
+    args.sent = True  # from here an interruption may leave a billed image behind
+    with Progress(quiet=args.quiet) as progress, \
+            KeepWaiting(progress, on_first=service.stop_sending.set,
+                        recording=service.recording):
         return send(progress.partial)
 
 
@@ -148,7 +218,7 @@ def confirm_cost(args, service, request) -> None:
         return
     above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
         estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency))
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: stdin closed (<&-)
         raise errors.UsageError(join_sentences(above, _(
             "Add --yes to run it anyway, or raise the limit with `bianxie config set "
             "cost-confirm-above`.")))
@@ -172,7 +242,7 @@ def cmd_generate(args, out) -> int:
                                      **_common_fields(args, file_format(paths[0])))
     checked = service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, lambda partial: service.generate(checked, on_partial=partial))
+    outcome = _wait(args, service, lambda partial: service.generate(checked, on_partial=partial))
     return _write_outputs(outcome, paths, out, asked)
 
 
@@ -186,7 +256,7 @@ def cmd_edit(args, out) -> int:
                                  **_common_fields(args, file_format(paths[0])))
     checked = service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, lambda partial: service.edit(checked, on_partial=partial))
+    outcome = _wait(args, service, lambda partial: service.edit(checked, on_partial=partial))
     return _write_outputs(outcome, paths, out, asked)
 
 
@@ -259,7 +329,7 @@ def _check_context(text: str) -> None:
 
 def _send_composites(job, paths: List[Path], args, out) -> int:
     confirm_cost(args, job.service, job.request)
-    results, outcome = _wait(args, lambda partial: job.send(on_partial=partial))
+    results, outcome = _wait(args, job.service, lambda partial: job.send(on_partial=partial))
     if not args.quiet:
         for alignment in job.alignments:
             if alignment and alignment.get("status") == "corrected" and alignment.get("note"):

@@ -104,6 +104,15 @@ def _at_least(low: int):
     return whole_number
 
 
+def _setting_name(text: str) -> str:
+    """A setting's name; an unknown one is not quoted back: it is often the key itself, typed
+    without its name (``bianxie config set sk-…``)."""
+    if text not in CONFIG_KEYS:
+        raise argparse.ArgumentTypeError(_("not a setting's name (choose from {names})").format(
+            names=", ".join(sorted(CONFIG_KEYS))))
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bianxie",
@@ -226,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_("get: show the settings (the key and proxy password masked); set: "
                           "change one; path: show where the file is; test: connect step by "
                           "step (DNS, TCP, proxy, TLS, HTTP) and name the step that fails"))
-    p.add_argument("name", nargs="?", choices=sorted(CONFIG_KEYS),
-                   help=_("the setting (get without a name shows all)"))
+    p.add_argument("name", nargs="?", type=_setting_name, metavar="NAME",
+                   help=_("the setting (get without a name shows all): {names}").format(
+                       names=", ".join(sorted(CONFIG_KEYS))))
     p.add_argument("value", nargs="?", help=_("for the key: omit to type it hidden, or - to "
                                               "read stdin"))
     p.set_defaults(func=cmd_config)

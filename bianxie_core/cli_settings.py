@@ -10,7 +10,7 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, models, params
-from bianxie_core.cli_outputs import say
+from bianxie_core.cli_outputs import say, tell
 from bianxie_core.i18n import _
 from bianxie_core.safe_text import printable
 
@@ -44,6 +44,18 @@ CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "
 _ENV_OVERRIDES = {"api_key": configmod.ENV_API_KEY, "base_url": configmod.ENV_BASE_URL}
 
 
+SHORT_DEADLINE = 60.0  # s: many images take 30-120 s, and the server bills them all the same
+
+
+def short_deadline_warning(seconds: float) -> None:
+    """Warn when a paid request's deadline is shorter than images often take: the server
+    finishes and bills a request the CLI has stopped waiting for."""
+    if seconds < SHORT_DEADLINE:
+        say(_("warning: a deadline of {seconds:g} s is shorter than many images take (often "
+              "30–120 s); the server still finishes and charges an image the run stopped "
+              "waiting for.").format(seconds=seconds))
+
+
 def cmd_config(args, out) -> int:
     if args.action == "path":
         print(str(configmod.config_path()), file=out)
@@ -54,14 +66,17 @@ def cmd_config(args, out) -> int:
         shown = configmod.load().redacted()
         keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
         for key in keys:
-            print(f"{key} = {printable(shown.get(key), 2000)}", file=out)
+            tell(f"{key} = {printable(shown.get(key), 2000)}", out)
         return 0
     field_name = CONFIG_KEYS[args.name]
     value = _typed_key(args.value) if field_name == "api_key" else args.value
     if value is None:
         raise errors.UsageError(_("Give a value: bianxie config set {name} VALUE").format(
             name=args.name))
-    shown = configmod.update(**{field_name: value}).redacted()[field_name]
+    config = configmod.update(**{field_name: value})
+    shown = config.redacted()[field_name]
+    if field_name == "timeout":
+        short_deadline_warning(config.timeout)
     print(_("{name} set to {value} in {path}").format(
         name=args.name, value=shown, path=configmod.config_path()), file=out)
     env_var = _ENV_OVERRIDES.get(field_name)
@@ -89,10 +104,10 @@ def _typed_key(value: Optional[str]) -> str:
     """The key: typed at a hidden prompt, read from stdin (``-``, or when stdin is not a
     terminal) or given on the command line. Never empty: that would erase the stored key."""
     try:
-        if value is None and sys.stdin.isatty():
+        if value is None and sys.stdin is not None and sys.stdin.isatty():
             value = getpass.getpass(_("API key: "))
-        elif value in (None, "-"):
-            value = sys.stdin.readline()
+        elif value in (None, "-"):  # a closed stdin (<&-) is None: no key given
+            value = sys.stdin.readline() if sys.stdin is not None else ""
     except EOFError:  # Ctrl-D at the prompt
         value = ""
     except KeyboardInterrupt:
@@ -120,5 +135,5 @@ def cmd_models(args, out) -> int:
                               timeout=min(cfg.timeout, 30.0))
     for entry in entries:
         mark = " *" if entry.name == cfg.model else ""  # ids come from the server: made safe
-        print(f"{printable(entry.name, 120)}{mark}\t{printable(entry.description())}", file=out)
+        tell(f"{printable(entry.name, 120)}{mark}\t{printable(entry.description())}", out)
     return 0

@@ -27,7 +27,7 @@ class Progress:
 
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stderr
-        self.quiet = quiet
+        self.quiet = quiet or self.stream is None  # a closed stderr (``2>&-``) is None
         self.partials = 0
         self._start = time.monotonic()
         self._stop = threading.Event()
@@ -51,6 +51,8 @@ class Progress:
         self._write(("\n" if self._tty else "") + text + "\n")
 
     def _write(self, text: str) -> None:
+        if self.stream is None:
+            return
         try:
             self.stream.write(text)
             self.stream.flush()
@@ -82,8 +84,13 @@ class KeepWaiting:
     the second raises KeyboardInterrupt (the caller says what is lost). Only the main thread
     can own signals; elsewhere this does nothing."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, on_first=None, recording=None):
+        """``on_first()``: called at the first interruption (to send nothing more).
+        ``recording`` (service.Recording): a stop that comes while an arrived image is being
+        written to the history waits for the write."""
         self.progress = progress
+        self.on_first = on_first
+        self.recording = recording
         self.interrupted = 0
         self._saved: dict = {}
 
@@ -108,7 +115,12 @@ class KeepWaiting:
     def _stop(self, signum, frame) -> None:
         self.interrupted += 1
         if self.interrupted > 1:
+            if self.recording is not None and self.recording.active:
+                self.recording.defer()
+                return
             raise KeyboardInterrupt
+        if self.on_first:
+            self.on_first()
         self.progress.say(_(
             "Still waiting: the request was sent and may be charged, so stopping now would "
             "lose its image. Press Ctrl-C again to stop waiting anyway."))

@@ -7,7 +7,6 @@ error message ever quotes its content. Environment variables win over the file:
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import math
@@ -16,7 +15,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
-from urllib.parse import quote, quote_plus
 
 from bianxie_core import models
 from bianxie_core.addresses import (  # noqa: F401 - part of the settings' interface
@@ -25,6 +23,9 @@ from bianxie_core.addresses import (  # noqa: F401 - part of the settings' inter
 from bianxie_core.errors import ConfigError, UsageError, os_reason
 from bianxie_core.files import locked, write_atomic, write_private  # noqa: F401
 from bianxie_core.i18n import _, join_sentences
+from bianxie_core.keys import (  # noqa: F401 - part of the settings' interface
+    MAX_KEY_CHARS, clean_key, key_forms, redact_key,
+)
 
 APP_DIR = "bianxie"
 FILE_NAME = "config.json"
@@ -96,29 +97,17 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def redact_key(key: str) -> str:
-    key = (key or "").strip()
-    if not key:
-        return _("(not set)")
-    if len(key) < 12:  # the last 4 of a short key would be too much of it
-        return _("(set)")
-    prefix = "sk-" if key.startswith("sk-") else ""
-    return prefix + "…" + key[-4:]
-
-
-def key_forms(key: str) -> list:
-    """The key as a server, a library or a user might echo it, longest first: clear,
-    URL-encoded, and base64 (standard or urlsafe, padded or not, also inside an encoded
-    "Bearer <key>"). Light on purpose: the history and the prompt list use it without requests."""
-    raw = key.encode()
-    forms = {key, quote(key, safe=""), quote_plus(key)}
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        whole = encode(raw).decode()
-        forms |= {whole, whole.rstrip("=")}
-        for pad in (1, 2):  # the characters that depend on the key alone, at each alignment
-            forms.add(encode(b"\0" * pad + raw).decode()[4:-4])
-    return sorted((f for f in forms if len(f) >= 8 or f in (key, quote(key, safe=""))),
-                  key=len, reverse=True)
+def known_key_forms(env: Mapping[str, str] = os.environ) -> list:
+    """Every form (``key_forms``) of the keys a run may send, the environment's and the
+    settings', at least 8 characters long: what to scrub from text bound for a terminal or a
+    log. Never raises: a damaged config is reported where it is used."""
+    keys = {env.get(ENV_API_KEY, "")}
+    try:
+        keys.add(load(env={}).api_key)
+    except Exception:  # noqa: BLE001
+        pass
+    forms = {f for key in keys if key.strip() for k in {key, key.strip()} for f in key_forms(k)}
+    return sorted((f for f in forms if len(f) >= 8), key=len, reverse=True)
 
 
 def _check_value(name: str, value: Any) -> Any:
@@ -245,6 +234,13 @@ def _fix_or_delete() -> str:
     return _("Fix it or delete it to start again with the default settings.")
 
 
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Config:
     """The settings: defaults, then the file (if any), then BIANXIE_BASE_URL/BIANXIE_API_KEY.
 
@@ -253,7 +249,8 @@ def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Co
     path = Path(path) if path is not None else config_path(env)
     values: dict = {}
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raw = None
     except OSError as exc:
@@ -274,7 +271,13 @@ def load(path: Optional[Path] = None, env: Mapping[str, str] = os.environ) -> Co
 
 def _parse(path: Path, raw: bytes) -> dict:
     try:
+        if len(raw) > MAX_CONFIG_BYTES:  # every command reads it: not gigabytes of it
+            raise _TooLarge
         data = json.loads(raw.decode("utf-8-sig"))
+    except _TooLarge:
+        data = None
+        problem = _("it is larger than {size} MB, far more than settings take").format(
+            size=MAX_CONFIG_BYTES // 2**20)
     except UnicodeDecodeError:
         data = None
         problem = _("it is not UTF-8 text")
@@ -284,6 +287,9 @@ def _parse(path: Path, raw: bytes) -> dict:
         problem = _("it is not valid JSON (line {line}, column {column})").format(
             line=exc.lineno, column=exc.colno
         )
+    except (ValueError, RecursionError):  # a number of 5000 digits, lists nested 100000 deep
+        data = None
+        problem = _("it is not valid JSON")
     else:
         problem = None if isinstance(data, dict) else _("it is not a JSON object")
     if problem:
@@ -321,9 +327,15 @@ def save(config: Config, path: Optional[Path] = None) -> Path:
     except ValueError:
         raise ConfigError(_("A setting is not a finite number, so the settings were not "
                             "saved.")) from None
+    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:  # load() would refuse to read it back
+        raise ConfigError(_("The settings would be larger than {size} MB, so they were not "
+                            "saved: a setting holds far too much text.").format(
+                                size=MAX_CONFIG_BYTES // 2**20))
+    # a config.json linked into a dotfiles folder stays a link: its target is replaced
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(path, text.encode("utf-8"))
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(target, text.encode("utf-8"))
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     return path
@@ -355,7 +367,7 @@ def update(path: Optional[Path] = None, **changes: Any) -> Config:
 
 def _update(path: Path, config: Config, values: dict) -> Config:
     if "api_key" in values:
-        values["api_key"] = _clean_key(values["api_key"], _("The API key you entered"))
+        values["api_key"] = clean_key(values["api_key"], _("The API key you entered"))
     if "proxy" in values:
         values["proxy"] = normalise_proxy(values["proxy"])
     if "base_url" in values:
@@ -394,31 +406,12 @@ def _how_to_set_key() -> str:
     )
 
 
-def _clean_key(key: str, source: str) -> str:
-    key = (key or "").strip()
-    if any(c.isspace() for c in key):
-        raise ConfigError(
-            _(
-                "{source} contains spaces or line breaks inside it, so it cannot be a key: copy "
-                "it again in one piece."
-            ).format(source=source)
-        )
-    if key and not all(" " < c < "\x7f" for c in key):
-        raise ConfigError(
-            _(
-                "{source} contains characters that cannot be in a key (non-ASCII or invisible "
-                "ones): copy it again from the provider's website."
-            ).format(source=source)
-        )
-    return key
-
-
 def resolve_api_key(config: Config, env: Mapping[str, str] = os.environ) -> str:
     """The key to send: BIANXIE_API_KEY, else the config's; stripped; ConfigError if unusable."""
     if env.get(ENV_API_KEY, "").strip():
-        key = _clean_key(env[ENV_API_KEY], _("The BIANXIE_API_KEY environment variable"))
+        key = clean_key(env[ENV_API_KEY], _("The BIANXIE_API_KEY environment variable"))
     else:
-        key = _clean_key(config.api_key, _("The API key in the settings"))
+        key = clean_key(config.api_key, _("The API key in the settings"))
     if not key:
         raise ConfigError(_("No API key is set. {how}").format(how=_how_to_set_key()))
     return key

@@ -161,6 +161,7 @@ def os_reason(exc: OSError) -> str:
         errno.EROFS: _("the disk is read-only"),
         errno.EFBIG: _("the file is larger than this disk or your limits allow"),
         getattr(errno, "EDQUOT", -1): _("your disk quota is used up"),
+        errno.ENAMETOOLONG: _("the path is too long"),
     }
     if exc.errno in reasons:
         return reasons[exc.errno]

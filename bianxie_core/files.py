@@ -7,6 +7,15 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Optional
+
+
+def read_at_most(path: Path, limit: int) -> Optional[bytes]:
+    """The file's bytes, or None when it holds more than ``limit`` (a 3 GB file or /dev/zero
+    given by mistake is never read whole). OSError as reading raises it."""
+    with open(path, "rb") as file:
+        data = file.read(limit + 1)
+    return data if len(data) <= limit else None
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -149,6 +150,8 @@ class History:
         )
 
     def _mkdir(self) -> None:
+        if self.root.exists() and not self.root.is_dir():  # mkdir would say "it exists"
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.root))
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def check_writable(self) -> None:

@@ -13,9 +13,10 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import planning, region
-from bianxie_core.errors import UsageError, file_problem
+from bianxie_core.errors import ResponseError, UsageError, file_problem
+from bianxie_core.files import read_at_most
 from bianxie_core.geometry import Bounds, Extent
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 from bianxie_core.edit_settings import EXPAND_PROMPT, EditSettings
 from bianxie_core.params import EditRequest, check_input_fidelity
 
@@ -28,12 +29,18 @@ def coverage_bounds(coverage: np.ndarray) -> Optional[Bounds]:
     return Bounds.from_corners(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
+MAX_FILE_BYTES = 512 * 2**20  # an image file to edit; its pixels are bounded by Pillow's own
+
+
 def open_image(path) -> Image.Image:
     """The image file at ``path``, decoded; UsageError with one plain sentence otherwise."""
     try:
-        data = Path(path).read_bytes()
+        data = read_at_most(Path(path), MAX_FILE_BYTES)
     except OSError as exc:
         raise UsageError(file_problem(exc, path)) from None
+    if data is None:
+        raise UsageError(_("The image {path} is larger than {mb} MB, too large to edit: scale "
+                           "it down first.").format(path=path, mb=MAX_FILE_BYTES // 2**20))
     return decode_image(data, path)
 
 
@@ -110,14 +117,32 @@ class FileEdit:
         holds each result's ``Placement.alignment`` (None: not aligned)."""
         outcome = self.service.edit(self.checked or self.request, on_partial=on_partial,
                                     meta=self.meta)
-        results = []
+        return self._composite_all(outcome), outcome
+
+    def _composite_all(self, outcome) -> list:
+        """The images placed into the whole picture. One that cannot be placed (not an image,
+        a size no placement survives) is a failure of its own, kept in the history as
+        received: the others, paid for too, are still delivered."""
+        results, placed = [], []
         placer = region.Placer(self.plan, self.crop_pixels, self.coverage, self.options)
-        for saved in outcome.images:
-            placement = placer.place(saved.data)
-            outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
+        total = len(outcome.images)
+        for number, saved in enumerate(outcome.images, start=1):
+            try:
+                placement = placer.place(saved.data)
+                results.append(Image.fromarray(region.apply_placement(self.pixels, placement)))
+            except Exception:  # noqa: BLE001 - Pillow and numpy raise many types
+                unplaced = _("Image {number} of {total} is not an image that can be read and "
+                             "placed into the picture.").format(number=number, total=total)
+                outcome.failures.append(join_sentences(unplaced, _(
+                    "It is kept in the history as received.") if saved.entry is not None else ""))
+                continue
+            placed.append(saved)
             self.alignments.append(placement.alignment)
-            results.append(Image.fromarray(region.apply_placement(self.pixels, placement)))
-        return results, outcome
+            outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
+        outcome.images[:] = placed
+        if not placed:
+            raise ResponseError(join_sentences(*outcome.failures))
+        return results
 
 
 def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, context="auto",

@@ -1,7 +1,7 @@
 """A rotating log under ``BIANXIE_HOME/logs/`` (GIMP's Python on Windows has no console).
 
-It records request ids and outcomes, never the key: nothing here is given the key, and
-messages pass through the same errors that are scrubbed of it.
+It records request ids and outcomes, never the key: every line is scrubbed of it (in any
+form ``config.key_forms`` knows) as it is written.
 """
 
 from __future__ import annotations
@@ -14,6 +14,17 @@ from bianxie_core import config as configmod
 _NAME = "bianxie"
 
 
+class _Scrubbing(logging.Formatter):
+    """The last guard: a server's echo of the key (in an error's ``param``, a request id
+    header, a traceback) never reaches the file, whichever path brought it here."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for form in configmod.known_key_forms():
+            text = text.replace(form, "sk-…")
+        return text
+
+
 def get_logger() -> logging.Logger:
     logger = logging.getLogger(_NAME)
     if not logger.handlers:
@@ -24,7 +35,7 @@ def get_logger() -> logging.Logger:
                 folder / "bianxie.log", maxBytes=512 * 1024, backupCount=2, encoding="utf-8")
         except OSError:
             handler = logging.NullHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        handler.setFormatter(_Scrubbing("%(asctime)s %(process)d %(levelname)s %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False

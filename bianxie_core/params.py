@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from bianxie_core import models
 from bianxie_core.errors import UsageError, file_problem
+from bianxie_core.files import read_at_most
 from bianxie_core.i18n import _
 
 QUALITIES = ("auto", "low", "medium", "high")
@@ -65,9 +66,12 @@ class ImageFile:
     def from_path(cls, path) -> "ImageFile":
         path = Path(path)
         try:
-            data = path.read_bytes()
+            data = read_at_most(path, MAX_IMAGE_BYTES)
         except OSError as exc:
             raise UsageError(file_problem(exc, path)) from None
+        if data is None:
+            raise UsageError(_("{path} is larger than 50 MB; images must be under 50 MB: scale "
+                               "it down.").format(path=path))
         fmt = sniff_format(data)
         if fmt is None:
             raise UsageError(

@@ -5,7 +5,6 @@ file that cannot be written loses only the history, never the run."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable, List, Optional
 
@@ -32,16 +31,6 @@ def _read(path: Path) -> dict:
             for name, items in table.items() if isinstance(items, list)}
 
 
-def _secrets() -> tuple:
-    """The key (file or environment), so a prompt quoting it is never stored."""
-    found = [os.environ.get(configmod.ENV_API_KEY, "")]
-    try:
-        found.append(configmod.load().api_key)
-    except Exception:  # a broken config must not cost the history entry
-        pass
-    return tuple(s.strip() for s in found if s and s.strip())
-
-
 def recent(procedure: str, *, path: Optional[Path] = None) -> List[str]:
     """The prompts used with ``procedure``, newest first (at most ``LIMIT``)."""
     return _read(path or prompts_path()).get(procedure, [])[:LIMIT]
@@ -58,8 +47,8 @@ def remember(procedure: str, prompt: str, *, path: Optional[Path] = None,
     text = (prompt or "").strip()
     if not text:
         return False
-    forms = [f for s in (_secrets() if secrets is None else secrets) if s
-             for f in configmod.key_forms(s)]  # also base64 and URL-encoded, as the history
+    forms = (configmod.known_key_forms() if secrets is None else  # also base64, URL-encoded
+             [f for s in secrets if s for f in configmod.key_forms(s)])
     if any(f in text for f in forms):
         return False
     path = path or prompts_path()

@@ -10,10 +10,12 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 
 from __future__ import annotations
 
+import _thread
 import math
+import queue
+import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
@@ -27,6 +29,43 @@ from bianxie_core.params import EditRequest, GenerateRequest
 
 if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, the CLI)
     from bianxie_core.client import ImagesClient, ImagesResult
+
+
+_NOT_SENT = object()  # a single request left unsent after an interruption
+
+
+class Recording:
+    """Held while an arrived image is written to the history. A stop asked meanwhile (the
+    CLI's second Ctrl-C, see ``cli_waiting.KeepWaiting``) is ``defer()``-ed to the end of
+    the write: aborting it would lose an image that has already been paid for and arrived."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = 0
+        self._deferred = False
+
+    @property
+    def active(self) -> bool:
+        return self._active > 0
+
+    def defer(self) -> None:
+        self._deferred = True
+
+    def __enter__(self) -> "Recording":
+        with self._lock:
+            self._active += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._active -= 1
+            due = self._deferred and not self._active
+            if due:
+                self._deferred = False
+        if due:
+            if threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt
+            _thread.interrupt_main()  # the waiting main thread's handler stops it now
 
 
 @dataclass
@@ -99,6 +138,10 @@ class Service:
             configmod.home() / "history", cap_bytes=self.config.history_cap_mb * 2**20)
         self._client = client
         self._retries = retries
+        # Set (by the CLI's first Ctrl-C): single requests not yet sent are not sent; those in
+        # flight, which may be billed, are still waited for.
+        self.stop_sending = threading.Event()
+        self.recording = Recording()
 
     @property
     def client(self) -> ImagesClient:
@@ -186,7 +229,8 @@ class Service:
                 if info.get("broken"):
                     entry_meta["broken"] = info["broken"]
                 try:
-                    entry = self.history.record(data, entry_meta)
+                    with self.recording:
+                        entry = self.history.record(data, entry_meta)
                 except errors.BianxieError as exc:  # a full or read-only disk, after paying
                     if not info.get("broken"):  # a damaged item is reported as a failure
                         unkept.append(exc.message)
@@ -277,24 +321,55 @@ class Service:
                 type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
     def _parallel(self, kind, request, n, sink, on_partial, failures) -> List[ImagesResult]:
+        """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
+        an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
+        not yet sent are never sent; a pool's exit would wait for, and send, them all."""
         single = replace(request, n=None)
         workers = max(1, min(n, int(self.config.max_parallel or 1)))
+        todo: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+        done: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+        stop = threading.Event()
+        for i in range(n):
+            todo.put(i)
 
-        def one(i: int) -> ImagesResult:
-            return self._call(kind, single, sink(i), on_partial if i == 0 else None)
-
-        results, lost = [], []
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(one, i) for i in range(n)]
-            for future in futures:
+        def work() -> None:
+            while not stop.is_set():
                 try:
-                    results.append(future.result())
-                except errors.BianxieError as exc:
-                    lost.append(exc)
-        if lost and not results:
-            raise lost[0]
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if self.stop_sending.is_set():
+                    done.put((i, _NOT_SENT))
+                    continue
+                try:
+                    done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None)))
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                    done.put((i, exc))
+
+        for _i in range(workers):
+            threading.Thread(target=work, daemon=True, name="bianxie-variant").start()
+        try:
+            answers = sorted((done.get() for _i in range(n)), key=lambda pair: pair[0])
+        except BaseException:
+            stop.set()
+            raise
+        results, lost, unsent = [], [], 0
+        for _i, answer in answers:
+            if answer is _NOT_SENT:
+                unsent += 1
+            elif isinstance(answer, errors.BianxieError):
+                lost.append(answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                results.append(answer)
+        if unsent:
+            failures.append(_("{unsent} of {n} were not sent: the run was interrupted before "
+                              "them, so they were not charged.").format(unsent=unsent, n=n))
         if lost:
             failures.append(
                 _("{failed} of {n} variants failed: {reason}").format(
                     failed=len(lost), n=n, reason=str(lost[0])))
+        if not results:
+            raise lost[0] if lost else errors.Cancelled(join_sentences(*failures))
         return results
