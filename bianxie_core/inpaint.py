@@ -176,9 +176,3 @@ def _composite_all(plan, crop_pixels, coverage, pixels, outcome, options) -> lis
         outcome.warnings.extend(w for w in placement.warnings if w not in outcome.warnings)
         results.append(Image.fromarray(region.apply_placement(pixels, placement)))
     return results
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()

@@ -3,6 +3,7 @@ what the in-process pipeline would send and places the answer exactly as it woul
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import errors, region
+from bianxie_core import errors, region, worker
 from bianxie_core.edit_settings import EditSettings
 from bianxie_core.geometry import Bounds, Extent
+from bianxie_core.job_folder import (
+    JobRecord, JobStatus, Kind, Placed, RawFile, Result, SourceLayer, read_record, write_record,
+    write_status)
 from bianxie_core.jobs import Job
 from bianxie_core.models import get_model
-from bianxie_core.planning import Plan, plan_edit, plan_expand
+from bianxie_core.planning import plan_edit, plan_expand
 from bianxie_core.raw import RawPixels
 from tests.test_client import KEY, assert_no_key, home, srv, srv1  # noqa: F401  (fixtures)
 
@@ -57,8 +61,8 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
     job.start(region=True)
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage),
-                      meta={"procedure": "test"})
+    job.submit_region(JobRecord.region(plan, s, procedure="test"), RawPixels.of(crop),
+                      RawPixels.of(coverage))
     status = job.wait(timeout=60, interval=0.02)
     assert status.state == "done", status.error
 
@@ -70,7 +74,7 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     (placed,) = status.placements
     want = region.place(plan, crop, coverage, srv.responses[0], s.region_options())
     patch, mask = job.placed(placed)
-    assert (placed["x"], placed["y"]) == (want.x, want.y)
+    assert (placed.x, placed.y) == (want.x, want.y)
     assert np.array_equal(patch.array(), want.patch)
     assert np.array_equal(mask.array(), want.mask)
     assert_no_key("\n".join(p.name for p in job.folder.iterdir()))
@@ -81,13 +85,13 @@ def test_variants_are_each_placed(srv1, home):
     pixels, s = photo(), settings(n=3)
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "done", status.error
-    assert sorted(p["index"] for p in status.placements) == [0, 1, 2]
-    by_index = {r["index"]: Path(r["path"]).read_bytes() for r in status.results}
+    assert sorted(p.index for p in status.placements) == [0, 1, 2]
+    by_index = {r.index: Path(r.path).read_bytes() for r in status.results}
     for placed in status.placements:
-        want = region.place(plan, crop, coverage, by_index[placed["index"]], s.region_options())
+        want = region.place(plan, crop, coverage, by_index[placed.index], s.region_options())
         assert np.array_equal(job.placed(placed)[0].array(), want.patch)
 
 
@@ -95,8 +99,8 @@ def test_a_stored_rectangle_stands_for_a_selection(srv1, home):
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), None, coverage_rect=SELECTION)
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s, selection=SELECTION), RawPixels.of(crop))
+    status = worker.run(job)
     assert status.state == "done", status.error
     upload = region.prepare(plan, crop, coverage, s.region_options())
     assert part(srv1.requests[0], "mask").data == upload.mask
@@ -107,9 +111,9 @@ def test_references_go_after_the_image_fitted_to_the_api_size(srv1, home):
     plan, crop, coverage = selection_edit(pixels, s)
     big = np.asarray(Image.open(DATA / "astronaut.png").convert("RGB").resize((2048, 2048)))
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage),
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage),
                       refs=[RawPixels.of(big)])
-    status = job.run()
+    status = worker.run(job)
     assert status.state == "done", status.error
     images = [f for f in srv1.requests[0].files if f.field in ("image", "image[]")]
     assert len(images) == 2
@@ -124,8 +128,8 @@ def test_expand_through_the_worker(srv1, home):
                        margins=(100, 0, 100, 0))
     s.prompt = "more of the room"
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(pixels[plan.crop.slices]), None)
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(pixels[plan.crop.slices]))
+    status = worker.run(job)
     assert status.state == "done", status.error
     want = region.place(plan, pixels[plan.crop.slices], None, srv1.responses[0],
                         s.region_options())
@@ -138,8 +142,8 @@ def test_a_request_the_checks_refuse_is_never_sent(srv1, home, monkeypatch):
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and not status.may_be_billed and not status.results
     assert status.refused and srv1.requests == [] and "key" in status.error.lower()
 
@@ -149,8 +153,8 @@ def test_a_failure_after_sending_is_not_called_refused(srv1, home):
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and not status.refused and srv1.requests
 
 
@@ -163,10 +167,10 @@ def test_a_placement_that_fails_keeps_the_paid_image(srv1, home, monkeypatch):
 
     monkeypatch.setattr(region.Placer, "place", broken)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and len(status.results) == 1
-    assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
+    assert Path(status.results[0].path).read_bytes() == srv1.responses[0]
     assert "Recover Results" in status.error and status.placements == []
     assert status.usage and status.request_ids and status.price > 0  # what it cost is known
 
@@ -180,8 +184,8 @@ def test_a_failure_after_sending_is_never_called_refused(srv1, home, monkeypatch
 
     monkeypatch.setattr("bianxie_core.history.History.record", disk_full)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and len(srv1.requests) == 1
     assert not status.refused  # the plug-in must not call a paid request a refused input
 
@@ -192,6 +196,7 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
         "import sys\n"
         "from bianxie_core.edit_settings import EditSettings\n"
         "from bianxie_core.geometry import Bounds, Extent\n"
+        "from bianxie_core.job_folder import JobRecord\n"
         "from bianxie_core.jobs import Job\n"
         "from bianxie_core.models import get_model\n"
         "from bianxie_core.planning import plan_edit\n"
@@ -201,7 +206,7 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
         "get_model(s.model), s.region_options())\n"
         "crop = RawPixels(bytes(plan.crop.area * 3), plan.crop.width, plan.crop.height, 3)\n"
         "job = Job.reserve()\n"
-        "job.submit_region(plan, s, crop, None, coverage_rect=plan.selection)\n"
+        "job.submit_region(JobRecord.region(plan, s, selection=plan.selection), crop)\n"
         "job.remove()\n"
         "print(sorted({'requests', 'numpy', 'PIL'} & set(sys.modules)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -210,18 +215,46 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
     assert out.stdout.strip() == "[]"
 
 
-def test_a_plan_survives_its_trip_through_json():
-    s = settings()
+def test_a_job_record_survives_its_trip_through_json(tmp_path):
+    """request.json holds the plan, the settings, the layer and the uploads: all read back
+    as they were, and what is kept with each image follows from them."""
+    s = settings(n=2, remove=True)
     spec = get_model("gpt-image-2")
-    for plan in (plan_edit(Extent(3000, 2000), SELECTION, spec, s.region_options()),
-                 plan_edit(Extent(300, 200), None, spec, s.region_options()),
-                 plan_expand(Extent(640, 480), spec, s.region_options(), aspect=16 / 9)):
-        assert Plan.from_json(plan.to_json()) == plan
+    for plan, selection in (
+            (plan_edit(Extent(3000, 2000), SELECTION, spec, s.region_options()), SELECTION),
+            (plan_edit(Extent(300, 200), None, spec, s.region_options()), None),
+            (plan_expand(Extent(640, 480), spec, s.region_options(), aspect=16 / 9), None)):
+        record = JobRecord.region(
+            plan, s, procedure="bianxie-edit-selection", selection=selection,
+            source=SourceLayer("Background", 7, (3, -4)), meta={"tool": "test"},
+            pixels=RawFile("crop.raw", 3, 2, 4), refs=[RawFile("ref-0.raw", 5, 5, 3)])
+        write_record(tmp_path, record)
+        back = read_record(tmp_path)
+        assert back == record
+        assert isinstance(back.plan.crop, Bounds) and isinstance(back.plan.api_size, Extent)
+        assert back.kind is Kind.REGION and isinstance(back.source.offset, tuple)
+        meta = json.loads(json.dumps(back.history_meta()))
+        assert meta["settings"] == s.stored() and meta["offset"] == [3, -4]
+        assert meta["procedure"] == "bianxie-edit-selection" and meta["tool"] == "test"
+        if plan.mode == "expand":
+            assert meta["origin"] == list(plan.origin) and "canvas" not in meta
+        else:  # what Recover places the image over
+            assert meta["canvas"] == list(plan.canvas) and meta["crop"] == list(plan.crop)
+            assert meta["selection"] == (list(selection) if selection else None)
 
 
-def test_raw_pixels_refuse_the_wrong_length(tmp_path):
+def test_a_job_status_survives_its_trip_through_json(tmp_path):
+    status = JobStatus(state="done", results=[Result("e1", "/h/e1.png", 1)],
+                       placements=[Placed(1, -3, 4, RawFile("placed-1.raw", 2, 2, 4),
+                                          RawFile("placed-1-mask.raw", 2, 2, 1), ("soft",))],
+                       usage={"total_tokens": 5}, price=0.25)
+    write_status(tmp_path, status)
+    assert Job(tmp_path).status() == status
+
+
+def test_raw_files_refuse_the_wrong_length(tmp_path):
     with pytest.raises(ValueError):
-        RawPixels(b"\0" * 11, 2, 2, 3).save(tmp_path / "x.raw")
-    RawPixels(b"\0" * 12, 2, 2, 3).save(tmp_path / "x.raw")
+        RawFile.write(tmp_path, "x.raw", RawPixels(b"\0" * 11, 2, 2, 3))
+    RawFile.write(tmp_path, "x.raw", RawPixels(b"\0" * 12, 2, 2, 3))
     with pytest.raises(ValueError):
-        RawPixels.load(tmp_path, {"file": "x.raw", "width": 2, "height": 2, "channels": 4})
+        RawFile("x.raw", 2, 2, 4).read(tmp_path)
