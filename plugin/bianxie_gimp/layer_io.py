@@ -5,19 +5,12 @@ import json
 
 from gi.repository import Gegl, Gimp
 
+from failure import Failure
 from plugin_i18n import _
 
 PARASITE = "bianxie-request"
 RGBA = "R'G'B'A u8"
 COVERAGE = "Y u8"  # the selection and layer masks are linear
-
-
-class Failure(Exception):
-    """A plain sentence for the user, with the PDB status to return."""
-
-    def __init__(self, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
-        super().__init__(message)
-        self.status = status
 
 
 # -- pixels ---------------------------------------------------------------------------------
