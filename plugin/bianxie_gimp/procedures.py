@@ -34,10 +34,15 @@ def model_spec(name):
     return models.get_model(name or cfg.model, cfg.models)
 
 
+def confirmed(procedure, run_mode, config, stored=None):
+    """The dialog, when the run is interactive (a worker loads meanwhile); False: cancelled."""
+    warm_up(run_mode)
+    return interactive_dialog(procedure, run_mode, config, stored=stored)
+
+
 def do_edit(procedure, run_mode, image, drawables, config, references=False):
     layer = editable_layer(image, drawables)
-    warm_up(run_mode)
-    if not interactive_dialog(procedure, run_mode, config):
+    if not confirmed(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(region=True) as job:
         settings = settings_from(config)
@@ -58,7 +63,7 @@ def edit(job, image, layer, settings, proc_name, run_mode, refs=(), stored_selec
     """Plan → read only the crop → the worker prepares, sends and places → one undo step; the
     result goes right above ``above`` (default: the source layer)."""
     phases = Phases()
-    selection = selection_in_layer(image, layer, Bounds)
+    selection = selection_in_layer(image, layer)
     use_stored = selection is None and stored_selection is not None
     if use_stored:  # re-run without a selection: the rectangle the first run used
         selection = Bounds(*stored_selection)
@@ -94,8 +99,7 @@ def edit(job, image, layer, settings, proc_name, run_mode, refs=(), stored_selec
 
 
 def do_generate(procedure, run_mode, image, drawables, config):
-    warm_up(run_mode)
-    if not interactive_dialog(procedure, run_mode, config):
+    if not confirmed(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker() as job:
         generate(job, image, settings_from(config),
@@ -137,8 +141,7 @@ def generate(job, image, s, background, run_mode):
 def do_expand(procedure, run_mode, image, drawables, config):
     """Grow the canvas by margins or to an aspect ratio; the model fills the new area."""
     layer = editable_layer(image, drawables)
-    warm_up(run_mode)
-    if not interactive_dialog(procedure, run_mode, config):
+    if not confirmed(procedure, run_mode, config):
         return Gimp.PDBStatusType.CANCEL, None
     with early_worker(region=True) as job:
         s = settings_from(config)
@@ -196,8 +199,7 @@ def do_rerun(procedure, run_mode, image, drawables, config):
     stored = None
     if run_mode == Gimp.RunMode.INTERACTIVE:  # the dialog's estimate starts from it
         stored = EditSettings.from_stored(meta["settings"])
-    warm_up(run_mode)
-    if not interactive_dialog(procedure, run_mode, config, stored=(stored, is_edit)):
+    if not confirmed(procedure, run_mode, config, stored=(stored, is_edit)):
         return Gimp.PDBStatusType.CANCEL, None
     source = source_layer(image, result_layer, meta) if is_edit else None
     with early_worker(region=source is not None) as job:
