@@ -185,8 +185,13 @@ def test_clean_stale_removes_folders_untouched_for_long(home):
     assert fresh.folder.exists() and running.folder.exists()
 
 
-def test_worker_usage_line():
+def test_worker_usage_line(tmp_path, capsys):
     assert worker.main(["bogus"]) == 2
+    assert worker.main(["run", str(tmp_path), "--standby", "soon", "1", "key"]) == 2
+    assert worker.main(["standby", str(tmp_path)]) == 2  # standby needs its terms
+    assert worker.main(["run", str(tmp_path), "--standby", "1"]) == 2
+    assert "usage: python -m bianxie_core.worker" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing was started or written
 
 
 def _gone(pid: int, timeout: float = 20.0) -> bool:
