@@ -81,12 +81,13 @@ def edit(job, image, layer, settings, proc_name, run_mode, refs=(), stored_selec
     submitted(job, record, phases)
     status, entries, hist = await_job(job, _("Edit Selection"), run_mode, phases,
                                       needs=(image, layer))
-    placed = [(p, *job.placed(p)) for p in sorted(status.placements, key=lambda p: p.index)]
+    placements = sorted(status.placements, key=lambda p: p.index)
+    patches = [job.placed(p) for p in placements]  # (patch, soft mask) of each
     phases("read-result")
     name = result_name(settings)
     with one_undo_step(image):
         items = []
-        for (p, patch, mask), entry in zip(placed, entries):
+        for p, (patch, mask), entry in zip(placements, patches, entries):
             lay, fill = new_layer(image, name, patch, p.x + ox, p.y + oy, mask)
             items.append((lay, fill, entry))
         above = above if above is not None and above.is_valid() else layer
@@ -95,7 +96,7 @@ def edit(job, image, layer, settings, proc_name, run_mode, refs=(), stored_selec
         test_fault("insert")
     phases("write")
     finish(job, entries, hist, image, status, settings, proc_name, phases,
-           [w for p, _patch, _mask in placed for w in p.warnings])
+           [w for p in placements for w in p.warnings])
 
 
 def do_generate(procedure, run_mode, image, drawables, config):
