@@ -63,7 +63,8 @@ img4.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 100, 200, 150)
 status, message = call("bianxie-edit-with-references", img4, layers4,
                        prompt="put the cat and the astronaut into the cup")
 mark("refs-status", status)
-mark("refs-layers", len(img4.get_layers()))
+mark("refs-layers", json.dumps([[l.get_name() for l in layers4],
+                                  [l.get_name() for l in img4.get_layers()]]))
 
 # 5. generate into a new image, with a transparent background
 count = len(Gimp.get_images())
@@ -83,7 +84,8 @@ status, message = call("bianxie-edit-selection", img6, [img6.get_layers()[0]], p
                        n=3, stream=False)
 mark("var-status", status)
 group = img6.get_layers()[0]
-mark("var-group", json.dumps([group.is_group(), [c.get_visible() for c in group.get_children()]]
+mark("var-group", json.dumps([group.is_group(), [[c.get_name(), c.get_visible()]
+                                                  for c in group.get_children()]]
                              if group.is_group() else [False, []]))
 
 # 7. grayscale and 16-bit images
@@ -92,14 +94,14 @@ img7.convert_grayscale()
 img7.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
 status, message = call("bianxie-edit-selection", img7, [img7.get_layers()[0]], prompt="gray")
 mark("gray-status", status)
-mark("gray-result", json.dumps([len(img7.get_layers()), img7.get_base_type() ==
+mark("gray-result", json.dumps([[l.get_name() for l in img7.get_layers()], img7.get_base_type() ==
                                 Gimp.ImageBaseType.GRAY]))
 img8 = load("coffee.png")
 img8.convert_precision(Gimp.Precision.U16_NON_LINEAR)
 img8.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
 status, message = call("bianxie-edit-selection", img8, [img8.get_layers()[0]], prompt="deep")
 mark("u16-status", status)
-mark("u16-layers", len(img8.get_layers()))
+mark("u16-layers", json.dumps([l.get_name() for l in img8.get_layers()]))
 
 # 8. a relay that refuses n > 1
 server(os.environ["BX_NO_N"])
@@ -109,7 +111,7 @@ status, message = call("bianxie-edit-selection", img10, [img10.get_layers()[0]],
                        n=2, stream=False)
 mark("non-status", status)
 g = img10.get_layers()[0]
-mark("non-children", len(g.get_children()) if g.is_group() else 0)
+mark("non-children", json.dumps([c.get_name() for c in g.get_children()] if g.is_group() else []))
 
 # 9. a server error leaves everything as it was
 server(os.environ["BX_ERR"])
