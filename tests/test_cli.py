@@ -14,8 +14,8 @@ from PIL import Image
 from bianxie_core import config as configmod
 from bianxie_core import errors
 from bianxie_core.cli import main, output_paths
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, home, mask_image, product, products, run_cli, srv,
+from tests.test_client import (  # noqa: F401
+    KEY, assert_no_key, assert_plain, mask_image, product, products, run_cli,
 )
 
 

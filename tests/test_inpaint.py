@@ -8,9 +8,7 @@ from PIL import Image
 
 from bianxie_core import edit_settings, errors, inpaint, models, region
 from bianxie_core.history import History
-from tests.test_client import (  # noqa: F401  (fixtures)
-    DATA, KEY, assert_no_key, assert_plain, home, opened, run_cli, srv, srv1,
-)
+from tests.test_client import DATA, KEY, assert_no_key, assert_plain, opened, run_cli  # noqa: F401
 
 SELECTION = (250, 150, 350, 250)  # x0, y0, x1, y1 on coffee.png (600x400)
 

@@ -16,9 +16,8 @@ from bianxie_core import errors, job_folder, jobs, worker
 from bianxie_core.history import History
 from bianxie_core.job_folder import JobStatus, write_status
 from bianxie_core.jobs import Job
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, edit_request, gen, home, image_file, mask_image, product,
-    srv, srv1,
+from tests.test_client import (  # noqa: F401
+    KEY, assert_no_key, assert_plain, edit_request, gen, image_file, mask_image, product,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from bianxie_core.jobs import Job
 from bianxie_core.models import get_model
 from bianxie_core.planning import plan_edit, plan_expand
 from bianxie_core.raw import RawPixels
-from tests.test_client import KEY, assert_no_key, home, srv, srv1  # noqa: F401  (fixtures)
+from tests.test_client import KEY, assert_no_key  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

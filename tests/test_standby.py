@@ -17,7 +17,7 @@ from bianxie_core.job_folder import JobRecord
 from bianxie_core.jobs import Job
 from bianxie_core.raw import RawPixels
 from bianxie_core.standby import Terms
-from tests.test_client import KEY, gen, home, srv1  # noqa: F401  (fixtures)
+from tests.test_client import KEY, gen  # noqa: F401
 from tests.test_region_job import photo, selection_edit, settings
 
 ROOT = Path(__file__).resolve().parent.parent
