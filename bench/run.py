@@ -104,7 +104,7 @@ def machine() -> dict:
 class MemorySampler:
     """VmHWM of the plug-in and worker processes in a root, polled from the host."""
 
-    NEEDLES = {"plugin": "bianxie_gimp.py", "worker": "bianxie_core.jobs"}
+    NEEDLES = {"plugin": "bianxie_gimp.py", "worker": "bianxie_core.worker"}
 
     def __init__(self, root, interval: float = 0.01):
         self.root, self.interval = root, interval
@@ -323,7 +323,7 @@ def first_preview(model: str) -> dict:
         srv.latency, srv.final_delay = 1.0, 3.0
         cfg = configmod.Config(base_url=srv.base_url, model=model)
         (home / configmod.FILE_NAME).write_text(json.dumps({"base_url": srv.base_url}))
-        job = jobs.Job.create(_edit_request(None, True, model), meta={"procedure": "bench"})
+        job = jobs.Job.create(_edit_request(None, True, model), procedure="bench")
         started = time.time()
         job.start()
         preview = final = None

@@ -3,14 +3,15 @@ it makes. No numpy and no Pillow: a host reads these before loading them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from bianxie_core import cost, models
 from bianxie_core.errors import UsageError
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 from bianxie_core.planning import DEFAULT_FEATHER, DEFAULT_GROW, RegionOptions
+from bianxie_core.serial import from_data, to_data
 
 if TYPE_CHECKING:
     from bianxie_core.region import Upload
@@ -67,19 +68,15 @@ class EditSettings:
     stream: bool = True
     partial_images: int = 1
     remove: bool = False
-    references: List[ImageFile] = field(default_factory=list)
 
     def stored(self) -> dict:
-        """The settings as plain data, to keep with a result (references are not kept)."""
-        fields = dict(self.__dict__)
-        fields.pop("references", None)
-        return fields
+        """The settings as plain data, to keep with a result."""
+        return to_data(self)
 
     @classmethod
     def from_stored(cls, data: dict) -> "EditSettings":
         """Settings back from ``stored()`` data; keys this version does not know are ignored."""
-        known = set(cls.__dataclass_fields__) - {"references"}
-        settings = cls(**{k: v for k, v in data.items() if k in known})
+        settings = from_data(cls, data)
         if isinstance(settings.size, str):  # older versions kept "1536X1024" as typed
             settings.size = models.size_text(settings.size)
         return settings
@@ -109,7 +106,9 @@ class EditSettings:
                              input_images=inputs, prompt=self.effective_prompt(),
                              input_fidelity=fidelity, prices=prices, currency=currency)
 
-    def request(self, upload: Upload, spec: models.ModelSpec) -> EditRequest:
+    def request(self, upload: Upload, spec: models.ModelSpec,
+                references: Sequence[ImageFile] = ()) -> EditRequest:
+        """The edit of ``upload``; ``references`` are further images sent after it."""
         image = ImageFile(data=upload.image, name=upload.image_name,
                           content_type=upload.image_type)
         mask = ImageFile(data=upload.mask, name="mask.png", content_type="image/png") \
@@ -118,7 +117,7 @@ class EditSettings:
         if fidelity and not spec.input_fidelity:
             fidelity = None  # a remembered setting must not break a model without it
         return EditRequest(
-            prompt=self.effective_prompt(), model=self.model, images=[image] + self.references,
+            prompt=self.effective_prompt(), model=self.model, images=[image, *references],
             mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
             quality=self.quality if self.quality != "auto" else None,
             output_format=self.output_format if self.output_format != "png" else None,
@@ -138,7 +137,3 @@ class EditSettings:
             stream=True if self.stream else None,
             partial_images=self.partial_images if self.stream else None)
 
-
-def layer_name(prompt: str, limit: int = 48) -> str:
-    text = " ".join((prompt or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

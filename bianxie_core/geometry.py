@@ -6,7 +6,6 @@ edge (``Bounds(x, y, w, h)``).
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 
@@ -37,17 +36,8 @@ class Extent(NamedTuple):
             max(1, min(box.height, round(self.height * factor))),
         )
 
-    def multiple_of(self, n: int) -> Extent:
-        """Rounded down to multiples of ``n`` (at least ``n``)."""
-        return Extent(max(n, self.width // n * n), max(n, self.height // n * n))
-
     def __str__(self) -> str:
         return f"{self.width}x{self.height}"
-
-    @staticmethod
-    def parse(text: str) -> Extent:
-        w, h = (int(v) for v in text.lower().split("x"))
-        return Extent(w, h)
 
 
 class Bounds(NamedTuple):
@@ -100,8 +90,6 @@ class Bounds(NamedTuple):
         return Bounds.from_corners(self.x - left, self.y - top, self.right + right,
                                    self.bottom + bottom)
 
-    grow = pad
-
     def translate(self, dx: int, dy: int) -> Bounds:
         return Bounds(self.x + dx, self.y + dy, self.width, self.height)
 
@@ -111,14 +99,6 @@ class Bounds(NamedTuple):
         x1, y1 = min(self.right, other.right), min(self.bottom, other.bottom)
         return Bounds.from_corners(x0, y0, max(x0, x1), max(y0, y1))
 
-    def union(self, other: Bounds) -> Bounds:
-        if self.is_empty:
-            return other
-        if other.is_empty:
-            return self
-        return Bounds.from_corners(min(self.x, other.x), min(self.y, other.y),
-                                   max(self.right, other.right), max(self.bottom, other.bottom))
-
     def clamp(self, extent: Extent) -> Bounds:
         """Restricted to ``(0, 0, extent.width, extent.height)``."""
         return self.intersect(Bounds.of(extent))
@@ -126,9 +106,6 @@ class Bounds(NamedTuple):
     def contains(self, other: Bounds) -> bool:
         return (self.x <= other.x and self.y <= other.y and other.right <= self.right
                 and other.bottom <= self.bottom)
-
-    def contains_point(self, x: float, y: float) -> bool:
-        return self.x <= x < self.right and self.y <= y < self.bottom
 
     def relative_to(self, outer: Bounds) -> Bounds:
         """These bounds in the coordinates of ``outer``'s top-left corner."""
@@ -152,11 +129,3 @@ def _place(start: int, length: int, limit: int) -> int:
     if length >= limit:
         return -((length - limit) // 2)
     return min(max(start, 0), limit - length)
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def round_to(value: float, multiple: int) -> int:
-    return max(multiple, math.floor(value / multiple + 0.5) * multiple)

@@ -49,7 +49,3 @@ def join_sentences(*parts: str) -> str:
             text += " "
         text += part
     return text
-
-
-def is_chinese() -> bool:
-    return any(lang.lower().startswith("zh") for lang in _languages())

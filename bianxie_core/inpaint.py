@@ -197,9 +197,3 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     checked = service.check(request)
     meta = {"tool": "expand", "origin": list(plan.origin)}
     return FileEdit(service, request, meta, plan, pixels, crop_pixels, None, options, checked)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()

@@ -30,6 +30,9 @@ MAX_MASK_BYTES = 4 * 2**20  # "less than 4 MB"
 
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _EXT = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+# what a region edit's canvas can be sent as: file name, Content-Type, Pillow's format name
+UPLOAD_FORMATS = {fmt: ("image" + _EXT[fmt], _MIME[fmt], fmt.upper())
+                  for fmt in ("png", "webp", "jpeg")}
 
 
 def sniff_format(data: bytes) -> Optional[str]:
@@ -319,7 +322,3 @@ def check_input_fidelity(spec: models.ModelSpec, value: Optional[str]) -> None:
             .format(model=spec.name)
         )
 
-
-def fidelity_for(model: models.ModelSpec, value: Optional[str]) -> Optional[str]:
-    """``value`` when ``model`` takes input_fidelity, else None (for hosts with a default)."""
-    return value if model.input_fidelity else None

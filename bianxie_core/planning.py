@@ -24,6 +24,7 @@ from bianxie_core.models import (
     free_size_problem,
     parse_size,
 )
+from bianxie_core.params import UPLOAD_FORMATS
 
 DEFAULT_GROW = 6
 DEFAULT_FEATHER = 12
@@ -37,12 +38,6 @@ MAX_EXPAND_PIXELS = 100_000_000
 # Fixed-size models: wide/tall above the geometric mean of the two aspects (√1.5 ≈ 1.22).
 _WIDE = math.sqrt(1.5)
 _FIXED = {"square": Extent(1024, 1024), "wide": Extent(1536, 1024), "tall": Extent(1024, 1536)}
-
-UPLOAD_FORMATS = {
-    "png": ("image.png", "image/png", "PNG"),
-    "webp": ("image.webp", "image/webp", "WEBP"),
-    "jpeg": ("image.jpg", "image/jpeg", "JPEG"),
-}
 
 
 @dataclass(frozen=True)
@@ -101,24 +96,8 @@ class Plan:
         """The crop in layer coordinates: where real pixels are."""
         return self.crop.translate(*self.origin)
 
-    def to_json(self) -> dict:
-        return {name: (value if isinstance(value, str) or value is None else list(value))
-                for name, value in self.__dict__.items()}
-
-    @classmethod
-    def from_json(cls, data: dict) -> Plan:
-        def as_(kind, value):
-            return None if value is None else kind(*value)
-
-        return cls(data["mode"], as_(Extent, data["layer"]), as_(Bounds, data["selection"]),
-                   as_(Bounds, data["crop"]), as_(Extent, data["api_size"]),
-                   as_(Bounds, data["canvas"]), as_(Extent, data["source"]),
-                   tuple(data["origin"]), as_(Bounds, data["region"]))
-
-
 
 # --- planning ----------------------------------------------------------------------------
-
 
 
 def plan_edit(layer: Extent, selection: Bounds | None, model: ModelSpec,

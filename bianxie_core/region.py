@@ -53,7 +53,8 @@ from bianxie_core import diagnosis, png, registration
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
-from bianxie_core.planning import UPLOAD_FORMATS, Plan, RegionOptions
+from bianxie_core.params import UPLOAD_FORMATS
+from bianxie_core.planning import Plan, RegionOptions
 
 # The "mask ignored" check: share of pixels far from the mask that changed by more than
 # _CHANGED levels (after a tone fit); a relay that drops the mask repaints most of them.

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.core_fixtures import *  # noqa: F401,F403
 from tests.fakeapi.fixtures import *  # noqa: F401,F403
 from tests.gimp.fixtures import *  # noqa: F401,F403
 

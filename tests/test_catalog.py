@@ -9,7 +9,7 @@ import pytest
 from bianxie_core import catalog, errors
 from bianxie_core import config as configmod
 from tests.fakeapi import FakeServer
-from tests.test_client import KEY, home, run_cli, srv  # noqa: F401  (fixtures)
+from tests.test_client import KEY, run_cli  # noqa: F401
 
 BUILT_IN = ["gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2",
             "gpt-image-2-2026-04-21", "chatgpt-image-latest"]

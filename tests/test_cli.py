@@ -15,8 +15,8 @@ from bianxie_core import config as configmod
 from bianxie_core import errors
 from bianxie_core.cli import main
 from bianxie_core.cli_outputs import output_paths
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, home, mask_image, product, products, run_cli, srv,
+from tests.test_client import (  # noqa: F401
+    KEY, assert_no_key, assert_plain, mask_image, product, products, run_cli,
 )
 
 

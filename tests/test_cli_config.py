@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bianxie_core import config as configmod
-from tests.test_client import assert_plain, home, run_cli  # noqa: F401  (fixtures)
+from tests.test_client import assert_plain, run_cli  # noqa: F401
 
 STORED = "sk-STORED-0123456789abcdefWXYZ"
 

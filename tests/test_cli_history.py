@@ -7,7 +7,7 @@ import pytest
 
 from bianxie_core import config as configmod
 from bianxie_core.history import History
-from tests.test_client import assert_plain, home, png_bytes, product, run_cli  # noqa: F401
+from tests.test_client import assert_plain, png_bytes, product, run_cli  # noqa: F401
 
 PNG = png_bytes(product("coffee.png", (8, 8)))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bianxie_core import cli, cli_parser, errors, i18n
-from tests.test_client import assert_plain, home, run_cli, srv  # noqa: F401  (fixtures)
+from tests.test_client import assert_plain, run_cli  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -1,7 +1,7 @@
 """ImagesClient against the strict fake server: faults, the retry table, streaming, downloads.
 
-The helpers at the top (canary key, BIANXIE_HOME fixture, servers per dialect, image makers,
-key-leak checks) are shared by the other core test modules, which import them from here.
+The helpers at the top (image makers, key-leak checks) are shared by the other core test
+modules, which import them from here; the fixtures are in core_fixtures.py (conftest.py).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from bianxie_core.cli import main
 from bianxie_core.client import CONNECT_RETRIES, RATE_LIMIT_RETRIES, ImagesClient
 from bianxie_core.history import History
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from tests.core_fixtures import KEY
+# still importable from here for test files written before core_fixtures.py
+from tests.core_fixtures import home, srv, srv1  # noqa: F401,F811
 from tests.fakeapi import FakeServer
 
-KEY = "sk-CANARY-7f3a9b2c4d5e6f708192a3b4c5d6e7f8"
-DIALECTS = ("openai", "new-api")
 DATA = Path(__file__).resolve().parent / "data"
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
 
@@ -67,36 +68,6 @@ def assert_plain(message: str) -> None:
     assert "<" not in text and ">" not in text, text
     assert "{" not in text and '"error"' not in text, text
     assert len(text) < 700, text
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty BIANXIE_HOME and the canary key in the environment."""
-    folder = tmp_path / "home"
-    monkeypatch.setenv("BIANXIE_HOME", str(folder))
-    monkeypatch.setenv("BIANXIE_API_KEY", KEY)
-    monkeypatch.delenv("BIANXIE_BASE_URL", raising=False)
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
-                "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LANGUAGE", "en")
-    return folder
-
-
-@pytest.fixture(params=DIALECTS)
-def srv(request, home, monkeypatch):
-    """A fake server of each dialect, with the canary key; BIANXIE_BASE_URL points at it."""
-    with FakeServer(dialect=request.param, key=KEY) as server:
-        monkeypatch.setenv("BIANXIE_BASE_URL", server.base_url)
-        yield server
-
-
-@pytest.fixture
-def srv1(home, monkeypatch):
-    """One fake server (openai dialect) for behaviour that does not depend on the dialect."""
-    with FakeServer(dialect="openai", key=KEY) as server:
-        monkeypatch.setenv("BIANXIE_BASE_URL", server.base_url)
-        yield server
 
 
 @pytest.fixture

@@ -168,7 +168,7 @@ def assert_plain(message: str) -> None:
 
 
 def worker_pids(gimp_env) -> list:
-    return gimp_env.root.pids("bianxie_core.jobs")
+    return gimp_env.root.pids("bianxie_core.worker")
 
 
 @pytest.fixture(scope="module")

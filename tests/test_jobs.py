@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import errors, jobs
+from bianxie_core import errors, job_folder, jobs, worker
 from bianxie_core.history import History
-from bianxie_core.jobs import Job, JobStatus
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, edit_request, gen, home, image_file, mask_image, product,
-    srv, srv1,
+from bianxie_core.job_folder import JobStatus, write_status
+from bianxie_core.jobs import Job
+from tests.test_client import (  # noqa: F401
+    KEY, assert_no_key, assert_plain, edit_request, gen, image_file, mask_image, product,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +40,8 @@ def test_job_runs_detached_and_fills_the_history(srv, home):
     assert status.pid == pid and status.partials == ["partial-0.png", "partial-1.png"]
     assert [(job.folder / p).read_bytes() for p in status.partials] == srv.partials
     (result,) = status.results
-    assert Path(result["path"]).read_bytes() == srv.responses[0]
-    entry = History(home / "history").get(result["entry"])
+    assert Path(result.path).read_bytes() == srv.responses[0]
+    entry = History(home / "history").get(result.entry)
     assert entry.meta["job"] == job.id and entry.meta["tool"] == "test"
     assert status.usage["output_tokens"] > 0 and status.request_ids
     rec = srv.requests[0]
@@ -66,7 +66,7 @@ def test_worker_outlives_the_process_that_started_it(srv1, home):
     status = job.wait(timeout=30, interval=0.05)
     assert status.state == "done", status.error
     assert status.pid == pid
-    assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
+    assert Path(status.results[0].path).read_bytes() == srv1.responses[0]
 
 
 @pytest.mark.parametrize("fault,error_type,billed", [
@@ -88,7 +88,7 @@ def test_failed_job_has_a_plain_message(fault, error_type, billed, srv1, home):
 def test_worker_without_key_fails_plainly(srv1, home, monkeypatch):
     monkeypatch.delenv("BIANXIE_API_KEY")
     job = Job.create(gen())
-    status = job.run()  # in-process: the same code the worker runs
+    status = worker.run(job)  # in-process: the same code the worker runs
     assert status.state == "failed" and status.error_type == "ConfigError"
     assert "BIANXIE_API_KEY" in status.error
     assert srv1.requests == []
@@ -96,9 +96,9 @@ def test_worker_without_key_fails_plainly(srv1, home, monkeypatch):
 
 def test_run_in_process_records_results(srv1, home):
     job = Job.create(gen(n=2))
-    status = job.run()
+    status = worker.run(job)
     assert status.state == "done" and len(status.results) == 2
-    assert sorted(Path(r["path"]).read_bytes() for r in status.results) == sorted(
+    assert sorted(Path(r.path).read_bytes() for r in status.results) == sorted(
         srv1.responses)
     assert Job(job.folder).status().state == "done"
 
@@ -130,9 +130,9 @@ def test_images_saved_from_parallel_requests_all_reach_the_status(home):
     history = History(home / "history")
     for _ in range(20):
         job = Job.create(gen(n=8))
-        status = job.run(ConcurrentService(history, 8))
+        status = worker.run(job, ConcurrentService(history, 8))
         assert status.state == "done", status.error
-        assert sorted(r["index"] for r in job.status().results) == list(range(8))
+        assert sorted(r.index for r in job.status().results) == list(range(8))
         assert [p.name for p in job.folder.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -146,20 +146,20 @@ class CrashAfterSaving(ConcurrentService):
 
 def test_a_worker_failing_after_saving_says_the_images_are_kept(home, monkeypatch):
     history = History(home / "history")
-    status = Job.create(gen()).run(CrashAfterSaving(history, 1))
+    status = worker.run(Job.create(gen()), CrashAfterSaving(history, 1))
     assert status.state == "failed" and len(status.results) == 1
     assert "KeyError" in status.error and "Recover Results" in status.error
     monkeypatch.setenv("LANGUAGE", "zh_CN")
-    status = Job.create(gen()).run(CrashAfterSaving(history, 1))
+    status = worker.run(Job.create(gen()), CrashAfterSaving(history, 1))
     assert "恢复结果" in status.error
 
 
 def test_refused_n_becomes_parallel_singles_in_the_worker(srv1, home):
     srv1.fault = "refuse_n"
     job = Job.create(gen(n=4))
-    status = job.run()
+    status = worker.run(job)
     assert status.state == "done", status.error
-    assert sorted(r["index"] for r in status.results) == [0, 1, 2, 3]
+    assert sorted(r.index for r in status.results) == [0, 1, 2, 3]
     assert len(srv1.requests) == 5
 
 
@@ -174,7 +174,7 @@ def test_clean_stale_removes_folders_untouched_for_long(home):
     old, crashed, fresh, running = (Job.create(gen(), root=root) for _ in range(4))
     for job, state in ((old, "done"), (crashed, "running"), (fresh, "failed"),
                        (running, "running")):
-        job._write_status(JobStatus(state=state))
+        write_status(job.folder, JobStatus(state=state))
     past = time.time() - 10
     for job in (old, crashed):  # a finished job, and a worker that died without a word
         for item in [job.folder, *job.folder.iterdir()]:
@@ -184,8 +184,13 @@ def test_clean_stale_removes_folders_untouched_for_long(home):
     assert fresh.folder.exists() and running.folder.exists()
 
 
-def test_worker_usage_line():
-    assert jobs.main(["bogus"]) == 2
+def test_worker_usage_line(tmp_path, capsys):
+    assert worker.main(["bogus"]) == 2
+    assert worker.main(["run", str(tmp_path), "--standby", "soon", "1", "key"]) == 2
+    assert worker.main(["standby", str(tmp_path)]) == 2  # standby needs its terms
+    assert worker.main(["run", str(tmp_path), "--standby", "1"]) == 2
+    assert "usage: python -m bianxie_core.worker" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing was started or written
 
 
 def _gone(pid: int, timeout: float = 20.0) -> bool:
@@ -209,7 +214,7 @@ def test_early_worker_sends_once_the_request_is_submitted(srv1, home):
     status = job.wait(timeout=30, interval=0.05)
     assert status.state == "done", status.error
     assert len(srv1.requests) == 1
-    assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
+    assert Path(status.results[0].path).read_bytes() == srv1.responses[0]
 
 
 def test_starting_a_worker_loads_neither_requests_nor_numpy_in_the_host(home):
@@ -228,13 +233,13 @@ def test_a_failed_head_start_is_left_to_the_run_to_report(srv1, home, monkeypatc
     def unreadable(self, *args, **kwargs):
         raise OSError("disk")
 
-    assert jobs._ready_service() is not None
+    assert worker._ready_service() is not None
     with monkeypatch.context() as patch:
         patch.setattr("bianxie_core.service.Service.__init__", unreadable)
-        assert jobs._ready_service() is None
+        assert worker._ready_service() is None
     monkeypatch.delenv("BIANXIE_API_KEY", raising=False)
-    assert jobs._ready_service() is None
-    status = Job.create(gen()).run(None)
+    assert worker._ready_service() is None
+    status = worker.run(Job.create(gen()), None)
     assert status.state == "failed" and status.error_type == "ConfigError", status
 
 
@@ -272,19 +277,19 @@ def test_status_replace_retries_while_the_file_is_held(tmp_path, monkeypatch):
             raise PermissionError(13, "in use")
         real(src, dst)
 
-    monkeypatch.setattr(jobs.os, "replace", held_twice)
-    jobs._write_json(tmp_path / "status.json", {"state": "done"})
+    monkeypatch.setattr(job_folder.os, "replace", held_twice)
+    job_folder.write_json(tmp_path / "status.json", {"state": "done"})
     assert len(calls) == 3 and Job(tmp_path).status().state == "done"
 
 
 def test_discard_removes_only_what_is_no_longer_needed(srv1, home):
     done = Job.create(gen())
-    done.run()
+    worker.run(done)
     done.discard()  # the images are in the history
     assert not done.folder.exists()
     srv1.fault = "server_error"
     failed = Job.create(gen())
-    failed.run()
+    worker.run(failed)
     failed.discard()  # its log says why
     assert failed.folder.exists()
     waiting = Job.create(gen())  # submitted, its worker not finished

@@ -16,8 +16,8 @@ from bianxie_core import errors
 from bianxie_core.models import get_model
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile, png_header, sniff_format
 from bianxie_core.service import Service
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_plain, edit_request, gen, home, image_file, mask_image, product, run_cli, srv1,
+from tests.test_client import (  # noqa: F401
+    KEY, assert_plain, edit_request, gen, image_file, mask_image, product, run_cli,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

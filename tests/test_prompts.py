@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bianxie_core import prompts
-from tests.test_client import KEY, home  # noqa: F401  (fixture)
+from tests.test_client import KEY  # noqa: F401
 
 
 def test_newest_first_and_per_procedure(home):

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import errors, region
+from bianxie_core import errors, region, worker
 from bianxie_core.edit_settings import EditSettings
 from bianxie_core.geometry import Bounds, Extent
+from bianxie_core.job_folder import JobRecord
 from bianxie_core.jobs import Job
 from bianxie_core.models import get_model
-from bianxie_core.planning import Plan, plan_edit, plan_expand
+from bianxie_core.planning import plan_edit, plan_expand
 from bianxie_core.raw import RawPixels
-from tests.test_client import KEY, assert_no_key, home, srv, srv1  # noqa: F401  (fixtures)
+from tests.test_client import KEY, assert_no_key  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -57,8 +58,8 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
     job.start(region=True)
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage),
-                      meta={"procedure": "test"})
+    job.submit_region(JobRecord.region(plan, s, procedure="test"), RawPixels.of(crop),
+                      RawPixels.of(coverage))
     status = job.wait(timeout=60, interval=0.02)
     assert status.state == "done", status.error
 
@@ -70,7 +71,7 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     (placed,) = status.placements
     want = region.place(plan, crop, coverage, srv.responses[0], s.region_options())
     patch, mask = job.placed(placed)
-    assert (placed["x"], placed["y"]) == (want.x, want.y)
+    assert (placed.x, placed.y) == (want.x, want.y)
     assert np.array_equal(patch.array(), want.patch)
     assert np.array_equal(mask.array(), want.mask)
     assert_no_key("\n".join(p.name for p in job.folder.iterdir()))
@@ -81,13 +82,13 @@ def test_variants_are_each_placed(srv1, home):
     pixels, s = photo(), settings(n=3)
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "done", status.error
-    assert sorted(p["index"] for p in status.placements) == [0, 1, 2]
-    by_index = {r["index"]: Path(r["path"]).read_bytes() for r in status.results}
+    assert sorted(p.index for p in status.placements) == [0, 1, 2]
+    by_index = {r.index: Path(r.path).read_bytes() for r in status.results}
     for placed in status.placements:
-        want = region.place(plan, crop, coverage, by_index[placed["index"]], s.region_options())
+        want = region.place(plan, crop, coverage, by_index[placed.index], s.region_options())
         assert np.array_equal(job.placed(placed)[0].array(), want.patch)
 
 
@@ -95,8 +96,8 @@ def test_a_stored_rectangle_stands_for_a_selection(srv1, home):
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), None, coverage_rect=SELECTION)
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s, selection=SELECTION), RawPixels.of(crop))
+    status = worker.run(job)
     assert status.state == "done", status.error
     upload = region.prepare(plan, crop, coverage, s.region_options())
     assert part(srv1.requests[0], "mask").data == upload.mask
@@ -107,9 +108,9 @@ def test_references_go_after_the_image_fitted_to_the_api_size(srv1, home):
     plan, crop, coverage = selection_edit(pixels, s)
     big = np.asarray(Image.open(DATA / "astronaut.png").convert("RGB").resize((2048, 2048)))
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage),
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage),
                       refs=[RawPixels.of(big)])
-    status = job.run()
+    status = worker.run(job)
     assert status.state == "done", status.error
     images = [f for f in srv1.requests[0].files if f.field in ("image", "image[]")]
     assert len(images) == 2
@@ -124,8 +125,8 @@ def test_expand_through_the_worker(srv1, home):
                        margins=(100, 0, 100, 0))
     s.prompt = "more of the room"
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(pixels[plan.crop.slices]), None)
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(pixels[plan.crop.slices]))
+    status = worker.run(job)
     assert status.state == "done", status.error
     want = region.place(plan, pixels[plan.crop.slices], None, srv1.responses[0],
                         s.region_options())
@@ -138,8 +139,8 @@ def test_a_request_the_checks_refuse_is_never_sent(srv1, home, monkeypatch):
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and not status.may_be_billed and not status.results
     assert status.refused and srv1.requests == [] and "key" in status.error.lower()
 
@@ -149,8 +150,8 @@ def test_a_failure_after_sending_is_not_called_refused(srv1, home):
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and not status.refused and srv1.requests
 
 
@@ -163,10 +164,10 @@ def test_a_placement_that_fails_keeps_the_paid_image(srv1, home, monkeypatch):
 
     monkeypatch.setattr(region.Placer, "place", broken)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and len(status.results) == 1
-    assert Path(status.results[0]["path"]).read_bytes() == srv1.responses[0]
+    assert Path(status.results[0].path).read_bytes() == srv1.responses[0]
     assert "Recover Results" in status.error and status.placements == []
     assert status.usage and status.request_ids and status.price > 0  # what it cost is known
 
@@ -180,8 +181,8 @@ def test_a_failure_after_sending_is_never_called_refused(srv1, home, monkeypatch
 
     monkeypatch.setattr("bianxie_core.history.History.record", disk_full)
     job = Job.reserve()
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
-    status = job.run()
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
+    status = worker.run(job)
     assert status.state == "failed" and len(srv1.requests) == 1
     assert not status.refused  # the plug-in must not call a paid request a refused input
 
@@ -192,6 +193,7 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
         "import sys\n"
         "from bianxie_core.edit_settings import EditSettings\n"
         "from bianxie_core.geometry import Bounds, Extent\n"
+        "from bianxie_core.job_folder import JobRecord\n"
         "from bianxie_core.jobs import Job\n"
         "from bianxie_core.models import get_model\n"
         "from bianxie_core.planning import plan_edit\n"
@@ -201,27 +203,10 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
         "get_model(s.model), s.region_options())\n"
         "crop = RawPixels(bytes(plan.crop.area * 3), plan.crop.width, plan.crop.height, 3)\n"
         "job = Job.reserve()\n"
-        "job.submit_region(plan, s, crop, None, coverage_rect=plan.selection)\n"
+        "job.submit_region(JobRecord.region(plan, s, selection=plan.selection), crop)\n"
         "job.remove()\n"
         "print(sorted({'requests', 'numpy', 'PIL'} & set(sys.modules)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=str(ROOT))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-
-
-def test_a_plan_survives_its_trip_through_json():
-    s = settings()
-    spec = get_model("gpt-image-2")
-    for plan in (plan_edit(Extent(3000, 2000), SELECTION, spec, s.region_options()),
-                 plan_edit(Extent(300, 200), None, spec, s.region_options()),
-                 plan_expand(Extent(640, 480), spec, s.region_options(), aspect=16 / 9)):
-        assert Plan.from_json(plan.to_json()) == plan
-
-
-def test_raw_pixels_refuse_the_wrong_length(tmp_path):
-    with pytest.raises(ValueError):
-        RawPixels(b"\0" * 11, 2, 2, 3).save(tmp_path / "x.raw")
-    RawPixels(b"\0" * 12, 2, 2, 3).save(tmp_path / "x.raw")
-    with pytest.raises(ValueError):
-        RawPixels.load(tmp_path, {"file": "x.raw", "width": 2, "height": 2, "channels": 4})

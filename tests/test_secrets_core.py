@@ -19,9 +19,9 @@ from bianxie_core.jobs import Job
 from bianxie_core.service import Service
 from tests.fakeapi import faults
 from tests.fakeapi.envelope import ApiError
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, edit_request, gen, home, image_file, key_forms, make_client,
-    mask_image, product, run_cli, srv, srv1,
+from tests.test_client import (  # noqa: F401
+    KEY, assert_no_key, edit_request, gen, image_file, key_forms, make_client, mask_image, product,
+    run_cli,
 )
 
 

@@ -8,9 +8,8 @@ from bianxie_core import config as configmod
 from bianxie_core import errors
 from bianxie_core.history import History
 from bianxie_core.service import Service
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, edit_request, gen, home, image_file, mask_image, opened, product, srv,
-    srv1,
+from tests.test_client import (  # noqa: F401
+    KEY, assert_no_key, edit_request, gen, image_file, mask_image, opened, product,
 )
 
 

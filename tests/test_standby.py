@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import errors, jobs, standby
+from bianxie_core import errors, jobs, standby, worker
+from bianxie_core.job_folder import JobRecord
 from bianxie_core.jobs import Job
 from bianxie_core.raw import RawPixels
 from bianxie_core.standby import Terms
-from tests.test_client import KEY, gen, home, srv1  # noqa: F401  (fixtures)
+from tests.test_client import KEY, gen  # noqa: F401
 from tests.test_region_job import photo, selection_edit, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +94,7 @@ def test_the_next_job_goes_to_the_waiting_worker(srv1, home, workers):
     assert job.warm and job._pid == first._process.pid
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
     status = job.wait(timeout=30, interval=0.02, worker_gone=job.worker_exited)
     assert status.state == "done", status.error
     assert status.pid == first._process.pid and len(status.placements) == 1
@@ -245,7 +246,7 @@ def test_a_worker_warmed_up_before_a_dialog_takes_the_edit(srv1, home, workers):
     assert job.warm and job._pid == pid
     pixels, s = photo(), settings()
     plan, crop, coverage = selection_edit(pixels, s)
-    job.submit_region(plan, s, RawPixels.of(crop), RawPixels.of(coverage))
+    job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
     status = job.wait(timeout=30, interval=0.02, worker_gone=job.worker_exited)
     assert status.state == "done" and status.pid == pid and len(status.placements) == 1
 
@@ -268,7 +269,7 @@ def test_a_cancel_that_cannot_remove_the_log_leaves_the_word_for_the_worker(home
     monkeypatch.setattr(jobs, "_unlink", lambda p: None if p.name == "worker.log" else real(p))
     job.cancel()
     assert sorted(p.name for p in job.folder.iterdir()) == ["cancel", "worker.log"]
-    assert not job.wait_for_request(timeout=1)  # the worker stops at once and removes it
+    assert not worker.wait_for_request(job.folder, timeout=1)  # the worker stops and removes it
 
 
 def test_waiting_ends_plainly_when_the_worker_dropped_the_job(home):

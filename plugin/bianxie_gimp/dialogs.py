@@ -27,7 +27,7 @@ def interactive_dialog(procedure, run_mode, config, stored=None):
     _extra(add_cost_label, dialog, config, stored)
     ok = dialog.run()
     dialog.destroy()
-    if ok and not _extra(confirm_cost, config, None, stored, default=True):
+    if ok and not _extra(confirm_cost, config, stored, default=True):
         return False
     return ok
 
@@ -91,12 +91,12 @@ def add_cost_label(dialog, config, stored=None):
     label.show()
 
 
-def confirm_cost(config, core=None, stored=None):
+def confirm_cost(config, stored=None):
     """Ask before a run estimated above ``cost_confirm_above`` (when > 0); False = cancel."""
     from bianxie_core import config as cfgmod
     from bianxie_core import cost
 
-    cfg = (core["config"] if core else cfgmod).load()
+    cfg = cfgmod.load()
     limit = float(cfg.cost_confirm_above or 0)
     if limit <= 0:
         return True
@@ -198,12 +198,14 @@ def attach_menu(dialog, config, prop, items, tip, placeholder=None):
     entry.connect("icon-press", on_icon)
 
 
-def settings_dialog(core):
+def settings_dialog():
     """Base URL, key (hidden), model, timeouts, proxy, CA bundle, and Test Connection."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi, Gtk
 
-    cfgmod = core["config"]
+    from bianxie_core import config as cfgmod
+    from bianxie_core.errors import BianxieError
+
     cfg = cfgmod.load()
     GimpUi.init("bianxie_gimp")
     dialog = GimpUi.Dialog(title=_("便携AI Settings"))
@@ -257,7 +259,7 @@ def settings_dialog(core):
             names = [m for m in client.list_models() if "image" in m]
             result.set_text(_("Connected. Image models: {names}").format(
                 names=", ".join(names) or _("none listed")))
-        except core["errors"].BianxieError as exc:
+        except BianxieError as exc:
             result.set_text(str(exc))
 
     test.connect("clicked", on_test)
@@ -268,7 +270,7 @@ def settings_dialog(core):
             cfgmod.update(**collected())
             status = Gimp.PDBStatusType.SUCCESS
             break
-        except core["errors"].BianxieError as exc:
+        except BianxieError as exc:
             result.set_text(str(exc))
     dialog.destroy()
     return status

@@ -5,19 +5,14 @@ import json
 
 from gi.repository import Gegl, Gimp
 
+from bianxie_core.geometry import Bounds
+from bianxie_core.raw import RawPixels
+from failure import Failure
 from plugin_i18n import _
 
 PARASITE = "bianxie-request"
 RGBA = "R'G'B'A u8"
 COVERAGE = "Y u8"  # the selection and layer masks are linear
-
-
-class Failure(Exception):
-    """A plain sentence for the user, with the PDB status to return."""
-
-    def __init__(self, message, status=Gimp.PDBStatusType.EXECUTION_ERROR):
-        super().__init__(message)
-        self.status = status
 
 
 # -- pixels ---------------------------------------------------------------------------------
@@ -27,8 +22,6 @@ def read_rgba(drawable, bounds):
     """8-bit sRGB pixels of ``bounds`` as ``RawPixels``: RGBA when the layer has alpha, else
     RGB (babl sets up an RGB → RGBA conversion slowly, so a layer without alpha is read as it
     is)."""
-    from bianxie_core.raw import RawPixels
-
     fmt, channels = (RGBA, 4) if drawable.has_alpha() else ("R'G'B' u8", 3)
     rect = Gegl.Rectangle.new(bounds.x, bounds.y, bounds.width, bounds.height)
     data = drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
@@ -36,8 +29,6 @@ def read_rgba(drawable, bounds):
 
 
 def read_coverage(image, bounds, dx, dy):
-    from bianxie_core.raw import RawPixels
-
     rect = Gegl.Rectangle.new(bounds.x + dx, bounds.y + dy, bounds.width, bounds.height)
     data = image.get_selection().get_buffer().get(rect, 1.0, COVERAGE, Gegl.AbyssPolicy.NONE)
     return RawPixels(bytes(data), bounds.width, bounds.height, 1)
@@ -112,7 +103,7 @@ def editable_layer(image, drawables):
     return drawable
 
 
-def selection_in_layer(image, layer, Bounds):
+def selection_in_layer(image, layer):
     """The selection's bounding box in layer coordinates, or None when nothing is selected."""
     _ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
     if not non_empty:
@@ -126,8 +117,6 @@ def decode(data):
     import io
 
     from PIL import Image
-
-    from bianxie_core.raw import RawPixels
 
     with Image.open(io.BytesIO(data)) as im:
         rgba = im.convert("RGBA")

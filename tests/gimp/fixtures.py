@@ -17,6 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set
 import pytest
 
 from tests.gimp import provision
+from tests.gimp.batch import script
 from tests.gimp.harness import Background, BatchResult, GimpRoot
 
 __all__ = ["gimp_root", "gimp_env", "GimpEnv", "install_into", "registered_procedures",
@@ -171,16 +172,9 @@ def gimp_env(gimp_root: GimpRoot):
     shutil.rmtree(gimp_root.host_path(env.home), ignore_errors=True)
 
 
-LIST_PROCEDURES = """
-for name in sorted(Gimp.get_pdb().query_procedures(".*", "", "", "", "", "", "", "")):
-    if name.startswith("bianxie-"):
-        mark("procedure", name)
-"""
-
-
 def registered_procedures(gimp_env: GimpEnv) -> List[str]:
     """Names of the PDB procedures starting with "bianxie-" that GIMP registered."""
-    result = gimp_env.run_batch(LIST_PROCEDURES)
+    result = gimp_env.run_batch(script("list_procedures", lib=False))
     if not result.ok:
         raise AssertionError(f"listing procedures failed\n{result.describe()}")
     return result.values("procedure")

@@ -1,0 +1,226 @@
+"""The request worker: ``python -m bianxie_core.worker run JOB_FOLDER`` (see jobs.py).
+
+It waits for the job's ``request.json``, sends the request, records every image in the
+history the moment it exists and writes its progress to ``status.json``; for a region job it
+also prepares the upload and places the answers (region_job.py). With ``--standby`` it then
+waits for the same GIMP's next job (standby.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import List, Optional
+
+from bianxie_core import errors, standby
+from bianxie_core.i18n import _
+from bianxie_core.job_folder import (
+    CANCEL, LOG, REQUEST, JobRecord, JobStatus, Kind, Placed, Result, read_record,
+    write_status)
+from bianxie_core.jobs import Job, new_id
+from bianxie_core.params import EditRequest, GenerateRequest
+
+SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
+REQUEST_POLL = 0.002  # the worker waits for its request only while the host prepares it
+
+
+def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT) -> bool:
+    """True once ``request.json`` exists; False when cancelled or abandoned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (folder / REQUEST).exists():
+            return True
+        if (folder / CANCEL).exists() or not folder.is_dir():
+            return False
+        time.sleep(REQUEST_POLL)
+    return False
+
+
+def run(job: Job, service=None) -> JobStatus:
+    """Send the job's request and record everything; never raises for API errors."""
+    from bianxie_core.service import Service
+
+    folder, lock = job.folder, threading.Lock()  # parallel requests save images from threads
+    status = JobStatus(state="running", pid=os.getpid())
+
+    def save_status() -> None:
+        with lock:
+            write_status(folder, status)
+
+    save_status()
+    sending = False
+    try:
+        service = service or Service()
+        record = read_record(folder)
+        request, work = _request(folder, record, service)
+        placer = work.placer_in_background() if work else None
+
+        def on_partial(index: int, data: bytes) -> None:
+            name = f"partial-{len(status.partials)}.png"
+            (folder / name).write_bytes(data)
+            status.partials.append(name)
+            save_status()
+
+        def on_saved(item) -> None:
+            with lock:
+                status.results.append(Result(item.entry.id, str(item.entry.image_path),
+                                             item.index))
+            save_status()
+
+        send = service.generate if record.kind is Kind.GENERATE else service.edit
+        sending = True
+        outcome = send(request, on_partial=on_partial, on_saved=on_saved,
+                       meta=record.history_meta(), job_id=job.id)
+        status.usage, status.price = outcome.usage, outcome.price
+        status.currency = outcome.currency
+        status.warnings = outcome.warnings + outcome.failures
+        status.request_ids = outcome.request_ids
+        if outcome.history_error:  # paid, but not kept: say so, never "done"
+            raise errors.ResponseError(_(
+                "The image was paid for, but the history could not keep it: {reason}"
+            ).format(reason=outcome.history_error))
+        if placer is not None:  # every image is in the history already
+            placer = placer.result()
+            for image in sorted(outcome.images, key=lambda item: item.index):
+                status.placements.append(Placed.write(folder, image.index,
+                                                      placer.place(image.data)))
+        status.state = "done"
+    except errors.BianxieError as exc:
+        status.state, status.error = "failed", str(exc)
+        status.error_type, status.may_be_billed = type(exc).__name__, exc.may_be_billed
+        status.refused = isinstance(exc, errors.UsageError) and not sending
+    except Exception as exc:  # a bug: still end with a message, never a silent hang
+        status.state, status.error_type = "failed", type(exc).__name__
+        status.error = _("Unexpected error in the request worker ({kind}); see {log}.").format(
+            kind=type(exc).__name__, log=folder / LOG)
+        traceback.print_exc()
+    if status.state == "failed" and status.results and not status.may_be_billed:
+        status.error += " " + _("The {n} image(s) already received are kept: use Recover "
+                                "Results, or `bianxie history`.").format(n=len(status.results))
+    save_status()
+    return status
+
+
+def _request(folder: Path, record: JobRecord, service):
+    """The request, and the region work when the worker prepares and places it."""
+    if record.kind is Kind.REGION:
+        from bianxie_core.region_job import RegionWork
+
+        work = RegionWork.load(folder, record)
+        for raw in [record.pixels, record.coverage, *record.refs]:
+            if raw is not None:
+                (folder / raw.file).unlink(missing_ok=True)  # in memory now; can be large
+        return work.request(service), work
+    if record.kind is Kind.GENERATE:
+        return GenerateRequest(**record.fields), None
+    return EditRequest(images=[i.read(folder) for i in record.inputs],
+                       mask=record.mask.read(folder) if record.mask else None,
+                       **record.fields), None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bianxie_core.worker",
+                                description="The request worker of a job folder.")
+    p.add_argument("command", choices=("run", "standby"),
+                   help="run: the job in FOLDER; standby: wait in FOLDER (the jobs folder) "
+                        "for the next job")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--region", action="store_true",
+                   help="a region edit comes: load the pixel pipeline while waiting")
+    p.add_argument("--standby", nargs=3, metavar=("SECONDS", "HOST_PID", "KEY"),
+                   help="afterwards, wait this long for the host's next job")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+        terms = standby.Terms.parse(args.standby) if args.standby else None
+    except SystemExit as exc:  # argparse printed the usage
+        return int(exc.code or 0)
+    except ValueError as exc:
+        print(f"python -m bianxie_core.worker: --standby: {exc}", file=sys.stderr)
+        return 2
+    region = args.region
+    if args.command == "standby":  # no job yet: wait for one (jobs.warm_up)
+        if terms is None:
+            parser().print_usage(sys.stderr)
+            return 2
+        job = _on_standby(args.folder, terms)
+        if job is None:
+            return 0
+        region = True
+    else:
+        job = Job(args.folder)
+    service = _ready_service(region)
+    while True:
+        if wait_for_request(job.folder):
+            run(job, service)
+        else:
+            _log_to(Path(os.devnull))  # Windows removes no open file
+            job.remove()  # cancelled, or the host died before submitting: nothing was sent
+        if terms is None:
+            return 0
+        job = _on_standby(job.folder.parent, terms)
+        if job is None:
+            return 0
+        service = _ready_service(region=True)
+
+
+def _on_standby(root: Path, terms: standby.Terms) -> Optional[Job]:
+    """Wait for the host's next job in a new folder; that job, or None once retired. The
+    folder appears whole, with this worker's PID and the marker: it is made under a hidden
+    name and renamed."""
+    import bianxie_core.region_job  # noqa: F401 - loaded while nobody waits
+
+    job_id = new_id()
+    making = root / f".{job_id}"
+    making.mkdir(parents=True, mode=0o700)
+    write_status(making, JobStatus(pid=os.getpid()))
+    standby.mark(making, terms.key)
+    os.rename(making, root / job_id)
+    job = Job(root / job_id)
+    os.chdir(root)  # the folder of the last job can go (Windows keeps a working directory)
+    _log_to(job.folder / LOG)
+
+    if standby.serve(job.folder, terms.key, terms.host_pid, terms.seconds):
+        return job
+    if (job.folder / "retired").exists():  # else the host took the folder back
+        _log_to(Path(os.devnull))
+        job.remove()
+    return None
+
+
+def _log_to(path: Path) -> None:
+    """Send this process's stdout and stderr (tracebacks) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _ready_service(region: bool = False):
+    """A Service with requests loaded, the config read and the HTTP session made (and the
+    pixel pipeline, for a region edit), while the host prepares the request; None when that
+    fails (``run`` then reports why)."""
+    from bianxie_core.service import Service
+
+    try:
+        if region:
+            import bianxie_core.region_job  # noqa: F401 - loaded now, used by run()
+        service = Service()
+        service.client  # noqa: B018 - made on first use
+    except Exception:  # noqa: BLE001 - a head start only: run() builds it again and reports
+        return None
+    return service
+
+
+if __name__ == "__main__":
+    sys.exit(main())

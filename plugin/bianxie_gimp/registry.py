@@ -1,0 +1,143 @@
+"""The procedure table: each procedure's name, menu entry, documentation, arguments and the
+function in procedures.py that runs it. No core import: GIMP reads this at every start."""
+
+from typing import NamedTuple, Optional, Tuple
+
+from gi.repository import Gimp, GObject
+
+from plugin_i18n import _
+
+MENU = "<Image>/Filters/AI (便携AI)"
+EDIT, REFS, GENERATE = "bianxie-edit-selection", "bianxie-edit-with-references", "bianxie-generate"
+SETTINGS, RECOVER = "bianxie-settings", "bianxie-recover-results"
+RERUN, EXPAND = "bianxie-rerun-layer", "bianxie-expand"
+RW = GObject.ParamFlags.READWRITE
+ANY_TIME = (Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+            | Gimp.ProcedureSensitivityMask.NO_DRAWABLES | Gimp.ProcedureSensitivityMask.NO_IMAGE)
+DRAWABLE = Gimp.ProcedureSensitivityMask.DRAWABLE
+IMAGES = "RGB*, GRAY*"
+
+
+class Entry(NamedTuple):
+    handler: str  # the function in procedures.py
+    label: str
+    blurb: str
+    help: str
+    sensitivity: Gimp.ProcedureSensitivityMask
+    arguments: str  # "request" (add_request_args), "settings", "rerun" or ""
+    image_types: Optional[str] = None
+    menus: Tuple[str, ...] = ()  # menu paths besides MENU
+
+
+def table():
+    """The procedures by name (translated as GIMP's language asks at each start)."""
+    return {
+        EDIT: Entry(
+            "do_edit", _("_Edit Selection…"), _("Edit the selection with an AI model"),
+            _("Sends the selected area with context to the images edits endpoint and adds the "
+              "result as a new, aligned layer with a soft mask."), DRAWABLE, "request", IMAGES),
+        REFS: Entry(
+            "do_edit_with_references", _("Edit with _Reference Layers…"),
+            _("Edit a layer using the other selected layers as references"),
+            _("The first selected layer is edited (with the selection as mask); the others are "
+              "sent as reference images (image[])."),
+            DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES, "request", IMAGES),
+        GENERATE: Entry(
+            "do_generate", _("_Generate Image…"), _("Generate an image from text"),
+            _("Creates a new layer in the current image, or a new image."), ANY_TIME, "request",
+            menus=("<Image>/File/Create",)),
+        SETTINGS: Entry(
+            "do_settings", _("_Settings…"), _("Connection settings for the images API"),
+            _("Base URL, API key (stored only in the config file, mode 0600), default model, "
+              "timeouts, proxy and CA bundle."), ANY_TIME, "settings"),
+        RECOVER: Entry(
+            "do_recover", _("Re_cover Results…"),
+            _("Import paid results that never reached an image"),
+            _("Lists the history entries not yet imported and adds them as layers."), ANY_TIME,
+            ""),
+        RERUN: Entry(
+            "do_rerun", _("Re-_run on This Layer…"),
+            _("Run the request stored on a result layer again"),
+            _("Uses the prompt and settings kept on the layer (optionally a new prompt or "
+              "model) and adds the new result as a sibling layer."), DRAWABLE, "rerun",
+            menus=("<Layers>",)),
+        EXPAND: Entry(
+            "do_expand", _("AI _Expand Canvas…"),
+            _("Grow the canvas and let the model fill the new area"),
+            _("Adds margins (or grows to an aspect ratio) and fills them through the images "
+              "edits endpoint, as a new layer in one undo step."), DRAWABLE, "request", IMAGES,
+            menus=("<Image>/Image",)),
+    }
+
+
+def create(plugin, name, run):
+    """The ``Gimp.ImageProcedure`` for ``name``, as the table describes it."""
+    entry = table()[name]
+    proc = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run, None)
+    proc.set_attribution("bianxie-gimp contributors", "GPL-3.0-or-later", "2026")
+    proc.set_menu_label(entry.label)
+    proc.set_documentation(entry.blurb, entry.help, name)
+    if entry.image_types:
+        proc.set_image_types(entry.image_types)
+    proc.set_sensitivity_mask(entry.sensitivity)
+    for path in entry.menus:
+        proc.add_menu_path(path)
+    if entry.arguments == "request":
+        add_request_args(proc, name)
+    elif entry.arguments == "settings":
+        add_settings_args(proc)
+    elif entry.arguments == "rerun":
+        proc.add_string_argument("prompt", _("New _prompt"), _("Empty = the stored prompt"),
+                                 "", RW)
+        proc.add_string_argument("model", _("Mo_del"), _("Empty = the stored model"), "", RW)
+    proc.add_menu_path(MENU)
+    return proc
+
+
+def add_settings_args(proc):
+    proc.add_string_argument("base-url", _("_Base URL"), None, "", RW)
+    proc.add_string_argument("model", _("Default _model"), None, "", RW)
+    proc.add_double_argument("timeout", _("_Timeout (s)"), None, 0.0, 3600.0, 0.0, RW)
+    proc.add_string_argument("proxy", _("_Proxy URL"), None, "", RW)
+    proc.add_string_argument("ca-bundle", _("C_A bundle"), None, "", RW)
+
+
+def add_request_args(proc, kind):
+    from_cfg = ""  # empty = the model from Settings
+    proc.add_string_argument("prompt", _("_Prompt"), _("What to draw or change"), "", RW)
+    proc.add_string_argument("model", _("Mo_del"), _("Model name; empty = the default from "
+                                                     "Settings"), from_cfg, RW)
+    proc.add_string_argument("size", _("Si_ze"), _("auto, 1024x1024, 1536x1024, 1024x1536, or "
+                                                    "WxH for gpt-image-2"), "auto", RW)
+    proc.add_string_argument("quality", _("_Quality"), _("auto, low, medium or high"),
+                             "auto", RW)
+    if kind != EXPAND:
+        proc.add_int_argument("n", _("_Variants"), _("Number of images (1-10)"), 1, 10, 1, RW)
+    if kind == GENERATE:
+        proc.add_string_argument("background", _("_Background"),
+                                 _("auto, transparent or opaque"), "auto", RW)
+    elif kind == EXPAND:
+        for name, label in (("left", _("Le_ft")), ("top", _("_Top")), ("right", _("Ri_ght")),
+                            ("bottom", _("_Bottom"))):
+            proc.add_int_argument(name, label, _("Pixels to add on this side"), 0, 8192, 0, RW)
+        proc.add_string_argument("aspect", _("_Aspect ratio"), _(
+            "Grow to this width:height (for example 16:9) instead of the margins"), "", RW)
+    else:
+        proc.add_string_argument("input-fidelity", _("_Input fidelity"),
+                                 _("empty, low or high"), "", RW)
+        proc.add_string_argument("context", _("Con_text"), _("auto, pixels (128), percent "
+                                                             "(50%) or layer"), "auto", RW)
+        proc.add_int_argument("grow", _("_Grow"), _("Grow the selection by pixels"),
+                              0, 256, 6, RW)
+        proc.add_int_argument("feather", _("_Feather"), _("Soft edge in pixels"), 0, 256, 12, RW)
+        proc.add_boolean_argument("color-match", _("Color m_atch"),
+                                  _("Match colour and tone at the seam"), True, RW)
+        proc.add_boolean_argument("remove", _("R_emove"), _("Remove what is selected (no "
+                                                            "prompt needed)"), False, RW)
+    if kind != GENERATE:
+        proc.add_boolean_argument("align", _("A_lign the answer"), _(
+            "Move an answer the model redrew shifted back into place"), True, RW)
+    proc.add_string_argument("output-format", _("O_utput format"), _("png, jpeg or webp"),
+                             "png", RW)
+    proc.add_boolean_argument("stream", _("Strea_m previews"),
+                              _("Show partial images while the model works"), True, RW)

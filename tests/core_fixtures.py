@@ -1,0 +1,43 @@
+"""pytest fixtures for the core's tests (re-exported by tests/conftest.py): an empty
+BIANXIE_HOME with the canary key, and fake servers that BIANXIE_BASE_URL points at."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakeapi import FakeServer
+
+__all__ = ["home", "srv", "srv1"]
+
+KEY = "sk-CANARY-7f3a9b2c4d5e6f708192a3b4c5d6e7f8"
+DIALECTS = ("openai", "new-api")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty BIANXIE_HOME and the canary key in the environment."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("BIANXIE_HOME", str(folder))
+    monkeypatch.setenv("BIANXIE_API_KEY", KEY)
+    monkeypatch.delenv("BIANXIE_BASE_URL", raising=False)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
+                "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANGUAGE", "en")
+    return folder
+
+
+@pytest.fixture(params=DIALECTS)
+def srv(request, home, monkeypatch):
+    """A fake server of each dialect, with the canary key; BIANXIE_BASE_URL points at it."""
+    with FakeServer(dialect=request.param, key=KEY) as server:
+        monkeypatch.setenv("BIANXIE_BASE_URL", server.base_url)
+        yield server
+
+
+@pytest.fixture
+def srv1(home, monkeypatch):
+    """One fake server (openai dialect) for behaviour that does not depend on the dialect."""
+    with FakeServer(dialect="openai", key=KEY) as server:
+        monkeypatch.setenv("BIANXIE_BASE_URL", server.base_url)
+        yield server

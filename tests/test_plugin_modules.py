@@ -1,0 +1,76 @@
+"""The plug-in's modules outside GIMP: what they load, and the test fault points they ship
+(inert unless BIANXIE_TEST_FAULT names one; the GIMP tests set it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PLUGIN = Path(__file__).resolve().parent.parent / "plugin" / "bianxie_gimp"
+
+
+def faults():
+    spec = importlib.util.spec_from_file_location("faults_for_tests",
+                                                  PLUGIN / "faults_for_tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Item:
+    def __init__(self):
+        self.deleted, self.removed = False, []
+
+    def is_valid(self):
+        return not self.deleted
+
+    def delete(self):
+        self.deleted = True
+
+    def remove_layer(self, layer):
+        self.removed.append(layer)
+
+
+def test_fault_points_do_nothing_unless_a_test_names_them(monkeypatch):
+    hooks = faults()
+    image, layer = Item(), Item()
+    hooks.test_fault("insert")
+    hooks.test_user_acts_while_waiting((image, layer))
+    assert not image.deleted and image.removed == []
+    monkeypatch.setenv("BIANXIE_TEST_FAULT", "import")
+    hooks.test_fault("insert")  # another point
+    with pytest.raises(RuntimeError):
+        hooks.test_fault("import")
+    monkeypatch.setenv("BIANXIE_TEST_FAULT", "delete-layer")
+    hooks.test_user_acts_while_waiting((image, layer))
+    assert image.removed == [layer] and not image.deleted
+
+
+# gi as far as importing the plug-in's modules needs it (GIMP is not here)
+GI_STUB = """
+import sys, types
+from unittest import mock
+gi = types.ModuleType("gi")
+gi.require_version = lambda *a: None
+gi.repository = types.ModuleType("gi.repository")
+for name in ("Gimp", "GLib", "GObject", "Gegl", "Gio", "GimpUi", "Gtk"):
+    setattr(gi.repository, name, mock.MagicMock(name=name))
+    sys.modules["gi.repository." + name] = getattr(gi.repository, name)
+sys.modules.update({"gi": gi, "gi.repository": gi.repository})
+"""
+
+
+def test_the_procedures_load_neither_numpy_nor_pillow_nor_requests():
+    """What every run imports (a region edit's pixel work and the request are the worker's)."""
+    code = GI_STUB + (
+        "import registry, procedures\n"
+        "print(sorted({'numpy', 'PIL', 'requests'} & set(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(PLUGIN),
+                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
