@@ -3,14 +3,19 @@ BIANXIE_HOME with the canary key, and fake servers that BIANXIE_BASE_URL points 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.fakeapi import FakeServer
 
-__all__ = ["home", "srv", "srv1"]
+__all__ = ["home", "photo_and_selection", "srv", "srv1"]
 
 KEY = "sk-CANARY-7f3a9b2c4d5e6f708192a3b4c5d6e7f8"
 DIALECTS = ("openai", "new-api")
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
@@ -41,3 +46,18 @@ def srv1(home, monkeypatch):
     with FakeServer(dialect="openai", key=KEY) as server:
         monkeypatch.setenv("BIANXIE_BASE_URL", server.base_url)
         yield server
+
+
+SELECTION = (250, 150, 350, 250)  # x0, y0, x1, y1 on coffee.png (600x400)
+
+
+@pytest.fixture
+def photo_and_selection(tmp_path):
+    photo = tmp_path / "coffee.png"
+    Image.open(DATA / "coffee.png").convert("RGB").save(photo)
+    sel = np.zeros((400, 600), np.uint8)
+    x0, y0, x1, y1 = SELECTION
+    sel[y0:y1, x0:x1] = 255
+    selection = tmp_path / "selection.png"
+    Image.fromarray(sel, "L").save(selection)
+    return photo, selection

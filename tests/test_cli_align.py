@@ -9,8 +9,8 @@ from PIL import Image
 
 from bianxie_core import config as configmod
 from tests.fakeapi.redraw import Redraw
-from tests.test_client import home, run_cli, srv1  # noqa: F401  (fixtures)
-from tests.test_inpaint import SELECTION, photo_and_selection  # noqa: F401  (fixture)
+from tests.test_client import run_cli
+from tests.core_fixtures import SELECTION
 
 
 def _error_in_selection(result_path, photo) -> float:

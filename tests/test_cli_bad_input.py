@@ -12,10 +12,7 @@ import pytest
 from PIL import Image
 
 from bianxie_core import config as configmod
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_plain, home, run_cli, srv1,
-)
-from tests.test_inpaint import photo_and_selection  # noqa: F401  (fixture)
+from tests.test_client import KEY, assert_plain, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from tests.fakeapi import FakeServer
-from tests.test_client import KEY, assert_plain, home, run_cli  # noqa: F401  (fixtures)
+from tests.test_client import KEY, assert_plain, run_cli
 
 
 def _closed_port() -> int:

@@ -11,7 +11,6 @@ import pytest
 
 from bianxie_core import config as configmod
 from tests.test_client import assert_plain, run_cli  # noqa: F401
-from tests.test_inpaint import photo_and_selection  # noqa: F401  (fixture)
 
 # gpt-image-1 high 1536x1024 x 2 ≈ $0.50; the limit is below it, low quality is below the limit
 EXPENSIVE = ["-m", "gpt-image-1", "-q", "high", "-s", "1536x1024", "-n", "2"]

@@ -11,7 +11,7 @@ from PIL import Image
 
 from bianxie_core import config as configmod
 from bianxie_core.history import History
-from tests.test_client import home, png_bytes, run_cli  # noqa: F401  (fixtures)
+from tests.test_client import png_bytes, run_cli
 
 IMAGE = png_bytes(Image.new("RGB", (16, 16), (10, 200, 30)))
 

@@ -14,7 +14,6 @@ from bianxie_core import cli, cli_paid, cli_parser, errors
 from bianxie_core import config as configmod
 from tests.test_cli_outputs import assert_plain_words
 from tests.test_client import run_cli  # noqa: F401
-from tests.test_inpaint import photo_and_selection  # noqa: F401  (fixture)
 
 
 def inpaint_argv(photo, selection, tmp_path, *extra):

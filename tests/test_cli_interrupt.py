@@ -15,7 +15,7 @@ import pytest
 
 from bianxie_core import config as configmod
 from bianxie_core.history import History
-from tests.test_client import KEY, assert_no_key, home, srv1  # noqa: F401  (fixtures)
+from tests.test_client import KEY, assert_no_key
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")

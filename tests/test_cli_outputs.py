@@ -14,7 +14,6 @@ from bianxie_core import config as configmod
 from bianxie_core.cli_outputs import output_paths
 from bianxie_core.history import History
 from tests.test_client import assert_plain, run_cli  # noqa: F401
-from tests.test_inpaint import photo_and_selection  # noqa: F401  (fixture)
 
 RAW_OS_TEXT = ("Errno", "No such file", "Is a directory", "Not a directory", "No space left",
                "Permission denied", "cannot write mode")

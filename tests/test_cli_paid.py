@@ -14,9 +14,7 @@ from PIL import Image
 from bianxie_core import client as clientmod
 from bianxie_core import config as configmod
 from bianxie_core.history import History
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, home, png_bytes, run_cli, srv1,
-)
+from tests.test_client import KEY, assert_no_key, assert_plain, png_bytes, run_cli
 
 
 def pending() -> list:

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from bianxie_core import config as configmod
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, home, run_cli, srv1,
-)
+from tests.test_client import KEY, assert_no_key, assert_plain, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

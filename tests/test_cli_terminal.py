@@ -11,7 +11,7 @@ from bianxie_core import catalog, errors
 from bianxie_core import client as clientmod
 from bianxie_core import config as configmod
 from bianxie_core.history import History
-from tests.test_client import home, run_cli, srv1  # noqa: F401  (fixtures)
+from tests.test_client import run_cli
 
 HOSTILE = ("\x1b]52;c;ZXZpbA==\x07\x1b]8;;https://evil.example\x07link\x1b]8;;\x07"
            "\x1b[31mred\x1b[0m\r\nerror: all images were deleted\x9b2J")

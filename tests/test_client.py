@@ -28,8 +28,6 @@ from bianxie_core.client import CONNECT_RETRIES, RATE_LIMIT_RETRIES, ImagesClien
 from bianxie_core.history import History
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
 from tests.core_fixtures import KEY
-# still importable from here for test files written before core_fixtures.py
-from tests.core_fixtures import home, srv, srv1  # noqa: F401,F811
 from tests.fakeapi import FakeServer
 
 DATA = Path(__file__).resolve().parent / "data"

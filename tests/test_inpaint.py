@@ -6,24 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import edit_settings, errors, inpaint, models, region
+from bianxie_core import edit_settings, errors, models, region
 from bianxie_core.history import History
 from tests.test_client import DATA, KEY, assert_no_key, assert_plain, opened, run_cli  # noqa: F401
-
-SELECTION = (250, 150, 350, 250)  # x0, y0, x1, y1 on coffee.png (600x400)
-
-
-@pytest.fixture
-def photo_and_selection(tmp_path):
-    photo = tmp_path / "coffee.png"
-    Image.open(DATA / "coffee.png").convert("RGB").save(photo)
-    sel = np.zeros((400, 600), np.uint8)
-    x0, y0, x1, y1 = SELECTION
-    sel[y0:y1, x0:x1] = 255
-    selection = tmp_path / "selection.png"
-    Image.fromarray(sel, "L").save(selection)
-    return photo, selection
-
 
 def test_inpaint_cli_edits_only_the_selection(srv, photo_and_selection, tmp_path, capsys):
     photo, selection = photo_and_selection

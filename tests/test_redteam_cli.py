@@ -20,9 +20,7 @@ from bianxie_core import config as configmod
 from bianxie_core.cli import main
 from bianxie_core.history import History
 from tests.fakeapi import server as fakeserver
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, assert_plain, home, png_bytes, run_cli, srv1,
-)
+from tests.test_client import KEY, assert_no_key, assert_plain, png_bytes, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 B64_KEY = base64.b64encode(KEY.encode()).decode()

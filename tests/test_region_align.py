@@ -27,7 +27,7 @@ from tests.alignment_cases import (
     photo,
 )
 from tests.fakeapi.redraw import REALISTIC, Redraw
-from tests.test_client import DATA, home, run_cli, srv1  # noqa: F401  (fixtures)
+from tests.test_client import DATA, run_cli
 
 IGNORED = "it may ignore the mask"
 MOVED = [name for name in DRIFTS if name != "none" and name not in OTHER_SHAPE]

@@ -15,9 +15,7 @@ from bianxie_core import cost, prompts
 from bianxie_core.history import History
 from bianxie_core.params import GenerateRequest
 from bianxie_core.service import Service
-from tests.test_client import (  # noqa: F401  (fixtures)
-    KEY, assert_no_key, home, key_forms, png_bytes, run_cli, srv1,
-)
+from tests.test_client import KEY, assert_no_key, png_bytes, run_cli
 
 WEIRD_USAGE = [
     {"input_tokens": "12", "output_tokens": "4160", "total_tokens": "4172"},
