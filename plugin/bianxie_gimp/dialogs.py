@@ -248,17 +248,11 @@ def settings_dialog():
         return changes
 
     def on_test(_button):
-        from bianxie_core.client import ImagesClient
+        from bianxie_core.diagnose import diagnose_config
 
         try:
-            trial = cfgmod.Config(**dict(cfg.__dict__, **collected()))
-            client = ImagesClient(trial.base_url, cfgmod.resolve_api_key(trial),
-                                  timeout=min(trial.timeout, 30),
-                                  connect_timeout=trial.connect_timeout, proxy=trial.proxy,
-                                  ca_bundle=trial.ca_bundle)
-            names = [m for m in client.list_models() if "image" in m]
-            result.set_text(_("Connected. Image models: {names}").format(
-                names=", ".join(names) or _("none listed")))
+            found = diagnose_config(cfgmod.Config(**dict(cfg.__dict__, **collected())))
+            result.set_text("\n".join(found.lines() + [found.summary()]))
         except BianxieError as exc:
             result.set_text(str(exc))
 
