@@ -92,9 +92,10 @@ class EditSettings:
         return self.prompt
 
     def estimate(self, spec: models.ModelSpec, *, edit: bool = True, prices=None,
-                 currency: str = "USD") -> cost.Estimate:
+                 currency: str = "USD", requests: int = 1) -> cost.Estimate:
         """What one run of these settings should cost; an edit sends one input image of the
-        output size (the model's first standard size for "auto")."""
+        output size (the model's first standard size for "auto"). ``requests``: how many HTTP
+        requests the n images go out as (``service.requests_for``)."""
         size = (self.size or "auto").strip()
         if size != "auto":
             models.check_size(spec, size)
@@ -104,7 +105,8 @@ class EditSettings:
             fidelity = self.input_fidelity or None
         return cost.estimate(spec, size, (self.quality or "auto").strip(), self.n or 1,
                              input_images=inputs, prompt=self.effective_prompt(),
-                             input_fidelity=fidelity, prices=prices, currency=currency)
+                             input_fidelity=fidelity, prices=prices, currency=currency,
+                             requests=requests)
 
     def request(self, upload: Upload, spec: models.ModelSpec,
                 references: Sequence[ImageFile] = ()) -> EditRequest:

@@ -120,6 +120,20 @@ def _add_usage(total: dict, usage) -> None:
         td[key] = td.get(key, 0) + cost.token_count(details.get(key))
 
 
+def requests_for(config: configmod.Config, n: Optional[int], stream: Optional[bool]) -> int:
+    """How many HTTP requests a run of n images goes out as: one by one when it streams or the
+    relay (``config``'s base URL) refuses n > 1, each one billing the input again. The one
+    count behind every estimate: the dialogs', the cost confirmation's and the CLI's."""
+    try:
+        base_url = configmod.normalise_base_url(config.base_url, allow_http=config.allow_http)
+    except errors.BianxieError:
+        base_url = config.base_url  # a base URL still being typed: no quirks known for it
+    quirks = configmod.quirks(config, base_url)
+    n = n or 1
+    streams = bool(stream) and "no_stream" not in quirks
+    return n if n > 1 and ("no_n" in quirks or streams) else 1
+
+
 class Service:
     def __init__(
         self,
@@ -178,12 +192,7 @@ class Service:
             f for f in configmod.key_forms(key) if f not in known)
 
     def requests_for(self, request) -> int:
-        """How many HTTP requests ``request`` goes out as: its n images one by one when it
-        streams or the relay refuses n > 1 (each one billing the input again)."""
-        quirks = configmod.quirks(self.config, self.base_url)
-        n = request.n or 1
-        streams = request.stream and "no_stream" not in quirks
-        return n if n > 1 and ("no_n" in quirks or streams) else 1
+        return requests_for(self.config, request.n, request.stream)
 
     def generate(self, request: Union[GenerateRequest, Checked], **kw) -> Outcome:
         return self._run("generate", self.check(request), **kw)

@@ -227,3 +227,30 @@ def test_retries_never_resend_a_stream_the_relay_cannot_pass_on(srv, home):
     with pytest.raises(errors.ServerError):
         Service(retries=2).edit(edit_request(stream=True, partial_images=1))
     assert len(srv.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "refused-n"])
+def test_the_settings_estimate_counts_the_single_requests_the_fake_bills(stream, srv1, home):
+    """Issue 17: a streamed n = 3 edit (or one on a relay that refuses n > 1) goes out as three
+    requests, each billing the input again; the dialogs' estimate says so."""
+    from bianxie_core.edit_settings import EditSettings
+    from bianxie_core.service import requests_for
+
+    srv1.fault = "refuse_n"
+    if not stream:
+        configmod.remember_quirk(srv1.base_url, "no_n")
+    settings = EditSettings(prompt="a red cup", model="gpt-image-1", size="1024x1024",
+                            quality="low", n=3, stream=stream)
+    cfg = configmod.load()
+    requests = requests_for(cfg, settings.n, settings.stream)
+    estimate = settings.estimate(Service(cfg).model(settings.model), edit=True,
+                                 requests=requests)
+    request = edit_request(images=[image_file(product("coffee.png", (1024, 1024)))],
+                           prompt=settings.prompt, model="gpt-image-1", size="1024x1024",
+                           quality="low", n=3, stream=True if stream else None,
+                           partial_images=1 if stream else None)
+    outcome = Service().edit(request)
+    assert requests == 3 and len(srv1.requests) == 3
+    assert (estimate.input_tokens, estimate.output_tokens) == (
+        outcome.usage["input_tokens"], outcome.usage["output_tokens"])
+    assert estimate.price == pytest.approx(outcome.price)

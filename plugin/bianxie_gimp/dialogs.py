@@ -57,12 +57,14 @@ def estimate_for(config, cfg=None, stored=None):
     non-empty values override. Without it, a dialog with input fidelity is an edit's."""
     from bianxie_core import config as cfgmod
     from bianxie_core import edit_settings, models
+    from bianxie_core.service import requests_for
 
     cfg = cfg or cfgmod.load()
     settings, edit = stored or (None, has(config, "input-fidelity"))
     settings = settings_from(config, settings or edit_settings.EditSettings(model=cfg.model))
     spec = models.get_model(settings.model or cfg.model, cfg.models)
-    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency)
+    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency,
+                             requests=requests_for(cfg, settings.n, settings.stream))
 
 
 def estimate_text(config, stored=None):
