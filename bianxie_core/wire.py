@@ -147,43 +147,66 @@ def _count(value) -> Optional[int]:
 
 
 def sse_events(chunks: Iterator[bytes]):
-    """(event name, parsed JSON or None) for each server-sent event (the WHATWG rules: one
-    leading space of a value is dropped, comment lines are skipped, CRLF or LF ends a line)."""
-    buffer = bytearray()
+    """(event name, parsed JSON or None) for each server-sent event (the WHATWG rules: a BOM at
+    the start is dropped, a line ends at CRLF, LF or a lone CR, one leading space of a value is
+    dropped, comment lines are skipped). An event cut off by the end of the stream, without its
+    blank line, is still given: it may be the paid final image."""
     event, data, size = "", [], 0
+    for line in _lines(chunks):
+        if not line:
+            if data:
+                text = b"\n".join(data)
+                if text.strip() == b"[DONE]":
+                    return
+                yield event, _json(text)
+            event, data, size = "", [], 0
+            continue
+        name, _colon, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+            size += len(value)
+            if size > MAX_EVENT:
+                raise _too_large()
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if data and b"\n".join(data).strip() != b"[DONE]":
+        yield event, _json(b"\n".join(data))
+
+
+_EOL = re.compile(rb"\r\n?|\n")
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The stream's lines, without their ends; a CR at a chunk's end waits for the next chunk
+    (it may be half of a CRLF). Each byte is scanned once."""
+    buffer, pos, first = bytearray(), 0, True
     for chunk in chunks:
-        scan = len(buffer)
         buffer += chunk
         start = 0
         while True:
-            cut = buffer.find(b"\n", max(scan, start))
-            if cut < 0:
+            match = _EOL.search(buffer, pos)
+            if not match or (match.end() == len(buffer) and buffer[-1] == 13):
                 break
-            line = bytes(buffer[start:cut])
-            start = cut + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if data:
-                    text = b"\n".join(data)
-                    if text.strip() == b"[DONE]":
-                        return
-                    yield event, _json(text)
-                event, data, size = "", [], 0
-                continue
-            name, _colon, value = line.partition(b":")
-            if value.startswith(b" "):
-                value = value[1:]
-            if name == b"data":
-                data.append(value)
-                size += len(value)
-            elif name == b"event":
-                event = value.decode("utf-8", "replace")
+            line = bytes(buffer[start:match.start()])
+            if first:
+                line, first = (line[3:] if line.startswith(b"\xef\xbb\xbf") else line), False
+            yield line
+            start = pos = match.end()
         del buffer[:start]  # CPython drops a bytearray's head without copying the rest
-        if len(buffer) + size > MAX_EVENT:
-            raise errors.ResponseError(_(
-                "An event in the server's stream is larger than any image could be; the "
-                "stream was stopped."))
+        pos = max(len(buffer) - 1, 0)
+        if len(buffer) > MAX_EVENT:
+            raise _too_large()
+    if buffer:
+        line = bytes(buffer.rstrip(b"\r"))
+        yield line[3:] if first and line.startswith(b"\xef\xbb\xbf") else line
+
+
+def _too_large() -> errors.ResponseError:
+    return errors.ResponseError(_(
+        "An event in the server's stream is larger than any image could be; the stream was "
+        "stopped."))
 
 
 def _json(text: bytes):
