@@ -303,7 +303,13 @@ def loads(data: bytes):
     """JSON as servers send it: after a UTF-8 BOM, or in UTF-16/32 (json tells them by their
     bytes); an integer too long for Python (over 4300 digits) in a field nobody reads becomes
     inf rather than costing the answer. ValueError (or RecursionError) when it is not JSON."""
-    return json.loads(bytes(data), parse_int=_int)
+    try:
+        return json.loads(bytes(data), parse_int=_int)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        pass
+    # raised here, outside the handler: json's error would carry the whole answer (``doc``,
+    # ``object``) as its context, echoed key and all, for as long as the exception lives
+    raise ValueError("not JSON")
 
 
 def _int(text: str):

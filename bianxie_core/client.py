@@ -98,8 +98,17 @@ def _bounded(seconds: float) -> float:
 
 
 def same_origin(a: str, b: str) -> bool:
-    sa, sb = urlsplit(a), urlsplit(b)
-    return (sa.scheme, sa.hostname, sa.port) == (sb.scheme, sb.hostname, sb.port)
+    """The same scheme, host and port, a default port written out or not (RFC 6454)."""
+    try:
+        return _origin(a) == _origin(b)
+    except ValueError:  # a port out of range or not a number
+        return False
+
+
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 class ImagesClient:
@@ -184,16 +193,17 @@ class ImagesClient:
         headers = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         if same_origin(url, self.base_url):
             headers["Authorization"] = f"Bearer {self._key}"
+        failure = None
         try:
             response = self._within(deadline, url, lambda: self.session.get(
                 url, headers=headers, timeout=(self.connect_timeout, self.timeout), stream=True,
             ))
         except requests.RequestException as exc:
+            failure = type(exc).__name__
+        if failure:  # raised outside the handler: requests' error names the server's host
             raise errors.ConnectionLostError(
                 _("Downloading the result from {host} failed ({reason}).").format(
-                    host=host, reason=self._scrub(type(exc).__name__)
-                )
-            ) from None
+                    host=host, reason=failure))
         try:
             if response.status_code != 200:
                 raise errors.ResponseError(

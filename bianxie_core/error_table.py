@@ -36,13 +36,15 @@ class Scrubber:
     """Removes one key (and URL passwords) from any text a server or a library supplies."""
 
     def __init__(self, key: str):
-        self._forms = key_forms(key) if key else []
+        forms = key_forms(key) if key else []
+        # any case: a host name (a Location, a url answer) comes back lowercased
+        self._pattern = re.compile("|".join(map(re.escape, forms)), re.I) if forms else None
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        for form in self._forms:
-            text = text.replace(form, "sk-…")
+        if self._pattern is not None:
+            text = self._pattern.sub("sk-…", text)
         return redact_url_password(text)
 
     def clean(self, value: object, limit: int = FIELD_LIMIT) -> Optional[str]:

@@ -438,6 +438,17 @@ HOSTILE = [
         ("ctype-key", "the key echoed in the Content-Type of a non-JSON answer",
          "in no exception text or attribute (an odd media type is shown as ?)",
          "test_the_key_in_a_content_type_is_never_shown"),
+        ("origin", "an image url on the API's origin with its default port written out (or "
+         "left out), or another port, scheme or host",
+         "the key goes with the download exactly when the origin is the API's (RFC 6454, "
+         "default ports equal); an impossible port is another origin, not a crash",
+         "test_the_key_goes_to_the_apis_own_origin_with_or_without_its_default_port"),
+        ("echo-chain", "the key echoed in an SSE event name, a gzipped SSE error text, nested "
+         "error objects, Set-Cookie / WWW-Authenticate / X-Oneapi-Request-Id, a Location's "
+         "userinfo, path, query or host, a url answer's host, broken JSON, a 200's error",
+         "in no exception text or attribute, nor in the exceptions chained to it (json's "
+         "error held the whole answer; requests' the host), in any letter case",
+         "test_an_echoed_key_is_in_no_exception_nor_its_chain_in_any_case"),
     ]
 ]
 

@@ -321,3 +321,66 @@ def test_the_key_in_a_content_type_is_never_shown(ctype):
     assert isinstance(outcome, errors.ResponseError)
     for text in (str(outcome), repr(outcome.args)) + tuple(map(repr, vars(outcome).values())):
         assert KEY not in text and KEY[3:] not in text
+
+
+@pytest.mark.parametrize("url,base,same", [
+    ("https://api.example/img.png", "https://api.example:443/v1", True),
+    ("https://api.example:443/img.png", "https://api.example/v1", True),
+    ("http://API.example:80/img.png", "http://api.example/v1", True),
+    ("https://api.example:8443/img.png", "https://api.example/v1", False),
+    ("http://api.example/img.png", "https://api.example/v1", False),
+    ("https://api.example.evil/img.png", "https://api.example/v1", False),
+    ("https://api.example:99999/img.png", "https://api.example/v1", False),
+])
+def test_the_key_goes_to_the_apis_own_origin_with_or_without_its_default_port(url, base, same):
+    assert client_module.same_origin(url, base) is same
+
+
+def _chain_texts(exc: BaseException) -> list:
+    """Every text an exception and those chained to it hold, attributes included."""
+    texts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        texts += [str(exc), repr(exc), repr(exc.args)] + [repr(v) for v in vars(exc).values()]
+        exc = exc.__context__ or exc.__cause__
+    return texts
+
+
+def _sse(data: bytes, coding: str = "") -> bytes:
+    head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n"
+    if coding:
+        head += "Content-Encoding: %s\r\n" % coding
+    return head.encode() + b"\r\n" + (gz(data) if coding else data)
+
+
+K = KEY.encode()
+ECHOES = {
+    "sse-event-name": (_sse(b"event: " + K + b"\ndata: {\"error\": {\"message\": \"bad " + K
+                            + b"\", \"code\": \"" + K + b"\"}}\n\n"), True),
+    "gzip-sse-error-text": (_sse(b'event: error\ndata: "' + K + b'"\n\n', "gzip"), True),
+    "nested-error-objects": (response("400 Bad Request", json.dumps({"error": {
+        "message": {"k": KEY}, "code": [KEY], "param": {"a": KEY}, "type": KEY,
+        "metadata": {"raw": KEY}}}).encode(), JSON), False),
+    "cookie-and-auth-headers": (response("401 Unauthorized", b'{"error": {"message": "no"}}',
+                                         JSON + [("Set-Cookie", "k=" + KEY),
+                                                 ("WWW-Authenticate", "Bearer " + KEY),
+                                                 ("X-Oneapi-Request-Id", KEY)]), False),
+    "location-userinfo-path-query": (response("302 Found", b"", [(
+        "Location", "https://u:%s@h.example/%s?k=%s" % (KEY, KEY, KEY))]), False),
+    "location-host": (response("301 Moved Permanently", b"",
+                               [("Location", "https://%s.example/v1" % KEY)]), False),
+    "url-host": (response("200 OK", json.dumps({"data": [{"url": "http://%s.invalid/a.png"
+                                                          % KEY}]}).encode(), JSON), False),
+    "broken-json-holding-the-key": (response("200 OK", b'{"data": [], "x": "' + K
+                                             + b'", broken', JSON), False),
+    "error-in-200": (response("200 OK", json.dumps({"error": KEY}).encode(), JSON), False),
+}
+
+
+@pytest.mark.parametrize("name", list(ECHOES))
+def test_an_echoed_key_is_in_no_exception_nor_its_chain_in_any_case(name):
+    data, stream = ECHOES[name]
+    outcome, _ = call(send(data), stream=stream, timeout=5)
+    assert isinstance(outcome, errors.BianxieError)
+    for text in _chain_texts(outcome):
+        assert KEY.lower() not in text.lower() and KEY[3:].lower() not in text.lower(), name
