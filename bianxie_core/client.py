@@ -176,7 +176,7 @@ class ImagesClient:
                                 lambda: self._send("GET", "/models", None, None, stream=True))
         try:
             if response.status_code >= 300:
-                raise self._error(response)
+                raise self._error(response, deadline)
             content = body.read(response, deadline, body.MAX_MODELS, self.timeout)
         finally:
             response.close()
@@ -230,7 +230,7 @@ class ImagesClient:
                     "POST", path, sending, content_type, stream=True), sending)
                 try:
                     if response.status_code >= 300:
-                        raise self._error(response)
+                        raise self._error(response, deadline)
                     if stream and "text/event-stream" in response.headers.get("Content-Type", ""):
                         return Answers(self, deadline, on_image, on_partial).stream(response)
                     return Answers(self, deadline, on_image).json(response, n)
@@ -278,7 +278,7 @@ class ImagesClient:
         threading.Thread(target=run, name="bianxie-send", daemon=True).start()
         if not done.wait(max(deadline - time.monotonic(), 0.0)):
             box["late"] = True
-            if sending is not None and not sending.sent:
+            if sending is not None and sending.cancel():
                 raise errors.ConnectError(_(
                     "The request could not be sent to {host} within {seconds:g} s: the "
                     "connection is too slow or the server stopped reading it.").format(
@@ -360,9 +360,12 @@ class ImagesClient:
             raise errors.ResponseError(_("The server's answer is not in the expected format."))
         return payload
 
-    def _error(self, response: requests.Response) -> errors.BianxieError:
+    def _error(self, response: requests.Response, deadline: float) -> errors.BianxieError:
+        """The exception for an error answer, its body read by the call's deadline (a second
+        more when the answer came at the end, so its words are not lost), 30 s at most."""
+        now = time.monotonic()
         try:
-            content = body.read(response, time.monotonic() + min(self.timeout, 30),
+            content = body.read(response, max(min(deadline, now + 30), now + 1),
                                 body.MAX_ERROR, self.timeout)
         except errors.BianxieError:
             content = b""

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import re
+import threading
 from typing import Iterable, Iterator, Optional
 
 from urllib3 import encode_multipart_formdata
@@ -32,24 +33,38 @@ _NOT_PLAIN = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
 class _Body:
-    """A request body that notices when its last byte has been handed to the socket."""
+    """A request body that notices when its last byte has been handed to the socket, and that
+    can be stopped before its end (``cancel``): a body the server never got whole cannot have
+    been charged, however long the connection lives on."""
 
     def __init__(self, data: bytes):
         self._data = data
         self._pos = 0
+        self._lock = threading.Lock()
+        self._cancelled = False
         self.sent = False
 
     def __len__(self) -> int:
         return len(self._data)
 
     def read(self, size: int = -1) -> bytes:
-        if self._pos >= len(self._data):
-            self.sent = True  # the previous block went through sendall()
-            return b""
-        end = len(self._data) if size is None or size < 0 else self._pos + size
-        chunk = self._data[self._pos:end]
-        self._pos += len(chunk)
-        return chunk
+        with self._lock:
+            if self._pos >= len(self._data):
+                self.sent = True  # the previous block went through sendall()
+                return b""
+            if self._cancelled:
+                raise OSError("the request was given up before its body was sent")
+            end = len(self._data) if size is None or size < 0 else self._pos + size
+            chunk = self._data[self._pos:end]
+            self._pos += len(chunk)
+            return chunk
+
+    def cancel(self) -> bool:
+        """Send no more of the body; True when part of it had not been handed over yet, so
+        the server can never get it whole."""
+        with self._lock:
+            self._cancelled = True
+            return self._pos < len(self._data)
 
 
 def encode_multipart(fields_: dict, files: list, boundary: str) -> bytes:

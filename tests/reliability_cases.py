@@ -449,6 +449,14 @@ HOSTILE = [
          "in no exception text or attribute, nor in the exceptions chained to it (json's "
          "error held the whole answer; requests' the host), in any letter case",
          "test_an_echoed_key_is_in_no_exception_nor_its_chain_in_any_case"),
+        ("upload-late", "a server that stops reading a 20 MB upload, then reads again after "
+         "the deadline", "the rest of the body is never sent (the body refuses to be read on "
+         "once given up), so \"not charged\" stays true",
+         "test_an_upload_given_up_at_the_deadline_is_never_completed_later"),
+        ("error-trickle", "a 500 whose headers come just before the deadline, its body "
+         "trickled", "the body is read by the call's deadline plus one second (it had 30 s "
+         "from the headers)",
+         "test_an_error_page_trickled_at_the_deadline_is_read_by_the_calls_deadline"),
     ]
 ]
 

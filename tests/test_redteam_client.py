@@ -384,3 +384,62 @@ def test_an_echoed_key_is_in_no_exception_nor_its_chain_in_any_case(name):
     assert isinstance(outcome, errors.BianxieError)
     for text in _chain_texts(outcome):
         assert KEY.lower() not in text.lower() and KEY[3:].lower() not in text.lower(), name
+
+
+def test_an_error_page_trickled_at_the_deadline_is_read_by_the_calls_deadline(monkeypatch):
+    """The body of an error answer was given min(timeout, 30) s from its headers, so a 500
+    whose headers came just before the deadline could run 30 s past it."""
+    from bianxie_core import body
+
+    given = []
+    real = body.read
+
+    def spy(response_, deadline, limit, timeout):
+        given.append(deadline)
+        return real(response_, deadline, limit, timeout)
+    monkeypatch.setattr(body, "read", spy)
+
+    def handler(conn, request):
+        request.read_body()
+        time.sleep(1.5)
+        conn.sendall(b"HTTP/1.1 500 Oops\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n")
+        for _ in range(40):
+            conn.sendall(b" ")
+            time.sleep(0.1)
+    start = time.monotonic()
+    outcome, _ = call(handler, timeout=2)
+    assert isinstance(outcome, errors.ServerError) and outcome.may_be_billed
+    assert given and given[0] <= start + 2 + 1 + 0.2  # the deadline and its one second
+
+
+def test_an_upload_given_up_at_the_deadline_is_never_completed_later():
+    """Said "not charged" at the deadline, the upload must not go on in the background: a
+    server that reads again later would get the whole body and charge for it."""
+    got = []
+
+    def handler(conn, request):
+        total = len(request.rest)
+        while total < (1 << 20):
+            total += len(conn.recv(65536))
+        time.sleep(3)  # the client's deadline passes here
+        conn.settimeout(3)
+        try:
+            while True:
+                piece = conn.recv(1 << 20)
+                if not piece:
+                    break
+                total += len(piece)
+        except OSError:
+            pass
+        got.append(total)
+    with RawServer(handler) as server:
+        with pytest.raises(errors.ConnectError) as caught:
+            ImagesClient(server.base_url, KEY, timeout=1.5).edit(
+                EditRequest(prompt="x", model="gpt-image-1", images=[BIG]))
+        for _ in range(100):  # the server is still there, reading again
+            if got:
+                break
+            time.sleep(0.1)
+    assert not caught.value.may_be_billed
+    assert got and got[0] < len(BIG.data), "the body went on and arrived whole"
