@@ -8,6 +8,7 @@ described in ``ImagesResult.failures``; only an answer without any good image ra
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
@@ -22,6 +23,7 @@ from bianxie_core.i18n import _, join_sentences
 from bianxie_core.safe_text import printable
 from bianxie_core.wire import clean_usage, decode_b64, decode_b64_pieces, sse_events
 
+_SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}$")
 
 
@@ -72,10 +74,30 @@ class Answers:
         self.client, self.deadline = client, deadline
         self.on_image, self.on_partial = on_image, on_partial
 
-    def json(self, response: requests.Response, n: int) -> ImagesResult:
+    def streamed(self, response: requests.Response, n: int) -> ImagesResult:
+        """The answer to a streamed request: a stream or JSON, told by its first bytes, as
+        relays label streams text/plain and JSON text/event-stream; by its Content-Type when
+        the first bytes say neither."""
+        pieces = body.chunks(response, self.deadline, body.answer_limit(max(n, 4)),
+                             self.client.timeout)
+        first = b""
+        for first in pieces:
+            if first.lstrip(b"\xef\xbb\xbf \t\r\n"):
+                break
+        pieces = itertools.chain([first], pieces)
+        head = first.lstrip(b"\xef\xbb\xbf \t\r\n")[:7]
+        if head[:1] in (b"{", b"["):
+            return self.json(response, n, pieces)
+        if _SSE_START.match(head) or "text/event-stream" in response.headers.get(
+                "Content-Type", ""):
+            return self.stream(response, pieces)
+        return self.json(response, n, pieces)
+
+    def json(self, response: requests.Response, n: int, pieces=None) -> ImagesResult:
         limit = body.answer_limit(n)
         try:
-            pieces = body.chunks(response, self.deadline, limit, self.client.timeout)
+            if pieces is None:
+                pieces = body.chunks(response, self.deadline, limit, self.client.timeout)
             answer = body.read_answer(pieces)
         except ValueError:
             raise not_json(response, self.client._scrubber) from None
@@ -192,9 +214,11 @@ class Answers:
         return ResultImage(data=data, index=index, url=url, format=verdict.format,
                            revised_prompt=revised if isinstance(revised, str) else None)
 
-    def stream(self, response: requests.Response) -> ImagesResult:
+    def stream(self, response: requests.Response, pieces=None) -> ImagesResult:
         rid = self.client._scrubber.clean(request_id(response.headers))
-        pieces = body.chunks(response, self.deadline, body.answer_limit(4), self.client.timeout)
+        if pieces is None:
+            pieces = body.chunks(response, self.deadline, body.answer_limit(4),
+                                 self.client.timeout)
         partials = 0
         for event, payload in sse_events(pieces):
             if event == "error" and not isinstance(payload, dict):

@@ -231,8 +231,9 @@ class ImagesClient:
                 try:
                     if response.status_code >= 300:
                         raise self._error(response, deadline)
-                    if stream and "text/event-stream" in response.headers.get("Content-Type", ""):
-                        return Answers(self, deadline, on_image, on_partial).stream(response)
+                    if stream:
+                        return Answers(self, deadline, on_image, on_partial).streamed(
+                            response, n)
                     return Answers(self, deadline, on_image).json(response, n)
                 finally:
                     response.close()

@@ -457,6 +457,14 @@ HOSTILE = [
          "trickled", "the body is read by the call's deadline plus one second (it had 30 s "
          "from the headers)",
          "test_an_error_page_trickled_at_the_deadline_is_read_by_the_calls_deadline"),
+        ("sniff", "a streamed answer labelled text/plain, application/octet-stream or "
+         "application/json; JSON labelled text/event-stream",
+         "told by its first bytes ({ or [: JSON; data:, event:, id:, retry: or a comment: a "
+         "stream): the image is delivered",
+         "test_a_streamed_answer_is_told_by_its_bytes_not_only_its_label"),
+        ("sniff-html", "a web page answering a streamed request",
+         "still \"not JSON … a web page\", may be charged",
+         "test_a_web_page_answering_a_streamed_request_is_still_called_one"),
     ]
 ]
 

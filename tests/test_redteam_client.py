@@ -443,3 +443,23 @@ def test_an_upload_given_up_at_the_deadline_is_never_completed_later():
             time.sleep(0.1)
     assert not caught.value.may_be_billed
     assert got and got[0] < len(BIG.data), "the body went on and arrived whole"
+
+
+@pytest.mark.parametrize("ctype,data", [
+    ("text/plain", event(PARTIAL) + event(DONE)),
+    ("application/octet-stream", b"\xef\xbb\xbf: keep-alive\n\n" + event(DONE)),
+    ("application/json", b"event: image_generation.completed\n" + event(DONE)),
+    ("text/event-stream", BODY),
+], ids=["sse-as-text", "sse-as-octets", "sse-as-json", "json-as-sse"])
+def test_a_streamed_answer_is_told_by_its_bytes_not_only_its_label(ctype, data):
+    head = response("200 OK", b"", [("Content-Type", ctype), ("Connection", "close")],
+                    length=False)
+    outcome, requests = call(send(head + data), stream=True)
+    delivered(outcome)
+    assert requests == 1
+
+
+def test_a_web_page_answering_a_streamed_request_is_still_called_one():
+    outcome, _ = call(send(response("200 OK", b"<html><body>login</body></html>",
+                                    [("Content-Type", "text/html")])), stream=True)
+    assert isinstance(outcome, errors.ResponseError) and "web page" in outcome.message
