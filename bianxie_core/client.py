@@ -344,9 +344,14 @@ class ImagesClient:
                   "socks5h://host:port in Settings or with `bianxie config set proxy`.")
             ) from None
         except requests.RequestException as exc:
+            reason = printable(self._scrub(str(exc)), 200)
+            if data is not None and data.sent:  # the server answered something unreadable
+                raise errors.ConnectionLostError(
+                    _("The answer from {host} could not be read: {reason}.").format(
+                        host=urlsplit(url).hostname, reason=reason)) from None
             raise errors.ConnectError(
                 _("The request to {host} failed: {reason}.").format(
-                    host=urlsplit(url).hostname, reason=self._scrub(str(exc))[:200]
+                    host=urlsplit(url).hostname, reason=reason
                 )
             ) from None
 

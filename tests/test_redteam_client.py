@@ -463,3 +463,13 @@ def test_a_web_page_answering_a_streamed_request_is_still_called_one():
     outcome, _ = call(send(response("200 OK", b"<html><body>login</body></html>",
                                     [("Content-Type", "text/html")])), stream=True)
     assert isinstance(outcome, errors.ResponseError) and "web page" in outcome.message
+
+
+def test_an_unreadable_answer_after_the_body_was_sent_is_billed_and_never_re_sent():
+    """Two Content-Lengths that differ: urllib3 refuses the answer with an error that was
+    taken for a failed connection (never billed), so the paid request was sent three times."""
+    data = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Content-Length: 5\r\n\r\n" % len(BODY)) + BODY
+    outcome, requests = call(send(data))
+    assert isinstance(outcome, errors.TransportError) and outcome.may_be_billed
+    assert requests == 1
