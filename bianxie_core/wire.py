@@ -194,28 +194,31 @@ _EOL = re.compile(rb"\r\n?|\n")
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The stream's lines, without their ends; a CR at a chunk's end waits for the next chunk
-    (it may be half of a CRLF). Each byte is scanned once."""
-    buffer, pos, first = bytearray(), 0, True
+    """The stream's lines, without their ends. A CR ends its line at once (a server may send
+    nothing more), and an LF that starts the next chunk is then the rest of a CRLF. Each byte
+    is scanned once."""
+    buffer, pos, first, skip_lf = bytearray(), 0, True, False
     for chunk in chunks:
+        if skip_lf and chunk:
+            skip_lf, chunk = False, chunk[1:] if chunk[:1] == b"\n" else chunk
         buffer += chunk
         start = 0
         while True:
             match = _EOL.search(buffer, pos)
-            if not match or (match.end() == len(buffer) and buffer[-1] == 13):
+            if not match:
                 break
             line = bytes(buffer[start:match.start()])
             if first:
                 line, first = (line[3:] if line.startswith(b"\xef\xbb\xbf") else line), False
             yield line
             start = pos = match.end()
+            skip_lf = match.end() == len(buffer) and buffer[-1] == 13
         del buffer[:start]  # CPython drops a bytearray's head without copying the rest
-        pos = max(len(buffer) - 1, 0)
+        pos = len(buffer)
         if len(buffer) > MAX_EVENT:
             raise _too_large()
     if buffer:
-        line = bytes(buffer.rstrip(b"\r"))
-        yield line[3:] if first and line.startswith(b"\xef\xbb\xbf") else line
+        yield buffer[3:] if first and buffer.startswith(b"\xef\xbb\xbf") else bytes(buffer)
 
 
 def _too_large() -> errors.ResponseError:

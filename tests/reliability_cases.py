@@ -469,6 +469,9 @@ HOSTILE = [
          "that differ)", "\"the answer could not be read\", may be charged; 1 request (it "
          "was a never-billed connect error, re-sent twice)",
          "test_an_unreadable_answer_after_the_body_was_sent_is_billed_and_never_re_sent"),
+        ("cr-open", "a CR-only stream left open after its final event",
+         "the final image at once: a lone CR ends its line without waiting for the next byte",
+         "test_a_cr_only_stream_left_open_after_its_final_event_delivers_at_once"),
     ]
 ]
 

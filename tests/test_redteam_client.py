@@ -473,3 +473,17 @@ def test_an_unreadable_answer_after_the_body_was_sent_is_billed_and_never_re_sen
     outcome, requests = call(send(data))
     assert isinstance(outcome, errors.TransportError) and outcome.may_be_billed
     assert requests == 1
+
+
+def test_a_cr_only_stream_left_open_after_its_final_event_delivers_at_once():
+    """A lone CR ended its line only once the next byte came: a server that sends nothing
+    after the final event (keeping the connection open) had it held until the deadline."""
+    data = response("200 OK", b"", [("Content-Type", "text/event-stream")], length=False) \
+        + event(PARTIAL, b"\r") + event(DONE, b"\r")
+
+    def handler(conn, request):
+        request.read_body()
+        conn.sendall(data)
+        time.sleep(6)
+    outcome, _ = call(handler, stream=True, timeout=4)
+    delivered(outcome)
