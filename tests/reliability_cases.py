@@ -472,6 +472,12 @@ HOSTILE = [
         ("cr-open", "a CR-only stream left open after its final event",
          "the final image at once: a lone CR ends its line without waiting for the next byte",
          "test_a_cr_only_stream_left_open_after_its_final_event_delivers_at_once"),
+        ("fake-interim", "the fake's interim (103 + 102 before every answer) and gzip_tail "
+         "knobs (bytes after a gzip or deflate body)", "a result, as with the raw server",
+         "test_the_fake_sends_interim_answers_and_bytes_after_the_compressed_body"),
+        ("fake-sse", "the fake's sse_eol (CR, CRLF; gzipped too) and sse_type (text/plain) "
+         "knobs", "previews in order and the final image",
+         "test_the_fake_streams_with_other_line_ends_and_labels"),
     ]
 ]
 

@@ -22,6 +22,8 @@ from bianxie_core import client as client_module
 from bianxie_core import errors
 from bianxie_core.client import ImagesClient
 from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from tests.fakeapi import FakeServer
+from tests.fakeapi.hostile import INTERIM
 from tests.rawhttp import RawServer, answer_json, gz, response
 
 KEY = "sk-CANARY-redteam-0a1b2c3d4e5f60718293a4b5"
@@ -487,3 +489,36 @@ def test_a_cr_only_stream_left_open_after_its_final_event_delivers_at_once():
         time.sleep(6)
     outcome, _ = call(handler, stream=True, timeout=4)
     delivered(outcome)
+
+
+# --- the same behaviours from the fake (tests/fakeapi/hostile.py), for the GIMP tests too ---
+
+@pytest.mark.parametrize("knobs", [
+    {"interim": INTERIM},
+    {"gzip_tail": b"\0" * 16},
+    {"compress": "deflate", "gzip_tail": b"junk after the deflate stream"},
+], ids=["interim-1xx", "gzip-tail", "deflate-tail"])
+def test_the_fake_sends_interim_answers_and_bytes_after_the_compressed_body(knobs):
+    with FakeServer(key=KEY) as srv:
+        for name, value in knobs.items():
+            setattr(srv, name, value)
+        result = ImagesClient(srv.base_url, KEY, timeout=30).generate(
+            GenerateRequest(prompt="a fox", model="gpt-image-1", quality="low",
+                            size="1024x1024"))
+    assert len(result.images) == 1 and result.images[0].format == "png"
+
+
+@pytest.mark.parametrize("knobs", [
+    {"sse_eol": b"\r"}, {"sse_eol": b"\r\n"}, {"sse_type": "text/plain"},
+    {"sse_eol": b"\r", "compress_stream": True},
+], ids=["cr", "crlf", "text-plain", "cr-gzip"])
+def test_the_fake_streams_with_other_line_ends_and_labels(knobs):
+    with FakeServer(key=KEY) as srv:
+        for name, value in knobs.items():
+            setattr(srv, name, value)
+        partials = []
+        result = ImagesClient(srv.base_url, KEY, timeout=30).generate(
+            GenerateRequest(prompt="a fox", model="gpt-image-1", quality="low",
+                            size="1024x1024", stream=True, partial_images=2),
+            on_partial=lambda index, data: partials.append(index))
+    assert len(result.images) == 1 and result.streamed and partials == [0, 1]
