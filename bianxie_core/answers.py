@@ -8,6 +8,8 @@ described in ``ImagesResult.failures``; only an answer without any good image ra
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 from urllib.parse import urlsplit
@@ -15,11 +17,15 @@ from urllib.parse import urlsplit
 import requests
 
 from bianxie_core import body, errors, image_check
-from bianxie_core.error_table import error_envelope, error_from_response, request_id, \
-    stream_error
+from bianxie_core.error_table import error_envelope, error_field, error_from_response, \
+    request_id, stream_error
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.safe_text import printable
 from bianxie_core.wire import clean_usage, decode_b64, decode_b64_pieces, sse_events
+
+_SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}$")
+
 
 @dataclass
 class ResultImage:
@@ -68,13 +74,33 @@ class Answers:
         self.client, self.deadline = client, deadline
         self.on_image, self.on_partial = on_image, on_partial
 
-    def json(self, response: requests.Response, n: int) -> ImagesResult:
+    def streamed(self, response: requests.Response, n: int) -> ImagesResult:
+        """The answer to a streamed request: a stream or JSON, told by its first bytes, as
+        relays label streams text/plain and JSON text/event-stream; by its Content-Type when
+        the first bytes say neither."""
+        pieces = body.chunks(response, self.deadline, body.answer_limit(max(n, 4)),
+                             self.client.timeout)
+        first = b""
+        for first in pieces:
+            if first.lstrip(b"\xef\xbb\xbf \t\r\n"):
+                break
+        pieces = itertools.chain([first], pieces)
+        head = first.lstrip(b"\xef\xbb\xbf \t\r\n")[:7]
+        if head[:1] in (b"{", b"["):
+            return self.json(response, n, pieces)
+        if _SSE_START.match(head) or "text/event-stream" in response.headers.get(
+                "Content-Type", ""):
+            return self.stream(response, pieces)
+        return self.json(response, n, pieces)
+
+    def json(self, response: requests.Response, n: int, pieces=None) -> ImagesResult:
         limit = body.answer_limit(n)
         try:
-            pieces = body.chunks(response, self.deadline, limit, self.client.timeout)
+            if pieces is None:
+                pieces = body.chunks(response, self.deadline, limit, self.client.timeout)
             answer = body.read_answer(pieces)
         except ValueError:
-            raise not_json(response) from None
+            raise not_json(response, self.client._scrubber) from None
         try:
             payload = answer.payload
             if not isinstance(payload, dict):
@@ -82,6 +108,8 @@ class Answers:
                     _("The server's answer is not in the expected format."))
             rid = self.client._scrubber.clean(request_id(response.headers))
             data = payload.get("data")
+            if isinstance(data, dict) and ("b64_json" in data or "url" in data):
+                data = [data]  # one image as an object rather than a list of one
             if not data and error_envelope(payload):
                 raise error_from_response(200, response.headers, b"", self.client._scrubber,
                                           err=error_envelope(payload))
@@ -127,7 +155,7 @@ class Answers:
     def _item(self, item, index: int, answer, info: dict) -> ResultImage:
         if not isinstance(item, dict):
             raise _Broken(_("The server's answer is not in the expected format."))
-        if error_envelope(item):
+        if error_envelope(item) and not (item.get("b64_json") or item.get("url")):
             exc = error_from_response(200, {}, b"", self.client._scrubber, err=error_envelope(item))
             raise _Broken(exc.message, exc)
         if answer.is_big(item.get("b64_json")):
@@ -137,6 +165,8 @@ class Answers:
             return self._decoded(b64, index, info, item)
         if b64 or (url and not isinstance(url, str)):
             raise _Broken(_("The server's answer is not in the expected format."))
+        if url and url[:5].lower() == "data:":  # the image itself, as a data: URL
+            return self._decoded(url, index, info, item)
         if url:
             return self._fetched(url, index, info, item)
         raise _Broken(_("The server's answer holds neither image data nor a URL."))
@@ -157,7 +187,8 @@ class Answers:
         shown = self.client._scrub(printable(url, 80))
         try:
             parts = urlsplit(url)
-            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and \
+                parts.port != 0  # .port: ValueError when out of range or not a number
         except ValueError:
             usable = False
         if not usable:
@@ -183,15 +214,20 @@ class Answers:
         return ResultImage(data=data, index=index, url=url, format=verdict.format,
                            revised_prompt=revised if isinstance(revised, str) else None)
 
-    def stream(self, response: requests.Response) -> ImagesResult:
+    def stream(self, response: requests.Response, pieces=None) -> ImagesResult:
         rid = self.client._scrubber.clean(request_id(response.headers))
-        pieces = body.chunks(response, self.deadline, body.answer_limit(4), self.client.timeout)
+        if pieces is None:
+            pieces = body.chunks(response, self.deadline, body.answer_limit(4),
+                                 self.client.timeout)
         partials = 0
         for event, payload in sse_events(pieces):
+            if event == "error" and not isinstance(payload, dict):
+                raise stream_error(payload if isinstance(payload, str) else "",
+                                   self.client._scrubber, rid)
             if not isinstance(payload, dict):
                 continue  # a number, a list, a string or broken JSON: not an event we know
-            if "error" in payload or event == "error":
-                raise stream_error(payload.get("error", payload), self.client._scrubber, rid)
+            if error_field(payload) or event == "error" or payload.get("type") == "error":
+                raise stream_error(error_field(payload) or payload, self.client._scrubber, rid)
             kind = payload.get("type") if isinstance(payload.get("type"), str) else event
             if kind.endswith("partial_image"):
                 partials += 1
@@ -232,9 +268,14 @@ def _int(value) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def not_json(response: requests.Response) -> errors.ResponseError:
+def not_json(response: requests.Response, scrub=None) -> errors.ResponseError:
+    if getattr(response, "cut_compressed", False):
+        return errors.ResponseError(_(
+            "The server's compressed answer was cut off before its end."))
+    ctype = response.headers.get("Content-Type", "?").split(";")[0]
+    ctype = ctype.strip() if _MEDIA_TYPE.match(ctype.strip()) else "?"
     return errors.ResponseError(
         _("The server sent something that is not JSON (HTTP {status}, {ctype}): the "
           "base URL may point to a web page rather than the API.").format(
             status=response.status_code,
-            ctype=printable(response.headers.get("Content-Type", "?").split(";")[0], 60)))
+            ctype=(scrub.clean(ctype, 60) if scrub else None) or "?"))

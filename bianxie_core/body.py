@@ -58,16 +58,35 @@ class TooLarge(errors.ResponseError):
 
 
 class _Inflater:
-    """Content-Encoding gzip or deflate, inflated in bounded steps."""
+    """Content-Encoding gzip or deflate, inflated in bounded steps.
+
+    As curl and urllib3 do: gzip members one after another are one body, and bytes after the
+    last member that start no new one (nginx padding, a proxy's stray bytes) are ignored, so a
+    whole answer with junk after it is not lost. ``complete`` is False while a member is open:
+    the answer was cut."""
 
     def __init__(self, encoding: str):
         self.encoding = encoding
+        self.complete = False
         self._z = None
+        self._head = b""  # the first bytes, until deflate's wrapping can be told
+        self._ignoring = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._ignoring:
+            return
+        if self._z is None and self.encoding == "deflate" and len(self._head + data) < 2:
+            self._head += data
+            return
+        data, self._head = self._head + data, b""
         while data:
             if self._z is None:
+                if self.complete and not (self.encoding != "deflate"
+                                          and data[:2] == b"\x1f\x8b"[:len(data[:2])]):
+                    self._ignoring = True  # trailing bytes, not a new member
+                    return
                 self._z = zlib.decompressobj(self._wbits(data))
+                self.complete = False
             try:
                 out = self._z.decompress(data, READ)
             except zlib.error:
@@ -77,7 +96,7 @@ class _Inflater:
             if out:
                 yield out
             if self._z.eof:  # gzip may hold several members, one after another
-                data, self._z = self._z.unused_data, None
+                data, self._z, self.complete = self._z.unused_data, None, True
             else:
                 data = self._z.unconsumed_tail
 
@@ -89,15 +108,40 @@ class _Inflater:
         return zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
 
 
-def _inflater(response: requests.Response) -> Optional[_Inflater]:
-    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
-    if encoding in ("", "identity"):
+class _Chain:
+    """Several codings (``Content-Encoding: gzip, gzip``): the last applied is undone first."""
+
+    def __init__(self, inflaters: list):
+        self.inflaters = inflaters
+
+    @property
+    def complete(self) -> bool:
+        return all(inflater.complete for inflater in self.inflaters)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(self.inflaters, data)
+
+    def _through(self, inflaters: list, data: bytes) -> Iterator[bytes]:
+        if not inflaters:
+            yield data
+            return
+        for out in inflaters[0].feed(data):
+            yield from self._through(inflaters[1:], out)
+
+
+def _inflater(response: requests.Response):
+    header = response.headers.get("Content-Encoding") or ""
+    codings = [c.strip().lower() for c in header.split(",")]
+    codings = [c for c in codings if c not in ("", "identity")]
+    if not codings:
         return None
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return _Inflater(encoding)
-    raise errors.ResponseError(_(
-        "The server compressed its answer with {encoding}, which this client did not ask "
-        "for and cannot read.").format(encoding=encoding[:20]))
+    unknown = [c for c in codings if c not in ("gzip", "x-gzip", "deflate")]
+    if unknown or len(codings) > 3:
+        raise errors.ResponseError(_(
+            "The server compressed its answer with {encoding}, which this client did not ask "
+            "for and cannot read.").format(encoding=(unknown or codings)[0][:20]))
+    inflaters = [_Inflater(c) for c in reversed(codings)]
+    return inflaters[0] if len(inflaters) == 1 else _Chain(inflaters)
 
 
 def chunks(response: requests.Response, deadline: float, limit: int,
@@ -117,6 +161,8 @@ def chunks(response: requests.Response, deadline: float, limit: int,
                     "The answer from {host} is larger than {mb} MB, more than any image "
                     "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
             yield out
+    if inflater is not None and not inflater.complete:
+        response.cut_compressed = True  # not_json (answers.py) says so, not "not JSON"
 
 
 def read(response: requests.Response, deadline: float, limit: int, timeout: float) -> bytes:
@@ -237,13 +283,13 @@ def read_answer(pieces: Iterator[bytes]) -> Answer:
             spool.write(piece)
         if spool.tell() <= IN_MEMORY:
             spool.seek(0)
-            payload = json.loads(spool.read().decode("utf-8"))
+            payload = loads(spool.read())
             spool.close()
             return Answer(payload)
         spool.seek(0)
         marker = "\0" + secrets.token_hex(4) + ":"
         skeleton, spans = _skeleton(spool, marker)
-        payload = json.loads(skeleton.decode("utf-8"))
+        payload = loads(skeleton)
         return Answer(payload, spool, spans, marker)
     except (UnicodeDecodeError, ValueError, RecursionError):
         spool.close()
@@ -251,6 +297,23 @@ def read_answer(pieces: Iterator[bytes]) -> Answer:
     except BaseException:
         spool.close()
         raise
+
+
+def loads(data: bytes):
+    """JSON as servers send it: after a UTF-8 BOM, or in UTF-16/32 (json tells them by their
+    bytes); an integer too long for Python (over 4300 digits) in a field nobody reads becomes
+    inf rather than costing the answer. ValueError (or RecursionError) when it is not JSON."""
+    try:
+        return json.loads(bytes(data), parse_int=_int)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        pass
+    # raised here, outside the handler: json's error would carry the whole answer (``doc``,
+    # ``object``) as its context, echoed key and all, for as long as the exception lives
+    raise ValueError("not JSON")
+
+
+def _int(text: str):
+    return int(text) if len(text) < 4000 else float("inf")
 
 
 def _skeleton(spool, marker: str) -> tuple:

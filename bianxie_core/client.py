@@ -36,6 +36,7 @@ and the waits between retries.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import threading
@@ -44,6 +45,7 @@ from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connection
 
 from bianxie_core import __version__, body, errors, network
 from bianxie_core.answers import (  # noqa: F401 - ImagesResult, ResultImage: the client's API
@@ -64,6 +66,22 @@ from bianxie_core.params import EditRequest, GenerateRequest
 from bianxie_core.safe_text import printable
 from bianxie_core.wire import _Body, edit_file_parts, encode_multipart
 
+class _FinalResponse(http.client.HTTPResponse):
+    """http.client skips only ``100 Continue``; a ``102 Processing`` or ``103 Early Hints``
+    (CDNs send them) would be taken for the answer and the paid answer behind it never read.
+    RFC 9110 §15.2: a client must parse any number of 1xx before the final one."""
+
+    def _read_status(self):
+        while True:
+            version, status, reason = super()._read_status()
+            if not 102 <= status < 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's headers, dropped
+
+
+# Every connection urllib3 makes (HTTP, HTTPS, through a SOCKS proxy) reads its answer with it.
+urllib3.connection.HTTPConnection.response_class = _FinalResponse
+
 CONNECT_RETRIES = 2
 RATE_LIMIT_RETRIES = 3
 MAX_TIMEOUT = 86400.0
@@ -80,8 +98,17 @@ def _bounded(seconds: float) -> float:
 
 
 def same_origin(a: str, b: str) -> bool:
-    sa, sb = urlsplit(a), urlsplit(b)
-    return (sa.scheme, sa.hostname, sa.port) == (sb.scheme, sb.hostname, sb.port)
+    """The same scheme, host and port, a default port written out or not (RFC 6454)."""
+    try:
+        return _origin(a) == _origin(b)
+    except ValueError:  # a port out of range or not a number
+        return False
+
+
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 class ImagesClient:
@@ -149,7 +176,7 @@ class ImagesClient:
                                 lambda: self._send("GET", "/models", None, None, stream=True))
         try:
             if response.status_code >= 300:
-                raise self._error(response)
+                raise self._error(response, deadline)
             content = body.read(response, deadline, body.MAX_MODELS, self.timeout)
         finally:
             response.close()
@@ -166,16 +193,17 @@ class ImagesClient:
         headers = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         if same_origin(url, self.base_url):
             headers["Authorization"] = f"Bearer {self._key}"
+        failure = None
         try:
             response = self._within(deadline, url, lambda: self.session.get(
                 url, headers=headers, timeout=(self.connect_timeout, self.timeout), stream=True,
             ))
         except requests.RequestException as exc:
+            failure = type(exc).__name__
+        if failure:  # raised outside the handler: requests' error names the server's host
             raise errors.ConnectionLostError(
                 _("Downloading the result from {host} failed ({reason}).").format(
-                    host=host, reason=self._scrub(type(exc).__name__)
-                )
-            ) from None
+                    host=host, reason=failure))
         try:
             if response.status_code != 200:
                 raise errors.ResponseError(
@@ -197,13 +225,15 @@ class ImagesClient:
         rate_attempts = 0
         while True:
             try:
+                sending = _Body(payload)
                 response = self._within(deadline, self.base_url, lambda: self._send(
-                    "POST", path, payload, content_type, stream=True))
+                    "POST", path, sending, content_type, stream=True), sending)
                 try:
                     if response.status_code >= 300:
-                        raise self._error(response)
-                    if stream and "text/event-stream" in response.headers.get("Content-Type", ""):
-                        return Answers(self, deadline, on_image, on_partial).stream(response)
+                        raise self._error(response, deadline)
+                    if stream:
+                        return Answers(self, deadline, on_image, on_partial).streamed(
+                            response, n)
                     return Answers(self, deadline, on_image).json(response, n)
                 finally:
                     response.close()
@@ -228,9 +258,12 @@ class ImagesClient:
                 billed_attempts += 1
                 deadline = time.monotonic() + self.timeout  # a re-sent request gets its own
 
-    def _within(self, deadline: float, url: str, send: Callable[[], requests.Response]):
+    def _within(self, deadline: float, url: str, send: Callable[[], requests.Response],
+                sending: Optional[_Body] = None):
         """``send()``, given up at ``deadline`` even while a server trickles its headers (a
-        read timeout counts per byte). A late answer is closed when it comes."""
+        read timeout counts per byte). A late answer is closed when it comes. While the body
+        ``sending`` is not all sent (a server that stops reading a 20 MB edit), nothing can
+        have been charged."""
         box: dict = {}
         done = threading.Event()
 
@@ -246,6 +279,12 @@ class ImagesClient:
         threading.Thread(target=run, name="bianxie-send", daemon=True).start()
         if not done.wait(max(deadline - time.monotonic(), 0.0)):
             box["late"] = True
+            if sending is not None and sending.cancel():
+                raise errors.ConnectError(_(
+                    "The request could not be sent to {host} within {seconds:g} s: the "
+                    "connection is too slow or the server stopped reading it.").format(
+                    host=self._scrub(printable(urlsplit(url).hostname or "?", 100)),
+                    seconds=self.timeout))
             raise errors.TimeoutError(_("{host} did not answer within {seconds:g} s.").format(
                 host=self._scrub(printable(urlsplit(url).hostname or "?", 100)),
                 seconds=self.timeout))
@@ -258,7 +297,7 @@ class ImagesClient:
         headers = {"Authorization": f"Bearer {self._key}"}
         if content_type:
             headers["Content-Type"] = content_type
-        data = _Body(body) if body is not None else None
+        data = body if body is None or isinstance(body, _Body) else _Body(body)
         try:
             return self.session.request(
                 method, url, data=data, headers=headers, stream=stream,
@@ -305,9 +344,14 @@ class ImagesClient:
                   "socks5h://host:port in Settings or with `bianxie config set proxy`.")
             ) from None
         except requests.RequestException as exc:
+            reason = printable(self._scrub(str(exc)), 200)
+            if data is not None and data.sent:  # the server answered something unreadable
+                raise errors.ConnectionLostError(
+                    _("The answer from {host} could not be read: {reason}.").format(
+                        host=urlsplit(url).hostname, reason=reason)) from None
             raise errors.ConnectError(
                 _("The request to {host} failed: {reason}.").format(
-                    host=urlsplit(url).hostname, reason=self._scrub(str(exc))[:200]
+                    host=urlsplit(url).hostname, reason=reason
                 )
             ) from None
 
@@ -315,16 +359,19 @@ class ImagesClient:
 
     def _json(self, response: requests.Response, content: bytes) -> dict:
         try:
-            payload = json.loads(content.decode("utf-8"))
+            payload = body.loads(content)
         except (UnicodeDecodeError, ValueError, RecursionError):
-            raise not_json(response) from None
+            raise not_json(response, self._scrubber) from None
         if not isinstance(payload, dict):
             raise errors.ResponseError(_("The server's answer is not in the expected format."))
         return payload
 
-    def _error(self, response: requests.Response) -> errors.BianxieError:
+    def _error(self, response: requests.Response, deadline: float) -> errors.BianxieError:
+        """The exception for an error answer, its body read by the call's deadline (a second
+        more when the answer came at the end, so its words are not lost), 30 s at most."""
+        now = time.monotonic()
         try:
-            content = body.read(response, time.monotonic() + min(self.timeout, 30),
+            content = body.read(response, max(min(deadline, now + 30), now + 1),
                                 body.MAX_ERROR, self.timeout)
         except errors.BianxieError:
             content = b""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+from email.utils import parsedate_to_datetime
 from typing import Callable, NamedTuple, Optional
 from urllib.parse import urlsplit
 
@@ -34,13 +36,15 @@ class Scrubber:
     """Removes one key (and URL passwords) from any text a server or a library supplies."""
 
     def __init__(self, key: str):
-        self._forms = key_forms(key) if key else []
+        forms = key_forms(key) if key else []
+        # any case: a host name (a Location, a url answer) comes back lowercased
+        self._pattern = re.compile("|".join(map(re.escape, forms)), re.I) if forms else None
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        for form in self._forms:
-            text = text.replace(form, "sk-…")
+        if self._pattern is not None:
+            text = self._pattern.sub("sk-…", text)
         return redact_url_password(text)
 
     def clean(self, value: object, limit: int = FIELD_LIMIT) -> Optional[str]:
@@ -92,13 +96,23 @@ def error_envelope(payload) -> dict:
     becomes its message."""
     if not isinstance(payload, dict):
         return {}
+    err = error_field(payload)
+    if err:
+        return err
+    if isinstance(payload.get("message"), str) and payload["message"].strip() \
+            and "data" not in payload:
+        return payload
+    return {}
+
+
+def error_field(payload: dict) -> dict:
+    """``payload["error"]`` when it says something ({} for a Go relay's ``"error": null`` or
+    its empty ``{"message": "", "code": null}`` beside a good answer)."""
     err = payload.get("error")
-    if isinstance(err, dict):
+    if isinstance(err, dict) and any(err.get(k) for k in ("message", "code", "type")):
         return err
     if isinstance(err, str) and err.strip():
         return {"message": err}
-    if isinstance(payload.get("message"), str) and "data" not in payload:
-        return payload
     return {}
 
 
@@ -171,7 +185,7 @@ class _Custom(Scrubber):
 # -- the rules, in order: the first that answers wins -----------------------------------------
 
 def _redirect(s: Said, scrub: Scrubber):
-    if not 300 <= s.status < 400:
+    if not 300 <= s.status < 400 or s.status == 304:
         return None
     where = s.headers.get("Location") or ""
     try:
@@ -270,6 +284,10 @@ def _not_here(s: Said, scrub):
 
 
 def _bad_request(s: Said, scrub):
+    if s.status == 413:  # often a proxy's limit (nginx client_max_body_size), before the API
+        return errors.BadRequestError(s.told(_(
+            "The request is larger than the server accepts (HTTP 413): use fewer or smaller "
+            "images.")), **s.kw)
     if not 400 <= s.status < 500:
         return None
     if s.param:
@@ -316,10 +334,19 @@ def retry_after(headers) -> Optional[float]:
     try:
         seconds = float(value)
     except ValueError:
-        return None
+        return _http_date_wait(value)
     if "retry-after-ms" in headers and "Retry-After" not in headers:
         seconds /= 1000.0
     return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _http_date_wait(value: str) -> Optional[float]:
+    """Seconds until a Retry-After given as an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT")."""
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(when - time.time(), 0.0)
 
 
 def moderation_categories(err: dict, message: str) -> tuple:

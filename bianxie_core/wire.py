@@ -12,6 +12,7 @@ import io
 import json
 import math
 import re
+import threading
 from typing import Iterable, Iterator, Optional
 
 from urllib3 import encode_multipart_formdata
@@ -32,24 +33,38 @@ _NOT_PLAIN = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
 class _Body:
-    """A request body that notices when its last byte has been handed to the socket."""
+    """A request body that notices when its last byte has been handed to the socket, and that
+    can be stopped before its end (``cancel``): a body the server never got whole cannot have
+    been charged, however long the connection lives on."""
 
     def __init__(self, data: bytes):
         self._data = data
         self._pos = 0
+        self._lock = threading.Lock()
+        self._cancelled = False
         self.sent = False
 
     def __len__(self) -> int:
         return len(self._data)
 
     def read(self, size: int = -1) -> bytes:
-        if self._pos >= len(self._data):
-            self.sent = True  # the previous block went through sendall()
-            return b""
-        end = len(self._data) if size is None or size < 0 else self._pos + size
-        chunk = self._data[self._pos:end]
-        self._pos += len(chunk)
-        return chunk
+        with self._lock:
+            if self._pos >= len(self._data):
+                self.sent = True  # the previous block went through sendall()
+                return b""
+            if self._cancelled:
+                raise OSError("the request was given up before its body was sent")
+            end = len(self._data) if size is None or size < 0 else self._pos + size
+            chunk = self._data[self._pos:end]
+            self._pos += len(chunk)
+            return chunk
+
+    def cancel(self) -> bool:
+        """Send no more of the body; True when part of it had not been handed over yet, so
+        the server can never get it whole."""
+        with self._lock:
+            self._cancelled = True
+            return self._pos < len(self._data)
 
 
 def encode_multipart(fields_: dict, files: list, boundary: str) -> bytes:
@@ -147,43 +162,69 @@ def _count(value) -> Optional[int]:
 
 
 def sse_events(chunks: Iterator[bytes]):
-    """(event name, parsed JSON or None) for each server-sent event (the WHATWG rules: one
-    leading space of a value is dropped, comment lines are skipped, CRLF or LF ends a line)."""
-    buffer = bytearray()
+    """(event name, parsed JSON or None) for each server-sent event (the WHATWG rules: a BOM at
+    the start is dropped, a line ends at CRLF, LF or a lone CR, one leading space of a value is
+    dropped, comment lines are skipped). An event cut off by the end of the stream, without its
+    blank line, is still given: it may be the paid final image."""
     event, data, size = "", [], 0
+    for line in _lines(chunks):
+        if not line:
+            if data:
+                text = b"\n".join(data)
+                if text.strip() == b"[DONE]":
+                    return
+                yield event, _json(text)
+            event, data, size = "", [], 0
+            continue
+        name, _colon, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            data.append(value)
+            size += len(value)
+            if size > MAX_EVENT:
+                raise _too_large()
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if data and b"\n".join(data).strip() != b"[DONE]":
+        yield event, _json(b"\n".join(data))
+
+
+_EOL = re.compile(rb"\r\n?|\n")
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The stream's lines, without their ends. A CR ends its line at once (a server may send
+    nothing more), and an LF that starts the next chunk is then the rest of a CRLF. Each byte
+    is scanned once."""
+    buffer, pos, first, skip_lf = bytearray(), 0, True, False
     for chunk in chunks:
-        scan = len(buffer)
+        if skip_lf and chunk:
+            skip_lf, chunk = False, chunk[1:] if chunk[:1] == b"\n" else chunk
         buffer += chunk
         start = 0
         while True:
-            cut = buffer.find(b"\n", max(scan, start))
-            if cut < 0:
+            match = _EOL.search(buffer, pos)
+            if not match:
                 break
-            line = bytes(buffer[start:cut])
-            start = cut + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if data:
-                    text = b"\n".join(data)
-                    if text.strip() == b"[DONE]":
-                        return
-                    yield event, _json(text)
-                event, data, size = "", [], 0
-                continue
-            name, _colon, value = line.partition(b":")
-            if value.startswith(b" "):
-                value = value[1:]
-            if name == b"data":
-                data.append(value)
-                size += len(value)
-            elif name == b"event":
-                event = value.decode("utf-8", "replace")
+            line = bytes(buffer[start:match.start()])
+            if first:
+                line, first = (line[3:] if line.startswith(b"\xef\xbb\xbf") else line), False
+            yield line
+            start = pos = match.end()
+            skip_lf = match.end() == len(buffer) and buffer[-1] == 13
         del buffer[:start]  # CPython drops a bytearray's head without copying the rest
-        if len(buffer) + size > MAX_EVENT:
-            raise errors.ResponseError(_(
-                "An event in the server's stream is larger than any image could be; the "
-                "stream was stopped."))
+        pos = len(buffer)
+        if len(buffer) > MAX_EVENT:
+            raise _too_large()
+    if buffer:
+        yield buffer[3:] if first and buffer.startswith(b"\xef\xbb\xbf") else bytes(buffer)
+
+
+def _too_large() -> errors.ResponseError:
+    return errors.ResponseError(_(
+        "An event in the server's stream is larger than any image could be; the stream was "
+        "stopped."))
 
 
 def _json(text: bytes):

@@ -377,6 +377,108 @@ HOSTILE = [
     Case("n-refusal", "hostile", "\"n>1 is not supported by this channel\" with param null",
          "recognised as an n refusal (error_table.refuses)", "core",
          _core("test_a_relays_n_refusal_without_param_is_recognised")),
+] + [
+    Case("rt-" + short, "hostile", case, outcome, "core", "tests/test_redteam_client.py::" + test)
+    for short, case, outcome, test in [
+        ("gzip-tail", "a whole gzip answer followed by zero padding or stray bytes",
+         "the bytes after the last member are ignored (as curl and urllib3 do); the image is "
+         "delivered", "test_bytes_after_a_whole_gzip_answer_are_ignored"),
+        ("stacked", "Content-Encoding: gzip, gzip (or deflate, gzip; identity, gzip)",
+         "each coding undone, the last applied first", "test_stacked_content_encodings_are_"
+         "undone_in_order"),
+        ("deflate-bytes", "a deflate answer (zlib-wrapped or raw) sent one byte at a time",
+         "decoded: the wrapping is told from the first two bytes, whichever chunks they "
+         "come in", "test_a_deflate_answer_sent_byte_by_byte_is_decoded"),
+        ("gzip-cut", "a gzip answer cut before its end",
+         "\"the compressed answer was cut off\", may be charged; never \"not JSON, a web "
+         "page\"", "test_a_cut_gzip_answer_says_it_was_cut_not_that_it_is_a_web_page"),
+        ("br", "br (or zstd) sent although not asked for",
+         "an error naming the coding, may be charged; not re-sent",
+         "test_an_unasked_coding_is_named_and_may_be_billed"),
+        ("bom", "JSON after a UTF-8 BOM, or in UTF-16", "read (json tells them by their bytes)",
+         "test_json_after_a_bom_or_in_utf16_is_read"),
+        ("bigint", "an integer of 5000 digits in a field nobody reads",
+         "the answer is read (Python refuses ints over 4300 digits; such a field becomes inf)",
+         "test_a_huge_integer_in_a_field_nobody_reads_does_not_cost_the_answer"),
+        ("data-object", "data as one object instead of a list of one", "the one image",
+         "test_data_as_one_object_is_the_one_image"),
+        ("go-error", "\"error\": null or an empty error object beside a good image (a Go "
+         "relay's struct)", "no error: the image is delivered",
+         "test_a_go_relays_empty_error_beside_an_image_is_no_error"),
+        ("data-url", "a data: URL in url", "decoded as the image itself",
+         "test_a_data_url_in_url_is_the_image_itself"),
+        ("port", "a url with port 99999, abc or 0", "a broken item (\"cannot be downloaded\"), "
+         "never a ValueError after paying; the other items delivered",
+         "test_a_url_with_an_impossible_port_is_a_broken_item_not_a_crash"),
+        ("1xx", "103 Early Hints, 102 Processing (repeated) before the answer",
+         "skipped (RFC 9110: any number of 1xx); the answer behind them is read",
+         "test_interim_1xx_answers_before_the_answer_are_skipped"),
+        ("304", "a 304 to a POST", "an error that may be charged, not \"the base URL moved\"",
+         "test_a_304_is_not_called_a_moved_base_url"),
+        ("sse-lines", "a stream with CR-only line ends, a BOM, or whose last event lacks its "
+         "blank line or final newline (whole or byte by byte)",
+         "the final image is delivered", "test_streams_as_servers_really_end_and_break_lines"),
+        ("sse-go-error", "\"error\": null or an empty error object in every event",
+         "no error: the final image is delivered",
+         "test_a_go_relays_empty_error_in_every_event_is_no_error"),
+        ("sse-error-text", "event: error with a string or non-JSON data",
+         "an error with its words, not \"the stream ended\"",
+         "test_an_error_event_that_is_not_an_object_says_its_words"),
+        ("retry-date-far", "429 with Retry-After as an HTTP date two hours ahead",
+         "the rate limit error at once (\"wait 120 minutes\"); not retried",
+         "test_a_retry_after_date_hours_ahead_is_not_retried_at_once"),
+        ("retry-date-near", "429 with Retry-After as an HTTP date 20 s ahead",
+         "waited for, then retried once", "test_a_retry_after_date_seconds_ahead_is_waited_for"),
+        ("early-413", "413 sent while a 20 MB edit is still uploading",
+         "\"larger than the server accepts (HTTP 413)\", not charged; 1 request",
+         "test_an_early_413_while_uploading_says_too_large_and_is_not_billed"),
+        ("upload-stall", "a server that stops reading a 20 MB upload",
+         "at the deadline: \"could not be sent\", not charged (the body never all left)",
+         "test_a_server_that_stops_reading_the_upload_is_not_billed"),
+        ("ctype-key", "the key echoed in the Content-Type of a non-JSON answer",
+         "in no exception text or attribute (an odd media type is shown as ?)",
+         "test_the_key_in_a_content_type_is_never_shown"),
+        ("origin", "an image url on the API's origin with its default port written out (or "
+         "left out), or another port, scheme or host",
+         "the key goes with the download exactly when the origin is the API's (RFC 6454, "
+         "default ports equal); an impossible port is another origin, not a crash",
+         "test_the_key_goes_to_the_apis_own_origin_with_or_without_its_default_port"),
+        ("echo-chain", "the key echoed in an SSE event name, a gzipped SSE error text, nested "
+         "error objects, Set-Cookie / WWW-Authenticate / X-Oneapi-Request-Id, a Location's "
+         "userinfo, path, query or host, a url answer's host, broken JSON, a 200's error",
+         "in no exception text or attribute, nor in the exceptions chained to it (json's "
+         "error held the whole answer; requests' the host), in any letter case",
+         "test_an_echoed_key_is_in_no_exception_nor_its_chain_in_any_case"),
+        ("upload-late", "a server that stops reading a 20 MB upload, then reads again after "
+         "the deadline", "the rest of the body is never sent (the body refuses to be read on "
+         "once given up), so \"not charged\" stays true",
+         "test_an_upload_given_up_at_the_deadline_is_never_completed_later"),
+        ("error-trickle", "a 500 whose headers come just before the deadline, its body "
+         "trickled", "the body is read by the call's deadline plus one second (it had 30 s "
+         "from the headers)",
+         "test_an_error_page_trickled_at_the_deadline_is_read_by_the_calls_deadline"),
+        ("sniff", "a streamed answer labelled text/plain, application/octet-stream or "
+         "application/json; JSON labelled text/event-stream",
+         "told by its first bytes ({ or [: JSON; data:, event:, id:, retry: or a comment: a "
+         "stream): the image is delivered",
+         "test_a_streamed_answer_is_told_by_its_bytes_not_only_its_label"),
+        ("sniff-html", "a web page answering a streamed request",
+         "still \"not JSON … a web page\", may be charged",
+         "test_a_web_page_answering_a_streamed_request_is_still_called_one"),
+        ("unreadable", "an answer urllib3 refuses after the body was sent (two Content-Lengths "
+         "that differ)", "\"the answer could not be read\", may be charged; 1 request (it "
+         "was a never-billed connect error, re-sent twice)",
+         "test_an_unreadable_answer_after_the_body_was_sent_is_billed_and_never_re_sent"),
+        ("cr-open", "a CR-only stream left open after its final event",
+         "the final image at once: a lone CR ends its line without waiting for the next byte",
+         "test_a_cr_only_stream_left_open_after_its_final_event_delivers_at_once"),
+        ("fake-interim", "the fake's interim (103 + 102 before every answer) and gzip_tail "
+         "knobs (bytes after a gzip or deflate body)", "a result, as with the raw server",
+         "test_the_fake_sends_interim_answers_and_bytes_after_the_compressed_body"),
+        ("fake-sse", "the fake's sse_eol (CR, CRLF; gzipped too) and sse_type (text/plain) "
+         "knobs", "previews in order and the final image",
+         "test_the_fake_streams_with_other_line_ends_and_labels"),
+    ]
 ]
 
 

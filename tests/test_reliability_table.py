@@ -49,10 +49,11 @@ def test_every_named_test_exists():
 def test_every_hostile_test_is_a_row():
     """Issue 13: each test of the hostile-server files is named by a row of the page."""
     named = {re.sub(r"\[.*\]$", "", c.test.partition("::")[2]) for c in all_cases()}
-    for path in ("tests/test_client_hostile.py", "tests/test_cli_paid.py",
-                 "tests/test_cli_bad_input.py", "tests/test_cli_export.py",
-                 "tests/test_cli_settings_safety.py", "tests/test_cli_interrupt.py",
-                 "tests/test_cli_terminal.py", "tests/test_service_paid.py"):
+    for path in ("tests/test_client_hostile.py", "tests/test_redteam_client.py",
+                 "tests/test_cli_paid.py", "tests/test_cli_bad_input.py",
+                 "tests/test_cli_export.py", "tests/test_cli_settings_safety.py",
+                 "tests/test_cli_interrupt.py", "tests/test_cli_terminal.py",
+                 "tests/test_service_paid.py"):
         tests = re.findall(r"^def (test_\w+)\(", (REPO / path).read_text("utf-8"), re.M)
         assert tests and not [t for t in tests if t not in named], path
     gimp = (REPO / "tests/test_gimp_reliability.py").read_text("utf-8")

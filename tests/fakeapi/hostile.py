@@ -24,6 +24,11 @@ except ``compress``, which is on as nginx or a CDN front is for a client that ac
 ``models_data``       the ``data`` list of GET /models (items that are not objects, …).
 ``n_refusal_words``   the ``refuse_n`` fault answers with these words and ``param: null``
                       ("n>1 is not supported by this channel").
+``interim``           bytes of 1xx answers sent before every final answer (INTERIM: a CDN's
+                      103 Early Hints, a 102 Processing).
+``gzip_tail``         bytes after every compressed body (nginx padding, a proxy's stray bytes).
+``sse_eol``           a stream's line end: b"\n" (default), b"\r\n" or a lone b"\r".
+``sse_type``          a stream's Content-Type (a relay that labels it text/plain).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ B64_STYLES = (None, "newlines", "urlsafe", "nopad", "data_url")
 ECHO_FIELDS = ("message", "param", "code", "type", "title", "header", "sse_code")
 SSE_JUNK = [b"data: 42\n\n", b"data: [1, 2, 3]\n\n", b'data: "a string"\n\n',
             b"data: {broken json\n\n", b": a comment line\n\n"]
+INTERIM = (b"HTTP/1.1 103 Early Hints\r\nLink: </v1/style.css>; rel=preload\r\n\r\n"
+           b"HTTP/1.1 102 Processing\r\n\r\n")
 HTML_ERROR = "<html><head><title>502 Bad Gateway %s</title></head><body>bad</body></html>"
 
 
@@ -172,6 +179,12 @@ class HostileMixin:
             self._send(status, body, ctype, headers)
             return True
         return False
+
+    def send_response(self, code: int, message=None) -> None:
+        """Every final answer, after the ``interim`` 1xx answers when that knob is set."""
+        if self.fake.interim and code >= 200:
+            self.wfile.write(self.fake.interim)
+        super().send_response(code, message)
 
     def _dribble(self, data: bytes) -> None:
         """Send ``data`` one byte per ``trickle_interval`` until done, stopped or hung up."""

@@ -116,6 +116,10 @@ class FakeServer:
         self.usage_raw: Optional[str] = None
         self.models_data: Optional[list] = None
         self.n_refusal_words: Optional[str] = None
+        self.interim: Optional[bytes] = None
+        self.gzip_tail = b""
+        self.sse_eol = b"\n"
+        self.sse_type = "text/event-stream; charset=utf-8"
 
     @property
     def fault(self) -> Optional[str]:
@@ -319,7 +323,7 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
         if encoded:  # the body is already compressed (a gzip bomb)
             headers["Content-Encoding"] = encoded
         elif packer is not None:
-            body = packer.finish(body)
+            body = packer.finish(body) + self.fake.gzip_tail
             headers["Content-Encoding"], headers["Vary"] = packer.header, "Accept-Encoding"
         self.send_response(status)
         self.send_header("Content-Type", content_type)

@@ -35,13 +35,14 @@ class StreamingMixin:
 
     def _event(self, name: str, payload) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        self._stream_chunk(b"event: %s\ndata: %s\n\n" % (name.encode("ascii"), data))
+        eol = self.fake.sse_eol
+        self._stream_chunk(b"event: %s%sdata: %s%s%s" % (name.encode("ascii"), eol, data, eol, eol))
 
     def _stream(self, job: Job, fault: Optional[str]) -> None:
         fake = self.fake
         prefix = "image_generation" if job.kind == "generations" else "image_edit"
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Content-Type", fake.sse_type)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self._packer = (hostile.compressor_for(fake.compress, self.headers.get("Accept-Encoding"))
