@@ -20,6 +20,7 @@ from bianxie_core import body, errors, image_check
 from bianxie_core.error_table import error_envelope, error_field, error_from_response, \
     request_id, stream_error
 from bianxie_core.i18n import _, join_sentences
+from bianxie_core.params import MAX_N
 from bianxie_core.safe_text import printable
 from bianxie_core.wire import clean_usage, decode_b64, decode_b64_pieces, sse_events
 
@@ -61,7 +62,10 @@ class _Broken(Exception):
     """One item of an answer that cannot be used; ``error`` is what to raise when no item is
     good."""
 
-    def __init__(self, sentence: str, error: Optional[errors.BianxieError] = None):
+    def __init__(self, sentence: str, error: Optional[errors.BianxieError] = None,
+                 kept: bool = False):
+        if kept:  # its bytes went to on_image: the history has them as they came
+            sentence = join_sentences(sentence, _("It is kept in the history as received."))
         super().__init__(sentence)
         self.sentence = sentence
         self.error = error or errors.ResponseError(sentence)
@@ -125,11 +129,12 @@ class Answers:
 
     def _deliver(self, data: list, n: int, answer, result) -> None:
         """Each good item to ``result.images`` (and on_image); each broken one described."""
-        if len(data) > n:
+        most = max(n, MAX_N)  # more than asked may all be billed: kept, up to a limit
+        if len(data) > most:
             result.warnings.append(_(
-                "The server returned {got} images where {n} were asked for; only the first {n} "
-                "are kept.").format(got=len(data), n=n))
-            data = data[:n]
+                "The server returned {got} images where {n} were asked for; only the first "
+                "{most} are kept.").format(got=len(data), n=n, most=most))
+            data = data[:most]
         info = {"request_id": result.request_id, "usage": result.usage}
         errors_: List[errors.BianxieError] = []
         for index, item in enumerate(data):
@@ -180,7 +185,7 @@ class Answers:
                 raw = answer.text(b64) if answer else b64.encode("utf-8", "replace")
                 self.on_image(index, raw, dict(info, broken="base64"))
             raise _Broken(_("The image data from the server is cut off or damaged (invalid "
-                            "base64).")) from None
+                            "base64)."), kept=bool(self.on_image)) from None
         return self._checked(data, index, info, item, None)
 
     def _fetched(self, url: str, index: int, info: dict, item: dict) -> ResultImage:
@@ -207,7 +212,7 @@ class Answers:
                 self.on_image(index, data, dict(info, broken="image", format=verdict.format))
             what = verdict.problem if url else _("base64 of {what}").format(what=verdict.problem)
             raise _Broken(_("The image data from the server is cut off or damaged "
-                            "({problem}).").format(problem=what))
+                            "({problem}).").format(problem=what), kept=bool(self.on_image))
         if self.on_image:
             self.on_image(index, data, dict(info, format=verdict.format))
         revised = item.get("revised_prompt")

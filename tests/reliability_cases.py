@@ -304,8 +304,9 @@ HOSTILE = [
     Case("file-url", "hostile", "a file:// url answer", "\"a link that cannot be downloaded\", "
          "never \"from None\"", "core", _core("test_file_url_says_it_cannot_be_downloaded")),
     Case("counts", "hostile", "more images than asked (up to n + 40) or fewer",
-         "the first n kept, with a warning (ImagesResult.warnings)", "core",
-         _core("test_wrong_image_counts_keep_n_and_warn")),
+         "every image kept, as each may be billed, but never more than ten (then a warning); "
+         "fewer than asked: a warning", "core",
+         _core("test_wrong_image_counts_keep_what_was_paid_up_to_ten")),
     Case("cut-on-boundary", "hostile", "base64 cut on a 4-character boundary (it still decodes)",
          "not delivered: an incomplete PNG is a broken item", "core",
          _core("test_truncated_base64_on_a_boundary_is_not_delivered")),
