@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import Iterator, Optional
+from typing import Iterator
 
 import requests
 
