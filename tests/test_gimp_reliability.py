@@ -257,8 +257,8 @@ def test_soak(fault_run):
     assert len({pids[0] for pids in soak["waiting"]}) == 1, soak["waiting"]
     leftovers = [p for p in home.rglob("*") if p.name.endswith(".tmp") or ".probe-" in p.name]
     assert leftovers == []
-    new_tmp = {n for n in fault_run["tmp_after"] - fault_run["tmp_before"]
-               if not n.startswith(("bx-out-", "bx-tests", "bx-home-", "bx-src-"))}  # bx-src-: other runs
+    new_tmp = {n for n in fault_run["tmp_after"] - fault_run["tmp_before"]  # bx-src-: other runs'
+               if not n.startswith(("bx-out-", "bx-tests", "bx-home-", "bx-src-"))}
     assert new_tmp == set()
     logs = list((home / "logs").iterdir())
     assert len(logs) <= 3 and all(p.stat().st_size <= 512 * 1024 for p in logs)
