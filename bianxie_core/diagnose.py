@@ -5,7 +5,7 @@ sentence. It goes the way requests will: the proxy from the settings or the envi
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import os
 import socket
 import time
@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 from bianxie_core import errors, network
+from bianxie_core.addresses import PROXY_SCHEMES
 from bianxie_core.i18n import _
 
 
@@ -153,6 +154,10 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
 def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, https: bool,
                    seconds: float):
     label = network.proxy_label(route)
+    failed = lambda e: dataclasses.replace(  # noqa: E731  (the proxy step, whatever the words)
+        network._proxy_failure(e, route, host, port, seconds), step="proxy")
+    if network._scheme(route) not in PROXY_SCHEMES:  # requests would refuse it
+        walk.run("proxy", lambda: _raise(OSError("unusable scheme")), failed, str)
     proxy_host, _sep, proxy_port = label.rpartition(":")
     proxy_port = int(proxy_port) if proxy_port.isdigit() else 1080 if scheme.startswith(
         "socks") else 8080
@@ -163,13 +168,13 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
     sock = walk.run("tcp", lambda: socket.create_connection((proxy_host, proxy_port), seconds),
                     lambda e: network.connect_failure(e, host, port, seconds, proxy=route),
                     lambda s: _("Connected to the proxy {proxy}.").format(proxy=label))
-    failed = lambda e: network._proxy_failure(e, route, host, port, seconds)  # noqa: E731
     opened = _("The proxy {proxy} opened a way to {host} port {port}.").format(
         proxy=label, host=host, port=port)
     if scheme.startswith("socks"):
         sock.close()
         if scheme in ("socks5", "socks4"):  # the name is looked up here, not at the proxy
-            walk.run("dns", lambda: _resolve(host, port), failed,
+            walk.run("dns", lambda: _resolve(host, port),
+                     lambda e: network._proxy_failure(e, route, host, port, seconds),
                      lambda a: _("{host} is at {addresses}.").format(
                          host=host, addresses=", ".join(a)))
         return walk.run("proxy", lambda: _socks_connect(route, scheme, proxy_host, proxy_port,
@@ -179,6 +184,10 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
         return sock  # plain HTTP goes through the proxy without a tunnel
     return walk.run("proxy", lambda: _connect_tunnel(sock, route, host, port), failed,
                     lambda s: opened)
+
+
+def _raise(exc: Exception):
+    raise exc
 
 
 def _resolve(host: str, port: int) -> List[str]:
@@ -191,8 +200,7 @@ def _connect_tunnel(sock: socket.socket, proxy: str, host: str, port: int) -> so
     lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
     user, password = network.proxy_credentials(proxy)
     if user or password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        lines.append(f"Proxy-Authorization: Basic {token}")
+        lines.append(f"Proxy-Authorization: {network.basic_auth(user, password)}")
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     head = b""
     while b"\r\n\r\n" not in head:

@@ -16,6 +16,7 @@ so a CA certificate without a key-usage extension is refused; the sentence says 
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import ssl
@@ -29,6 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bianxie_core import errors
+from bianxie_core.addresses import PROXY_SCHEMES
 from bianxie_core.config import redact_url_password
 from bianxie_core.i18n import _
 
@@ -51,6 +53,8 @@ class Trust:
     extra: str = ""  # the extra CA bundle from the settings
     env_var: str = ""
     env_path: str = ""
+    # the bundle files' (size, mtime): a bundle fixed in place gets a new context and session
+    stamp: Tuple = ()
 
     def describe(self) -> str:
         if self.store == "env":
@@ -78,8 +82,17 @@ def trust_for(ca_bundle: str = "", environ: Optional[Mapping[str, str]] = None) 
     extra = os.path.expanduser(ca_bundle.strip()) if ca_bundle else ""
     env_var = next((v for v in BUNDLE_VARS if environ.get(v, "").strip()), "")
     if env_var and not extra:
-        return Trust("env", "", env_var, environ[env_var].strip())
-    return Trust("system" if has_truststore() else "certifi", extra)
+        path = environ[env_var].strip()
+        return Trust("env", "", env_var, path, _stamp(path))
+    return Trust("system" if has_truststore() else "certifi", extra, stamp=_stamp(extra))
+
+
+def _stamp(path: str) -> Tuple:
+    try:
+        found = os.stat(path) if path else None
+    except OSError:
+        return ()
+    return (found.st_size, found.st_mtime_ns, found.st_ino) if found else ()
 
 
 def ssl_context(trust: Trust) -> ssl.SSLContext:
@@ -133,7 +146,16 @@ class _Adapter(HTTPAdapter):
                                  **pool_kwargs)
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):
+        if _scheme(proxy) not in PROXY_SCHEMES:  # urllib3's ValueError would quote the password
+            raise requests.exceptions.ProxyError(f"Unusable proxy scheme {_scheme(proxy)}://")
         return super().proxy_manager_for(proxy, ssl_context=self._context, **proxy_kwargs)
+
+    def proxy_headers(self, proxy):
+        """Basic auth in UTF-8: requests' latin-1 raises UnicodeEncodeError for 密码."""
+        user, password = requests.utils.get_auth_from_url(proxy)
+        if not user:
+            return {}
+        return {"Proxy-Authorization": basic_auth(user, password)}
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -156,6 +178,11 @@ class _Adapter(HTTPAdapter):
             if "SOCKS" in str(exc):
                 raise requests.exceptions.ProxyError(exc, request=request) from exc
             raise
+        except requests.exceptions.ReadTimeout as exc:
+            if _in_tunnel(exc):  # the proxy never answered CONNECT: nothing was sent
+                raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
+                                                     request=request) from exc
+            raise
         except (requests.exceptions.ProxyError, requests.exceptions.SSLError,
                 requests.exceptions.Timeout):
             raise
@@ -165,6 +192,21 @@ class _Adapter(HTTPAdapter):
                 raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
                                                      request=request) from exc
             raise
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+
+
+def _in_tunnel(exc: BaseException) -> bool:
+    """The error came while http.client waited for the proxy's answer to CONNECT."""
+    for item in causes(exc):
+        tb = item.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "_tunnel":
+                return True
+            tb = tb.tb_next
+    return False
 
 
 def _unverified() -> ssl.SSLContext:
@@ -378,6 +420,11 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
     text = _text(exc)
     user, _password = proxy_credentials(proxy) if proxy else ("", "")
     scheme = _scheme(proxy)
+    if scheme not in PROXY_SCHEMES:
+        return Failure("proxy", "proxy-scheme", _(
+            "The proxy {proxy} is written as {scheme}://, which cannot be used: write it as "
+            "socks5h://{proxy} or http://{proxy} (in the settings, or in ALL_PROXY or "
+            "HTTPS_PROXY).").format(proxy=label, scheme=scheme))
     if "Missing dependencies for SOCKS" in text:
         return Failure("proxy", "socks-missing", _(
             "SOCKS proxies need the PySocks package: run install.py again (or `pip install "

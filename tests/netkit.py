@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional, Sequence
+from urllib.parse import quote
 
 import trustme
 from cryptography import x509
@@ -119,9 +120,10 @@ main()
 class Proxy:
     """pproxy serving one protocol on 127.0.0.1, with a password or without."""
 
-    def __init__(self, scheme: str = "http", auth: bool = False):
+    def __init__(self, scheme: str = "http", auth: bool = False, password: str = PROXY_PASSWORD):
         self.scheme = scheme  # "http" or "socks5"
         self.auth = auth
+        self.password = password
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
         self._log = tempfile.NamedTemporaryFile(prefix="pproxy-", suffix=".log", delete=False)
@@ -136,14 +138,14 @@ class Proxy:
         """The proxy URL a user writes; ``credentials`` "user:password" (default: the right
         ones when the proxy needs them)."""
         if credentials is None and self.auth:
-            credentials = f"{PROXY_USER}:{PROXY_PASSWORD}"
+            credentials = f"{PROXY_USER}:{quote(self.password, safe='')}"
         who = f"{credentials}@" if credentials else ""
         return f"{scheme or self.scheme}://{who}127.0.0.1:{self.port}"
 
     def start(self) -> "Proxy":
         listen = f"{self.scheme}://127.0.0.1:{self.port}"
         if self.auth:
-            listen += f"#{PROXY_USER}:{PROXY_PASSWORD}"
+            listen += f"#{PROXY_USER}:{self.password}"
         # --auth 0: ask every connection for the password (pproxy remembers an IP otherwise)
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-c", LAUNCH, "-l", listen, "--auth", "0", "-v"],

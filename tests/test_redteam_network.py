@@ -1,0 +1,83 @@
+"""The network path attacked the way users' networks behave: odd proxy passwords and schemes,
+a CA bundle fixed in place, proxies that hang or answer nonsense to CONNECT."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from urllib.parse import quote
+
+import pytest
+
+from bianxie_core import errors, network
+from bianxie_core.client import ImagesClient
+from bianxie_core.diagnose import diagnose
+from tests import netkit
+from tests.netkit import PROXY_USER, Proxy
+from tests.test_network import KEY, clean_env, https, pki  # noqa: F401  (fixtures)
+
+ODD_PASSWORD = "пароль密码@:/%#é"
+
+
+def listing(url: str, **kw):
+    return ImagesClient(url, KEY, connect_timeout=2, timeout=4, **kw).list_models()
+
+
+def refused(url: str, **kw) -> str:
+    with pytest.raises(errors.ConnectError) as info:
+        listing(url, **kw)
+    text = str(info.value)
+    assert "\n" not in text and "Traceback" not in text and KEY not in text, text
+    return text
+
+
+def test_a_non_ascii_proxy_password_is_sent_as_utf8_by_requests_and_diagnose(https, pki):
+    with Proxy("http", auth=True, password=ODD_PASSWORD) as proxy:
+        url = proxy.url()
+        assert quote(ODD_PASSWORD, safe="") in url
+        models = listing(https.base_url, proxy=url, ca_bundle=str(pki.ca_file))
+        assert "gpt-image-1" in models
+        result = diagnose(https.base_url, KEY, proxy=url, ca_bundle=str(pki.ca_file))
+        assert result.ok, result.lines()
+        text = refused(https.base_url, proxy=proxy.url(credentials=f"{PROXY_USER}:wrong-é"),
+                       ca_bundle=str(pki.ca_file))
+        assert "refused the user name or password" in text and "wrong" not in text
+
+
+def test_a_socks_scheme_requests_cannot_use_is_one_sentence_without_the_password(
+        https, pki, monkeypatch):
+    """GNOME writes ALL_PROXY=socks://host:port; urllib3 raises a ValueError quoting the URL."""
+    monkeypatch.setenv("ALL_PROXY", "socks://bob:sekrit-pw@127.0.0.1:1")
+    text = refused(https.base_url, ca_bundle=str(pki.ca_file))
+    assert "sekrit-pw" not in text and "socks5h://" in text and "127.0.0.1:1" in text, text
+    result = diagnose(https.base_url, KEY, ca_bundle=str(pki.ca_file), connect_timeout=2)
+    assert not result.ok and result.failure.step == "proxy", result.lines()
+    assert "sekrit-pw" not in " ".join(result.lines())
+
+
+def test_a_ca_bundle_fixed_in_place_is_read_again(https, pki, tmp_path):
+    bundle = tmp_path / "company.pem"
+    bundle.write_bytes(pki.other_ca.cert_pem.bytes())
+    assert "not signed by an authority" in refused(https.base_url, ca_bundle=str(bundle))
+    bundle.write_bytes(pki.other_ca.cert_pem.bytes() + pki.ca.cert_pem.bytes())
+    assert "gpt-image-1" in listing(https.base_url, ca_bundle=str(bundle))
+
+
+@pytest.fixture
+def silent_proxy():
+    """Accepts the TCP connection, then never answers the CONNECT."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_proxy_that_never_answers_connect_is_named_and_nothing_is_said_billed(
+        https, pki, silent_proxy):
+    text = refused(https.base_url, proxy=silent_proxy, ca_bundle=str(pki.ca_file))
+    assert "The proxy 127.0.0.1:" in text and "2 s" in text, text
+    assert "charged" not in text
+    result = diagnose(https.base_url, KEY, proxy=silent_proxy, ca_bundle=str(pki.ca_file),
+                      connect_timeout=2, timeout=2)
+    assert [s.step for s in result.steps] == ["dns", "tcp", "proxy"], result.lines()
+    assert result.failure.kind == "proxy-timeout"
