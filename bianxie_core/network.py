@@ -188,7 +188,7 @@ class _Adapter(HTTPAdapter):
             raise
         except requests.exceptions.ConnectionError as exc:
             proxy = requests.utils.select_proxy(request.url, proxies) or ""
-            if proxy.lower().startswith("socks") and _never_connected(exc):
+            if _in_tunnel(exc) or proxy.lower().startswith("socks") and _never_connected(exc):
                 raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
                                                      request=request) from exc
             raise
@@ -240,11 +240,12 @@ def make_session(proxy: str = "", ca_bundle: str = "",
         with _lock:
             session = _sessions.get((proxy, trust))
             if session is None:
-                session = _sessions[(proxy, trust)] = Session()
+                adapter = _Adapter(ssl_context(trust))  # ConfigError: nothing is cached
+                session = Session()
                 session.trust = trust
-                adapter = _Adapter(ssl_context(trust))
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
+                _sessions[(proxy, trust)] = session
     if proxy:
         session.proxies.update({"http": proxy, "https": proxy})
     if ca_bundle:
@@ -458,7 +459,7 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
             "The host name {host} could not be found (DNS) on this computer: write the proxy "
             "as socks5h:// so that the proxy looks names up.").format(host=host))
     if "closed unexpectedly" in text or "RemoteDisconnected" in text or \
-            "Connection reset" in text:
+            "Connection reset" in text or "BadStatusLine" in text:
         return Failure("proxy", "proxy-closed", _(
             "The proxy {proxy} closed the connection before {host} was reached: check the "
             "proxy's type (http:// or socks5://), its port, and whether it needs a password.")

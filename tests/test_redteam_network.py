@@ -81,3 +81,58 @@ def test_a_proxy_that_never_answers_connect_is_named_and_nothing_is_said_billed(
                       connect_timeout=2, timeout=2)
     assert [s.step for s in result.steps] == ["dns", "tcp", "proxy"], result.lines()
     assert result.failure.kind == "proxy-timeout"
+
+
+@pytest.mark.parametrize("case", ["env-missing", "folder"])
+def test_an_unusable_bundle_stays_refused_and_diagnose_says_it(case, https, pki, tmp_path,
+                                                               monkeypatch):
+    """A failed context build once left a half-made session in the cache: the next client got
+    requests' own adapter (OSError, or a different trust), and diagnose raised."""
+    kw = {}
+    if case == "env-missing":
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "gone.pem"))
+    else:
+        kw["ca_bundle"] = str(tmp_path)
+    for _attempt in range(2):
+        with pytest.raises(errors.ConfigError) as info:
+            listing(https.base_url, **kw)
+        assert "cannot be used" in str(info.value)
+    result = diagnose(https.base_url, KEY, **kw)
+    assert result.failure.kind == "ca-bundle" and "cannot be used" in result.summary()
+
+
+def rawproxy(answer: bytes):
+    """An HTTP proxy that answers CONNECT with ``answer`` and closes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"http://bob:pw-SECRET@127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("answer", [b"", b"<html><body>Blocked by policy</body></html>"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_proxy_that_closes_or_answers_html_to_connect_is_the_proxys_fault(answer, method,
+                                                                            https, pki):
+    server, proxy = rawproxy(answer)
+    port = server.getsockname()[1]
+    with server:
+        client = ImagesClient(https.base_url, KEY, connect_timeout=2, timeout=4, proxy=proxy,
+                              ca_bundle=str(pki.ca_file))
+        with pytest.raises(errors.ConnectError) as info:
+            client.list_models() if method == "get" else client.generate(
+                __import__("tests.test_network", fromlist=["gen"]).gen())
+    text = str(info.value)
+    assert type(info.value) is errors.ConnectError, text
+    assert f"The proxy 127.0.0.1:{port}" in text, text
+    assert "charged" not in text and "pw-SECRET" not in text
