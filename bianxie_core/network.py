@@ -12,6 +12,9 @@ Trust, in this order (see docs/network.md for why):
 
 On Python 3.13+ the checks are as strict as ``ssl.create_default_context()`` (VERIFY_X509_STRICT),
 so a CA certificate without a key-usage extension is refused; the sentence says so.
+
+Over 450 lines because the adapter and the words for its failures read the same exceptions
+(urllib3's and PySocks' wrapping) and change together; client.py imports both from here.
 """
 
 from __future__ import annotations
@@ -172,6 +175,13 @@ class _Adapter(HTTPAdapter):
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         try:
+            return self._send(request, stream, timeout, verify, cert, proxies)
+        except requests.RequestException as exc:
+            _forget_secrets(exc)
+            raise
+
+    def _send(self, request, stream, timeout, verify, cert, proxies):
+        try:
             return super().send(request, stream=stream, timeout=timeout, verify=verify,
                                 cert=cert, proxies=proxies)
         except requests.exceptions.InvalidSchema as exc:
@@ -192,6 +202,18 @@ class _Adapter(HTTPAdapter):
                 raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
                                                      request=request) from exc
             raise
+
+
+# What an error keeps of the request (its Authorization header) and of the pool (a SOCKS
+# password in conn_kw): dropped, so that nothing holding the error holds the secrets.
+_HOLDERS = ("request", "response", "pool", "conn", "_pool")
+
+
+def _forget_secrets(exc: BaseException) -> None:
+    for item in causes(exc):
+        for name in _HOLDERS:
+            if name in vars(item):
+                setattr(item, name, None)
 
 
 def basic_auth(user: str, password: str) -> str:

@@ -136,3 +136,41 @@ def test_a_proxy_that_closes_or_answers_html_to_connect_is_the_proxys_fault(answ
     assert type(info.value) is errors.ConnectError, text
     assert f"The proxy 127.0.0.1:{port}" in text, text
     assert "charged" not in text and "pw-SECRET" not in text
+
+
+def _secrets_in(obj, secrets, path="error", seen=None, depth=0):
+    """Where ``secrets`` are reachable from an exception through attributes, args, causes and
+    contexts (not through traceback frames)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 8 or obj is None or isinstance(obj, (int, float, bool)):
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, (str, bytes)):
+        text = obj.decode("latin-1") if isinstance(obj, bytes) else obj
+        return [path] if any(s in text for s in secrets) else []
+    found = []
+    children = []
+    if isinstance(obj, BaseException):
+        children += [("__cause__", obj.__cause__), ("__context__", obj.__context__)]
+        children += [(f"args[{i}]", a) for i, a in enumerate(obj.args)]
+    if isinstance(obj, dict):
+        children += [(f"[{k!r}]", v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple, set)):
+        children += [(f"[{i}]", v) for i, v in enumerate(obj)]
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        children += [(f".{k}", v) for k, v in vars(obj).items()]
+    for name, child in children:
+        found += _secrets_in(child, secrets, path + name, seen, depth + 1)
+    return found
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def test_no_key_or_proxy_password_is_reachable_from_a_connection_error(scheme, https, pki):
+    password = "pw-REACHABLE-secret"
+    with Proxy(scheme, auth=True, password=password) as proxy:
+        for credentials in (f"{PROXY_USER}:{password}", f"{PROXY_USER}:{password}-wrong"):
+            closed = f"https://127.0.0.1:{netkit.free_port()}/v1"
+            with pytest.raises(errors.ConnectError) as info:
+                listing(closed, proxy=proxy.url(credentials=credentials),
+                        ca_bundle=str(pki.ca_file))
+            assert _secrets_in(info.value, (KEY, password)) == []
