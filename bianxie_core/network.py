@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import ssl
 import sys
@@ -342,7 +343,8 @@ def tls_failure(exc: BaseException, host: str, trust: Trust, port: int = 443) ->
     verify = _find(exc, ssl.SSLCertVerificationError)
     message = (getattr(verify, "verify_message", "") or "") if verify else ""
     code = getattr(verify, "verify_code", None) if verify else None
-    text = (message + " " + _text(exc)).lower()
+    raw = message + " " + _text(exc)
+    text = raw.lower()
     if code == 62 or "hostname mismatch" in text or "doesn't match" in text or \
             "ip address mismatch" in text:
         return Failure("tls", "tls-hostname", _(
@@ -372,9 +374,14 @@ def tls_failure(exc: BaseException, host: str, trust: Trust, port: int = 443) ->
         return Failure("tls", "tls-not-https", _(
             "{host} does not speak HTTPS on port {port}: check the base URL (http:// or "
             "https://, and the port).").format(host=host, port=port))
+    if "protocol_version" in text or "unsupported protocol" in text or \
+            "no protocols available" in text:
+        return Failure("tls", "tls-old", _(
+            "{host} offers only a TLS version too old for this Python (TLS 1.0 or 1.1): the "
+            "server, or a proxy that inspects HTTPS, must be updated.").format(host=host))
     return Failure("tls", "tls-other", _(
         "The secure connection to {host} failed ({reason}): check the clock, the proxy and "
-        "the CA bundle in Settings.").format(host=host, reason=tls_reason(text)))
+        "the CA bundle in Settings.").format(host=host, reason=tls_reason(raw)))
 
 
 def tls_reason(text: str) -> str:
@@ -386,10 +393,8 @@ def tls_reason(text: str) -> str:
         return _("its certificate could not be verified")
     if "wrong_version_number" in lowered or "wrong version number" in lowered:
         return _("it does not speak HTTPS on that port")
-    for word in text.split():
-        if word.startswith("[SSL:") or word.isupper() and "_" in word:
-            return "SSL " + word.strip("[]:").replace("SSL:", "")
-    return _("the handshake failed")
+    found = re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", text)  # OpenSSL's [SSL: REASON]
+    return "SSL " + found.group(0) if found else _("the handshake failed")
 
 
 def connect_failure(exc: BaseException, host: str, port: int, seconds: float,

@@ -174,3 +174,28 @@ def test_no_key_or_proxy_password_is_reachable_from_a_connection_error(scheme, h
                 listing(closed, proxy=proxy.url(credentials=credentials),
                         ca_bundle=str(pki.ca_file))
             assert _secrets_in(info.value, (KEY, password)) == []
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_a_tls_1_0_only_server_is_said_as_too_old(lang, pki, monkeypatch):
+    import ssl
+
+    from tests.fakeapi import FakeServer
+
+    monkeypatch.setenv("LANGUAGE", lang)
+    old = pki.server_context()
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with FakeServer(key=KEY, tls=old) as server:
+        text = refused(server.base_url, ca_bundle=str(pki.ca_file))
+        result = diagnose(server.base_url, KEY, ca_bundle=str(pki.ca_file), connect_timeout=2)
+    assert result.failure.step == "tls" and result.failure.kind == "tls-old", result.lines()
+    assert text == result.summary()
+    assert ("TLS 1.0" in text) and (("版本" in text) == (lang == "zh_CN")), text
+
+
+def test_an_unknown_handshake_failure_names_openssls_reason():
+    failure = network.tls_failure(OSError("[SSL: SOME_NEW_REASON] some new reason (_ssl.c:1)"),
+                                  "h", network.trust_for())
+    assert failure.kind == "tls-other" and "SOME_NEW_REASON" in failure.sentence
