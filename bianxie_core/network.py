@@ -293,6 +293,8 @@ def proxy_label(proxy: str) -> str:
         host, port = parts.hostname, parts.port
     except ValueError:
         return redact_url_password(proxy).rsplit("@", 1)[-1]
+    if host and ":" in host:  # IPv6, as it is written in a URL
+        host = f"[{host}]"
     return f"{host}:{port}" if port else (host or "?")
 
 

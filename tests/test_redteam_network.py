@@ -199,3 +199,20 @@ def test_an_unknown_handshake_failure_names_openssls_reason():
     failure = network.tls_failure(OSError("[SSL: SOME_NEW_REASON] some new reason (_ssl.c:1)"),
                                   "h", network.trust_for())
     assert failure.kind == "tls-other" and "SOME_NEW_REASON" in failure.sentence
+
+
+def test_an_ipv6_proxy_is_named_as_written_and_diagnose_reaches_it(https, pki):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    proxy = f"socks5h://bob:v6-secret@[::1]:{port}"
+    text = refused(https.base_url, proxy=proxy, ca_bundle=str(pki.ca_file))
+    assert f"The proxy [::1]:{port} refused the connection" in text, text
+    result = diagnose(https.base_url, KEY, proxy=proxy, ca_bundle=str(pki.ca_file),
+                      connect_timeout=2)
+    assert [s.step for s in result.steps] == ["dns", "tcp"] and result.failure.kind == \
+        "proxy-refused", result.lines()
+    assert f"[::1]:{port}" in result.summary() and "v6-secret" not in " ".join(result.lines())
