@@ -136,10 +136,10 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
         else:
             sock = _through_proxy(walk, route, scheme, host, port, https, connect_timeout)
         if https:
-            sock.settimeout(timeout)
+            sock.settimeout(connect_timeout)  # as urllib3: the handshake is part of connecting
             context = network.ssl_context(session.trust)
             sock = walk.run("tls", lambda: context.wrap_socket(sock, server_hostname=host),
-                            lambda e: _tls_failure(e, host, port, session.trust, timeout),
+                            lambda e: _tls_failure(e, host, port, session.trust, connect_timeout),
                             lambda s: _("{version}; the certificate is trusted by {trust}.")
                             .format(version=s.version(), trust=session.trust.describe()))
     finally:

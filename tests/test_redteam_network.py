@@ -216,3 +216,14 @@ def test_an_ipv6_proxy_is_named_as_written_and_diagnose_reaches_it(https, pki):
     assert [s.step for s in result.steps] == ["dns", "tcp"] and result.failure.kind == \
         "proxy-refused", result.lines()
     assert f"[::1]:{port}" in result.summary() and "v6-secret" not in " ".join(result.lines())
+
+
+def test_diagnose_gives_the_handshake_the_connect_timeout_as_requests_does(pki):
+    """urllib3 handshakes within the connect timeout; diagnose waited the read timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}/v1"
+        result = diagnose(url, KEY, ca_bundle=str(pki.ca_file), connect_timeout=1, timeout=6)
+    assert result.failure.step == "tls" and result.failure.kind == "timeout"
+    assert "within 1 s" in result.summary(), result.summary()
