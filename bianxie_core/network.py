@@ -194,6 +194,12 @@ class _Adapter(HTTPAdapter):
                 raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
                                                      request=request) from exc
             raise
+        except requests.exceptions.ConnectTimeout as exc:
+            proxy = requests.utils.select_proxy(request.url, proxies) or ""
+            if proxy.lower().startswith("socks"):  # urllib3 names the API's host, not the proxy
+                raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
+                                                     request=request) from exc
+            raise
         except (requests.exceptions.ProxyError, requests.exceptions.SSLError,
                 requests.exceptions.Timeout):
             raise

@@ -227,3 +227,12 @@ def test_diagnose_gives_the_handshake_the_connect_timeout_as_requests_does(pki):
         result = diagnose(url, KEY, ca_bundle=str(pki.ca_file), connect_timeout=1, timeout=6)
     assert result.failure.step == "tls" and result.failure.kind == "timeout"
     assert "within 1 s" in result.summary(), result.summary()
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+def test_a_socks_proxy_that_never_answers_is_named_as_the_proxy(scheme, silent_proxy):
+    proxy = silent_proxy.replace("http://", f"{scheme}://bob:silent-secret@")
+    text = refused("https://api.example.test/v1", proxy=proxy)
+    port = silent_proxy.rsplit(":", 1)[1]
+    assert f"The proxy 127.0.0.1:{port} did not answer within 2 s" in text, text
+    assert "silent-secret" not in text
