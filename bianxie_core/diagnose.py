@@ -239,11 +239,6 @@ def _tls_failure(exc: Exception, host: str, port: int, trust, seconds: float):
         return network.Failure("tls", "timeout", _(
             "{host} did not finish the secure handshake within {seconds:g} s: a proxy or "
             "firewall may be holding the connection.").format(host=host, seconds=seconds))
-    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, EOFError)) or \
-            "EOF occurred" in str(exc) or "UNEXPECTED_EOF" in str(exc):
-        return network.Failure("tls", "tls-closed", _(
-            "{host} closed the connection during the secure handshake: a firewall or proxy may "
-            "be blocking HTTPS to it.").format(host=host))
     return network.tls_failure(exc, host, trust, port)
 
 

@@ -382,6 +382,11 @@ def tls_failure(exc: BaseException, host: str, trust: Trust, port: int = 443) ->
         return Failure("tls", "tls-not-https", _(
             "{host} does not speak HTTPS on port {port}: check the base URL (http:// or "
             "https://, and the port).").format(host=host, port=port))
+    if _find(exc, (ConnectionResetError, ConnectionAbortedError, EOFError)) is not None or \
+            "eof occurred" in text or "unexpected_eof" in text:
+        return Failure("tls", "tls-closed", _(
+            "{host} closed the connection during the secure handshake: a firewall or proxy may "
+            "be blocking HTTPS to it.").format(host=host))
     if "protocol_version" in text or "unsupported protocol" in text or \
             "no protocols available" in text:
         return Failure("tls", "tls-old", _(

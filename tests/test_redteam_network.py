@@ -236,3 +236,12 @@ def test_a_socks_proxy_that_never_answers_is_named_as_the_proxy(scheme, silent_p
     port = silent_proxy.rsplit(":", 1)[1]
     assert f"The proxy 127.0.0.1:{port} did not answer within 2 s" in text, text
     assert "silent-secret" not in text
+
+
+def test_a_handshake_cut_by_the_way_is_said_as_such_by_requests_too(pki):
+    """pproxy's SOCKS5 says yes before it connects, then hangs up when the API's port is
+    closed: the client said 'failed (the handshake failed): check the clock…'."""
+    with Proxy("socks5") as proxy:
+        text = refused(f"https://127.0.0.1:{netkit.free_port()}/v1", proxy=proxy.url("socks5h"),
+                       ca_bundle=str(pki.ca_file))
+    assert "closed the connection during the secure handshake" in text, text
