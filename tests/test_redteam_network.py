@@ -245,3 +245,12 @@ def test_a_handshake_cut_by_the_way_is_said_as_such_by_requests_too(pki):
         text = refused(f"https://127.0.0.1:{netkit.free_port()}/v1", proxy=proxy.url("socks5h"),
                        ca_bundle=str(pki.ca_file))
     assert "closed the connection during the secure handshake" in text, text
+
+
+def test_a_non_ascii_socks5_password_reaches_the_api(https, pki):
+    with Proxy("socks5", auth=True, password=ODD_PASSWORD) as proxy:
+        assert "gpt-image-1" in listing(https.base_url, proxy=proxy.url("socks5h"),
+                                        ca_bundle=str(pki.ca_file))
+        result = diagnose(https.base_url, KEY, proxy=proxy.url("socks5h"),
+                          ca_bundle=str(pki.ca_file))
+        assert result.ok, result.lines()
