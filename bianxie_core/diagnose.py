@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
@@ -134,11 +135,12 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
                             lambda s: _("Connected to {address} port {port}.").format(
                                 address=s.getpeername()[0], port=port))
         else:
-            sock = _through_proxy(walk, route, scheme, host, port, https, connect_timeout)
+            sock = _through_proxy(walk, route, scheme, host, port, https, connect_timeout,
+                                  session.trust)
         if https:
             sock.settimeout(connect_timeout)  # as urllib3: the handshake is part of connecting
             context = network.ssl_context(session.trust)
-            sock = walk.run("tls", lambda: context.wrap_socket(sock, server_hostname=host),
+            sock = walk.run("tls", lambda: _wrap(context, sock, host),
                             lambda e: _tls_failure(e, host, port, session.trust, connect_timeout),
                             lambda s: _("{version}; the certificate is trusted by {trust}.")
                             .format(version=s.version(), trust=session.trust.describe()))
@@ -152,10 +154,10 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
 
 
 def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, https: bool,
-                   seconds: float):
+                   seconds: float, trust: network.Trust):
     label = network.proxy_label(route)
     failed = lambda e: dataclasses.replace(  # noqa: E731  (the proxy step, whatever the words)
-        network._proxy_failure(e, route, host, port, seconds), step="proxy")
+        network._proxy_failure(e, route, host, port, seconds, trust), step="proxy")
     if network._scheme(route) not in PROXY_SCHEMES:  # requests would refuse it
         walk.run("proxy", lambda: _raise(OSError("unusable scheme")), failed, str)
     proxy_host, _sep, proxy_port = label.rpartition(":")
@@ -183,8 +185,21 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
                         failed, lambda s: opened)
     if not https:
         return sock  # plain HTTP goes through the proxy without a tunnel
+    if scheme == "https":  # TLS to the proxy first, as urllib3 does
+        return walk.run("proxy", lambda: _connect_tunnel(
+            _wrap(network.ssl_context(trust), sock, proxy_host), route, host, port), failed,
+            lambda s: opened)
     return walk.run("proxy", lambda: _connect_tunnel(sock, route, host, port), failed,
                     lambda s: opened)
+
+
+def _wrap(context, sock, host: str):
+    """TLS over ``sock``, which may itself be TLS (to an https:// proxy)."""
+    if isinstance(sock, ssl.SSLSocket):
+        from urllib3.util.ssltransport import SSLTransport
+
+        return SSLTransport(sock, context, server_hostname=host)
+    return context.wrap_socket(sock, server_hostname=host)
 
 
 def _raise(exc: Exception):

@@ -152,6 +152,8 @@ class _Adapter(HTTPAdapter):
     def proxy_manager_for(self, proxy, **proxy_kwargs):
         if _scheme(proxy) not in PROXY_SCHEMES:  # urllib3's ValueError would quote the password
             raise requests.exceptions.ProxyError(f"Unusable proxy scheme {_scheme(proxy)}://")
+        if _scheme(proxy) == "https":  # the proxy's own certificate: the same trust
+            proxy_kwargs.setdefault("proxy_ssl_context", self._context)
         return super().proxy_manager_for(proxy, ssl_context=self._context, **proxy_kwargs)
 
     def proxy_headers(self, proxy):
@@ -452,11 +454,11 @@ def proxy_failure(exc: BaseException, url: str, session: requests.Session,
     parts = urlsplit(url)
     host = parts.hostname or "?"
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return _proxy_failure(exc, proxy, host, port, seconds)
+    return _proxy_failure(exc, proxy, host, port, seconds, getattr(session, "trust", None))
 
 
 def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
-                   seconds: float) -> Failure:
+                   seconds: float, trust: Optional[Trust] = None) -> Failure:
     label = proxy_label(proxy) if proxy else _("(from the environment)")
     text = _text(exc)
     user, _password = proxy_credentials(proxy) if proxy else ("", "")
@@ -466,6 +468,11 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
             "The proxy {proxy} is written as {scheme}://, which cannot be used: write it as "
             "socks5h://{proxy} or http://{proxy} (in the settings, or in ALL_PROXY or "
             "HTTPS_PROXY).").format(proxy=label, scheme=scheme))
+    if scheme == "https" and _find(exc, (ssl.SSLError, ssl.CertificateError)) is not None:
+        parts = urlsplit(proxy)  # TLS to the proxy itself failed
+        tls = tls_failure(exc, proxy_label(proxy).rsplit(":", 1)[0], trust or trust_for(),
+                          parts.port or 443)
+        return Failure("proxy", tls.kind, tls.sentence)
     if "Missing dependencies for SOCKS" in text:
         return Failure("proxy", "socks-missing", _(
             "SOCKS proxies need the PySocks package: run install.py again (or `pip install "

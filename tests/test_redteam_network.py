@@ -16,6 +16,7 @@ from tests import netkit
 from tests.netkit import PROXY_USER, Proxy
 from tests.test_network import KEY, clean_env, https, pki  # noqa: F401  (fixtures)
 
+CJK_RE = __import__("re").compile(r"[\u4e00-\u9fff]")
 ODD_PASSWORD = "пароль密码@:/%#é"
 
 
@@ -254,3 +255,27 @@ def test_a_non_ascii_socks5_password_reaches_the_api(https, pki):
         result = diagnose(https.base_url, KEY, proxy=proxy.url("socks5h"),
                           ca_bundle=str(pki.ca_file))
         assert result.ok, result.lines()
+
+
+def test_an_https_proxy_works_for_requests_and_diagnose_alike(https, pki):
+    """TLS to the proxy, then CONNECT inside it: diagnose sent CONNECT in plain text."""
+    with Proxy("https", auth=True, tls_files=pki.server_files()) as proxy:
+        url = proxy.url()
+        assert url.startswith("https://")
+        assert "gpt-image-1" in listing(https.base_url, proxy=url, ca_bundle=str(pki.ca_file))
+        result = diagnose(https.base_url, KEY, proxy=url, ca_bundle=str(pki.ca_file))
+        assert result.ok, result.lines()
+        assert [s.step for s in result.steps] == ["dns", "tcp", "proxy", "tls", "http"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_an_https_proxy_with_an_untrusted_certificate_is_the_proxys_step(lang, https, pki,
+                                                                          monkeypatch):
+    monkeypatch.setenv("LANGUAGE", lang)
+    files = pki.server_files(ca=pki.other_ca)
+    with Proxy("https", tls_files=files) as proxy:
+        text = refused(https.base_url, proxy=proxy.url(), ca_bundle=str(pki.ca_file))
+        result = diagnose(https.base_url, KEY, proxy=proxy.url(), ca_bundle=str(pki.ca_file))
+    assert result.failure.step == "proxy" and result.failure.kind == "tls-untrusted"
+    assert text == result.summary()
+    assert ("127.0.0.1" in text) and ((CJK_RE.search(text) is not None) == (lang == "zh_CN"))
