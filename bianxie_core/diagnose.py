@@ -160,10 +160,7 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
         network._proxy_failure(e, route, host, port, seconds, trust), step="proxy")
     if network._scheme(route) not in PROXY_SCHEMES:  # requests would refuse it
         walk.run("proxy", lambda: _raise(OSError("unusable scheme")), failed, str)
-    proxy_host, _sep, proxy_port = label.rpartition(":")
-    proxy_host = proxy_host.strip("[]")
-    proxy_port = int(proxy_port) if proxy_port.isdigit() else 1080 if scheme.startswith(
-        "socks") else 8080
+    proxy_host, proxy_port = network.proxy_address(route)
     walk.run("dns", lambda: _resolve(proxy_host, proxy_port),
              lambda e: network.connect_failure(e, host, port, seconds, proxy=route),
              lambda a: _("The proxy {proxy} is at {addresses}.").format(

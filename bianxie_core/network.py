@@ -306,6 +306,15 @@ def proxy_label(proxy: str) -> str:
     return f"{host}:{port}" if port else (host or "?")
 
 
+def proxy_address(proxy: str) -> Tuple[str, int]:
+    """(host, port) requests connects to for ``proxy``: urllib3's default ports (80 for http,
+    443 for https) and PySocks' (1080) when none is written."""
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    scheme = _scheme(proxy)
+    default = 1080 if scheme.startswith("socks") else 443 if scheme == "https" else 80
+    return parts.hostname or "", parts.port or default
+
+
 def proxy_credentials(proxy: str) -> Tuple[str, str]:
     parts = urlsplit(proxy)
     return unquote(parts.username or ""), unquote(parts.password or "")
@@ -422,7 +431,7 @@ def connect_failure(exc: BaseException, host: str, port: int, seconds: float,
         if proxy:
             return Failure("dns", "dns", _(
                 "The proxy's host name {host} could not be found (DNS): check the proxy "
-                "setting.").format(host=proxy_label(proxy).rsplit(":", 1)[0]))
+                "setting.").format(host=proxy_address(proxy)[0]))
         return Failure("dns", "dns", _(
             "The host name {host} could not be found (DNS): check the base URL and the "
             "network.").format(host=host))
@@ -469,9 +478,8 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
             "socks5h://{proxy} or http://{proxy} (in the settings, or in ALL_PROXY or "
             "HTTPS_PROXY).").format(proxy=label, scheme=scheme))
     if scheme == "https" and _find(exc, (ssl.SSLError, ssl.CertificateError)) is not None:
-        parts = urlsplit(proxy)  # TLS to the proxy itself failed
-        tls = tls_failure(exc, proxy_label(proxy).rsplit(":", 1)[0], trust or trust_for(),
-                          parts.port or 443)
+        tls = tls_failure(exc, *proxy_address(proxy)[:1], trust or trust_for(),
+                          proxy_address(proxy)[1])  # TLS to the proxy itself failed
         return Failure("proxy", tls.kind, tls.sentence)
     if "Missing dependencies for SOCKS" in text:
         return Failure("proxy", "socks-missing", _(

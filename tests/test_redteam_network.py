@@ -279,3 +279,18 @@ def test_an_https_proxy_with_an_untrusted_certificate_is_the_proxys_step(lang, h
     assert result.failure.step == "proxy" and result.failure.kind == "tls-untrusted"
     assert text == result.summary()
     assert ("127.0.0.1" in text) and ((CJK_RE.search(text) is not None) == (lang == "zh_CN"))
+
+
+@pytest.mark.parametrize("proxy,port", [("http://bob:pw@127.0.0.1", 80),
+                                        ("socks5h://127.0.0.1", 1080)])
+def test_diagnose_tries_a_port_less_proxy_where_requests_does(proxy, port, monkeypatch):
+    """It split 'host:port' and took '127.0.0.1' for a name that does not resolve."""
+    tried = []
+
+    def connect(address, timeout=None, *args):
+        tried.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+    monkeypatch.setattr(socket, "create_connection", connect)
+    result = diagnose("https://api.example.test/v1", KEY, proxy=proxy, connect_timeout=1)
+    assert tried == [("127.0.0.1", port)], result.lines()
+    assert result.failure.step == "tcp" and result.failure.kind == "proxy-refused"
