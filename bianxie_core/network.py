@@ -478,8 +478,8 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
             "socks5h://{proxy} or http://{proxy} (in the settings, or in ALL_PROXY or "
             "HTTPS_PROXY).").format(proxy=label, scheme=scheme))
     if scheme == "https" and _find(exc, (ssl.SSLError, ssl.CertificateError)) is not None:
-        tls = tls_failure(exc, *proxy_address(proxy)[:1], trust or trust_for(),
-                          proxy_address(proxy)[1])  # TLS to the proxy itself failed
+        proxy_host, proxy_port = proxy_address(proxy)  # TLS to the proxy itself failed
+        tls = tls_failure(exc, proxy_host, trust or trust_for(), proxy_port)
         return Failure("proxy", tls.kind, tls.sentence)
     if "Missing dependencies for SOCKS" in text:
         return Failure("proxy", "socks-missing", _(
