@@ -255,7 +255,8 @@ for name, url, kw in {cases!r}:
 
 def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
     """The vendored requests/urllib3/PySocks of GIMP's Python: a UTF-8 proxy password, proxies
-    that never answer (HTTP CONNECT and SOCKS5), and socks:// named in one sentence."""
+    that never answer (HTTP CONNECT and SOCKS5), socks:// named in one sentence, and an
+    https:// proxy whose certificate the extra CA bundle trusts."""
     import socket
 
     odd = "пароль密码@:/%#é"
@@ -265,7 +266,8 @@ def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
     shutil.copy(pki.ca_file, gimp_env.host_path(f"{inner}/ca.pem"))
     try:
         with FakeServer(key=KEY, tls=pki.server_context()) as tls, \
-                Proxy("http", auth=True, password=odd) as auth, socket.socket() as silent:
+                Proxy("http", auth=True, password=odd) as auth, socket.socket() as silent, \
+                Proxy("https", auth=True, tls_files=pki.server_files()) as tls_proxy:
             silent.bind(("127.0.0.1", 0))
             silent.listen(8)
             port = silent.getsockname()[1]
@@ -276,6 +278,7 @@ def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
                 ("silent-socks", tls.base_url,
                  dict(ca, proxy=f"socks5h://bob:silent-pw@127.0.0.1:{port}")),
                 ("socks", tls.base_url, dict(ca, proxy="socks://bob:silent-pw@127.0.0.1:1")),
+                ("https-proxy", tls.base_url, dict(ca, proxy=tls_proxy.url())),
             ]
             code = CLIENT.format(vendor=gimp_env.vendor_dir, plugin=gimp_env.plugin_dir,
                                  cases=cases, key=KEY)
@@ -285,6 +288,7 @@ def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     found = {name: json.loads(value) for name, value in parse_marks(proc.stdout)}
     assert found["utf8"] == ["ok", True], found["utf8"]
+    assert found["https-proxy"] == ["ok", True], found["https-proxy"]
     for name in ("silent-http", "silent-socks"):
         kind, text = found[name]
         assert kind == "ConnectError" and f"The proxy 127.0.0.1:{port} did not answer" in text, \
