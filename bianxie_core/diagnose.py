@@ -5,15 +5,17 @@ sentence. It goes the way requests will: the proxy from the settings or the envi
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import os
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 from bianxie_core import errors, network
+from bianxie_core.addresses import PROXY_SCHEMES
 from bianxie_core.i18n import _
 
 
@@ -133,12 +135,13 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
                             lambda s: _("Connected to {address} port {port}.").format(
                                 address=s.getpeername()[0], port=port))
         else:
-            sock = _through_proxy(walk, route, scheme, host, port, https, connect_timeout)
+            sock = _through_proxy(walk, route, scheme, host, port, https, connect_timeout,
+                                  session.trust)
         if https:
-            sock.settimeout(timeout)
+            sock.settimeout(connect_timeout)  # as urllib3: the handshake is part of connecting
             context = network.ssl_context(session.trust)
-            sock = walk.run("tls", lambda: context.wrap_socket(sock, server_hostname=host),
-                            lambda e: _tls_failure(e, host, port, session.trust, timeout),
+            sock = walk.run("tls", lambda: _wrap(context, sock, host),
+                            lambda e: _tls_failure(e, host, port, session.trust, connect_timeout),
                             lambda s: _("{version}; the certificate is trusted by {trust}.")
                             .format(version=s.version(), trust=session.trust.describe()))
     finally:
@@ -151,11 +154,13 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
 
 
 def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, https: bool,
-                   seconds: float):
+                   seconds: float, trust: network.Trust):
     label = network.proxy_label(route)
-    proxy_host, _sep, proxy_port = label.rpartition(":")
-    proxy_port = int(proxy_port) if proxy_port.isdigit() else 1080 if scheme.startswith(
-        "socks") else 8080
+    failed = lambda e: dataclasses.replace(  # noqa: E731  (the proxy step, whatever the words)
+        network._proxy_failure(e, route, host, port, seconds, trust), step="proxy")
+    if network._scheme(route) not in PROXY_SCHEMES:  # requests would refuse it
+        walk.run("proxy", lambda: _raise(OSError("unusable scheme")), failed, str)
+    proxy_host, proxy_port = network.proxy_address(route)
     walk.run("dns", lambda: _resolve(proxy_host, proxy_port),
              lambda e: network.connect_failure(e, host, port, seconds, proxy=route),
              lambda a: _("The proxy {proxy} is at {addresses}.").format(
@@ -163,13 +168,13 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
     sock = walk.run("tcp", lambda: socket.create_connection((proxy_host, proxy_port), seconds),
                     lambda e: network.connect_failure(e, host, port, seconds, proxy=route),
                     lambda s: _("Connected to the proxy {proxy}.").format(proxy=label))
-    failed = lambda e: network._proxy_failure(e, route, host, port, seconds)  # noqa: E731
     opened = _("The proxy {proxy} opened a way to {host} port {port}.").format(
         proxy=label, host=host, port=port)
     if scheme.startswith("socks"):
         sock.close()
         if scheme in ("socks5", "socks4"):  # the name is looked up here, not at the proxy
-            walk.run("dns", lambda: _resolve(host, port), failed,
+            walk.run("dns", lambda: _resolve(host, port),
+                     lambda e: network._proxy_failure(e, route, host, port, seconds),
                      lambda a: _("{host} is at {addresses}.").format(
                          host=host, addresses=", ".join(a)))
         return walk.run("proxy", lambda: _socks_connect(route, scheme, proxy_host, proxy_port,
@@ -177,8 +182,25 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
                         failed, lambda s: opened)
     if not https:
         return sock  # plain HTTP goes through the proxy without a tunnel
+    if scheme == "https":  # TLS to the proxy first, as urllib3 does
+        return walk.run("proxy", lambda: _connect_tunnel(
+            _wrap(network.ssl_context(trust), sock, proxy_host), route, host, port), failed,
+            lambda s: opened)
     return walk.run("proxy", lambda: _connect_tunnel(sock, route, host, port), failed,
                     lambda s: opened)
+
+
+def _wrap(context, sock, host: str):
+    """TLS over ``sock``, which may itself be TLS (to an https:// proxy)."""
+    if isinstance(sock, ssl.SSLSocket):
+        from urllib3.util.ssltransport import SSLTransport
+
+        return SSLTransport(sock, context, server_hostname=host)
+    return context.wrap_socket(sock, server_hostname=host)
+
+
+def _raise(exc: Exception):
+    raise exc
 
 
 def _resolve(host: str, port: int) -> List[str]:
@@ -191,8 +213,7 @@ def _connect_tunnel(sock: socket.socket, proxy: str, host: str, port: int) -> so
     lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
     user, password = network.proxy_credentials(proxy)
     if user or password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        lines.append(f"Proxy-Authorization: Basic {token}")
+        lines.append(f"Proxy-Authorization: {network.basic_auth(user, password)}")
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     head = b""
     while b"\r\n\r\n" not in head:
@@ -230,11 +251,6 @@ def _tls_failure(exc: Exception, host: str, port: int, trust, seconds: float):
         return network.Failure("tls", "timeout", _(
             "{host} did not finish the secure handshake within {seconds:g} s: a proxy or "
             "firewall may be holding the connection.").format(host=host, seconds=seconds))
-    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, EOFError)) or \
-            "EOF occurred" in str(exc) or "UNEXPECTED_EOF" in str(exc):
-        return network.Failure("tls", "tls-closed", _(
-            "{host} closed the connection during the secure handshake: a firewall or proxy may "
-            "be blocking HTTPS to it.").format(host=host))
     return network.tls_failure(exc, host, trust, port)
 
 

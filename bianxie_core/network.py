@@ -12,11 +12,16 @@ Trust, in this order (see docs/network.md for why):
 
 On Python 3.13+ the checks are as strict as ``ssl.create_default_context()`` (VERIFY_X509_STRICT),
 so a CA certificate without a key-usage extension is refused; the sentence says so.
+
+Over 450 lines because the adapter and the words for its failures read the same exceptions
+(urllib3's and PySocks' wrapping) and change together; client.py imports both from here.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import socket
 import ssl
 import sys
@@ -29,6 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bianxie_core import errors
+from bianxie_core.addresses import PROXY_SCHEMES
 from bianxie_core.config import redact_url_password
 from bianxie_core.i18n import _
 
@@ -51,6 +57,8 @@ class Trust:
     extra: str = ""  # the extra CA bundle from the settings
     env_var: str = ""
     env_path: str = ""
+    # the bundle files' (size, mtime): a bundle fixed in place gets a new context and session
+    stamp: Tuple = ()
 
     def describe(self) -> str:
         if self.store == "env":
@@ -78,8 +86,17 @@ def trust_for(ca_bundle: str = "", environ: Optional[Mapping[str, str]] = None) 
     extra = os.path.expanduser(ca_bundle.strip()) if ca_bundle else ""
     env_var = next((v for v in BUNDLE_VARS if environ.get(v, "").strip()), "")
     if env_var and not extra:
-        return Trust("env", "", env_var, environ[env_var].strip())
-    return Trust("system" if has_truststore() else "certifi", extra)
+        path = environ[env_var].strip()
+        return Trust("env", "", env_var, path, _stamp(path))
+    return Trust("system" if has_truststore() else "certifi", extra, stamp=_stamp(extra))
+
+
+def _stamp(path: str) -> Tuple:
+    try:
+        found = os.stat(path) if path else None
+    except OSError:
+        return ()
+    return (found.st_size, found.st_mtime_ns, found.st_ino) if found else ()
 
 
 def ssl_context(trust: Trust) -> ssl.SSLContext:
@@ -133,7 +150,18 @@ class _Adapter(HTTPAdapter):
                                  **pool_kwargs)
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):
+        if _scheme(proxy) not in PROXY_SCHEMES:  # urllib3's ValueError would quote the password
+            raise requests.exceptions.ProxyError(f"Unusable proxy scheme {_scheme(proxy)}://")
+        if _scheme(proxy) == "https":  # the proxy's own certificate: the same trust
+            proxy_kwargs.setdefault("proxy_ssl_context", self._context)
         return super().proxy_manager_for(proxy, ssl_context=self._context, **proxy_kwargs)
+
+    def proxy_headers(self, proxy):
+        """Basic auth in UTF-8: requests' latin-1 raises UnicodeEncodeError for 密码."""
+        user, password = requests.utils.get_auth_from_url(proxy)
+        if not user:
+            return {}
+        return {"Proxy-Authorization": basic_auth(user, password)}
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -150,21 +178,66 @@ class _Adapter(HTTPAdapter):
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         try:
+            return self._send(request, stream, timeout, verify, cert, proxies)
+        except requests.RequestException as exc:
+            _forget_secrets(exc)
+            raise
+
+    def _send(self, request, stream, timeout, verify, cert, proxies):
+        try:
             return super().send(request, stream=stream, timeout=timeout, verify=verify,
                                 cert=cert, proxies=proxies)
         except requests.exceptions.InvalidSchema as exc:
             if "SOCKS" in str(exc):
                 raise requests.exceptions.ProxyError(exc, request=request) from exc
             raise
+        except requests.exceptions.ReadTimeout as exc:
+            if _in_tunnel(exc):  # the proxy never answered CONNECT: nothing was sent
+                raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
+                                                     request=request) from exc
+            raise
+        except requests.exceptions.ConnectTimeout as exc:
+            proxy = requests.utils.select_proxy(request.url, proxies) or ""
+            if proxy.lower().startswith("socks"):  # urllib3 names the API's host, not the proxy
+                raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
+                                                     request=request) from exc
+            raise
         except (requests.exceptions.ProxyError, requests.exceptions.SSLError,
                 requests.exceptions.Timeout):
             raise
         except requests.exceptions.ConnectionError as exc:
             proxy = requests.utils.select_proxy(request.url, proxies) or ""
-            if proxy.lower().startswith("socks") and _never_connected(exc):
+            if _in_tunnel(exc) or proxy.lower().startswith("socks") and _never_connected(exc):
                 raise requests.exceptions.ProxyError(exc.args[0] if exc.args else exc,
                                                      request=request) from exc
             raise
+
+
+# What an error keeps of the request (its Authorization header) and of the pool (a SOCKS
+# password in conn_kw): dropped, so that nothing holding the error holds the secrets.
+_HOLDERS = ("request", "response", "pool", "conn", "_pool")
+
+
+def _forget_secrets(exc: BaseException) -> None:
+    for item in causes(exc):
+        for name in _HOLDERS:
+            if name in vars(item):
+                setattr(item, name, None)
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+
+
+def _in_tunnel(exc: BaseException) -> bool:
+    """The error came while http.client waited for the proxy's answer to CONNECT."""
+    for item in causes(exc):
+        tb = item.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "_tunnel":
+                return True
+            tb = tb.tb_next
+    return False
 
 
 def _unverified() -> ssl.SSLContext:
@@ -198,11 +271,12 @@ def make_session(proxy: str = "", ca_bundle: str = "",
         with _lock:
             session = _sessions.get((proxy, trust))
             if session is None:
-                session = _sessions[(proxy, trust)] = Session()
+                adapter = _Adapter(ssl_context(trust))  # ConfigError: nothing is cached
+                session = Session()
                 session.trust = trust
-                adapter = _Adapter(ssl_context(trust))
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
+                _sessions[(proxy, trust)] = session
     if proxy:
         session.proxies.update({"http": proxy, "https": proxy})
     if ca_bundle:
@@ -227,7 +301,18 @@ def proxy_label(proxy: str) -> str:
         host, port = parts.hostname, parts.port
     except ValueError:
         return redact_url_password(proxy).rsplit("@", 1)[-1]
+    if host and ":" in host:  # IPv6, as it is written in a URL
+        host = f"[{host}]"
     return f"{host}:{port}" if port else (host or "?")
+
+
+def proxy_address(proxy: str) -> Tuple[str, int]:
+    """(host, port) requests connects to for ``proxy``: urllib3's default ports (80 for http,
+    443 for https) and PySocks' (1080) when none is written."""
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    scheme = _scheme(proxy)
+    default = 1080 if scheme.startswith("socks") else 443 if scheme == "https" else 80
+    return parts.hostname or "", parts.port or default
 
 
 def proxy_credentials(proxy: str) -> Tuple[str, str]:
@@ -277,7 +362,8 @@ def tls_failure(exc: BaseException, host: str, trust: Trust, port: int = 443) ->
     verify = _find(exc, ssl.SSLCertVerificationError)
     message = (getattr(verify, "verify_message", "") or "") if verify else ""
     code = getattr(verify, "verify_code", None) if verify else None
-    text = (message + " " + _text(exc)).lower()
+    raw = message + " " + _text(exc)
+    text = raw.lower()
     if code == 62 or "hostname mismatch" in text or "doesn't match" in text or \
             "ip address mismatch" in text:
         return Failure("tls", "tls-hostname", _(
@@ -307,9 +393,19 @@ def tls_failure(exc: BaseException, host: str, trust: Trust, port: int = 443) ->
         return Failure("tls", "tls-not-https", _(
             "{host} does not speak HTTPS on port {port}: check the base URL (http:// or "
             "https://, and the port).").format(host=host, port=port))
+    if _find(exc, (ConnectionResetError, ConnectionAbortedError, EOFError)) is not None or \
+            "eof occurred" in text or "unexpected_eof" in text:
+        return Failure("tls", "tls-closed", _(
+            "{host} closed the connection during the secure handshake: a firewall or proxy may "
+            "be blocking HTTPS to it.").format(host=host))
+    if "protocol_version" in text or "unsupported protocol" in text or \
+            "no protocols available" in text:
+        return Failure("tls", "tls-old", _(
+            "{host} offers only a TLS version too old for this Python (TLS 1.0 or 1.1): the "
+            "server, or a proxy that inspects HTTPS, must be updated.").format(host=host))
     return Failure("tls", "tls-other", _(
         "The secure connection to {host} failed ({reason}): check the clock, the proxy and "
-        "the CA bundle in Settings.").format(host=host, reason=tls_reason(text)))
+        "the CA bundle in Settings.").format(host=host, reason=tls_reason(raw)))
 
 
 def tls_reason(text: str) -> str:
@@ -321,10 +417,8 @@ def tls_reason(text: str) -> str:
         return _("its certificate could not be verified")
     if "wrong_version_number" in lowered or "wrong version number" in lowered:
         return _("it does not speak HTTPS on that port")
-    for word in text.split():
-        if word.startswith("[SSL:") or word.isupper() and "_" in word:
-            return "SSL " + word.strip("[]:").replace("SSL:", "")
-    return _("the handshake failed")
+    found = re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", text)  # OpenSSL's [SSL: REASON]
+    return "SSL " + found.group(0) if found else _("the handshake failed")
 
 
 def connect_failure(exc: BaseException, host: str, port: int, seconds: float,
@@ -337,7 +431,7 @@ def connect_failure(exc: BaseException, host: str, port: int, seconds: float,
         if proxy:
             return Failure("dns", "dns", _(
                 "The proxy's host name {host} could not be found (DNS): check the proxy "
-                "setting.").format(host=proxy_label(proxy).rsplit(":", 1)[0]))
+                "setting.").format(host=proxy_address(proxy)[0]))
         return Failure("dns", "dns", _(
             "The host name {host} could not be found (DNS): check the base URL and the "
             "network.").format(host=host))
@@ -369,15 +463,24 @@ def proxy_failure(exc: BaseException, url: str, session: requests.Session,
     parts = urlsplit(url)
     host = parts.hostname or "?"
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return _proxy_failure(exc, proxy, host, port, seconds)
+    return _proxy_failure(exc, proxy, host, port, seconds, getattr(session, "trust", None))
 
 
 def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
-                   seconds: float) -> Failure:
+                   seconds: float, trust: Optional[Trust] = None) -> Failure:
     label = proxy_label(proxy) if proxy else _("(from the environment)")
     text = _text(exc)
     user, _password = proxy_credentials(proxy) if proxy else ("", "")
     scheme = _scheme(proxy)
+    if scheme not in PROXY_SCHEMES:
+        return Failure("proxy", "proxy-scheme", _(
+            "The proxy {proxy} is written as {scheme}://, which cannot be used: write it as "
+            "socks5h://{proxy} or http://{proxy} (in the settings, or in ALL_PROXY or "
+            "HTTPS_PROXY).").format(proxy=label, scheme=scheme))
+    if scheme == "https" and _find(exc, (ssl.SSLError, ssl.CertificateError)) is not None:
+        proxy_host, proxy_port = proxy_address(proxy)  # TLS to the proxy itself failed
+        tls = tls_failure(exc, proxy_host, trust or trust_for(), proxy_port)
+        return Failure("proxy", tls.kind, tls.sentence)
     if "Missing dependencies for SOCKS" in text:
         return Failure("proxy", "socks-missing", _(
             "SOCKS proxies need the PySocks package: run install.py again (or `pip install "
@@ -411,7 +514,7 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
             "The host name {host} could not be found (DNS) on this computer: write the proxy "
             "as socks5h:// so that the proxy looks names up.").format(host=host))
     if "closed unexpectedly" in text or "RemoteDisconnected" in text or \
-            "Connection reset" in text:
+            "Connection reset" in text or "BadStatusLine" in text:
         return Failure("proxy", "proxy-closed", _(
             "The proxy {proxy} closed the connection before {host} was reached: check the "
             "proxy's type (http:// or socks5://), its port, and whether it needs a password.")

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional, Sequence
+from urllib.parse import quote
 
 import trustme
 from cryptography import x509
@@ -59,6 +60,13 @@ class Pki:
             cert = (ca or self.ca).issue_cert(*names)
         cert.configure_cert(ctx)
         return ctx
+
+    def server_files(self, names: Sequence[str] = NAMES,
+                     ca: Optional[trustme.CA] = None) -> "tuple[Path, Path]":
+        """A certificate chain and key file for ``names``, signed by ``ca`` (the test CA)."""
+        cert = (ca or self.ca).issue_cert(*names)
+        chain = self._write("server-chain.pem", b"".join(p.bytes() for p in cert.cert_chain_pems))
+        return chain, self._write("server.key", cert.private_key_pem.bytes())
 
     def no_key_usage(self, names: Sequence[str] = NAMES) -> "tuple[Path, ssl.SSLContext]":
         """A CA without the key-usage extension (as some company proxies make them) and a
@@ -119,9 +127,12 @@ main()
 class Proxy:
     """pproxy serving one protocol on 127.0.0.1, with a password or without."""
 
-    def __init__(self, scheme: str = "http", auth: bool = False):
-        self.scheme = scheme  # "http" or "socks5"
+    def __init__(self, scheme: str = "http", auth: bool = False, password: str = PROXY_PASSWORD,
+                 tls_files: Optional[Sequence[Path]] = None):
+        self.scheme = scheme  # "http" or "socks5"; "https" with tls_files (cert chain, key)
+        self.tls_files = tls_files
         self.auth = auth
+        self.password = password
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
         self._log = tempfile.NamedTemporaryFile(prefix="pproxy-", suffix=".log", delete=False)
@@ -136,17 +147,18 @@ class Proxy:
         """The proxy URL a user writes; ``credentials`` "user:password" (default: the right
         ones when the proxy needs them)."""
         if credentials is None and self.auth:
-            credentials = f"{PROXY_USER}:{PROXY_PASSWORD}"
+            credentials = f"{PROXY_USER}:{quote(self.password, safe='')}"
         who = f"{credentials}@" if credentials else ""
         return f"{scheme or self.scheme}://{who}127.0.0.1:{self.port}"
 
     def start(self) -> "Proxy":
-        listen = f"{self.scheme}://127.0.0.1:{self.port}"
+        listen = f"{'http+ssl' if self.scheme == 'https' else self.scheme}://127.0.0.1:{self.port}"
         if self.auth:
-            listen += f"#{PROXY_USER}:{PROXY_PASSWORD}"
+            listen += f"#{PROXY_USER}:{self.password}"
         # --auth 0: ask every connection for the password (pproxy remembers an IP otherwise)
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-c", LAUNCH, "-l", listen, "--auth", "0", "-v"],
+            [sys.executable, "-u", "-c", LAUNCH, "-l", listen, "--auth", "0", "-v"] +
+            (["--ssl", ",".join(map(str, self.tls_files))] if self.tls_files else []),
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -238,3 +238,60 @@ def test_diagnose_in_gimps_python_names_each_step(gimp_env, tmp_path):
     assert found["strict"][0] == "tls-strict" and "key usage" in found["strict"][2]
     assert found["untrusted"][0] == "tls-untrusted"
     assert "the system's certificate store" in found["untrusted"][2]
+
+
+CLIENT = r'''
+import json, sys
+sys.path[:0] = [{vendor!r}, {plugin!r}]
+from bianxie_core.client import ImagesClient
+for name, url, kw in {cases!r}:
+    try:
+        found = ImagesClient(url, {key!r}, connect_timeout=2, timeout=4, **kw).list_models()
+        print("MARK", name, json.dumps(["ok", "gpt-image-1" in found]))
+    except Exception as exc:
+        print("MARK", name, json.dumps([type(exc).__name__, str(exc)]))
+'''
+
+
+def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
+    """The vendored requests/urllib3/PySocks of GIMP's Python: a UTF-8 proxy password, proxies
+    that never answer (HTTP CONNECT and SOCKS5), socks:// named in one sentence, and an
+    https:// proxy whose certificate the extra CA bundle trusts."""
+    import socket
+
+    odd = "пароль密码@:/%#é"
+    pki = Pki(tmp_path / "pki")
+    inner = f"/tmp/bx-rt-{uuid.uuid4().hex[:8]}"
+    gimp_env.host_path(inner).mkdir(parents=True)
+    shutil.copy(pki.ca_file, gimp_env.host_path(f"{inner}/ca.pem"))
+    try:
+        with FakeServer(key=KEY, tls=pki.server_context()) as tls, \
+                Proxy("http", auth=True, password=odd) as auth, socket.socket() as silent, \
+                Proxy("https", auth=True, tls_files=pki.server_files()) as tls_proxy:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            port = silent.getsockname()[1]
+            ca = {"ca_bundle": f"{inner}/ca.pem"}
+            cases = [
+                ("utf8", tls.base_url, dict(ca, proxy=auth.url())),
+                ("silent-http", tls.base_url, dict(ca, proxy=f"http://127.0.0.1:{port}")),
+                ("silent-socks", tls.base_url,
+                 dict(ca, proxy=f"socks5h://bob:silent-pw@127.0.0.1:{port}")),
+                ("socks", tls.base_url, dict(ca, proxy="socks://bob:silent-pw@127.0.0.1:1")),
+                ("https-proxy", tls.base_url, dict(ca, proxy=tls_proxy.url())),
+            ]
+            code = CLIENT.format(vendor=gimp_env.vendor_dir, plugin=gimp_env.plugin_dir,
+                                 cases=cases, key=KEY)
+            proc = gimp_env.run(["python3", "-c", code], env={"LANGUAGE": "en"})
+    finally:
+        shutil.rmtree(gimp_env.host_path(inner), ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    found = {name: json.loads(value) for name, value in parse_marks(proc.stdout)}
+    assert found["utf8"] == ["ok", True], found["utf8"]
+    assert found["https-proxy"] == ["ok", True], found["https-proxy"]
+    for name in ("silent-http", "silent-socks"):
+        kind, text = found[name]
+        assert kind == "ConnectError" and f"The proxy 127.0.0.1:{port} did not answer" in text, \
+            found[name]
+    assert found["socks"][0] == "ConnectError" and "socks5h://" in found["socks"][1]
+    assert "silent-pw" not in proc.stdout and odd not in proc.stdout
