@@ -278,7 +278,8 @@ class Placer:
         # framings, the one whose coarse correlation peaks highest
         grey = image.convert("L")
         lumas = {f: map_back(plan, grey, f, _BOX).astype(np.float32) for f in framings}
-        framing = max(framings, key=lambda f: self.registrar.peak(lumas[f]))
+        framing = framings[0] if len(framings) == 1 else max(
+            framings, key=lambda f: self.registrar.peak(lumas[f]))
         estimate = self.registrar.estimate(lumas[framing])
         framing = "stretch" if estimate.status == "refused" else framing
         found = diagnosis.describe(estimate, framing, plan.region)
