@@ -45,6 +45,10 @@ TEXTURE = 3.0  # levels per pixel: a sample point's gradient at least this
 MIN_TEXTURED = 200  # textured kept pixels at the level the flatness is judged on
 MAX_UNCERTAINTY = 0.08  # px: the predicted error of the estimate (noise NOISE) beyond: refused
 NOISE = 6.0  # levels: the re-texturing a model adds, for the predicted error
+# a match this close to the best farther away (correlation.RIVAL_DISTANCE): a repeating
+# texture or stripes, where a period's shift looks as right as none (a wall of identical
+# bricks: 0.001 below; the test photos at the largest drift: 0.025 and more)
+AMBIGUOUS = 0.01
 MIN_MATCH = 0.5  # correlation of the kept area after alignment below: no match
 ALIGNED = 0.25  # px: a drift below this is left alone
 ITERATIONS = 12
@@ -93,7 +97,7 @@ class Estimate:
     status: str  # "aligned" (nothing to do), "corrected", "refused"
     drift: Optional[Drift] = None
     displacement: float = 0.0  # px, over the area that matters
-    reason: str = ""  # refused: "little-kept", "flat", "no-match", "no-gain"
+    reason: str = ""  # refused: "little-kept", "flat", "ambiguous", "no-match", "no-gain"
     score: float = 0.0  # correlation of the kept samples after the estimate
     score_before: float = 0.0  # ... and without it
 
@@ -304,7 +308,9 @@ class Registrar:
                                 before)
         images = _pyramid(answer, self.levels)
         top = self.levels - 1
-        dx, dy, _peak = self._coarse.shift(images[-1])
+        dx, dy, peak, rival = self._coarse.shift(images[-1])
+        if rival > peak - AMBIGUOUS:
+            return Estimate("refused", reason="ambiguous")
         m = np.array([[1.0, 0, dx * 2 ** top], [0, 1.0, dy * 2 ** top], [0, 0, 1.0]])
         for level in range(top, -1, -1):
             m, ok = self._refine(m, images[level], self.steps[level], level)

@@ -1,0 +1,72 @@
+"""Registration against answers and pictures meant to fool it: it refuses or stays right, and
+never leaves a result worse than placing without it (tests/alignment_cases.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bianxie_core import registration as reg
+from tests.alignment_cases import PAINT, Edit, ellipse, mean_error, paint_offset
+from tests.fakeapi.redraw import Redraw
+from tests.test_registration import drifted, kept_around, similarity
+
+
+def bricks(shape=(500, 741), width=24, height=12) -> np.ndarray:
+    """A wall of identical bricks: every period of it looks the same."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    shifted = xx + (yy // height % 2) * (width // 2)
+    mortar = (yy % height < 2) | (shifted % width < 2)
+    return np.where(mortar[..., None], np.uint8(200),
+                    np.array([170, 80, 60], np.uint8)).astype(np.uint8)
+
+
+def stripes(shape=(400, 600), period=14) -> np.ndarray:
+    """Vertical stripes: a shift along them cannot be told."""
+    h, w = shape
+    xx = np.arange(w)[None, :].repeat(h, 0)
+    grey = (128 + 80 * np.sin(2 * np.pi * xx / period)).astype(np.uint8)
+    return np.dstack([grey] * 3)
+
+
+@pytest.mark.parametrize("shift", [(14, 0), (0, 8), (5, 3)])
+def test_a_repeating_texture_is_refused_rather_than_aliased(shift):
+    pixels = bricks()
+    edit = Edit(pixels, ellipse(pixels.shape, (0.5, 0.5), (0.15, 0.18)))
+    k = edit.plan.api_size.width / edit.plan.canvas.width  # answer px a layer px
+    drift = Redraw(dx=shift[0] * k, dy=shift[1] * k)
+    placement = edit.placer("align").place(edit.answer(drift))
+    assert placement.alignment["status"] == "refused"
+    assert placement.alignment["reason"] == "ambiguous"
+    assert "repeats itself" in placement.alignment["note"]
+    painted, asked = edit.answer(drift, PAINT), edit.answer(Redraw(), PAINT)
+    assert paint_offset(edit, painted, asked, "align") == pytest.approx(
+        paint_offset(edit, painted, asked, "off"), abs=1e-6)
+
+
+def test_stripes_leave_the_shift_along_them_unknown():  # the predicted error says so
+    original = stripes()
+    h, w = original.shape[:2]
+    kept = kept_around(original.shape)
+    answer = drifted(original, similarity(0, 9, 1.0, 0.0, (w / 2, h / 2)))
+    found = reg.Registrar(reg.luma(original), kept).estimate(reg.luma(answer))
+    assert found.status == "refused"
+
+
+def test_a_textured_wall_whose_bricks_differ_is_still_aligned():
+    pixels = bricks().astype(np.int16)
+    rng = np.random.default_rng(1)
+    h, w = pixels.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    row = yy // 12
+    tone = rng.normal(0, 6, (row.max() + 1, (w + 12) // 24 + 1))
+    pixels = np.clip(pixels + tone[row, (xx + row % 2 * 12) // 24][..., None], 0, 255)
+    pixels = pixels.astype(np.uint8)
+    edit = Edit(pixels, ellipse(pixels.shape, (0.5, 0.5), (0.15, 0.18)))
+    k = edit.plan.api_size.width / edit.plan.canvas.width
+    answer = edit.answer(Redraw(dx=20 * k))
+    result, placement = edit.place(answer, "align")
+    assert placement.alignment["status"] == "corrected"
+    assert placement.alignment["dx"] == pytest.approx(20, abs=0.1)
+    assert mean_error(result, pixels, edit.selected()) < 3
