@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bianxie_core import registration as reg
-from tests.alignment_cases import PAINT, Edit, ellipse, mean_error, paint_offset
+from tests.alignment_cases import PAINT, Edit, ellipse, mean_error, paint_offset, photo
 from tests.fakeapi.redraw import Redraw
 from tests.test_registration import drifted, kept_around, similarity
 
@@ -70,3 +71,30 @@ def test_a_textured_wall_whose_bricks_differ_is_still_aligned():
     assert placement.alignment["status"] == "corrected"
     assert placement.alignment["dx"] == pytest.approx(20, abs=0.1)
     assert mean_error(result, pixels, edit.selected()) < 3
+
+
+@pytest.fixture(scope="module")
+def issue_edit():
+    pixels = photo("coffee.png", (741, 500))
+    return Edit(pixels, ellipse(pixels.shape, (0.2, 0.25), (0.12, 0.15)))
+
+
+def _toned(answer: Image.Image, kind: str) -> Image.Image:
+    a = np.asarray(answer).astype(np.float32)
+    h, w = a.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    if kind == "vignette":
+        gain = 1 - 0.4 * (((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2)
+    else:
+        gain = 0.7 + 0.6 * xx / w
+    return Image.fromarray(np.clip(np.rint(a * gain[..., None]), 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["vignette", "ramp"])
+def test_a_tone_drift_without_a_geometric_one_is_not_taken_for_a_drift(issue_edit, kind):
+    answer = _toned(issue_edit.answer(Redraw()), kind)
+    result, placement = issue_edit.place(answer, "align")
+    off, _placement = issue_edit.place(answer, "off")
+    assert placement.alignment["status"] == "aligned"
+    assert placement.alignment["moved"] < 0.1
+    assert np.abs(result.astype(int) - off.astype(int)).max() <= 1
