@@ -14,10 +14,11 @@ so the answer resampled at ``M·x`` is aligned (``warp``).
 ``Registrar(luma, kept, area)`` does what needs no answer (pyramid, sample points, the
 template's gradients, the refusals for flat or small kept areas). ``estimate(answer)`` finds
 the shift at the coarsest level by masked normalised cross-correlation (Padfield, "Masked
-object registration in the Fourier domain", 2012), then refines a similarity together with a
-gain varying smoothly over the region and an offset by robust (Tukey) inverse-compositional Gauss–Newton (Baker & Matthews, "Lucas-
-Kanade 20 years on", 2004), coarse to fine, on the sample points only: the answer is sampled at
-a few thousand points per step and never warped whole while estimating.
+object registration in the Fourier domain", 2012), refusing a repeating texture whose shift
+could be a period off, then refines a similarity together with a gain varying smoothly over the
+region and an offset by robust (Tukey) inverse-compositional Gauss–Newton (Baker & Matthews,
+"Lucas-Kanade 20 years on", 2004), coarse to fine, on the sample points only: the answer is
+sampled at a few thousand points per step and never warped whole while estimating.
 """
 
 from __future__ import annotations
