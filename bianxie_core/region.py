@@ -49,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import compositing as comp
-from bianxie_core import diagnosis, png, registration
+from bianxie_core import diagnosis, png, registration, resampling
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
@@ -295,7 +295,7 @@ class Placer:
         part = Bounds(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
         local = map_back(plan, image, framing, _LANCZOS, part)
         to_local = np.array([[1, 0, -part.x], [0, 1, -part.y], [0, 0, 1.0]])
-        aligned = registration.warp(raw, to_local @ matrix, self.shown, local)
+        aligned = resampling.warp(raw, to_local @ matrix, self.shown, local)
         return raw, aligned, found, matrix
 
 
@@ -428,14 +428,14 @@ class IgnoredMaskCheck:
 
     def ignored(self, generated: np.ndarray, matrix: np.ndarray | None = None) -> bool:
         """Whether the answer changed much far from the mask; ``matrix``: the drift to take
-        out of ``generated`` first (as registration.warp takes it)."""
+        out of ``generated`` first (as resampling.warp takes it)."""
         if not self.enough:
             return False
         a, b = self.original, self._small(generated)
         if matrix is not None:
             h, w = generated.shape[:2]
             scale = np.diag([self.size[0] / w, self.size[1] / h, 1.0])
-            b = registration.warp(b, scale @ matrix @ np.linalg.inv(scale))
+            b = resampling.warp(b, scale @ matrix @ np.linalg.inv(scale))
         fit = comp.fit_gain_offset(a, b, self.far, (0.67, 1.5), (-64.0, 64.0))
         diff = np.abs(fit.apply(a).astype(np.int16) - b.astype(np.int16)).max(axis=2)
         return float(np.mean(diff[self.far] > _CHANGED)) > _CHANGED_SHARE
