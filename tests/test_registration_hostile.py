@@ -3,13 +3,15 @@ never leaves a result worse than placing without it (tests/alignment_cases.py)."
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from bianxie_core import registration as reg
 from tests.alignment_cases import PAINT, Edit, ellipse, mean_error, paint_offset, photo
-from tests.fakeapi.redraw import Redraw
+from tests.fakeapi.redraw import REALISTIC, Redraw
 from tests.test_registration import drifted, kept_around, similarity
 
 
@@ -98,3 +100,63 @@ def test_a_tone_drift_without_a_geometric_one_is_not_taken_for_a_drift(issue_edi
     assert placement.alignment["status"] == "aligned"
     assert placement.alignment["moved"] < 0.1
     assert np.abs(result.astype(int) - off.astype(int)).max() <= 1
+
+
+def _answers(edit: Edit) -> dict:
+    a = np.asarray(edit.answer(REALISTIC))
+    return {
+        "mirrored": Image.fromarray(np.ascontiguousarray(a[:, ::-1])),
+        "rotated 90°": Image.fromarray(np.ascontiguousarray(np.rot90(a))),
+        "another picture": Image.fromarray(photo("astronaut.png", a.shape[1::-1])),
+        "black": Image.fromarray(np.zeros_like(a)),
+        "float NaN": Image.fromarray(np.full(a.shape[:2], np.nan, np.float32)),
+        "shifted 10 %": edit.answer(Redraw(dx=0.1 * a.shape[1])),
+        "scaled 10 %": edit.answer(Redraw(scale=1.1)),
+    }
+
+
+@pytest.mark.parametrize("name", ["mirrored", "rotated 90°", "another picture", "black",
+                                  "float NaN", "shifted 10 %", "scaled 10 %"])
+def test_an_answer_that_cannot_be_aligned_is_placed_as_without_registration(issue_edit, name):
+    answer = _answers(issue_edit)[name]
+    result, placement = issue_edit.place(answer, "align")
+    off, _placement = issue_edit.place(answer, "off")
+    assert placement.alignment["status"] == "refused"
+    assert np.array_equal(result, off)
+    assert all(math.isfinite(v) for v in placement.alignment.values() if isinstance(v, float))
+
+
+def test_a_drift_beyond_the_stated_range_is_refused_or_still_right(issue_edit):
+    answer = issue_edit.answer(Redraw(rotation=5.0))  # the range stated is 2°
+    result, placement = issue_edit.place(answer, "align")
+    off, _placement = issue_edit.place(answer, "off")
+    found = placement.alignment
+    if found["status"] == "corrected":
+        assert found["rotation"] == pytest.approx(5.0, abs=0.05)
+    selected = issue_edit.selected()
+    assert mean_error(result, issue_edit.pixels, selected) <= mean_error(
+        off, issue_edit.pixels, selected)
+
+
+def _box(shape, x0, y0, x1, y1) -> np.ndarray:
+    out = np.zeros(shape[:2], np.uint8)
+    out[y0:y1, x0:x1] = 255
+    return out
+
+
+@pytest.mark.parametrize("box", [(0, 0, 12, 12), (729, 200, 741, 215), (300, 100, 301, 400),
+                                 (100, 250, 600, 251), (8, 6, 733, 494)],
+                         ids=["tiny corner", "tiny edge", "1xN", "Nx1", "95 %"])
+def test_odd_selections_are_never_made_worse(box):
+    pixels = photo("coffee.png", (741, 500))
+    edit = Edit(pixels, _box(pixels.shape, *box))
+    answer = edit.answer(REALISTIC)
+    result, placement = edit.place(answer, "align")
+    again, _placement = edit.place(answer, "align")
+    off, _placement = edit.place(answer, "off")
+    assert np.array_equal(result, again)  # deterministic
+    selected = edit.selected()
+    assert mean_error(result, pixels, selected) <= mean_error(off, pixels, selected) + 0.05
+    outside = ~np.zeros(pixels.shape[:2], bool)
+    outside[edit.plan.region.slices] = False
+    assert np.array_equal(result[outside], pixels[outside])
