@@ -41,6 +41,9 @@ class MaskedCorrelation:
     def shift(self, image: np.ndarray) -> Tuple[float, float, float, float]:
         """(dx, dy, peak, rival): where the template's content lies in ``image``, how well it
         matches there, and how well at the best shift more than RIVAL_DISTANCE away."""
+        held = np.isfinite(image)
+        if not held.all():  # NaN where an answer holds nothing: flat there
+            image = np.where(held, image, image[held].mean() if held.any() else 0.0)
         g = image.astype(np.float64) * self.mask
         g1, g2 = self._fft(g), self._fft(g * g)
         sg = self._ifft(self.m1 * g1)

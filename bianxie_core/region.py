@@ -275,13 +275,22 @@ class Placer:
                 > _SAME_ASPECT:
             framings = _FRAMINGS
         # registered on the luma, scaled back by area: enough to register on; of several
-        # framings, the one whose coarse correlation peaks highest
+        # framings, the first, by how high its coarse correlation peaks, that registers (a
+        # cropped answer peaks low: most of the canvas is missing from it)
         grey = image.convert("L")
         lumas = {f: map_back(plan, grey, f, _BOX).astype(np.float32) for f in framings}
-        framing = framings[0] if len(framings) == 1 else max(
-            framings, key=lambda f: self.registrar.peak(lumas[f]))
-        estimate = self.registrar.estimate(lumas[framing])
-        framing = "stretch" if estimate.status == "refused" else framing
+        if "cover" in lumas:  # what lies beyond a cropped answer is no part of it
+            lumas["cover"][~_answered(plan, image, None, lumas["cover"].shape)] = np.nan
+        if len(framings) > 1:
+            framings = sorted(framings, key=lambda f: -self.registrar.peak(lumas[f]))
+        tried = []
+        for framing in framings:
+            tried.append(self.registrar.estimate(lumas[framing]))
+            if tried[-1].status != "refused":
+                estimate = tried[-1]
+                break
+        else:  # the reason of the likeliest framing
+            estimate, framing = tried[0], "stretch"
         found = diagnosis.describe(estimate, framing, plan.region)
         if estimate.status != "corrected":
             generated = map_back(plan, image, framing)

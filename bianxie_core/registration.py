@@ -178,6 +178,10 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray
         row = base + (j - 1) * w
         out += (flat[row - 1] * wx[0] + flat[row] * wx[1] + flat[row + 1] * wx[2]
                 + flat[row + 2] * wx[3]) * wy[j]
+    held = np.isfinite(out)  # NaN: where the answer holds nothing (estimate)
+    if not held.all():
+        inside &= held
+        out[~held] = 0
     return out, inside
 
 
@@ -291,7 +295,9 @@ class Registrar:
         return self._coarse.shift(_pyramid(answer, self.levels)[-1])[2]
 
     def estimate(self, answer: np.ndarray) -> Estimate:
-        """The drift of ``answer`` (float32 luma, the region's shape) from the original."""
+        """The drift of ``answer`` (float32 luma, the region's shape) from the original; NaN
+        where the answer holds nothing (a model that cropped the canvas), which counts for
+        nothing."""
         if self.refusal:
             return Estimate("refused", reason=self.refusal)
         if answer.shape != self.shape:

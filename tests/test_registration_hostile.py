@@ -160,3 +160,18 @@ def test_odd_selections_are_never_made_worse(box):
     outside = ~np.zeros(pixels.shape[:2], bool)
     outside[edit.plan.region.slices] = False
     assert np.array_equal(result[outside], pixels[outside])
+
+
+@pytest.mark.parametrize("size", [(432, 1024), (1024, 432)], ids=["3:7", "7:3"])
+def test_a_square_canvas_cropped_to_3_7_is_aligned_on_what_the_answer_holds(size):
+    from dataclasses import replace
+    pixels = photo("astronaut.png")
+    edit = Edit(pixels, ellipse(pixels.shape))
+    assert tuple(edit.plan.api_size) == (1024, 1024)
+    answer = edit.answer(replace(REALISTIC, framing="cover"), size=size)
+    result, placement = edit.place(answer, "align")
+    off, _placement = edit.place(answer, "off")
+    found = placement.alignment
+    assert (found["status"], found.get("framing")) == ("corrected", "cover")
+    selected = edit.selected()
+    assert mean_error(result, pixels, selected) < mean_error(off, pixels, selected) / 3
