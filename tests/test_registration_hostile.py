@@ -175,3 +175,16 @@ def test_a_square_canvas_cropped_to_3_7_is_aligned_on_what_the_answer_holds(size
     assert (found["status"], found.get("framing")) == ("corrected", "cover")
     selected = edit.selected()
     assert mean_error(result, pixels, selected) < mean_error(off, pixels, selected) / 3
+
+
+@pytest.mark.parametrize("colour_type", [0, 2], ids=["grey 16-bit", "RGB 48-bit"])
+def test_a_drifted_16_bit_answer_is_aligned_like_its_8_bit_version(issue_edit, colour_type):
+    from tests.test_region_align import _png16
+    answer = np.asarray(issue_edit.answer(REALISTIC))
+    if colour_type == 0:
+        answer = np.asarray(Image.fromarray(answer).convert("L"))
+    placer = issue_edit.placer("align")
+    eight = placer.place(Image.fromarray(answer).convert("RGB"))
+    sixteen = placer.place(_png16(answer.astype(np.uint16) * 257, colour_type))
+    assert eight.alignment["status"] == sixteen.alignment["status"] == "corrected"
+    assert np.abs(sixteen.patch.astype(int) - eight.patch.astype(int)).max() <= 1
