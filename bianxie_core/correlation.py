@@ -12,6 +12,9 @@ from typing import Tuple
 import numpy as np
 
 
+RIVAL_DISTANCE = 3  # px of the correlated images: nearer than this is the same peak
+
+
 class MaskedCorrelation:
     """Normalised cross-correlation of a masked template with an image under the same mask,
     over all shifts up to ``reach`` of its longer side, by FFT; the template's side is kept."""
@@ -35,8 +38,12 @@ class MaskedCorrelation:
     def _ifft(self, a: np.ndarray) -> np.ndarray:
         return np.fft.irfft2(a, self.shape)
 
-    def shift(self, image: np.ndarray) -> Tuple[float, float, float]:
-        """(dx, dy, peak): where the template's content lies in ``image``."""
+    def shift(self, image: np.ndarray) -> Tuple[float, float, float, float]:
+        """(dx, dy, peak, rival): where the template's content lies in ``image``, how well it
+        matches there, and how well at the best shift more than RIVAL_DISTANCE away."""
+        held = np.isfinite(image)
+        if not held.all():  # NaN where an answer holds nothing: flat there
+            image = np.where(held, image, image[held].mean() if held.any() else 0.0)
         g = image.astype(np.float64) * self.mask
         g1, g2 = self._fft(g), self._fft(g * g)
         sg = self._ifft(self.m1 * g1)
@@ -52,7 +59,14 @@ class MaskedCorrelation:
         dy, dx = int(ys[iy]), int(xs[ix])
         dy = dy - self.shape[0] if dy > r else dy
         dx = dx - self.shape[1] if dx > r else dx
-        return float(dx), float(dy), float(window[iy, ix])
+        best = float(window[iy, ix])
+        # the best match farther than RIVAL_DISTANCE from it: a repeating texture (bricks,
+        # fabric) or stripes match nearly as well a period or a stripe away
+        oy = np.where(ys > r, ys - self.shape[0], ys)[:, None] - dy
+        ox = np.where(xs > r, xs - self.shape[1], xs)[None, :] - dx
+        far = oy * oy + ox * ox > RIVAL_DISTANCE * RIVAL_DISTANCE
+        rival = float(window[far].max()) if far.any() else -1.0
+        return float(dx), float(dy), best, rival
 
 
 def _fast_size(n: int) -> int:

@@ -32,6 +32,8 @@ def describe(estimate: registration.Estimate, framing: str, region: Bounds) -> d
                              "the selection was kept to measure a drift."),
             "flat": _("The answer was not aligned: the picture around the selection is too "
                       "plain to measure a drift."),
+            "ambiguous": _("The answer was not aligned: the picture around the selection "
+                           "repeats itself, so its drift cannot be told."),
         }.get(estimate.reason, _("The answer was not aligned: the picture around the "
                                  "selection does not match the original closely enough."))
     elif estimate.status == "corrected":

@@ -61,7 +61,7 @@ def _band_count(nbytes: int, height: int) -> int:
 
 
 def threads() -> ThreadPoolExecutor:
-    """The process's threads for bands of pixel work (here, and registration.warp)."""
+    """The process's threads for bands of pixel work (here, and resampling.warp)."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8),

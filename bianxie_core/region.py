@@ -49,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import compositing as comp
-from bianxie_core import diagnosis, png, registration
+from bianxie_core import diagnosis, png, registration, resampling
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
@@ -276,12 +276,22 @@ class Placer:
                 > _SAME_ASPECT:
             framings = _FRAMINGS
         # registered on the luma, scaled back by area: enough to register on; of several
-        # framings, the one whose coarse correlation peaks highest
+        # framings, the first, by how high its coarse correlation peaks, that registers (a
+        # cropped answer peaks low: most of the canvas is missing from it)
         grey = image.convert("L")
         lumas = {f: map_back(plan, grey, f, _BOX).astype(np.float32) for f in framings}
-        framing = max(framings, key=lambda f: self.registrar.peak(lumas[f]))
-        estimate = self.registrar.estimate(lumas[framing])
-        framing = "stretch" if estimate.status == "refused" else framing
+        if "cover" in lumas:  # what lies beyond a cropped answer is no part of it
+            lumas["cover"][~_answered(plan, image, None, lumas["cover"].shape)] = np.nan
+        if len(framings) > 1:
+            framings = sorted(framings, key=lambda f: -self.registrar.peak(lumas[f]))
+        tried = []
+        for framing in framings:
+            tried.append(self.registrar.estimate(lumas[framing]))
+            if tried[-1].status != "refused":
+                estimate = tried[-1]
+                break
+        else:  # the reason of the likeliest framing
+            estimate, framing = tried[0], "stretch"
         found = diagnosis.describe(estimate, framing, plan.region)
         if estimate.status != "corrected":
             generated = map_back(plan, image, framing)
@@ -295,7 +305,7 @@ class Placer:
         part = Bounds(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
         local = map_back(plan, image, framing, _LANCZOS, part)
         to_local = np.array([[1, 0, -part.x], [0, 1, -part.y], [0, 0, 1.0]])
-        aligned = registration.warp(raw, to_local @ matrix, self.shown, local)
+        aligned = resampling.warp(raw, to_local @ matrix, self.shown, local)
         return raw, aligned, found, matrix
 
 
@@ -428,14 +438,14 @@ class IgnoredMaskCheck:
 
     def ignored(self, generated: np.ndarray, matrix: np.ndarray | None = None) -> bool:
         """Whether the answer changed much far from the mask; ``matrix``: the drift to take
-        out of ``generated`` first (as registration.warp takes it)."""
+        out of ``generated`` first (as resampling.warp takes it)."""
         if not self.enough:
             return False
         a, b = self.original, self._small(generated)
         if matrix is not None:
             h, w = generated.shape[:2]
             scale = np.diag([self.size[0] / w, self.size[1] / h, 1.0])
-            b = registration.warp(b, scale @ matrix @ np.linalg.inv(scale))
+            b = resampling.warp(b, scale @ matrix @ np.linalg.inv(scale))
         fit = comp.fit_gain_offset(a, b, self.far, (0.67, 1.5), (-64.0, 64.0))
         diff = np.abs(fit.apply(a).astype(np.int16) - b.astype(np.int16)).max(axis=2)
         return float(np.mean(diff[self.far] > _CHANGED)) > _CHANGED_SHARE

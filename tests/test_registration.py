@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from bianxie_core import registration as reg
+from bianxie_core import resampling
 from tests.alignment_cases import photo
 
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
@@ -166,7 +167,7 @@ def test_warp_takes_the_drift_out():
     h, w = original.shape[:2]
     truth = similarity(3.5, -2.25, 1.0, 0.0, (w / 2, h / 2))
     answer = drifted(original, truth)
-    back = reg.warp(answer, truth)
+    back = resampling.warp(answer, truth)
     inner = (slice(10, h - 10), slice(10, w - 10))
     error = np.abs(back[inner].astype(int) - original[inner].astype(int)).mean()
     assert error < 2.0
@@ -175,11 +176,11 @@ def test_warp_takes_the_drift_out():
 
 def test_warp_touches_only_the_bands_asked_for_and_the_identity_changes_nothing():
     original = photo("chelsea.png")
-    assert np.array_equal(reg.warp(original, np.eye(3)), original)
+    assert np.array_equal(resampling.warp(original, np.eye(3)), original)
     where = np.zeros(original.shape[:2], bool)
     where[50:100, 60:200] = True
     where[150:170, 20:40] = True
-    moved = reg.warp(original, similarity(4, 4, 1, 0, (0, 0)), where)
+    moved = resampling.warp(original, similarity(4, 4, 1, 0, (0, 0)), where)
     inside = np.zeros(original.shape[:2], bool)  # bands of 48 rows from row 50, in the
     inside[50:146, 60:200] = True  # columns that need them
     inside[146:194, 20:40] = True
@@ -225,7 +226,7 @@ def test_warp_puts_a_smooth_picture_where_the_matrix_says(scale, degrees, tolera
     matrix = similarity(3.3, -1.7, scale, degrees, (w / 2, h / 2))
     where = np.zeros((h, w), bool)
     where[30:270, 40:360] = True
-    moved = reg.warp(rgb, matrix, where)[..., 0].astype(float)
+    moved = resampling.warp(rgb, matrix, where)[..., 0].astype(float)
     px = matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2]
     py = matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2]
     assert np.abs(moved - picture(px, py))[where].mean() < tolerance
