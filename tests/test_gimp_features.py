@@ -297,15 +297,17 @@ import sys
 sys.path[:0] = [os.environ["BX_PLUGIN"], os.environ["BX_VENDOR"]]
 import dialogs
 from bianxie_core import config as cfgmod, edit_settings, models
+from bianxie_core.service import requests_for
 
 cfg = cfgmod.load()
 pdb = Gimp.get_pdb()
 stored = edit_settings.EditSettings(model="gpt-image-1", size="1536x1024", quality="high", n=2,
                               prompt="a boat")
 
-def core(settings, edit=True):
+def core(settings, edit=True):  # n > 1 streamed goes out as n single requests
     spec = models.get_model(settings.model, cfg.models)
-    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency).price
+    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency,
+                             requests=requests_for(cfg, settings.n, settings.stream)).price
 
 rerun = pdb.lookup_procedure("bianxie-rerun-layer").create_config()
 mark("rerun-stored", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)).price,
