@@ -330,7 +330,8 @@ mark("edit", json.dumps([dialogs.estimate_for(edit, cfg).price, core(chosen)]))
 edit.set_property("remove", True)
 chosen.remove = True
 mark("remove", json.dumps([dialogs.estimate_for(edit, cfg).input_tokens,
-                           chosen.estimate(models.get_model("gpt-image-1")).input_tokens]))
+                           chosen.estimate(models.get_model("gpt-image-1"), requests=requests_for(
+                               cfg, chosen.n, chosen.stream)).input_tokens]))
 '''
 
 
