@@ -58,7 +58,6 @@ def _input_file(path: str) -> params.ImageFile:
 
 # --- writing results ------------------------------------------------------------------------
 def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
-    _drop_non_images(outcome)
     pairs = [(image, lambda data=image.data, path=path: _as_format(data, file_format(path)))
              for image, path in zip(outcome.images, paths)]
     return _deliver(outcome, pairs, paths, out, asked)
@@ -84,30 +83,6 @@ def _as_format(data: bytes, fmt: str) -> bytes:
     except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
         raise errors.BianxieError(_("The server's image could not be read to convert it to "
                                     "{fmt}.").format(fmt=fmt.upper())) from None
-
-
-def _drop_non_images(outcome) -> None:
-    """An answer that is no PNG, JPEG or WebP (an HTML page, text), or one cut short, is not
-    written as an image: it is a failure of its own, kept in the history as received."""
-    from bianxie_core.cli_history import whole_image
-    from bianxie_core.history import image_ext
-
-    total, kept = len(outcome.images), []
-    for number, saved in enumerate(outcome.images, start=1):
-        if image_ext(saved.data) == "bin":
-            why = _("Image {number} of {total} is not a PNG, JPEG or WebP image.")
-        elif not whole_image(saved.data):
-            why = _("Image {number} of {total} did not arrive whole: its data is cut short or "
-                    "damaged.")
-        else:
-            kept.append(saved)
-            continue
-        outcome.failures.append(join_sentences(
-            why.format(number=number, total=total),
-            _("It is kept in the history as received.") if saved.entry is not None else ""))
-    outcome.images[:] = kept
-    if not kept and outcome.failures:
-        raise errors.ResponseError(join_sentences(*outcome.failures))
 
 
 def _save_composites(results, outcome, paths: List[Path], out, asked: int) -> int:
