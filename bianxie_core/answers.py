@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bianxie_core import body, errors, image_check
+from bianxie_core import body, errors, image_check, transfer
 from bianxie_core.error_table import error_envelope, error_field, error_from_response, \
     request_id, stream_error
 from bianxie_core.i18n import _, join_sentences
@@ -74,16 +74,18 @@ class _Broken(Exception):
 class Answers:
     """Reads one answer of ``client`` (an ImagesClient) within ``deadline``."""
 
-    def __init__(self, client, deadline: float, on_image, on_partial=None):
+    def __init__(self, client, deadline: float, on_image, on_partial=None, on_transfer=None):
         self.client, self.deadline = client, deadline
         self.on_image, self.on_partial = on_image, on_partial
+        self.bursts = transfer.Bursts(on_transfer)  # the answer's bytes, event by event
+        self.on_transfer = on_transfer
 
     def streamed(self, response: requests.Response, n: int) -> ImagesResult:
         """The answer to a streamed request: a stream or JSON, told by its first bytes, as
         relays label streams text/plain and JSON text/event-stream; by its Content-Type when
         the first bytes say neither."""
-        pieces = body.chunks(response, self.deadline, body.answer_limit(max(n, 4)),
-                             self.client.timeout)
+        pieces = self.bursts.count(body.chunks(
+            response, self.deadline, body.answer_limit(max(n, 4)), self.client.timeout))
         first = b""
         for first in pieces:
             if first.lstrip(b"\xef\xbb\xbf \t\r\n"):
@@ -101,8 +103,10 @@ class Answers:
         limit = body.answer_limit(n)
         try:
             if pieces is None:
-                pieces = body.chunks(response, self.deadline, limit, self.client.timeout)
+                pieces = body.chunks(response, self.deadline, limit, self.client.timeout,
+                                     self.on_transfer)
             answer = body.read_answer(pieces)
+            self.bursts.end()  # a streamed request answered with JSON: its one burst
         except ValueError:
             raise not_json(response, self.client._scrubber) from None
         try:
@@ -200,7 +204,7 @@ class Answers:
             raise _Broken(_("The server answered with a link that cannot be downloaded "
                             "({url}).").format(url=shown))
         try:
-            data = self.client.download(url, self.deadline)
+            data = self.client.download(url, self.deadline, self.on_transfer)
         except errors.BianxieError as exc:
             raise _Broken(exc.message, exc) from None
         return self._checked(data, index, dict(info, source="url"), item, url)
@@ -225,7 +229,7 @@ class Answers:
             pieces = body.chunks(response, self.deadline, body.answer_limit(4),
                                  self.client.timeout)
         partials = 0
-        for event, payload in sse_events(pieces):
+        for event, payload in sse_events(pieces, self.bursts.end):
             if event == "error" and not isinstance(payload, dict):
                 raise stream_error(payload if isinstance(payload, str) else "",
                                    self.client._scrubber, rid)

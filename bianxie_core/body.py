@@ -30,12 +30,13 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import Iterator
+from typing import Iterator, Optional
 
 import requests
 
 from bianxie_core import errors
 from bianxie_core.i18n import _
+from bianxie_core.transfer import DOWN, Meter, TransferSink
 
 MiB = 1024 * 1024
 MAX_ITEM_B64 = 64 * MiB
@@ -144,15 +145,19 @@ def _inflater(response: requests.Response):
     return inflaters[0] if len(inflaters) == 1 else _Chain(inflaters)
 
 
-def chunks(response: requests.Response, deadline: float, limit: int,
-           timeout: float) -> Iterator[bytes]:
+def chunks(response: requests.Response, deadline: float, limit: int, timeout: float,
+           on_transfer: Optional[TransferSink] = None) -> Iterator[bytes]:
     """The decoded body as it arrives; at most ``limit`` bytes on the wire and decoded, and
-    over by ``deadline`` however slowly it trickles."""
+    over by ``deadline`` however slowly it trickles. The bytes on the wire, of the
+    Content-Length when there is one, go to ``on_transfer`` (transfer.py)."""
     inflater = _inflater(response)
     host = response_host(response)
+    meter = Meter(on_transfer, DOWN, _length(response)) if on_transfer else None
     wire = decoded = 0
     for piece in _raw_chunks(response, deadline, host, timeout):
         wire += len(piece)
+        if meter is not None:
+            meter.at(wire)
         for out in (inflater.feed(piece) if inflater else (piece,)):
             decoded += len(out)
             if wire > limit or decoded > limit:
@@ -161,12 +166,23 @@ def chunks(response: requests.Response, deadline: float, limit: int,
                     "The answer from {host} is larger than {mb} MB, more than any image "
                     "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
             yield out
+    if meter is not None:
+        meter.finish()
     if inflater is not None and not inflater.complete:
         response.cut_compressed = True  # not_json (answers.py) says so, not "not JSON"
 
 
-def read(response: requests.Response, deadline: float, limit: int, timeout: float) -> bytes:
-    return b"".join(chunks(response, deadline, limit, timeout))
+def read(response: requests.Response, deadline: float, limit: int, timeout: float,
+         on_transfer: Optional[TransferSink] = None) -> bytes:
+    return b"".join(chunks(response, deadline, limit, timeout, on_transfer))
+
+
+def _length(response: requests.Response) -> Optional[int]:
+    """The Content-Length, when it is one number and the body is not chunked."""
+    if "chunked" in response.headers.get("Transfer-Encoding", "").lower():
+        return None
+    text = response.headers.get("Content-Length", "").strip()
+    return int(text) if text.isdigit() and len(text) < 16 else None
 
 
 def response_host(response) -> str:

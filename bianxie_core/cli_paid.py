@@ -169,13 +169,13 @@ def _report(outcome) -> None:
 
 
 def _wait(args, service, send):
-    """``send(on_partial)`` while showing progress; interruptions do not lose the answer, and
-    after the first one nothing more is sent."""
+    """``send(on_partial, on_transfer)`` while showing progress; interruptions do not lose
+    the answer, and after the first one nothing more is sent."""
     args.sent = True  # from here an interruption may leave a billed image behind
     with Progress(quiet=args.quiet) as progress, \
             KeepWaiting(progress, on_first=service.stop_sending.set,
                         recording=service.recording):
-        return send(progress.partial)
+        return send(progress.partial, progress.transfer)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -217,7 +217,8 @@ def cmd_generate(args, out) -> int:
                                      **_common_fields(args, file_format(paths[0])))
     checked = service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, service, lambda partial: service.generate(checked, on_partial=partial))
+    outcome = _wait(args, service, lambda partial, moved: service.generate(
+        checked, on_partial=partial, on_transfer=moved))
     return _write_outputs(outcome, paths, out, asked)
 
 
@@ -231,7 +232,8 @@ def cmd_edit(args, out) -> int:
                                  **_common_fields(args, file_format(paths[0])))
     checked = service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, service, lambda partial: service.edit(checked, on_partial=partial))
+    outcome = _wait(args, service, lambda partial, moved: service.edit(
+        checked, on_partial=partial, on_transfer=moved))
     return _write_outputs(outcome, paths, out, asked)
 
 
@@ -304,7 +306,8 @@ def _check_context(text: str) -> None:
 
 def _send_composites(job, paths: List[Path], args, out) -> int:
     confirm_cost(args, job.service, job.request)
-    results, outcome = _wait(args, job.service, lambda partial: job.send(on_partial=partial))
+    results, outcome = _wait(args, job.service, lambda partial, moved: job.send(
+        on_partial=partial, on_transfer=moved))
     if not args.quiet:
         for alignment in job.alignments:
             if alignment and alignment.get("status") == "corrected" and alignment.get("note"):

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from bianxie_core import errors
+from bianxie_core import errors, transfer
 from bianxie_core.i18n import _
 
 # What the first interruption keeps waiting through; SIGHUP never stops the wait.
@@ -23,12 +23,14 @@ _STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if has
 
 
 class Progress:
-    """Elapsed time and partial images on stderr while a request runs."""
+    """Elapsed time, bytes moving and partial images on stderr while a request runs."""
 
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream or sys.stderr
         self.quiet = quiet or self.stream is None  # a closed stderr (``2>&-``) is None
         self.partials = 0
+        self.moving = False  # a transfer is under way: its line, not "waiting…"
+        self._next_line = 0.0
         self._start = time.monotonic()
         self._stop = threading.Event()
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -63,6 +65,18 @@ class Progress:
         self.partials += 1
         self._say(_("partial image {n} received").format(n=index + 1))
 
+    def transfer(self, direction: str, done: int, total) -> None:
+        """The bytes of an upload or a download (transfer.py: shown once it lasts a second),
+        from the request's ``on_transfer`` or a job's ``status.transfer``. Without a terminal,
+        a line a second and the last."""
+        finished = total is not None and done >= total
+        self.moving = not finished
+        now = time.monotonic()
+        if not (self._tty or finished) and now < self._next_line:
+            return
+        self._next_line = now + 1.0
+        self._say(transfer.describe(direction, done, total))
+
     def _say(self, text: str) -> None:
         if self.quiet:
             return
@@ -76,6 +90,8 @@ class Progress:
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
+            if self.moving:
+                continue
             self._say(_("waiting… ({partials} partial images)").format(partials=self.partials))
 
 

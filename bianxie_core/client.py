@@ -64,6 +64,7 @@ from bianxie_core.error_table import (  # noqa: F401 - RETRY_AFTER_CAP, error_fr
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest
 from bianxie_core.safe_text import printable
+from bianxie_core.transfer import TransferSink
 from bianxie_core.wire import _Body, edit_file_parts, encode_multipart
 
 class _FinalResponse(http.client.HTTPResponse):
@@ -147,12 +148,13 @@ class ImagesClient:
         *,
         on_image: Optional[ImageSink] = None,
         on_partial: Optional[PartialSink] = None,
+        on_transfer: Optional[TransferSink] = None,
     ) -> ImagesResult:
         payload = json.dumps(request.fields(), ensure_ascii=False, separators=(",", ":"))
         return self._call(
             "/images/generations", payload.encode("utf-8"), "application/json",
             stream=bool(request.stream), on_image=on_image, on_partial=on_partial,
-            n=request.n or 1,
+            n=request.n or 1, on_transfer=on_transfer,
         )
 
     def edit(
@@ -161,13 +163,16 @@ class ImagesClient:
         *,
         on_image: Optional[ImageSink] = None,
         on_partial: Optional[PartialSink] = None,
+        on_transfer: Optional[TransferSink] = None,
     ) -> ImagesResult:
+        """``on_transfer(direction, done, total)``: the bytes of the upload and of the answer
+        as they move, for a progress display (transfer.py)."""
         boundary = "bianxie" + base64.b32encode(os.urandom(10)).decode().lower()
         payload = encode_multipart(request.fields(), edit_file_parts(request), boundary)
         return self._call(
             "/images/edits", payload, f"multipart/form-data; boundary={boundary}",
             stream=bool(request.stream), on_image=on_image, on_partial=on_partial,
-            n=request.n or 1,
+            n=request.n or 1, on_transfer=on_transfer,
         )
 
     def list_models(self) -> List[str]:
@@ -186,7 +191,8 @@ class ImagesClient:
                  if isinstance(m, dict) and isinstance(m.get("id"), str))
         return sorted({name for name in names if name})
 
-    def download(self, url: str, deadline: Optional[float] = None) -> bytes:
+    def download(self, url: str, deadline: Optional[float] = None,
+                 on_transfer: Optional[TransferSink] = None) -> bytes:
         """Fetch an image URL; the key goes only to the API's own origin."""
         deadline = deadline or time.monotonic() + self.timeout
         host = self._scrub(printable(urlsplit(url).hostname or "?", 100))
@@ -211,30 +217,28 @@ class ImagesClient:
                         host=host, status=response.status_code
                     )
                 )
-            return body.read(response, deadline, body.MAX_DOWNLOAD, self.timeout)
+            return body.read(response, deadline, body.MAX_DOWNLOAD, self.timeout, on_transfer)
         finally:
             response.close()
 
     # -- the request loop ---------------------------------------------------------------
 
     def _call(self, path, payload, content_type, *, stream, on_image, on_partial,
-              n=1) -> ImagesResult:
+              n=1, on_transfer=None) -> ImagesResult:
         deadline = time.monotonic() + self.timeout
         billed_attempts = 0
         connect_attempts = 0
         rate_attempts = 0
         while True:
             try:
-                sending = _Body(payload)
+                sending = _Body(payload, on_transfer)
                 response = self._within(deadline, self.base_url, lambda: self._send(
                     "POST", path, sending, content_type, stream=True), sending)
                 try:
                     if response.status_code >= 300:
                         raise self._error(response, deadline)
-                    if stream:
-                        return Answers(self, deadline, on_image, on_partial).streamed(
-                            response, n)
-                    return Answers(self, deadline, on_image).json(response, n)
+                    answers = Answers(self, deadline, on_image, on_partial, on_transfer)
+                    return answers.streamed(response, n) if stream else answers.json(response, n)
                 finally:
                     response.close()
             except errors.ConnectError:

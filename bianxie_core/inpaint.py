@@ -112,11 +112,11 @@ class FileEdit:
     checked: object = None  # the service's Checked request: sent without checking again
     alignments: list = field(default_factory=list)  # per result: what registration found
 
-    def send(self, on_partial=None):
+    def send(self, on_partial=None, on_transfer=None):
         """Pay for the edit; returns (full composited images, outcome). ``alignments`` then
         holds each result's ``Placement.alignment`` (None: not aligned)."""
         outcome = self.service.edit(self.checked or self.request, on_partial=on_partial,
-                                    meta=self.meta)
+                                    meta=self.meta, on_transfer=on_transfer)
         return self._composite_all(outcome), outcome
 
     def _composite_all(self, outcome) -> list:

@@ -29,6 +29,7 @@ from bianxie_core.params import ImageFile
 from bianxie_core.planning import Plan
 from bianxie_core.raw import RawPixels
 from bianxie_core.serial import from_data, to_data
+from bianxie_core.transfer import Transfer
 
 REQUEST, STATUS, LOG, CANCEL = "request.json", "status.json", "worker.log", "cancel"
 REPLACE_ATTEMPTS = 100
@@ -187,6 +188,7 @@ class JobStatus:
     warnings: List[str] = field(default_factory=list)
     request_ids: List[str] = field(default_factory=list)
     placements: List[Placed] = field(default_factory=list)  # region jobs
+    transfer: Optional[Transfer] = None  # the bytes moving, once a transfer lasts a second
     pid: int = 0
     updated: float = 0.0
 

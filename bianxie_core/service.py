@@ -11,6 +11,7 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 from __future__ import annotations
 
 import _thread
+import functools
 import math
 import queue
 import threading
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
 
 from bianxie_core import config as configmod
-from bianxie_core import cost, errors, models
+from bianxie_core import cost, errors, models, transfer
 from bianxie_core.error_table import refuses
 from bianxie_core.history import Entry, History
 from bianxie_core.i18n import _, join_sentences
 from bianxie_core.params import EditRequest, GenerateRequest
+from bianxie_core.transfer import TransferSink
 
 if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, the CLI)
     from bianxie_core.client import ImagesClient, ImagesResult
@@ -211,7 +213,10 @@ class Service:
         on_saved: Optional[Callable[[SavedImage], None]] = None,
         meta: Optional[dict] = None,
         job_id: Optional[str] = None,
+        on_transfer: Optional[TransferSink] = None,
     ) -> Outcome:
+        """``on_transfer(direction, done, total)``: the bytes moving (transfer.py), parallel
+        variants summed."""
         request, spec = checked.request, checked.spec
         self._prune()
         job_id = job_id or uuid.uuid4().hex[:12]
@@ -256,15 +261,16 @@ class Service:
             request = replace(request, stream=None, partial_images=None)
         results: List[ImagesResult] = []
         if self.requests_for(request) > 1:
-            results = self._parallel(kind, request, n, sink, on_partial, failures)
+            results = self._parallel(kind, request, n, sink, on_partial, failures, on_transfer)
         else:
             try:
-                results = [self._call(kind, request, sink(0), on_partial)]
+                results = [self._call(kind, request, sink(0), on_partial, on_transfer)]
             except errors.BadRequestError as exc:
                 if not (n > 1 and refuses(exc, "n")):
                     raise
                 self._remember("no_n")
-                results = self._parallel(kind, request, n, sink, on_partial, failures)
+                results = self._parallel(kind, request, n, sink, on_partial, failures,
+                                         on_transfer)
         usage: dict = {}
         for result in results:
             _add_usage(usage, result.usage)
@@ -307,8 +313,10 @@ class Service:
         except OSError:
             pass  # a full or read-only disk fails the request where it matters: record()
 
-    def _call(self, kind, request, on_image, on_partial) -> ImagesResult:
+    def _call(self, kind, request, on_image, on_partial, on_transfer=None) -> ImagesResult:
         call = self.client.generate if kind == "generate" else self.client.edit
+        if on_transfer is not None:  # a client without it (a test's) is called as before
+            call = functools.partial(call, on_transfer=on_transfer)
         try:
             return call(request, on_image=on_image, on_partial=on_partial)
         except errors.BadRequestError as exc:
@@ -329,7 +337,8 @@ class Service:
                     "off for it: run it again.")), status_code=exc.status_code, code=exc.code,
                 type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
-    def _parallel(self, kind, request, n, sink, on_partial, failures) -> List[ImagesResult]:
+    def _parallel(self, kind, request, n, sink, on_partial, failures,
+                  on_transfer=None) -> List[ImagesResult]:
         """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
         an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
         not yet sent are never sent; a pool's exit would wait for, and send, them all."""
@@ -338,6 +347,7 @@ class Service:
         todo: "queue.SimpleQueue[int]" = queue.SimpleQueue()
         done: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         stop = threading.Event()
+        combined = transfer.Combined(on_transfer) if on_transfer else None
         for i in range(n):
             todo.put(i)
 
@@ -351,7 +361,8 @@ class Service:
                     done.put((i, _NOT_SENT))
                     continue
                 try:
-                    done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None)))
+                    done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None,
+                                            combined.part() if combined else None)))
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                     done.put((i, exc))
 

@@ -13,13 +13,14 @@ import json
 import math
 import re
 import threading
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from urllib3 import encode_multipart_formdata
 
 from bianxie_core import errors
 from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest
+from bianxie_core.transfer import UP, Meter, TransferSink
 
 MAX_EVENT = 80 * 1024 * 1024  # one SSE event: a final image's base64 (see body.py) and room
 # The order of the SDK's images.edit body, so the bytes are the SDK's (tests/test_wire_bytes.py)
@@ -35,13 +36,15 @@ _NOT_PLAIN = re.compile(rb"[^A-Za-z0-9+/=]")
 class _Body:
     """A request body that notices when its last byte has been handed to the socket, and that
     can be stopped before its end (``cancel``): a body the server never got whole cannot have
-    been charged, however long the connection lives on."""
+    been charged, however long the connection lives on. The bytes handed over go to
+    ``on_transfer`` (transfer.py)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, on_transfer: Optional[TransferSink] = None):
         self._data = data
         self._pos = 0
         self._lock = threading.Lock()
         self._cancelled = False
+        self._meter = Meter(on_transfer, UP, len(data)) if on_transfer else None
         self.sent = False
 
     def __len__(self) -> int:
@@ -49,8 +52,12 @@ class _Body:
 
     def read(self, size: int = -1) -> bytes:
         with self._lock:
+            if self._meter is not None:
+                self._meter.at(self._pos)  # the blocks before went through sendall()
             if self._pos >= len(self._data):
-                self.sent = True  # the previous block went through sendall()
+                self.sent = True
+                if self._meter is not None:
+                    self._meter.finish()
                 return b""
             if self._cancelled:
                 raise OSError("the request was given up before its body was sent")
@@ -161,14 +168,17 @@ def _count(value) -> Optional[int]:
     return None
 
 
-def sse_events(chunks: Iterator[bytes]):
+def sse_events(chunks: Iterator[bytes], event_end: Optional[Callable[[], None]] = None):
     """(event name, parsed JSON or None) for each server-sent event (the WHATWG rules: a BOM at
     the start is dropped, a line ends at CRLF, LF or a lone CR, one leading space of a value is
     dropped, comment lines are skipped). An event cut off by the end of the stream, without its
-    blank line, is still given: it may be the paid final image."""
+    blank line, is still given: it may be the paid final image. ``event_end()`` is called as
+    each event's blank line arrives."""
     event, data, size = "", [], 0
     for line in _lines(chunks):
         if not line:
+            if event_end is not None:
+                event_end()
             if data:
                 text = b"\n".join(data)
                 if text.strip() == b"[DONE]":

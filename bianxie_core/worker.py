@@ -24,6 +24,7 @@ from bianxie_core.job_folder import (
     write_status)
 from bianxie_core.jobs import Job, new_id
 from bianxie_core.params import EditRequest, GenerateRequest
+from bianxie_core.transfer import Transfer
 
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
 REQUEST_POLL = 0.002  # the worker waits for its request only while the host prepares it
@@ -72,10 +73,14 @@ def run(job: Job, service=None) -> JobStatus:
                                              item.index))
             save_status()
 
+        def on_transfer(direction: str, done: int, total) -> None:
+            status.transfer = Transfer(direction, done, total)  # transfer.py throttles
+            save_status()
+
         send = service.generate if record.kind is Kind.GENERATE else service.edit
         sending = True
         outcome = send(request, on_partial=on_partial, on_saved=on_saved,
-                       meta=record.history_meta(), job_id=job.id)
+                       meta=record.history_meta(), job_id=job.id, on_transfer=on_transfer)
         status.usage, status.price = outcome.usage, outcome.price
         status.currency = outcome.currency
         status.warnings = outcome.warnings + outcome.failures

@@ -53,7 +53,7 @@ def test_a_damaged_first_item_loses_only_itself(srv1, tmp_path, capsys, monkeypa
     the exit is 1 and the message says how many arrived and why one did not."""
     good = [png_bytes(Image.new("RGB", (8, 8), (i * 60, 0, 0))) for i in range(1, 4)]
 
-    def answer(self, request, *, on_image=None, on_partial=None):
+    def answer(self, request, *, on_image=None, on_partial=None, on_transfer=None):
         on_image(0, b"not base64 !!", {"broken": "base64", "usage": None})
         for i, data in enumerate(good, start=1):
             on_image(i, data, {"usage": None})
@@ -219,7 +219,7 @@ def test_many_outputs_in_one_folder_probe_it_once(srv1, tmp_path, capsys, monkey
 
 def test_a_single_damaged_item_is_an_error_not_an_empty_success(srv1, tmp_path, capsys,
                                                                 monkeypatch):
-    def answer(self, request, *, on_image=None, on_partial=None):
+    def answer(self, request, *, on_image=None, on_partial=None, on_transfer=None):
         on_image(0, b"not base64 !!", {"broken": "base64", "usage": None})
         return clientmod.ImagesResult(images=[], failures=[
             "Image 1 of 1 is damaged (invalid base64): it is kept in the history as received."])

@@ -109,7 +109,7 @@ class ConcurrentService:
     def __init__(self, history: History, n: int):
         self.history, self.n = history, n
 
-    def generate(self, request, *, on_partial, on_saved, meta, job_id):
+    def generate(self, request, *, on_partial, on_saved, meta, job_id, on_transfer=None):
         from bianxie_core.service import Outcome, SavedImage
 
         barrier = threading.Barrier(self.n)

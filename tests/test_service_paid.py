@@ -32,7 +32,7 @@ WEIRD_USAGE = [
 def test_usage_of_any_shape_never_fails_a_paid_run(usage, srv1, tmp_path, capsys, monkeypatch):
     image = png_bytes(Image.new("RGB", (8, 8), (1, 2, 3)))
 
-    def answer(self, request, *, on_image=None, on_partial=None):
+    def answer(self, request, *, on_image=None, on_partial=None, on_transfer=None):
         on_image(0, image, {"usage": usage})
         return clientmod.ImagesResult(images=[clientmod.ResultImage(data=image)], usage=usage)
 

@@ -7,7 +7,7 @@ import time
 
 from gi.repository import Gimp
 
-from bianxie_core import config, cost, jobs, logs, standby
+from bianxie_core import config, cost, jobs, logs, standby, transfer
 from bianxie_core.errors import BianxieError
 from bianxie_core.history import History
 from failure import Failure
@@ -154,6 +154,14 @@ def wait_for(job, title, interactive, needs=()):
         if elapsed - shown_at[0] < 0.1:  # the status file is read often, GIMP told less
             return
         shown_at[0] = elapsed
+        moving = status.transfer
+        if moving is not None and not moving.finished:  # bytes, apart from the model's time
+            Gimp.progress_set_text(_("{title}: {transfer}").format(
+                title=title, transfer=transfer.describe(moving.direction, moving.done,
+                                                        moving.total)))
+            part = transfer.fraction(moving.done, moving.total)
+            Gimp.progress_update(part) if part is not None else Gimp.progress_pulse()
+            return
         text = _("{title}: waiting for the model… {seconds:.0f} s").format(
             title=title, seconds=elapsed)
         if preview.shown:

@@ -15,6 +15,9 @@ except ``compress``, which is on as nginx or a CDN front is for a client that ac
 ``stream_error_text`` a stream's error event is this bare string (``stream_error`` fault).
 ``trickle``           "headers" or "body": that part is sent one byte per ``trickle_interval``.
 ``endless``           a 200 JSON body that never ends.
+``read_rate``         bytes per second the server reads a request body at (a slow uplink: the
+                      socket's receive buffer is made small, so the client's send waits).
+``write_rate``        bytes per second every answer body (JSON, stream, download) is sent at.
 ``huge_b64_mb``       item 0 (every item with ``huge_all``) is a structurally valid PNG whose
                       base64 is this many MiB.
 ``download_bomb_mb``  ``url`` answers serve this many MiB of zeros, gzip-compressed.
@@ -193,6 +196,28 @@ class HostileMixin:
             self.wfile.write(data[i:i + 1])
             self.wfile.flush()
             if self.fake._wait(self.fake.trickle_interval):
+                return
+
+    def _read_slowly(self, length: int) -> bytes:
+        """``length`` bytes of the request body at ``read_rate`` bytes a second."""
+        parts, left, block = [], length, max(int(self.fake.read_rate / 20), 1)
+        while left > 0:
+            part = self.rfile.read(min(block, left))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+            if left and self.fake._wait(len(part) / self.fake.read_rate):
+                break
+        return b"".join(parts)
+
+    def _write_slowly(self, data: bytes) -> None:
+        """``data`` at ``write_rate`` bytes a second, in twentieths of a second."""
+        block = max(int(self.fake.write_rate / 20), 1)
+        for start in range(0, len(data), block):
+            self.wfile.write(data[start:start + block])
+            self.wfile.flush()
+            if self.fake._wait(block / self.fake.write_rate):
                 return
 
     def _endless(self) -> None:

@@ -108,6 +108,8 @@ class FakeServer:
         self.trickle: Optional[str] = None
         self.trickle_interval = 1.0
         self.endless = False
+        self.read_rate: Optional[float] = None
+        self.write_rate: Optional[float] = None
         self.huge_b64_mb: Optional[int] = None
         self.huge_all = False
         self.download_bomb_mb: Optional[int] = None
@@ -271,6 +273,8 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.track(self.connection, True)
+        if self.fake.read_rate:  # a small window: the client waits for the slow reads
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
 
     def finish(self) -> None:
         try:
@@ -308,6 +312,8 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length < 0 or length > MAX_BODY:
             raise ValueError("bad Content-Length")
+        if length and self.fake.read_rate:
+            return self._read_slowly(length)
         return self.rfile.read(length) if length else b""
 
     def _reset(self) -> None:
@@ -341,6 +347,8 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
             return None
         if self.fake.trickle == "body":
             return self._dribble(body)
+        if self.fake.write_rate:
+            return self._write_slowly(body)
         self.wfile.write(body)
 
     def _send_json(self, status: int, obj, headers=None) -> None:

@@ -18,7 +18,10 @@ class StreamingMixin:
     """Methods of the request handler (tests/fakeapi/server.py) that write a stream."""
 
     def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        framed = b"%x\r\n%s\r\n" % (len(data), data)
+        if self.fake.write_rate:
+            return self._write_slowly(framed)
+        self.wfile.write(framed)
         self.wfile.flush()
 
     def _stream_chunk(self, data: bytes) -> None:

@@ -1,0 +1,245 @@
+"""Progress while bytes move (issue 16, item 4): the meter's rules on a made-up clock, then
+real uploads and answers between the client and the fake over a slow link (the fake's
+``read_rate`` and ``write_rate``)."""
+
+from __future__ import annotations
+
+import io
+import socket
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from urllib3.connection import HTTPConnection
+
+from bianxie_core import transfer
+from bianxie_core.client import ImagesClient
+from bianxie_core.params import EditRequest, GenerateRequest, ImageFile
+from bianxie_core.transfer import DOWN, UP, Bursts, Combined, Meter
+from tests.core_fixtures import KEY
+from tests.fakeapi import FakeServer
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def meter(total=1000):
+    clock, seen = Clock(), []
+    return Meter(lambda *a: seen.append(a), UP, total, clock), clock, seen
+
+
+def test_a_transfer_shorter_than_a_second_is_never_reported():
+    m, clock, seen = meter()
+    for done in range(0, 1001, 100):
+        m.at(done)
+        clock.now += 0.09
+    m.finish()
+    assert seen == []
+
+
+def test_a_long_transfer_is_reported_at_most_every_quarter_second_and_ends_whole():
+    m, clock, seen = meter()
+    for done in range(0, 1001, 10):  # 100 blocks over 2 s
+        m.at(done)
+        clock.now += 0.02
+    m.finish()
+    assert 3 <= len(seen) <= 5  # after 1 s, every 0.25 s
+    assert [d for _dir, d, _t in seen] == sorted({d for _dir, d, _t in seen})
+    assert all(direction == UP and total == 1000 for direction, _d, total in seen)
+    assert seen[-1] == (UP, 1000, 1000)
+
+
+def test_a_transfer_that_took_a_second_without_a_report_still_gets_its_last():
+    m, clock, seen = meter()
+    m.at(0)
+    m.at(500)
+    clock.now += 1.5  # the rest came in one block that took long
+    m.finish()
+    assert seen == [(UP, 500, 500)]
+
+
+def test_an_unknown_total_ends_with_the_count_as_total():
+    clock, seen = Clock(), []
+    m = Meter(lambda *a: seen.append(a), DOWN, None, clock)
+    for done in (10, 20, 30):
+        m.at(done)
+        clock.now += 0.6
+    m.finish()
+    assert seen[0] == (DOWN, 30, None) and seen[-1] == (DOWN, 30, 30)
+
+
+def test_a_failing_display_never_costs_the_transfer():
+    clock = Clock()
+
+    def broken(*_a):
+        raise OSError("disk full")
+
+    m = Meter(broken, DOWN, 10, clock)
+    m.at(1)
+    clock.now += 2
+    m.at(5)  # reported, and the error swallowed
+    m.finish()
+
+
+def test_parallel_transfers_are_summed_per_direction():
+    clock, seen = Clock(), []
+    combined = Combined(lambda *a: seen.append(a), clock)
+    a, b = combined.part(), combined.part()
+    a(UP, 100, 400)
+    clock.now += 1
+    b(UP, 200, 400)
+    clock.now += 1
+    a(UP, 400, 400)
+    b(UP, 400, 400)  # the last, reported even within the quarter second
+    assert seen == [(UP, 100, 400), (UP, 300, 800), (UP, 600, 800), (UP, 800, 800)]
+
+
+def test_bursts_count_each_event_apart_so_the_models_pauses_are_not_transfers():
+    clock, seen = Clock(), []
+    bursts = Bursts(lambda *a: seen.append(a), clock)
+
+    def chunks():
+        yield b"x" * 10  # a small event...
+        bursts.end()
+        clock.now += 30  # ...then the model works for 30 s
+        yield b"y" * 10
+        bursts.end()
+
+    assert b"".join(bursts.count(chunks())) == b"x" * 10 + b"y" * 10
+    assert seen == []
+
+
+@pytest.mark.parametrize("direction,done,total,text", [
+    (UP, 1_200_000, 3_400_000, "Uploading 1.2 of 3.4 MB"),
+    (DOWN, 450_000, 560_000, "Downloading 0.45 of 0.56 MB"),
+    (DOWN, 2_500_000, None, "Downloading 2.5 MB"),
+])
+def test_describe(home, direction, done, total, text):
+    assert transfer.describe(direction, done, total) == text
+
+
+def test_describe_in_chinese(home, monkeypatch):
+    monkeypatch.setenv("LANGUAGE", "zh_CN")
+    assert "1.2" in transfer.describe(UP, 1_200_000, 3_400_000)
+    assert "Uploading" not in transfer.describe(UP, 1_200_000, 3_400_000)
+    assert "Downloading" not in transfer.describe(DOWN, 1_200_000, None)
+
+
+# --- over a slow link -----------------------------------------------------------------------
+
+class SmallSendBuffer(requests.adapters.HTTPAdapter):
+    """A real uplink's send buffer: on loopback the kernel's grows to 4 MB, so a whole upload
+    would vanish into it at once and only the server's slow reading would take time."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["socket_options"] = HTTPConnection.default_socket_options + [
+            (socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)]
+        super().init_poolmanager(*args, **kwargs)
+
+
+def slow_client(server: FakeServer) -> ImagesClient:
+    session = requests.Session()
+    session.mount("http://", SmallSendBuffer())
+    return ImagesClient(server.base_url, KEY, timeout=60, session=session)
+
+
+def noise_png(side: int) -> bytes:
+    pixels = np.random.default_rng(side).integers(0, 256, (side, side, 3), np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
+def increasing(reports, direction):
+    counts = [done for d, done, _total in reports if d == direction]
+    return len(counts) >= 2 and counts == sorted(counts) and counts[0] < counts[-1]
+
+
+def test_a_slow_upload_reports_its_bytes_up_to_the_body_size(home):
+    with FakeServer(key=KEY) as server:
+        server.read_rate = 400_000  # 1.2 MB in about 3 s
+        reports = []
+        result = slow_client(server).edit(
+            EditRequest(images=[ImageFile(noise_png(630), "a.png", "image/png")], prompt="x",
+                        model="gpt-image-1"),
+            on_transfer=lambda *a: reports.append(a))
+        sent = int(server.requests[-1].headers["Content-Length"])
+    assert result.images
+    assert increasing(reports, UP), reports
+    assert {total for d, _done, total in reports if d == UP} == {sent}
+    assert [r for r in reports if r[0] == UP][-1] == (UP, sent, sent)
+
+
+@pytest.mark.parametrize("compress", [None, "gzip"])
+def test_a_slow_answer_reports_its_bytes_against_the_content_length(home, compress):
+    with FakeServer(key=KEY) as server:
+        server.compress, server.write_rate = compress, 150_000
+        reports = []
+        result = ImagesClient(server.base_url, KEY, timeout=60).generate(
+            GenerateRequest(prompt="x", model="gpt-image-1", size="1024x1024"),
+            on_transfer=lambda *a: reports.append(a))
+    assert result.images
+    assert increasing(reports, DOWN), reports
+    totals = {total for _d, _done, total in reports}
+    assert len(totals) == 1
+    total = totals.pop()
+    if compress is None:  # the JSON: the image's base64 and a little more
+        assert total > len(result.images[0].data) * 4 / 3
+    assert reports[-1] == (DOWN, total, total)
+    assert all(d == DOWN for d, *_ in reports)
+
+
+def test_a_slow_url_download_is_reported(home):
+    with FakeServer(key=KEY) as server:
+        server.fault, server.write_rate = "url", 150_000
+        reports = []
+        result = ImagesClient(server.base_url, KEY, timeout=60).generate(
+            GenerateRequest(prompt="x", model="gpt-image-1", size="1024x1024"),
+            on_transfer=lambda *a: reports.append(a))
+    assert result.images and server.downloads
+    assert increasing(reports, DOWN), reports
+    assert reports[-1][1] == reports[-1][2]
+
+
+def test_a_stream_reports_its_final_image_but_not_the_models_pauses(home):
+    with FakeServer(key=KEY) as server:
+        server.partial_delay = 1.5  # quick events, long pauses
+        reports = []
+        client = ImagesClient(server.base_url, KEY, timeout=60)
+        request = GenerateRequest(prompt="x", model="gpt-image-1", size="1024x1024",
+                                  stream=True, partial_images=1)
+        client.generate(request, on_transfer=lambda *a: reports.append(a))
+        assert reports == []  # seconds of model time, no transfer
+        server.partial_delay, server.write_rate = 0.0, 150_000
+        result = client.generate(request, on_transfer=lambda *a: reports.append(a))
+    assert result.images and result.streamed
+    assert increasing(reports, DOWN), reports
+    assert reports[-1][1] == reports[-1][2]
+
+
+def test_the_cli_shows_the_bytes_of_a_slow_answer_on_stderr(srv1, tmp_path, capsys):
+    from tests.test_client import run_cli
+
+    srv1.write_rate = 150_000
+    code, out, err = run_cli(["generate", "-p", "x", "-m", "gpt-image-1", "-s", "1024x1024",
+                              "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "Downloading" in line]
+    assert len(lines) >= 2, err  # a line a second without a terminal, and the last
+    assert lines[-1].split("Downloading ")[1].split(" of ")[0] == \
+        lines[-1].split(" of ")[1].split(" MB")[0]  # "Downloading 0.35 of 0.35 MB"
+    assert "Waiting for the model" in err.splitlines()[0]
+
+
+def test_a_fast_answer_shows_no_bytes(srv1, tmp_path, capsys):
+    from tests.test_client import run_cli
+
+    code, _out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 0, err
+    assert "Downloading" not in err and "Uploading" not in err
