@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -243,3 +244,32 @@ def test_a_fast_answer_shows_no_bytes(srv1, tmp_path, capsys):
     code, _out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
     assert code == 0, err
     assert "Downloading" not in err and "Uploading" not in err
+
+
+def test_the_worker_writes_the_bytes_into_the_job_status(srv1):
+    from bianxie_core import worker
+    from bianxie_core.jobs import Job
+    from bianxie_core.transfer import Transfer
+
+    srv1.write_rate = 150_000
+    job = Job.create(GenerateRequest(prompt="x", model="gpt-image-1", size="1024x1024"))
+    seen = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(0.05):
+            moving = job.status().transfer
+            if moving is not None:
+                seen.append(moving)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        status = worker.run(job)
+    finally:
+        stop.set()
+        watcher.join()
+    assert status.state == "done", status.error
+    assert any(not m.finished for m in seen), seen  # read by the host while it moved
+    last = job.status().transfer
+    assert isinstance(last, Transfer) and last.direction == DOWN and last.finished

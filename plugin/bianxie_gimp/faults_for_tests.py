@@ -23,3 +23,12 @@ def test_user_acts_while_waiting(needs):
         image.delete()
     elif fault == "delete-layer" and layer.is_valid():
         image.remove_layer(layer)
+
+
+def test_progress_shown(text, fraction):
+    """BIANXIE_TEST_FAULT=progress logs each progress text and fraction shown (headless GIMP
+    shows no progress bar to read)."""
+    if os.environ.get(VARIABLE) == "progress":
+        from bianxie_core import logs
+
+        logs.get_logger().info("progress shown: %s | %s", text, fraction)

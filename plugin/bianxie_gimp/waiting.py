@@ -11,7 +11,7 @@ from bianxie_core import config, cost, jobs, logs, standby, transfer
 from bianxie_core.errors import BianxieError
 from bianxie_core.history import History
 from failure import Failure
-from faults_for_tests import test_fault, test_user_acts_while_waiting
+from faults_for_tests import test_fault, test_progress_shown, test_user_acts_while_waiting
 from layer_io import RGBA, decode, write
 from plugin_i18n import _
 
@@ -154,20 +154,19 @@ def wait_for(job, title, interactive, needs=()):
         if elapsed - shown_at[0] < 0.1:  # the status file is read often, GIMP told less
             return
         shown_at[0] = elapsed
-        moving = status.transfer
+        moving, part = status.transfer, None
         if moving is not None and not moving.finished:  # bytes, apart from the model's time
-            Gimp.progress_set_text(_("{title}: {transfer}").format(
-                title=title, transfer=transfer.describe(moving.direction, moving.done,
-                                                        moving.total)))
+            text = _("{title}: {transfer}").format(title=title, transfer=transfer.describe(
+                moving.direction, moving.done, moving.total))
             part = transfer.fraction(moving.done, moving.total)
-            Gimp.progress_update(part) if part is not None else Gimp.progress_pulse()
-            return
-        text = _("{title}: waiting for the model… {seconds:.0f} s").format(
-            title=title, seconds=elapsed)
-        if preview.shown:
-            text += " " + _("({n} previews)").format(n=preview.shown)
+        else:
+            text = _("{title}: waiting for the model… {seconds:.0f} s").format(
+                title=title, seconds=elapsed)
+            if preview.shown:
+                text += " " + _("({n} previews)").format(n=preview.shown)
         Gimp.progress_set_text(text)
-        Gimp.progress_pulse()
+        Gimp.progress_update(part) if part is not None else Gimp.progress_pulse()
+        test_progress_shown(text, part)
 
     try:
         return job.wait(on_tick=tick, interval=0.01, worker_gone=job.worker_exited,
