@@ -50,6 +50,27 @@ def test_fault_points_do_nothing_unless_a_test_names_them(monkeypatch):
     assert image.removed == [layer] and not image.deleted
 
 
+def test_the_progress_hook_logs_only_when_a_test_names_it(home, monkeypatch):
+    import logging
+
+    from bianxie_core import logs
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logs.get_logger()
+    logger.addHandler(handler)
+    try:
+        hooks = faults()
+        hooks.test_progress_shown("Edit: Downloading 0.1 of 0.3 MB", 0.33)
+        assert lines == []
+        monkeypatch.setenv("BIANXIE_TEST_FAULT", "progress")
+        hooks.test_progress_shown("Edit: Downloading 0.1 of 0.3 MB", 0.33)
+        assert lines == ["progress shown: Edit: Downloading 0.1 of 0.3 MB | 0.33"]
+    finally:
+        logger.removeHandler(handler)
+
+
 # gi as far as importing the plug-in's modules needs it (GIMP is not here)
 GI_STUB = """
 import sys, types
