@@ -41,7 +41,7 @@ class Transfer:
 
 
 class Meter:
-    """One transfer's count, reported to ``sink`` (which must not raise; see ``report``)."""
+    """One transfer's count, reported to ``sink`` (whose errors are dropped: ``report``)."""
 
     __slots__ = ("sink", "direction", "total", "done", "_clock", "_start", "_due", "_shown")
 
@@ -68,10 +68,10 @@ class Meter:
         took ``AFTER`` seconds."""
         if self.sink is None or self._start is None:
             return
-        shown, self._start, start = self._shown, None, self._start
-        if shown == self.done and self.done == self.total:
+        start, self._start = self._start, None
+        if self._shown == self.done == self.total:
             return  # its last report was this one
-        if shown is not None or self._clock() >= start + AFTER:
+        if self._shown is not None or self._clock() >= start + AFTER:
             report(self.sink, self.direction, self.done, self.done)
 
 
