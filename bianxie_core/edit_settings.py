@@ -113,29 +113,48 @@ class EditSettings:
         """The edit of ``upload``; ``references`` are further images sent after it."""
         image = ImageFile(data=upload.image, name=upload.image_name,
                           content_type=upload.image_type)
+        family = spec.family
+        masks = family is None or family.masks  # without: our compositing keeps the outside
         mask = ImageFile(data=upload.mask, name="mask.png", content_type="image/png") \
-            if upload.mask else None
+            if upload.mask and masks else None
         fidelity = self.input_fidelity or None
         if fidelity and not spec.input_fidelity:
             fidelity = None  # a remembered setting must not break a model without it
+        stream = self.stream and (family is None or family.stream)
         return EditRequest(
             prompt=self.effective_prompt(), model=self.model, images=[image, *references],
             mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
-            quality=self.quality if self.quality != "auto" else None,
+            quality=_quality(self.quality, spec),
             output_format=self.output_format if self.output_format != "png" else None,
-            input_fidelity=fidelity, stream=True if self.stream else None,
-            partial_images=self.partial_images if self.stream else None,
+            input_fidelity=fidelity, stream=True if stream else None,
+            partial_images=self.partial_images if stream else None,
         )
 
 
-    def generate_request(self, background: str = "auto") -> GenerateRequest:
-        """Text to image with these settings; defaults are left for the server."""
+    def generate_request(self, background: str = "auto",
+                         spec: Optional[models.ModelSpec] = None) -> GenerateRequest:
+        """Text to image with these settings; defaults are left for the server. With ``spec``
+        what its family does not take (a quality, streaming) is left out."""
+        spec = spec or models.get_model(self.model)
+        family = spec.family
+        stream = self.stream and (family is None or family.stream)
         return GenerateRequest(
             prompt=self.prompt, model=self.model, n=self.n if self.n != 1 else None,
             size=self.size if self.size != "auto" else None,
-            quality=self.quality if self.quality != "auto" else None,
+            quality=_quality(self.quality, spec),
             background=background if background != "auto" else None,
             output_format=self.output_format if self.output_format != "png" else None,
-            stream=True if self.stream else None,
-            partial_images=self.partial_images if self.stream else None)
+            stream=True if stream else None,
+            partial_images=self.partial_images if stream else None)
+
+
+def _quality(quality: str, spec: models.ModelSpec) -> Optional[str]:
+    """The quality to send: none for auto, nor for a family without qualities (a remembered
+    setting must not break a model that takes none)."""
+    if not quality or quality == "auto":
+        return None
+    family = spec.family
+    if family is not None and not family.qualities:
+        return None
+    return quality
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
 
 from bianxie_core import config as configmod
-from bianxie_core import cost, errors, models
+from bianxie_core import cost, errors, families, models
 from bianxie_core.error_table import refuses
 from bianxie_core.history import Entry, History
 from bianxie_core.i18n import _, join_sentences
@@ -113,6 +113,9 @@ def _add_usage(total: dict, usage) -> None:
         return
     for key in ("input_tokens", "output_tokens", "total_tokens"):
         total[key] = total.get(key, 0) + cost.token_count(usage.get(key))
+    if "generated_images" in usage:  # Seedream's per-image billing
+        total["generated_images"] = total.get("generated_images", 0) + cost.token_count(
+            usage.get("generated_images"))
     details = usage.get("input_tokens_details")
     details = details if isinstance(details, dict) else {}
     td = total.setdefault("input_tokens_details", {})
@@ -120,10 +123,17 @@ def _add_usage(total: dict, usage) -> None:
         td[key] = td.get(key, 0) + cost.token_count(details.get(key))
 
 
-def requests_for(config: configmod.Config, n: Optional[int], stream: Optional[bool]) -> int:
-    """How many HTTP requests a run of n images goes out as: one by one when it streams or the
-    relay (``config``'s base URL) refuses n > 1, each one billing the input again. The one
-    count behind every estimate: the dialogs', the cost confirmation's and the CLI's."""
+def requests_for(config: configmod.Config, n: Optional[int], stream: Optional[bool],
+                 model: Optional[str] = None) -> int:
+    """How many HTTP requests a run of n images goes out as: one by one when it streams, the
+    relay (``config``'s base URL) refuses n > 1 or ``model``'s family has no n, each one
+    billing the input again. The one count behind every estimate: the dialogs', the cost
+    confirmation's and the CLI's."""
+    family = model_spec(config, model).family if model else None
+    if family is not None and family.n != "native":
+        return n or 1
+    if family is not None and not family.stream:
+        stream = False
     try:
         base_url = configmod.normalise_base_url(config.base_url, allow_http=config.allow_http)
     except errors.BianxieError:
@@ -179,6 +189,8 @@ class Service:
         if isinstance(request, Checked):
             return request
         spec = self.model(request.model)
+        if spec.family is None:
+            raise families.unplaced(spec.name)
         request.validate(spec)
         key = configmod.resolve_api_key(self.config)
         self._keep_secret(key)
@@ -192,7 +204,7 @@ class Service:
             f for f in configmod.key_forms(key) if f not in known)
 
     def requests_for(self, request) -> int:
-        return requests_for(self.config, request.n, request.stream)
+        return requests_for(self.config, request.n, request.stream, request.model)
 
     def generate(self, request: Union[GenerateRequest, Checked], **kw) -> Outcome:
         return self._run("generate", self.check(request), **kw)
@@ -252,19 +264,20 @@ class Service:
             return on_image
 
         n = request.n or 1
-        if request.stream and "no_stream" in quirks:
+        if request.stream and ("no_stream" in quirks or not spec.family.stream):
             request = replace(request, stream=None, partial_images=None)
         results: List[ImagesResult] = []
         if self.requests_for(request) > 1:
-            results = self._parallel(kind, request, n, sink, on_partial, failures)
+            results = self._parallel(kind, request, n, sink, on_partial, failures, spec.family)
         else:
             try:
-                results = [self._call(kind, request, sink(0), on_partial)]
+                results = [self._call(kind, request, sink(0), on_partial, spec.family)]
             except errors.BadRequestError as exc:
                 if not (n > 1 and refuses(exc, "n")):
                     raise
                 self._remember("no_n")
-                results = self._parallel(kind, request, n, sink, on_partial, failures)
+                results = self._parallel(kind, request, n, sink, on_partial, failures,
+                                         spec.family)
         usage: dict = {}
         for result in results:
             _add_usage(usage, result.usage)
@@ -307,8 +320,14 @@ class Service:
         except OSError:
             pass  # a full or read-only disk fails the request where it matters: record()
 
-    def _call(self, kind, request, on_image, on_partial) -> ImagesResult:
-        call = self.client.generate if kind == "generate" else self.client.edit
+    def _call(self, kind, request, on_image, on_partial, family=None) -> ImagesResult:
+        generate_or_edit = self.client.generate if kind == "generate" else self.client.edit
+
+        def call(request, **kw):
+            if family is None or family.name in ("gpt-image", "gpt-image-2"):
+                return generate_or_edit(request, **kw)  # as every client always took it
+            return generate_or_edit(request, family=family, **kw)
+
         try:
             return call(request, on_image=on_image, on_partial=on_partial)
         except errors.BadRequestError as exc:
@@ -329,7 +348,8 @@ class Service:
                     "off for it: run it again.")), status_code=exc.status_code, code=exc.code,
                 type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
-    def _parallel(self, kind, request, n, sink, on_partial, failures) -> List[ImagesResult]:
+    def _parallel(self, kind, request, n, sink, on_partial, failures,
+                  family=None) -> List[ImagesResult]:
         """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
         an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
         not yet sent are never sent; a pool's exit would wait for, and send, them all."""
@@ -351,7 +371,8 @@ class Service:
                     done.put((i, _NOT_SENT))
                     continue
                 try:
-                    done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None)))
+                    done.put((i, self._call(kind, single, sink(i),
+                                            on_partial if i == 0 else None, family)))
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                     done.put((i, exc))
 
