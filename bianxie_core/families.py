@@ -65,14 +65,13 @@ class Family:
         return max(16, round(width / 16) * 16), max(16, round(height / 16) * 16)
 
     def resolution_for(self, width: int, height: int) -> str:
-        """The family's 1K/2K/4K step nearest above ``width``×``height`` ("" when it has none)."""
+        """The family's 1K/2K/4K step nearest to ``width``×``height`` in pixel count ("" when
+        it has none)."""
         if not self.resolutions:
             return ""
-        side = max(width, height)
-        for step in self.resolutions:
-            if side <= int(step[:-1]) * 1024 * 1.05:
-                return step
-        return self.resolutions[-1]
+        pixels = max(width * height, 1)
+        return min(self.resolutions,
+                   key=lambda step: abs(math.log((int(step[:-1]) * 1024) ** 2 / pixels)))
 
 
 def nearest_ratio(ratios, aspect: float) -> str:
