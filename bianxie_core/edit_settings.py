@@ -109,8 +109,9 @@ class EditSettings:
                              requests=requests)
 
     def request(self, upload: Upload, spec: models.ModelSpec,
-                references: Sequence[ImageFile] = ()) -> EditRequest:
-        """The edit of ``upload``; ``references`` are further images sent after it."""
+                references: Sequence[ImageFile] = (), plan=None) -> EditRequest:
+        """The edit of ``upload``; ``references`` are further images sent after it. A model
+        without a mask is told in the prompt where the change goes (``plan``'s selection)."""
         image = ImageFile(data=upload.image, name=upload.image_name,
                           content_type=upload.image_type)
         family = spec.family
@@ -121,9 +122,13 @@ class EditSettings:
         if fidelity and not spec.input_fidelity:
             fidelity = None  # a remembered setting must not break a model without it
         stream = self.stream and (family is None or family.stream)
+        prompt = self.effective_prompt()
+        if not masks and plan is not None:
+            prompt = join_prompt(prompt, where_hint(plan))
         return EditRequest(
-            prompt=self.effective_prompt(), model=self.model, images=[image, *references],
-            mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
+            prompt=prompt, model=self.model, images=[image, *references],
+            mask=mask, n=self.n if self.n != 1 else None,
+            size=None if family is not None and family.sizes == "none" else upload.size,
             quality=_quality(self.quality, spec),
             output_format=self.output_format if self.output_format != "png" else None,
             input_fidelity=fidelity, stream=True if stream else None,
@@ -146,6 +151,23 @@ class EditSettings:
             output_format=self.output_format if self.output_format != "png" else None,
             stream=True if stream else None,
             partial_images=self.partial_images if stream else None)
+
+
+def where_hint(plan) -> str:
+    """For a model without a mask: which part of the first image to change, in percent of its
+    width and height (the selection's box on the canvas sent); "" without a selection."""
+    if plan.selection is None or plan.canvas.width <= 0 or plan.canvas.height <= 0:
+        return ""
+    box = plan.selection.relative_to(plan.canvas)
+    left, right = (round(100 * v / plan.canvas.width) for v in (box.x, box.right))
+    top, bottom = (round(100 * v / plan.canvas.height) for v in (box.y, box.bottom))
+    return (f"Change only the part of the first image from {left}% to {right}% of its width "
+            f"and {top}% to {bottom}% of its height; keep everything else exactly as it is, "
+            "at the same framing and size.")
+
+
+def join_prompt(prompt: str, hint: str) -> str:
+    return prompt + ("\n" + hint if hint else "")
 
 
 def _quality(quality: str, spec: models.ModelSpec) -> Optional[str]:

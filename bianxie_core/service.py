@@ -88,6 +88,7 @@ class Outcome:
     # one sentence per image paid for but not delivered (a damaged item, a failed variant)
     failures: List[str] = field(default_factory=list)
     history_error: str = ""  # why some images in ``images`` are not in the history
+    price_known: bool = True  # False: no price for the model (``price`` is then 0)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ class Service:
             request_ids=[r.request_id for r in results if r.request_id], warnings=warnings,
             job_id=job_id, streamed=any(r.streamed for r in results), failures=failures,
             history_error=unkept[0] if unkept else "",
+            price_known=not spec.price_unknown or bool(self.config.prices.get(spec.name)),
         )
 
     def _price(self, spec: models.ModelSpec, usage: dict) -> float:
