@@ -273,9 +273,7 @@ def test_every_fault_is_in_the_matrix():
     from tests.fakeapi import FAULTS
 
     recovered = {"url", "wrong_size", "refuse_n", "refuse_stream"}  # see test_service.py
-    chat_door = {"content_filter", "prompt_blocked", "empty_response", "chat_text_only"}
-    # the chat door's faults (Gemini) are held in test_doors.py
-    assert set(FAULTS) == {c[0] for c in FAULT_CASES} | recovered | chat_door
+    assert set(FAULTS) == {c[0] for c in FAULT_CASES} | recovered
 
 
 # --- the retry table (client.py's docstring, row by row) ------------------------------------

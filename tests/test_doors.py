@@ -195,7 +195,7 @@ def test_gemini_usage_is_kept_in_the_images_shape(fake):
     ("chat_text_only", errors.ResponseError, "without an image"),
 ])
 def test_gemini_refusals_are_one_plain_sentence(relay, fault, kind, words):
-    relay.fault = fault
+    relay.chat_fault = fault
     with pytest.raises(kind) as caught:
         client(relay).generate(GenerateRequest(prompt="a cat", model=GEMINI),
                                family=family(GEMINI))

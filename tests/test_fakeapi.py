@@ -731,7 +731,7 @@ def test_unknown_knob_values_are_refused(srv):
         srv.fault = "explode"
     with pytest.raises(ValueError):
         srv.fill = "blur"
-    assert len(FAULTS) == 32  # 28 + the chat door's four (families.py)
+    assert len(FAULTS) == 28
 
 
 def test_reset_clears_logs_and_knobs(srv):

@@ -60,6 +60,7 @@ QWEN_FORM = ("model", "prompt", "n", "watermark")
 _DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|webp));base64,(.*)$", re.S)
 _WXH = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATIO = re.compile(r"^(\d{1,2}):(\d{1,2})$")
+# ``FakeServer.chat_fault``: the chat door's own failures (not ``fault``: they exist only there)
 CHAT_FAULTS = ("content_filter", "prompt_blocked", "empty_response", "chat_text_only")
 
 
@@ -124,7 +125,7 @@ class FamiliesMixin:
             if family != "gemini":
                 raise _bad("fake relay: %r is not an image model on the chat door."
                            % params.get("model"), "model", "model_not_found")
-            return self._gemini(params, fault)
+            return self._gemini(params, self.fake.chat_fault)
         if family == "gemini":
             raise ApiError(500, "not supported model for image generation, only imagen models "
                            "are supported", "new_api_error", None, "convert_request_failed",

@@ -19,9 +19,7 @@ REFUSALS = ("refuse_n", "refuse_stream", "one_api_edits", "stream_unread")
 # The request is valid and answered, but the answer is damaged.
 ANSWERS = ("truncated_b64", "invalid_json", "empty_data", "wrong_size", "url", "stream_cut",
            "stream_error")
-# The chat door's own answers (tests/fakeapi/families.py).
-FAMILY = ("content_filter", "prompt_blocked", "empty_response", "chat_text_only")
-FAULTS = CONNECTION + ERRORS + REFUSALS + ANSWERS + FAMILY
+FAULTS = CONNECTION + ERRORS + REFUSALS + ANSWERS
 
 NGINX_502 = b"""<html>\r
 <head><title>502 Bad Gateway</title></head>\r

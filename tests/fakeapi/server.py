@@ -125,6 +125,7 @@ class FakeServer:
         self.sse_eol = b"\n"
         self.sse_type = "text/event-stream; charset=utf-8"
         self.chat_style = "markdown"  # or "images": message.images[] as other relays do
+        self.chat_fault: Optional[str] = None  # families.CHAT_FAULTS
         self.seedream_item_error = False
         self.url_lifetime = 600.0  # seconds a FLUX answer's URL works
 
