@@ -72,7 +72,7 @@ def test_generate_with_each_family(srv, tmp_path, capsys, model):
 
 @pytest.mark.parametrize("model, refs", [
     ("gpt-image-1.5", 2), ("gpt-image-2", 2), ("gemini-2.5-flash-image", 2),
-    ("doubao-seedream-4-5-251128", 2), ("flux-kontext-pro", 1)])
+    ("doubao-seedream-4-5-251128", 3), ("flux-kontext-pro", 2)])
 def test_edit_with_references_sends_them_the_family_way(srv, tmp_path, capsys, model, refs):
     paths = []
     for i in range(refs):

@@ -244,8 +244,8 @@ def test_an_edit_with_a_mask_for_a_maskless_model_is_refused_before_sending(srv1
 
 
 def test_too_many_references_for_flux_are_refused_before_sending(srv1, home):
-    request = EditRequest(prompt="x", model=FLUX, images=[ImageFile.from_bytes(png())] * 2)
-    with pytest.raises(errors.UsageError, match="at most 1 image"):
+    request = EditRequest(prompt="x", model=FLUX, images=[ImageFile.from_bytes(png())] * 5)
+    with pytest.raises(errors.UsageError, match="at most 4 images"):
         Service().edit(request)
     assert srv1.requests == []
 

@@ -9,7 +9,8 @@
   size 1K/2K/4K or WxH; the Ark answer ``data[].url`` + ``size``, usage ``generated_images``;
   a failed item is ``data[i].error``; a multipart edit reaches the model without its image.
 * FLUX Kontext (a reseller's synchronous wrapper): multipart ``/images/edits`` with
-  ``aspect_ratio`` (3:7–7:3), ``seed``, ``safety_tolerance``; URL answers that expire.
+  ``aspect_ratio`` (3:7–7:3), ``seed``, ``safety_tolerance``; up to 4 images (BFL's
+  experimental multi-reference; resellers' pages disagree); URL answers that expire.
 * Qwen image edit (Ali channel, relay-built answers): multipart edits; ``url`` with
   ``b64_json`` and ``revised_prompt`` as empty strings, no usage.
 
@@ -306,7 +307,7 @@ class FamiliesMixin:
             for name in params:
                 if name not in FLUX_FORM:
                     raise _dropped(name, "FLUX edits")
-            first = self._single_image(files, "FLUX Kontext")
+            first = self._images(files, "FLUX Kontext", 4)[0]
             ratio = params.get("aspect_ratio", ratio)
             match = _RATIO.match(ratio)
             if not match or not 3 / 7 - 1e-9 <= _ratio(ratio) <= 7 / 3 + 1e-9:
@@ -331,7 +332,7 @@ class FamiliesMixin:
         for name in params:
             if name not in QWEN_FORM:
                 raise _dropped(name, "Ali image edits")
-        first = self._single_image(files, "Qwen image edit")
+        first = self._images(files, "Qwen image edit", 1)[0]
         data = images.encode(redrawn(first, first.size, params.get("prompt", ""),
                                      self.fake.fill_color), "png", 100, None)
         item = self._url_item(data, "png")
@@ -339,14 +340,15 @@ class FamiliesMixin:
         self._send_json(200, {"created": int(time.time()), "data": [item]})
 
     @staticmethod
-    def _single_image(files: list, what: str) -> Image.Image:
+    def _images(files: list, what: str, most: int) -> List[Image.Image]:
+        """The image parts (``image`` or ``image[]``), 1 to ``most`` of them; no mask."""
         if any(f.field == "mask" for f in files):
             raise _dropped("mask", what)
         parts = [f for f in files if re.match(r"^image(\[\d*\])?$", f.field)]
-        if len(parts) != 1:
-            raise _bad("%s takes exactly one image, not %d." % (what, len(parts)), "image")
+        if not 1 <= len(parts) <= most:
+            raise _bad("%s takes 1 to %d images, not %d." % (what, most, len(parts)), "image")
         try:
-            return images.decode(parts[0].data)
+            return [images.decode(part.data) for part in parts]
         except Exception:  # noqa: BLE001 - Pillow raises many types
             raise _bad("Invalid image file.", "image", "invalid_image_file") from None
 
