@@ -189,3 +189,16 @@ def size_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple:
         return info(model or cfg.model, cfg, "").sizes
     except BianxieError:
         return models.STANDARD_SIZES + ("auto",)
+
+
+def quality_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple:
+    """The qualities a dialog offers for ``model``: its family's ("auto" first); ("auto",)
+    alone for a family that takes none (nothing is sent then)."""
+    try:
+        cfg = cfg or configmod.load()
+        family = models.get_model(model or cfg.model, cfg.models).family
+    except BianxieError:
+        family = None
+    if family is None:
+        return ("auto", "low", "medium", "high")
+    return ("auto",) + tuple(q for q in family.qualities if q != "auto")

@@ -129,3 +129,14 @@ def test_a_configured_price_prices_a_gemini_model_per_request():
     one = cost.estimate(spec, "1024x1024", "auto", 1, prompt="x", prices=prices)
     three = cost.estimate(spec, "1024x1024", "auto", 3, prompt="x", prices=prices, requests=1)
     assert one.price_known and three.price > 2.9 * one.price  # n parallel requests, each billed
+
+
+def test_a_dialog_is_offered_only_what_the_model_takes(home):
+    from bianxie_core import catalog
+
+    assert catalog.quality_choices("gemini-3-pro-image-preview") == ("auto",)
+    assert catalog.quality_choices("gpt-image-2.5")[-2:] == ("xhigh", "max")
+    assert catalog.quality_choices("gpt-image-1.5") == ("auto", "low", "medium", "high")
+    sizes = catalog.size_choices("flux-kontext-pro")
+    assert sizes[-1] == "auto" and len(sizes) == 10  # its nine aspect ratios
+    assert catalog.size_choices("qwen-image-edit-plus") == ("auto",)
