@@ -180,6 +180,27 @@ def test_gemini_images_field_of_other_relays_is_read_too(fake):
     assert size_of(result.images[0].data) == (1024, 1024)
 
 
+def test_gemini_markdown_with_a_link_is_downloaded_at_once(fake):
+    fake.chat_style = "url"
+    result = client(fake).generate(GenerateRequest(prompt="a cat", model=GEMINI),
+                                   family=family(GEMINI))
+    assert len(fake.downloads) == 1 and result.images[0].data == fake.responses[0]
+
+
+def test_of_several_images_in_a_chat_answer_the_last_is_taken():
+    from types import SimpleNamespace
+
+    from bianxie_core import body, door_chat
+    from bianxie_core.error_table import Scrubber
+
+    first, last = data_url(png(8, 8)), data_url(png(9, 9))
+    payload = {"choices": [{"message": {"content": "draft ![a](%s) and final\n![b](%s)"
+                                        % (first, last)}, "finish_reason": "stop"}]}
+    answers = SimpleNamespace(client=SimpleNamespace(_scrubber=Scrubber("k")))
+    items, usage = door_chat.items(answers, payload, body.Answer(payload))
+    assert items == [{"url": last}] and usage is None
+
+
 def test_gemini_usage_is_kept_in_the_images_shape(fake):
     result = client(fake).edit(EditRequest(prompt="a hat", model=GEMINI,
                                            images=[ImageFile.from_bytes(png())]),

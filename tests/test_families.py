@@ -140,3 +140,13 @@ def test_a_dialog_is_offered_only_what_the_model_takes(home):
     sizes = catalog.size_choices("flux-kontext-pro")
     assert sizes[-1] == "auto" and len(sizes) == 10  # its nine aspect ratios
     assert catalog.size_choices("qwen-image-edit-plus") == ("auto",)
+
+
+def test_a_listed_model_without_a_family_says_how_to_give_it_one(home):
+    from bianxie_core import catalog
+
+    entry = catalog.info("mystery-model-7", configmod.load(), "server")
+    assert entry.family is None and "config set door mystery-model-7" in entry.description()
+    seedream = catalog.info("doubao-seedream-4-5", configmod.load(), "server")
+    assert "Seedream" in seedream.description() and "placed by its name" in (
+        seedream.description())

@@ -185,7 +185,12 @@ class FamiliesMixin:
         else:
             self.fake._log("responses", data)
             mark = "![image](data:image/png;base64,%s)" % base64.b64encode(data).decode()
-            if self.fake.chat_style == "images":
+            if self.fake.chat_style == "url":  # a relay that hosts the image itself
+                url = self._url_item(data, "png")["url"]
+                with self.fake._lock:
+                    self.fake.responses.pop()  # logged once, by _url_item
+                message["content"] += "![image](%s)" % url
+            elif self.fake.chat_style == "images":
                 message["images"] = [{"type": "image_url", "image_url": {
                     "url": "data:image/png;base64," + base64.b64encode(data).decode()}}]
             else:
