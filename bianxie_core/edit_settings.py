@@ -82,9 +82,11 @@ class EditSettings:
         return settings
 
     def region_options(self) -> RegionOptions:
+        family = models.get_model(self.model).family
         return RegionOptions(
             context=self.context or "auto", grow=self.grow, feather=self.feather,
-            color_match=self.color_match, align=self.align, size=self.size or "auto")
+            color_match=self.color_match, align=self.align, size=self.size or "auto",
+            model_masks=family is None or family.masks)
 
     def effective_prompt(self) -> str:
         if self.remove:

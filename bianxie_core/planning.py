@@ -50,6 +50,7 @@ class RegionOptions:
     size: str = "auto"  # API size: "auto" or WxH
     max_pixels: int = FREE_SIZE_DEFAULT_MAX_PIXELS  # free-size models: cap on the API size
     upload_format: str = "png"  # png | webp | jpeg
+    model_masks: bool = True  # False: the model takes no mask and redraws the whole canvas
 
     @property
     def ring_width(self) -> int:

@@ -101,3 +101,21 @@ def test_n_two_with_gemini_is_two_chat_requests_and_two_files(srv1, tmp_path, ca
     assert code == 0, err
     assert [r.path for r in srv1.requests] == ["/v1/chat/completions"] * 2
     assert len(list(tmp_path.glob("out*.png"))) == 2
+
+
+@pytest.mark.parametrize("model", MASKLESS)
+def test_a_maskless_model_is_not_said_to_ignore_the_mask(srv1, photo_and_selection, tmp_path,
+                                                        capsys, model):
+    """It redraws the whole canvas by design: no "it may ignore the mask" warning (the tone
+    is still fitted around the new area), and the old picture is kept exactly."""
+    photo, _selection = photo_and_selection
+    code, out, err = run_cli(["expand", "--image", str(photo), "--left", "100", "--right",
+                              "100", "-m", model, "-o", str(tmp_path / "out.png")], capsys)
+    assert code == 0, err
+    assert "ignore the mask" not in err
+    result = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    assert result.shape == (400, 800, 3)
+    margin = DEFAULT_GROW + DEFAULT_FEATHER
+    assert np.array_equal(result[margin:-margin, 100 + margin:700 - margin],
+                          original[margin:-margin, margin:600 - margin])
