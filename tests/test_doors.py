@@ -276,3 +276,15 @@ def test_streaming_is_left_out_for_a_family_without_it(srv1, home):
                                                  partial_images=1))
     assert len(outcome.images) == 1
     assert "stream" not in json.dumps(json.loads(srv1.requests[-1].body))
+
+
+def test_gpt_image_25_sends_xhigh_and_is_refused_input_fidelity_before_sending(srv1, home):
+    outcome = Service().generate(GenerateRequest(prompt="a cat", model="gpt-image-2.5",
+                                                 quality="xhigh", size="2048x1152"))
+    assert len(outcome.images) == 1
+    assert json.loads(srv1.requests[-1].body)["quality"] == "xhigh"
+    request = EditRequest(prompt="x", model="gpt-image-2.5", input_fidelity="high",
+                          images=[ImageFile.from_bytes(png())])
+    with pytest.raises(errors.UsageError, match="input_fidelity"):
+        Service().edit(request)
+    assert len(srv1.requests) == 1
