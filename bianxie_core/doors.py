@@ -22,11 +22,6 @@ from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.params import EditRequest
 from bianxie_core.wire import edit_file_parts, encode_multipart
 
-# The fields new-api keeps in a JSON ImageRequest (relaykit/dto/openai_image.go).
-JSON_FIELDS = ("model", "prompt", "n", "size", "quality", "response_format", "style", "user",
-               "background", "moderation", "output_format", "output_compression",
-               "partial_images", "stream", "input_fidelity", "watermark", "image", "images")
-
 
 class Wire(NamedTuple):
     path: str

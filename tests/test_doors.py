@@ -141,7 +141,11 @@ def test_a_gpt_image_request_is_what_it_always_was(fake):
 
 # --- the fake is as strict as the relay: what it would drop is refused ----------------------
 @pytest.mark.parametrize("body, words", [
-    ({"extra_body": {"google": {"image_config": {"aspectRatio": "16:9"}}}}, "snake_case"),
+    ({"extra_body": {"google": {"image_config": {"aspectRatio": "16:9"}}}},
+     "extra_body.google.image_config.aspectRatio is not supported, use "
+     "extra_body.google.image_config.aspect_ratio instead"),
+    ({"extra_body": {"google": {"imageConfig": {"aspect_ratio": "16:9"}}}},
+     "extra_body.google.imageConfig is not supported, use extra_body.google.image_config"),
     ({"n": 2}, "'n' would be dropped"),
     ({"modalities": ["image"]}, "'modalities' would be dropped"),
 ])

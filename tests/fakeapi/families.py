@@ -49,10 +49,11 @@ GEMINI_STEPS = {"1K": 1, "2K": 2, "4K": 4}
 GEMINI_OUTPUT_TOKENS = {"1K": 1290, "2K": 1290, "4K": 2000}
 FLUX_RATIOS = ("3:7", "9:16", "2:3", "3:4", "1:1", "4:3", "3:2", "16:9", "7:3")
 # The fields new-api keeps in a JSON ImageRequest (relaykit/dto/openai_image.go).
+# (seen again at 0640975, which adds extra_fields, async, watermark_enabled and user_id)
 JSON_FIELDS = ("model", "prompt", "n", "size", "quality", "response_format", "style", "user",
-               "background", "moderation", "output_format", "output_compression",
-               "partial_images", "stream", "mask", "input_fidelity", "watermark", "image",
-               "images")
+               "extra_fields", "background", "moderation", "output_format",
+               "output_compression", "partial_images", "stream", "async", "images", "mask",
+               "input_fidelity", "watermark", "watermark_enabled", "user_id", "image")
 CHAT_FIELDS = ("model", "messages", "extra_body", "stream", "max_tokens", "temperature",
                "top_p", "user")
 FLUX_FORM = ("model", "prompt", "aspect_ratio", "seed", "safety_tolerance", "output_format",
@@ -150,6 +151,7 @@ class FamiliesMixin:
         extra = params.get("extra_body")
         if extra is not None:
             google = extra.get("google") if isinstance(extra, dict) else None
+            _camel_case(google)
             if not isinstance(extra, dict) or set(extra) != {"google"} or \
                     not isinstance(google, dict) or set(google) != {"image_config"}:
                 raise _bad("extra_body must be {\"google\": {\"image_config\": {...}}}",
@@ -365,6 +367,21 @@ class FamiliesMixin:
                 self.fake._expires[name] = time.monotonic() + lifetime
         self.fake._log("responses", data)
         return {"url": "%s/files/%s" % (self.fake.alt_host_url, name)}
+
+
+def _camel_case(google) -> None:
+    """new-api's own refusals of camelCase keys (to_gemini_chat_req.go, seen at 3bd2a8a)."""
+    if not isinstance(google, dict):
+        return
+    config = google.get("image_config")
+    for where, key, good in (
+            (google, "imageConfig", "extra_body.google.image_config"),
+            (config, "aspectRatio", "extra_body.google.image_config.aspect_ratio"),
+            (config, "imageSize", "extra_body.google.image_config.image_size")):
+        if isinstance(where, dict) and key in where:
+            bad = good.rsplit(".", 1)[0] + "." + key if "." in good else key
+            raise ApiError(400, "%s is not supported, use %s instead" % (bad, good),
+                           "new_api_error", None, "convert_request_failed", origin="relay")
 
 
 def _ratio(text: str) -> float:
