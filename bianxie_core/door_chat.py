@@ -13,11 +13,13 @@ content_filter``; chat usage (prompt/completion tokens) is kept in the images sh
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Optional
 
 from bianxie_core import errors
+from bianxie_core.cost import token_count
 from bianxie_core.error_table import error_envelope, error_from_response
 from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.i18n import _
@@ -29,8 +31,6 @@ _IMAGE = re.compile(rb"!\[[^\]\n]{0,200}\]\(\s*((?:data:image/[A-Za-z0-9.+-]{1,2
 def body(request, family: Family) -> bytes:
     content = [{"type": "text", "text": request.prompt}]
     for image in getattr(request, "images", ()):
-        from bianxie_core.doors import data_url
-
         content.append({"type": "image_url",
                         "image_url": {"url": data_url(image.data, image.content_type)}})
     payload = {"model": request.model, "messages": [{"role": "user", "content": content}]}
@@ -38,6 +38,10 @@ def body(request, family: Family) -> bytes:
     if config:
         payload["extra_body"] = {"google": {"image_config": config}}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def data_url(data: bytes, content_type: str) -> str:
+    return "data:%s;base64,%s" % (content_type, base64.b64encode(data).decode("ascii"))
 
 
 def image_config(size: Optional[str], family: Family) -> dict:
@@ -109,8 +113,6 @@ def images_usage(usage) -> Optional[dict]:
     """Chat usage (prompt/completion tokens and their details) in the images shape."""
     if not isinstance(usage, dict):
         return None
-    from bianxie_core.cost import token_count
-
     prompt = token_count(usage.get("prompt_tokens"))
     completion = token_count(usage.get("completion_tokens"))
     details = usage.get("prompt_tokens_details")

@@ -18,6 +18,7 @@ import os
 from typing import NamedTuple, Optional
 
 from bianxie_core import door_chat
+from bianxie_core.door_chat import data_url
 from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.params import EditRequest
 from bianxie_core.wire import edit_file_parts, encode_multipart
@@ -112,7 +113,3 @@ def aspect_ratio(size: str, family: Family) -> str:
 def _as_float(ratio: str) -> float:
     w, h = (int(v) for v in ratio.split(":"))
     return w / h
-
-
-def data_url(data: bytes, content_type: str) -> str:
-    return "data:%s;base64,%s" % (content_type, base64.b64encode(data).decode("ascii"))
