@@ -131,6 +131,29 @@ class Answers:
         finally:
             answer.close()
 
+    def chat(self, response: requests.Response) -> ImagesResult:
+        """A chat door's answer (door_chat.py): its one image, read like an images item."""
+        from bianxie_core import door_chat
+
+        try:
+            pieces = body.chunks(response, self.deadline, body.answer_limit(1),
+                                 self.client.timeout, self.on_transfer)
+            answer = body.read_answer(pieces)
+        except ValueError:
+            raise not_json(response, self.client._scrubber) from None
+        try:
+            if not isinstance(answer.payload, dict):
+                raise errors.ResponseError(
+                    _("The server's answer is not in the expected format."))
+            rid = self.client._scrubber.clean(request_id(response.headers))
+            data, usage = door_chat.items(self, answer.payload, answer)
+            result = _result({"created": answer.payload.get("created")}, rid, "created")
+            result.usage = clean_usage(usage)
+            self._deliver(data, 1, answer, result)
+            return result
+        finally:
+            answer.close()
+
     def _deliver(self, data: list, n: int, answer, result) -> None:
         """Each good item to ``result.images`` (and on_image); each broken one described."""
         most = max(n, MAX_N)  # more than asked may all be billed: kept, up to a limit

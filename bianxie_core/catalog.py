@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional
 
 from bianxie_core import config as configmod
-from bianxie_core import models
+from bianxie_core import families, models
 from bianxie_core.errors import BianxieError
 from bianxie_core.i18n import _
 
@@ -34,12 +34,22 @@ class ModelInfo(NamedTuple):
     input_fidelity: bool
     source: str  # "built-in", "config" or "server"
     known: bool  # False: the server lists it, but its limits are assumed
+    family: Optional[families.Family] = None  # None: no family fits; it cannot be sent to
 
     def description(self) -> str:
-        """One line: sizes and input fidelity (and where the limits come from)."""
+        """One line: family, door, mask, sizes (and where the limits come from)."""
+        if self.family is None:
+            return _("family unknown: say its door with `bianxie config set door "
+                     "{model}=images|json|chat`").format(model=self.name)
+        if not (self.family.door == "images" and self.family.masks):
+            parts = [families.describe(self.family)]
+            if not self.known:
+                parts.append(_("placed by its name"))
+            return " · ".join(parts)
         sizes = _("any WxH (÷16, 1:3–3:1, ≤3840×2160)") if self.free_size else ", ".join(
             s for s in self.sizes if s != "auto")
-        parts = [sizes, _("input fidelity") if self.input_fidelity else _("no input fidelity")]
+        parts = [self.family.label, sizes,
+                 _("input fidelity") if self.input_fidelity else _("no input fidelity")]
         if not self.known:
             parts.append(_("listed by the server; limits assumed"))
         return " · ".join(parts)
@@ -49,7 +59,7 @@ def is_image_model(name: str, extra: Optional[dict] = None) -> bool:
     """An image model by name: "image" in it, in the table or the config, or dall-e*."""
     lower = name.lower()
     return ("image" in lower or lower.startswith("dall-e")
-            or name in models.known_models(extra))
+            or name in models.known_models(extra) or families.by_pattern(name) is not None)
 
 
 def cache_path(home: Optional[Path] = None) -> Path:
@@ -145,7 +155,8 @@ def info(name: str, cfg: configmod.Config, source: str) -> ModelInfo:
     sizes = spec.sizes
     if spec.free_size:
         sizes = models.STANDARD_SIZES + FREE_SIZE_CHOICES + ("auto",)
-    return ModelInfo(spec.name, sizes, spec.free_size, spec.input_fidelity, source, spec.known)
+    return ModelInfo(spec.name, sizes, spec.free_size, spec.input_fidelity, source, spec.known,
+                     spec.family)
 
 
 def catalog(cfg: Optional[configmod.Config] = None, *, remote: bool = True,
@@ -178,3 +189,16 @@ def size_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple:
         return info(model or cfg.model, cfg, "").sizes
     except BianxieError:
         return models.STANDARD_SIZES + ("auto",)
+
+
+def quality_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple:
+    """The qualities a dialog offers for ``model``: its family's ("auto" first); ("auto",)
+    alone for a family that takes none (nothing is sent then)."""
+    try:
+        cfg = cfg or configmod.load()
+        family = models.get_model(model or cfg.model, cfg.models).family
+    except BianxieError:
+        family = None
+    if family is None:
+        return ("auto", "low", "medium", "high")
+    return ("auto",) + tuple(q for q in family.qualities if q != "auto")

@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help=_("list models and their limits"))
     p.add_argument("--remote", action="store_true", help=_("also ask the server (GET /models)"))
+    p.add_argument("--families", action="store_true",
+                   help=_("list the model families instead: the name patterns that place a "
+                          "model, its door, mask, sizes, references and price"))
     p.add_argument("--base-url", help=_("the server to ask with --remote (default from config "
                                         "or BIANXIE_BASE_URL)"))
     p.add_argument("--retries", type=int, default=0, help=argparse.SUPPRESS)

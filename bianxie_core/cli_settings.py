@@ -9,21 +9,29 @@ import sys
 from typing import Optional
 
 from bianxie_core import config as configmod
-from bianxie_core import cost, errors, models, params
+from bianxie_core import cost, errors, families, models, params
 from bianxie_core.cli_outputs import say, tell
 from bianxie_core.i18n import _
 from bianxie_core.safe_text import printable
 
 
 def cmd_cost(args, out) -> int:
+    from bianxie_core.service import requests_for
+
     cfg = configmod.load()
     spec = models.get_model(args.model or cfg.model, cfg.models)
+    family = spec.family
+    if family is not None and family.sizes == "none":
+        args.size = "auto"  # the model makes its own size
     if args.size != "auto":
         models.check_size(spec, args.size)
     params._int_range("n", args.n, 1, params.MAX_N)
-    params._choice("quality", args.quality, params.QUALITIES)
+    if family is None or family.qualities:
+        params._choice("quality", args.quality,
+                       family.qualities if family else params.QUALITIES)
     estimate = cost.estimate(spec, args.size, args.quality, args.n, prices=cfg.prices,
-                             currency=cfg.currency)
+                             currency=cfg.currency,
+                             requests=requests_for(cfg, args.n, None, spec.name))
     print(_("{model}, {size}, {quality}, n={n}: {estimate}").format(
         model=spec.name, size=args.size, quality=args.quality, n=args.n,
         estimate=dataclasses.replace(estimate, notes=()).format()), file=out)
@@ -37,7 +45,7 @@ CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "
                 "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
                 "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
                 "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above",
-                "worker-standby": "worker_standby", "align": "align"}
+                "worker-standby": "worker_standby", "align": "align", "door": "door"}
 
 
 # Environment variables that win over a setting (config.load).
@@ -64,11 +72,18 @@ def cmd_config(args, out) -> int:
         return _test_connection(out)
     if args.action == "get":
         shown = configmod.load().redacted()
+        if args.name == "door":
+            for name, entry in sorted(configmod.load().models.items()):
+                if isinstance(entry, dict) and entry.get("door"):
+                    tell(f"door = {printable(name, 120)}={entry['door']}", out)
+            return 0
         keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
         for key in keys:
             tell(f"{key} = {printable(shown.get(key), 2000)}", out)
         return 0
     field_name = CONFIG_KEYS[args.name]
+    if field_name == "door":
+        return _set_door(args.value, out)
     value = _typed_key(args.value) if field_name == "api_key" else args.value
     if value is None:
         raise errors.UsageError(_("Give a value: bianxie config set {name} VALUE").format(
@@ -84,6 +99,26 @@ def cmd_config(args, out) -> int:
         print(_("warning: the environment variable {var} is set and still takes precedence "
                 "over this setting; unset it to use the new value.").format(var=env_var),
               file=sys.stderr)
+    return 0
+
+
+def _set_door(value: Optional[str], out) -> int:
+    """``bianxie config set door MODEL=DOOR``: the door (images, json, chat) a model the
+    program does not know is reached by, kept in the config's ``models`` entry."""
+    name, _sep, door = (value or "").rpartition("=")
+    name, door = name.strip(), door.strip().lower()
+    if not name or door not in families.DOORS:
+        raise errors.UsageError(_("Write it as MODEL=DOOR, the door one of images, json or "
+                                  "chat: bianxie config set door my-model=chat"))
+    table = {k: dict(v) for k, v in configmod.load().models.items()}
+    entry = table.setdefault(name, {})
+    entry.pop("family", None)
+    entry["door"] = door
+    configmod.update(models=table)
+    family = models.get_model(name, table).family
+    print(_("{model} goes through the {door} door ({family}) in {path}").format(
+        model=printable(name, 120), door=door, family=family.label if family else "?",
+        path=configmod.config_path()), file=out)
     return 0
 
 
@@ -121,6 +156,11 @@ def _typed_key(value: Optional[str]) -> str:
 def cmd_models(args, out) -> int:
     from bianxie_core import catalog
 
+    if getattr(args, "families", False):
+        for family in families.FAMILIES.values():
+            tell(f"{family.name}\t{' '.join(families.patterns(family))}\t"
+                 f"{families.describe(family)}", out)
+        return 0
     cfg = configmod.load()
     if args.base_url:
         cfg.base_url = configmod.normalise_base_url(args.base_url, allow_http=cfg.allow_http)

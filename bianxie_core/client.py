@@ -35,10 +35,7 @@ and the waits between retries.
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json
-import os
 import threading
 import time
 from typing import Callable, List, Optional
@@ -47,7 +44,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.connection
 
-from bianxie_core import __version__, body, errors, network
+from bianxie_core import __version__, body, doors, errors, network
 from bianxie_core.answers import (  # noqa: F401 - ImagesResult, ResultImage: the client's API
     Answers,
     ImageSink,
@@ -65,7 +62,7 @@ from bianxie_core.i18n import _
 from bianxie_core.params import EditRequest, GenerateRequest
 from bianxie_core.safe_text import printable
 from bianxie_core.transfer import TransferSink
-from bianxie_core.wire import _Body, edit_file_parts, encode_multipart
+from bianxie_core.wire import _Body
 
 class _FinalResponse(http.client.HTTPResponse):
     """http.client skips only ``100 Continue``; a ``102 Processing`` or ``103 Early Hints``
@@ -149,13 +146,10 @@ class ImagesClient:
         on_image: Optional[ImageSink] = None,
         on_partial: Optional[PartialSink] = None,
         on_transfer: Optional[TransferSink] = None,
+        family=None,
     ) -> ImagesResult:
-        payload = json.dumps(request.fields(), ensure_ascii=False, separators=(",", ":"))
-        return self._call(
-            "/images/generations", payload.encode("utf-8"), "application/json",
-            stream=bool(request.stream), on_image=on_image, on_partial=on_partial,
-            n=request.n or 1, on_transfer=on_transfer,
-        )
+        """``family`` (families.Family, None: the OpenAI images API) picks the door."""
+        return self._door("generate", request, family, on_image, on_partial, on_transfer)
 
     def edit(
         self,
@@ -164,16 +158,18 @@ class ImagesClient:
         on_image: Optional[ImageSink] = None,
         on_partial: Optional[PartialSink] = None,
         on_transfer: Optional[TransferSink] = None,
+        family=None,
     ) -> ImagesResult:
         """``on_transfer(direction, done, total)``: the bytes of the upload and of the answer
         as they move, for a progress display (transfer.py)."""
-        boundary = "bianxie" + base64.b32encode(os.urandom(10)).decode().lower()
-        payload = encode_multipart(request.fields(), edit_file_parts(request), boundary)
-        return self._call(
-            "/images/edits", payload, f"multipart/form-data; boundary={boundary}",
-            stream=bool(request.stream), on_image=on_image, on_partial=on_partial,
-            n=request.n or 1, on_transfer=on_transfer,
-        )
+        return self._door("edit", request, family, on_image, on_partial, on_transfer)
+
+    def _door(self, kind, request, family, on_image, on_partial, on_transfer) -> ImagesResult:
+        wire = doors.build(kind, request, family)
+        stream = bool(request.stream) and (family is None or family.stream)
+        return self._call(wire.path, wire.payload, wire.content_type, stream=stream,
+                          on_image=on_image, on_partial=on_partial, n=request.n or 1,
+                          reader=wire.reader, on_transfer=on_transfer)
 
     def list_models(self) -> List[str]:
         deadline = time.monotonic() + self.timeout
@@ -224,7 +220,7 @@ class ImagesClient:
     # -- the request loop ---------------------------------------------------------------
 
     def _call(self, path, payload, content_type, *, stream, on_image, on_partial,
-              n=1, on_transfer=None) -> ImagesResult:
+              n=1, reader="images", on_transfer=None) -> ImagesResult:
         deadline = time.monotonic() + self.timeout
         billed_attempts = 0
         connect_attempts = 0
@@ -237,6 +233,9 @@ class ImagesClient:
                 try:
                     if response.status_code >= 300:
                         raise self._error(response, deadline)
+                    if reader == "chat":
+                        return Answers(self, deadline, on_image,
+                                       on_transfer=on_transfer).chat(response)
                     answers = Answers(self, deadline, on_image, on_partial, on_transfer)
                     return answers.streamed(response, n) if stream else answers.json(response, n)
                 finally:

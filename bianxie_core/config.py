@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from bianxie_core import models
+from bianxie_core import families, models
 from bianxie_core.addresses import (  # noqa: F401 - part of the settings' interface
     DEFAULT_BASE_URL, URL_PASSWORD, normalise_base_url, normalise_proxy, redact_url_password,
 )
@@ -159,7 +159,8 @@ def _model_ok(item: Any) -> bool:
     if not isinstance(item, dict):
         return False
     checks = {"sizes": lambda v: v in ("standard", "free"), "input_fidelity": _is_bool,
-              "price_estimated": _is_bool, "price": _price_ok}
+              "price_estimated": _is_bool, "price": _price_ok,
+              "family": lambda v: v in families.FAMILIES, "door": lambda v: v in families.DOORS}
     return all(checks.get(key, lambda v: True)(value) for key, value in item.items())
 
 
@@ -211,7 +212,7 @@ def _wrong_entry(exc: _WrongType) -> str:
                  "image_out as numbers, 0 or more (per 1M tokens).").format(entry=exc.entry)
     return _("The model entry {entry!r} in models must be an object like those in models.json "
              "(sizes: standard or free; input_fidelity: true or false; price: text_in, "
-             "image_in, image_out).").format(entry=exc.entry)
+             "image_in, image_out; door: images, json or chat).").format(entry=exc.entry)
 
 
 def _kind(name: str) -> str:

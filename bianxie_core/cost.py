@@ -53,9 +53,13 @@ class Estimate:
     currency: str
     estimated: bool  # True when any part is a guess beyond the published token table
     notes: tuple = ()  # translated clauses saying what was guessed
+    price_known: bool = True  # False: no price for the model (``price`` is then 0)
 
     def format(self) -> str:
         """``≈ 1,056 output tokens + 250 input tokens ≈ $0.0354 (estimate: …)``."""
+        if not self.price_known:
+            text = _("price unknown")
+            return text + (" (" + _("; ").join(self.notes) + ")" if self.notes else "")
         text = "≈ " + ngettext(
             "{count} output token", "{count} output tokens", self.output_tokens
         ).format(count=f"{self.output_tokens:,}")
@@ -173,6 +177,10 @@ def estimate(
     """
     if n < 1 or requests < 1:
         raise UsageError(_("n must be at least 1, not {value}.").format(value=min(n, requests)))
+    if model.family is not None and model.family.n != "native":
+        requests = n  # a family without n: n requests, whoever counted them
+    if model.price_unknown and not (prices or {}).get(model.name):
+        return _unknown(model, n, requests, currency)
     notes: list = []
     per_image, estimated = _output_per_image(size, quality, notes)
     output = per_image * n
@@ -206,6 +214,20 @@ def estimate(
     price = price_for(model, prices)
     total = (price.text_in * text_in + price.image_in * image_in + price.image_out * output) / 1e6
     return Estimate(output, text_in + image_in, total, currency, estimated, tuple(notes))
+
+
+def _unknown(model: ModelSpec, n: int, requests: int, currency: str) -> Estimate:
+    """No price is known for ``model``: say so, and how it is billed, rather than guess."""
+    family = model.family
+    if family is None:
+        notes = (_("{model} is not a model this program knows").format(model=model.name),)
+    else:
+        how = _("billed by tokens") if family.billing == "tokens" else _("billed per image")
+        notes = (ngettext("{count} image in {requests} request, {how}",
+                          "{count} images in {requests} requests, {how}", n).format(
+            count=n, requests=requests, how=how),
+            _("set its price with the prices setting to see an estimate"))
+    return Estimate(0, 0, 0.0, currency, True, notes, price_known=False)
 
 
 MAX_TOKENS = 2**53  # far above any image's usage; a larger count is a broken answer

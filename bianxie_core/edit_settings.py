@@ -82,9 +82,11 @@ class EditSettings:
         return settings
 
     def region_options(self) -> RegionOptions:
+        family = models.get_model(self.model).family
         return RegionOptions(
             context=self.context or "auto", grow=self.grow, feather=self.feather,
-            color_match=self.color_match, align=self.align, size=self.size or "auto")
+            color_match=self.color_match, align=self.align, size=self.size or "auto",
+            model_masks=family is None or family.masks)
 
     def effective_prompt(self) -> str:
         if self.remove:
@@ -109,33 +111,74 @@ class EditSettings:
                              requests=requests)
 
     def request(self, upload: Upload, spec: models.ModelSpec,
-                references: Sequence[ImageFile] = ()) -> EditRequest:
-        """The edit of ``upload``; ``references`` are further images sent after it."""
+                references: Sequence[ImageFile] = (), plan=None) -> EditRequest:
+        """The edit of ``upload``; ``references`` are further images sent after it. A model
+        without a mask is told in the prompt where the change goes (``plan``'s selection)."""
         image = ImageFile(data=upload.image, name=upload.image_name,
                           content_type=upload.image_type)
+        family = spec.family
+        masks = family is None or family.masks  # without: our compositing keeps the outside
         mask = ImageFile(data=upload.mask, name="mask.png", content_type="image/png") \
-            if upload.mask else None
+            if upload.mask and masks else None
         fidelity = self.input_fidelity or None
         if fidelity and not spec.input_fidelity:
             fidelity = None  # a remembered setting must not break a model without it
+        stream = self.stream and (family is None or family.stream)
+        prompt = self.effective_prompt()
+        if not masks and plan is not None:
+            prompt = join_prompt(prompt, where_hint(plan))
         return EditRequest(
-            prompt=self.effective_prompt(), model=self.model, images=[image, *references],
-            mask=mask, n=self.n if self.n != 1 else None, size=upload.size,
-            quality=self.quality if self.quality != "auto" else None,
+            prompt=prompt, model=self.model, images=[image, *references],
+            mask=mask, n=self.n if self.n != 1 else None,
+            size=None if family is not None and family.sizes == "none" else upload.size,
+            quality=_quality(self.quality, spec),
             output_format=self.output_format if self.output_format != "png" else None,
-            input_fidelity=fidelity, stream=True if self.stream else None,
-            partial_images=self.partial_images if self.stream else None,
+            input_fidelity=fidelity, stream=True if stream else None,
+            partial_images=self.partial_images if stream else None,
         )
 
 
-    def generate_request(self, background: str = "auto") -> GenerateRequest:
-        """Text to image with these settings; defaults are left for the server."""
+    def generate_request(self, background: str = "auto",
+                         spec: Optional[models.ModelSpec] = None) -> GenerateRequest:
+        """Text to image with these settings; defaults are left for the server. With ``spec``
+        what its family does not take (a quality, streaming) is left out."""
+        spec = spec or models.get_model(self.model)
+        family = spec.family
+        stream = self.stream and (family is None or family.stream)
         return GenerateRequest(
             prompt=self.prompt, model=self.model, n=self.n if self.n != 1 else None,
             size=self.size if self.size != "auto" else None,
-            quality=self.quality if self.quality != "auto" else None,
+            quality=_quality(self.quality, spec),
             background=background if background != "auto" else None,
             output_format=self.output_format if self.output_format != "png" else None,
-            stream=True if self.stream else None,
-            partial_images=self.partial_images if self.stream else None)
+            stream=True if stream else None,
+            partial_images=self.partial_images if stream else None)
+
+
+def where_hint(plan) -> str:
+    """For a model without a mask: which part of the first image to change, in percent of its
+    width and height (the selection's box on the canvas sent); "" without a selection."""
+    if plan.selection is None or plan.canvas.width <= 0 or plan.canvas.height <= 0:
+        return ""
+    box = plan.selection.relative_to(plan.canvas)
+    left, right = (round(100 * v / plan.canvas.width) for v in (box.x, box.right))
+    top, bottom = (round(100 * v / plan.canvas.height) for v in (box.y, box.bottom))
+    return (f"Change only the part of the first image from {left}% to {right}% of its width "
+            f"and {top}% to {bottom}% of its height; keep everything else exactly as it is, "
+            "at the same framing and size.")
+
+
+def join_prompt(prompt: str, hint: str) -> str:
+    return prompt + ("\n" + hint if hint else "")
+
+
+def _quality(quality: str, spec: models.ModelSpec) -> Optional[str]:
+    """The quality to send: none for auto, nor for a family without qualities (a remembered
+    setting must not break a model that takes none)."""
+    if not quality or quality == "auto":
+        return None
+    family = spec.family
+    if family is not None and not family.qualities:
+        return None
+    return quality
 

@@ -263,6 +263,22 @@ def _moderation(s: Said, scrub):
           "image.").format(categories=what), categories=categories, **s.kw)
 
 
+def _family(s: Said, scrub):
+    """The doors of other model families (Gemini through new-api's chat door)."""
+    if s.code == "prompt_blocked":
+        return errors.ModerationError(s.told(_(
+            "The model blocked this prompt: change the prompt or the image.")), **s.kw)
+    if s.code == "empty_response":
+        return errors.ServerError(s.told(_(
+            "The model gave no answer (an empty response, often a silent safety block): "
+            "change the prompt, or try again.")), **s.kw)
+    if "only imagen models are supported" in s.message:
+        return errors.BadRequestError(s.told(_(
+            "This relay serves this model only through chat completions, not the images API: "
+            "set its door with `bianxie config set door MODEL=chat`.")), **s.kw)
+    return None
+
+
 def _no_channel(s: Said, scrub):
     if s.type in ("new_api_error", "one_api_error") and (
             s.code == "model_not_found" or "无可用渠道" in s.message):
@@ -312,8 +328,8 @@ def _server(s: Said, scrub):
           "minute.").format(status=s.status, reason=_reason(s, scrub)), **s.kw)
 
 
-RULES = (_redirect, _quota, _expired, _rate_limit, _auth, _moderation, _no_channel, _not_here,
-         _bad_request, _server)
+RULES = (_redirect, _quota, _expired, _rate_limit, _auth, _moderation, _family, _no_channel,
+         _not_here, _bad_request, _server)
 
 
 def _reason(s: Said, scrub: Scrubber) -> str:

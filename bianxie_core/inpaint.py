@@ -168,7 +168,7 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
     crop_pixels = pixels[plan.crop.slices]
     crop_cov = coverage[plan.crop.slices]
     upload = region.prepare(plan, crop_pixels, crop_cov, options)
-    request = settings.request(upload, spec)
+    request = settings.request(upload, spec, plan=plan)
     checked = service.check(request)
     meta = {"tool": "inpaint", "crop": list(plan.crop), "canvas": list(plan.canvas)}
     return FileEdit(service, request, meta, plan, pixels, crop_pixels, crop_cov, options,

@@ -1,7 +1,9 @@
 """The model table (``models.json``) and the size rules it names.
 
-A name that is not in the table passes through with the rules of the newest family; the
-user's config can add or override models (``"models": {name: {...}}``, same fields).
+A name that is not in the table gets its family by name (``families.py``): a gpt-image name
+the rules of the newest gpt-image model, another family its own; a name no family fits has
+``family`` None and is refused before sending. The user's config can add or override models
+(``"models": {name: {...}}``, same fields, plus ``family`` or ``door``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
+from bianxie_core import families
 from bianxie_core.errors import UsageError
+from bianxie_core.families import Family
 from bianxie_core.i18n import _
 
 STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
@@ -45,22 +49,43 @@ class ModelSpec:
     input_fidelity: bool
     price: Price
     price_estimated: bool = False
-    known: bool = True  # False: an unknown name given the newest family's rules
+    known: bool = True  # False: not in the table, its family told by its name
+    family: Optional[Family] = None  # None: no family fits, so it cannot be sent to
 
     @property
     def sizes(self) -> tuple:
         """The sizes a dialog offers (free-size models take any valid WxH besides these)."""
+        family = self.family
+        if family is not None and family.sizes == "aspect":
+            return tuple("%dx%d" % family.aspect_size(_ratio(r)) for r in family.aspect_ratios) \
+                + ("auto",)
+        if family is not None and family.sizes == "none":
+            return ("auto",)
         return STANDARD_SIZES + ("auto",)
+
+    @property
+    def price_unknown(self) -> bool:
+        """No price is known for this model (the config's ``prices`` can give one)."""
+        return self.family is None or self.family.price == "unknown" and self.price == Price()
+
+
+def _ratio(text: str) -> float:
+    w, h = (int(v) for v in text.split(":"))
+    return w / h
 
 
 def _spec(name: str, entry: Mapping, known: bool) -> ModelSpec:
+    family = families.for_model(name, entry)
+    fidelity = entry.get("input_fidelity", family.input_fidelity if family else True)
+    sizes = entry.get("sizes") or (family.sizes if family else "standard")
     return ModelSpec(
         name=name,
-        free_size=entry.get("sizes", "standard") == "free",
-        input_fidelity=bool(entry.get("input_fidelity", True)),
+        free_size=sizes == "free",
+        input_fidelity=bool(fidelity),
         price=Price(**entry.get("price", {})),
         price_estimated=bool(entry.get("price_estimated", False)),
         known=known,
+        family=family,
     )
 
 
@@ -74,12 +99,21 @@ def get_model(name: Optional[str] = None, extra: Optional[Mapping] = None) -> Mo
     """The spec for ``name`` (default model when empty); ``extra`` is the config's models."""
     name = (name or DEFAULT_MODEL).strip()
     if extra and name in extra:
-        base = dict(_TABLE["models"].get(name, _TABLE["models"][_TABLE["newest"]]))
+        base = dict(_TABLE["models"].get(name) or _base_for(name, extra[name]))
         base.update(extra[name])
         return _spec(name, base, True)
     if name in _TABLE["models"]:
         return _spec(name, _TABLE["models"][name], True)
-    return _spec(name, _TABLE["models"][_TABLE["newest"]], False)
+    return _spec(name, _base_for(name, {}), False)
+
+
+def _base_for(name: str, entry: Mapping) -> dict:
+    """The entry a name outside the table starts from: the newest gpt-image model's for a
+    gpt-image family, none (the family's own rules, no price) for the others."""
+    family = families.for_model(name, entry)
+    if family is not None and family.name in ("gpt-image", "gpt-image-2"):
+        return dict(_TABLE["models"][_TABLE["newest"]])
+    return {"family": family.name} if family else {}
 
 
 def size_text(text: str) -> str:
@@ -118,6 +152,9 @@ def free_size_problem(width: int, height: int) -> Optional[str]:
 
 def check_size(model: ModelSpec, size: str) -> None:
     """Raise UsageError unless ``model`` takes ``size``."""
+    family = model.family
+    if family is not None and family.sizes in ("aspect", "none"):
+        return _check_family_size(model, family, size)
     if size == "auto" or size in STANDARD_SIZES:
         return
     if not model.free_size:
@@ -133,3 +170,23 @@ def check_size(model: ModelSpec, size: str) -> None:
                 size=size, model=model.name, problem=problem
             )
         )
+
+
+def _check_family_size(model: ModelSpec, family: Family, size: str) -> None:
+    """An aspect-ratio family takes any WxH (sent as its nearest aspect ratio) and its
+    resolutions; a family without sizes takes only auto."""
+    if size == "auto":
+        return
+    if family.sizes == "aspect" and size.upper() in family.resolutions:
+        return
+    if family.sizes == "aspect":
+        width, height = parse_size(size)
+        ratios = [_ratio(r) for r in family.aspect_ratios]
+        low, high = min(ratios), max(ratios)
+        if low / 1.1 <= width / height <= high * 1.1:
+            return
+        raise UsageError(_("size {size} is not available for {model}: its aspect ratios are "
+                           "{allowed}.").format(size=size, model=model.name,
+                                                allowed=", ".join(family.aspect_ratios)))
+    raise UsageError(_("{model} makes images at its own size: leave the size at auto.").format(
+        model=model.name))

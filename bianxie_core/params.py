@@ -14,7 +14,7 @@ from typing import List, Optional
 from bianxie_core import models
 from bianxie_core.errors import UsageError, file_problem
 from bianxie_core.files import read_at_most
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, ngettext
 
 QUALITIES = ("auto", "low", "medium", "high")
 BACKGROUNDS = ("auto", "transparent", "opaque")
@@ -208,7 +208,11 @@ class _Common:
         _int_range("n", self.n, 1, MAX_N)
         if self.size is not None:
             models.check_size(spec, self.size)
-        _choice("quality", self.quality, QUALITIES)
+        family = spec.family
+        if family is not None and not family.qualities and self.quality is not None:
+            raise UsageError(_("{model} takes no quality setting: leave it at auto.").format(
+                model=spec.name))
+        _choice("quality", self.quality, family.qualities if family else QUALITIES)
         _choice("background", self.background, BACKGROUNDS)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)
         _int_range("output_compression", self.output_compression, 0, 100)
@@ -246,6 +250,9 @@ class GenerateRequest(_Common):
     moderation: Optional[str] = None
 
     def validate(self, spec: models.ModelSpec) -> None:
+        if spec.family is not None and not spec.family.generate:
+            raise UsageError(_("{model} only edits images: give it an image, or choose another "
+                               "model to generate.").format(model=spec.name))
         self._validate_common(spec)
         _choice("moderation", self.moderation, MODERATIONS)
 
@@ -280,8 +287,32 @@ class EditRequest(_Common):
                         name=image.name, mb=len(image.data) / 2**20
                     )
                 )
+        self._validate_family(spec)
         if self.mask is not None:
             self._validate_mask()
+
+    def _validate_family(self, spec: models.ModelSpec) -> None:
+        """What the model's family does not take: a mask, so many images, so large ones."""
+        family = spec.family
+        if family is None:
+            return
+        if self.mask is not None and not family.masks:
+            raise UsageError(_(
+                "{model} takes no mask: use inpaint (or Edit Selection), which keeps everything "
+                "outside the selection itself, or choose a model with a mask.").format(
+                model=spec.name))
+        if len(self.images) > family.max_refs:
+            raise UsageError(ngettext(
+                "{model} takes at most {limit} image, not {count}: remove some.",
+                "{model} takes at most {limit} images, not {count}: remove some.",
+                family.max_refs).format(model=spec.name, limit=family.max_refs,
+                                        count=len(self.images)))
+        for image in self.images:
+            if len(image.data) > family.max_input_mb * 2**20:
+                raise UsageError(_("{name} is {mb:.1f} MB; {model} takes images up to {limit} "
+                                   "MB: scale it down.").format(
+                    name=image.name, mb=len(image.data) / 2**20, model=spec.name,
+                    limit=family.max_input_mb))
 
     def _validate_mask(self) -> None:
         mask = self.mask

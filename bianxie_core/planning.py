@@ -50,6 +50,7 @@ class RegionOptions:
     size: str = "auto"  # API size: "auto" or WxH
     max_pixels: int = FREE_SIZE_DEFAULT_MAX_PIXELS  # free-size models: cap on the API size
     upload_format: str = "png"  # png | webp | jpeg
+    model_masks: bool = True  # False: the model takes no mask and redraws the whole canvas
 
     @property
     def ring_width(self) -> int:
@@ -164,7 +165,20 @@ def plan_expand(layer: Extent, model: ModelSpec, options: RegionOptions = Region
 
 
 def choose_api_size(model: ModelSpec, crop: Extent, options: RegionOptions) -> Extent:
-    """The API size for a crop: ``options.size`` when fixed, else by the crop's aspect."""
+    """The API size for a crop: ``options.size`` when fixed, else by the crop's aspect. A
+    family with aspect ratios gets the nearest it makes (the size it answers at); one that
+    makes its own size, the crop's aspect at about 1 MP."""
+    family = model.family
+    if family is not None and family.sizes == "aspect":
+        size = options.size.upper()
+        if size in family.resolutions:
+            return Extent(*family.aspect_size(crop.aspect, (int(size[:-1]) * 1024) ** 2))
+        if size != "AUTO":
+            width, height = parse_size(options.size)
+            return Extent(*family.aspect_size(width / height, width * height))
+        return Extent(*family.aspect_size(crop.aspect))
+    if family is not None and family.sizes == "none":
+        return free_size_for(crop, FREE_SIZE_MIN_PIXELS)
     if options.size != "auto":
         return Extent(*parse_size(options.size))
     if model.free_size:

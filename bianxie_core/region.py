@@ -246,7 +246,8 @@ class Placer:
         if alignment and alignment.get("warning"):
             warnings.append(alignment["warning"])
         if self.check is not None:
-            if self.check.ignored(raw, matrix):
+            # a model without a mask redraws everything by design: its tone is fitted always
+            if self.options.model_masks and self.check.ignored(raw, matrix):
                 warnings.append(
                     _("The server changed much of the image outside the selection (it may "
                       "ignore the mask); only the selected area was used, check the edges.")

@@ -53,7 +53,7 @@ class RegionWork:
         references = [ImageFile(data=data, name=name, content_type=mime) for data, name, mime
                       in (region.fit_reference(array, self.plan.api_size)
                           for array in self.refs)]
-        request = self.settings.request(upload, spec, references)
+        request = self.settings.request(upload, spec, references, self.plan)
         return service.check(request)
 
     def placer_in_background(self) -> Future:

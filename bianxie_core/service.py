@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
 
 from bianxie_core import config as configmod
-from bianxie_core import cost, errors, models, transfer
+from bianxie_core import cost, errors, families, models, transfer
 from bianxie_core.error_table import refuses
 from bianxie_core.history import Entry, History
 from bianxie_core.i18n import _, join_sentences
@@ -90,6 +90,7 @@ class Outcome:
     # one sentence per image paid for but not delivered (a damaged item, a failed variant)
     failures: List[str] = field(default_factory=list)
     history_error: str = ""  # why some images in ``images`` are not in the history
+    price_known: bool = True  # False: no price for the model (``price`` is then 0)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ def _add_usage(total: dict, usage) -> None:
         return
     for key in ("input_tokens", "output_tokens", "total_tokens"):
         total[key] = total.get(key, 0) + cost.token_count(usage.get(key))
+    if "generated_images" in usage:  # Seedream's per-image billing
+        total["generated_images"] = total.get("generated_images", 0) + cost.token_count(
+            usage.get("generated_images"))
     details = usage.get("input_tokens_details")
     details = details if isinstance(details, dict) else {}
     td = total.setdefault("input_tokens_details", {})
@@ -122,10 +126,17 @@ def _add_usage(total: dict, usage) -> None:
         td[key] = td.get(key, 0) + cost.token_count(details.get(key))
 
 
-def requests_for(config: configmod.Config, n: Optional[int], stream: Optional[bool]) -> int:
-    """How many HTTP requests a run of n images goes out as: one by one when it streams or the
-    relay (``config``'s base URL) refuses n > 1, each one billing the input again. The one
-    count behind every estimate: the dialogs', the cost confirmation's and the CLI's."""
+def requests_for(config: configmod.Config, n: Optional[int], stream: Optional[bool],
+                 model: Optional[str] = None) -> int:
+    """How many HTTP requests a run of n images goes out as: one by one when it streams, the
+    relay (``config``'s base URL) refuses n > 1 or ``model``'s family has no n, each one
+    billing the input again. The one count behind every estimate: the dialogs', the cost
+    confirmation's and the CLI's."""
+    family = model_spec(config, model).family if model else None
+    if family is not None and family.n != "native":
+        return n or 1
+    if family is not None and not family.stream:
+        stream = False
     try:
         base_url = configmod.normalise_base_url(config.base_url, allow_http=config.allow_http)
     except errors.BianxieError:
@@ -181,6 +192,8 @@ class Service:
         if isinstance(request, Checked):
             return request
         spec = self.model(request.model)
+        if spec.family is None:
+            raise families.unplaced(spec.name)
         request.validate(spec)
         key = configmod.resolve_api_key(self.config)
         self._keep_secret(key)
@@ -194,7 +207,7 @@ class Service:
             f for f in configmod.key_forms(key) if f not in known)
 
     def requests_for(self, request) -> int:
-        return requests_for(self.config, request.n, request.stream)
+        return requests_for(self.config, request.n, request.stream, request.model)
 
     def generate(self, request: Union[GenerateRequest, Checked], **kw) -> Outcome:
         return self._run("generate", self.check(request), **kw)
@@ -257,20 +270,22 @@ class Service:
             return on_image
 
         n = request.n or 1
-        if request.stream and "no_stream" in quirks:
+        if request.stream and ("no_stream" in quirks or not spec.family.stream):
             request = replace(request, stream=None, partial_images=None)
         results: List[ImagesResult] = []
         if self.requests_for(request) > 1:
-            results = self._parallel(kind, request, n, sink, on_partial, failures, on_transfer)
+            results = self._parallel(kind, request, n, sink, on_partial, failures, spec.family,
+                                     on_transfer)
         else:
             try:
-                results = [self._call(kind, request, sink(0), on_partial, on_transfer)]
+                results = [self._call(kind, request, sink(0), on_partial, spec.family,
+                                      on_transfer)]
             except errors.BadRequestError as exc:
                 if not (n > 1 and refuses(exc, "n")):
                     raise
                 self._remember("no_n")
                 results = self._parallel(kind, request, n, sink, on_partial, failures,
-                                         on_transfer)
+                                         spec.family, on_transfer)
         usage: dict = {}
         for result in results:
             _add_usage(usage, result.usage)
@@ -285,6 +300,7 @@ class Service:
             request_ids=[r.request_id for r in results if r.request_id], warnings=warnings,
             job_id=job_id, streamed=any(r.streamed for r in results), failures=failures,
             history_error=unkept[0] if unkept else "",
+            price_known=not spec.price_unknown or bool(self.config.prices.get(spec.name)),
         )
 
     def _price(self, spec: models.ModelSpec, usage: dict) -> float:
@@ -313,10 +329,17 @@ class Service:
         except OSError:
             pass  # a full or read-only disk fails the request where it matters: record()
 
-    def _call(self, kind, request, on_image, on_partial, on_transfer=None) -> ImagesResult:
-        call = self.client.generate if kind == "generate" else self.client.edit
+    def _call(self, kind, request, on_image, on_partial, family=None,
+              on_transfer=None) -> ImagesResult:
+        generate_or_edit = self.client.generate if kind == "generate" else self.client.edit
         if on_transfer is not None:  # a client without it (a test's) is called as before
-            call = functools.partial(call, on_transfer=on_transfer)
+            generate_or_edit = functools.partial(generate_or_edit, on_transfer=on_transfer)
+
+        def call(request, **kw):
+            if family is None or family.name in ("gpt-image", "gpt-image-2"):
+                return generate_or_edit(request, **kw)  # as every client always took it
+            return generate_or_edit(request, family=family, **kw)
+
         try:
             return call(request, on_image=on_image, on_partial=on_partial)
         except errors.BadRequestError as exc:
@@ -338,7 +361,7 @@ class Service:
                 type=exc.type, param=exc.param, request_id=exc.request_id) from None
 
     def _parallel(self, kind, request, n, sink, on_partial, failures,
-                  on_transfer=None) -> List[ImagesResult]:
+                  family=None, on_transfer=None) -> List[ImagesResult]:
         """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
         an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
         not yet sent are never sent; a pool's exit would wait for, and send, them all."""
@@ -362,7 +385,7 @@ class Service:
                     continue
                 try:
                     done.put((i, self._call(kind, single, sink(i), on_partial if i == 0 else None,
-                                            combined.part() if combined else None)))
+                                            family, combined.part() if combined else None)))
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                     done.put((i, exc))
 

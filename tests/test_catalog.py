@@ -44,8 +44,12 @@ def test_is_image_model(name, expected):
 def test_remote_models_from_fake_server_keeps_image_models(srv):
     cfg = configmod.load()
     names = catalog.remote_models(cfg)
+    from tests.fakeapi.families import FAMILY_MODELS
+
+    # issue 15: Seedream, FLUX and Qwen, placed by their names, are image models too
     assert names == sorted(["gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2",
-                            "gpt-image-2-2026-04-21", "chatgpt-image-latest"])
+                            "gpt-image-2-2026-04-21", "chatgpt-image-latest", "gpt-image-2.5",
+                            *FAMILY_MODELS])
     assert [r.path for r in srv.requests] == ["/v1/models"]
     cached = json.loads(catalog.cache_path().read_text())
     assert cached["bases"][cfg.base_url]["models"] == names

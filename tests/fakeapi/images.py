@@ -127,7 +127,7 @@ def _round(value: float) -> int:
 
 
 def output_tokens(quality: str, width: int, height: int) -> int:
-    table = OUTPUT_TOKENS[quality]
+    table = OUTPUT_TOKENS.get(quality, OUTPUT_TOKENS["high"])  # gpt-image-2.5's xhigh, max
     key = "%dx%d" % (width, height)
     if key in table:
         return table[key]

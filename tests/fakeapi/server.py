@@ -26,6 +26,7 @@ from tests.fakeapi.envelope import (
     openai_request_id,
     request_id_header,
 )
+from tests.fakeapi.families import FAMILY_MODELS, FamiliesMixin, expired_page, family_of
 from tests.fakeapi.hostile import HostileMixin
 from tests.fakeapi.records import MultipartError, Recorded, boundary_of, parse_multipart
 from tests.fakeapi.streaming import StreamingMixin
@@ -35,6 +36,7 @@ ROUTES = {
     ("POST", "/v1/images/generations"): "generations",
     ("POST", "/v1/images/edits"): "edits",
     ("GET", "/v1/models"): "models",
+    ("POST", "/v1/chat/completions"): "chat",
 }
 MAX_BODY = 1024 * 1024 * 1024
 READ_TIMEOUT_DEFAULT = 30.0
@@ -73,6 +75,7 @@ class FakeServer:
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
         self._files: dict = {}
+        self._expires: dict = {}  # file name -> time.monotonic() when its URL stops working
         self.reset()
 
     # --- knobs -------------------------------------------------------------------------------
@@ -84,6 +87,7 @@ class FakeServer:
             self.partials: List[bytes] = []
             self.downloads: List[Recorded] = []
             self._files.clear()
+            self._expires.clear()
         self.fault = None
         self.fault_count = None
         self.retry_after = "1"
@@ -122,6 +126,10 @@ class FakeServer:
         self.gzip_tail = b""
         self.sse_eol = b"\n"
         self.sse_type = "text/event-stream; charset=utf-8"
+        self.chat_style = "markdown"  # or "images": message.images[] as other relays do
+        self.chat_fault: Optional[str] = None  # families.CHAT_FAULTS
+        self.seedream_item_error = False
+        self.url_lifetime = 600.0  # seconds a FLUX answer's URL works
 
     @property
     def fault(self) -> Optional[str]:
@@ -253,14 +261,14 @@ def _bomb(mib: int) -> bytes:
 
 def _models_body(dialect: str) -> dict:
     data = [{"id": m, "object": "model", "created": 1745366400, "owned_by": "system"}
-            for m in IMAGE_MODELS + OTHER_MODELS]
+            for m in IMAGE_MODELS + FAMILY_MODELS + OTHER_MODELS]
     body = {"object": "list", "data": data}
     if dialect == "new-api":
         body["success"] = True
     return body
 
 
-class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
+class _Handler(FamiliesMixin, StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakeapi"
     sys_version = ""
@@ -430,15 +438,18 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
             if fake.models_data is not None:
                 body["data"] = fake.models_data
             return self._send_json(200, body)
-        if fake.dialect == "new-api" and "model" in params and model not in IMAGE_MODELS:
+        if fake.dialect == "new-api" and "model" in params and model not in IMAGE_MODELS \
+                and model not in FAMILY_MODELS:
             raise faults.no_channel(model)
+        if route == "chat" or family_of(model):
+            return self._family_answer(route, params, files, form, fault)
         job = build_job(route, params, files, form, fake.dialect)
         self._answer(job, fault)
 
     def _parse(self, route: str, rec: Recorded):
         ctype = self.headers.get("Content-Type", "")
         main = ctype.split(";")[0].strip().lower()
-        if route == "generations":
+        if route in ("generations", "chat"):
             if main != "application/json":
                 raise ApiError(400, "Invalid Content-Type header (%s), expected "
                                "application/json." % (ctype or "none"))
@@ -482,6 +493,9 @@ class _Handler(StreamingMixin, HostileMixin, BaseHTTPRequestHandler):
             found = self.fake._files.get(name)
         if found is None:
             return self._send(404, b"not found", "text/plain")
+        expires = self.fake._expires.get(name)
+        if expires is not None and time.monotonic() >= expires:
+            return self._send(403, expired_page(name), "application/xml")
         if self.fake.download_bomb_mb:
             bomb = _bomb(self.fake.download_bomb_mb)
             return self._send(200, bomb, found[1], encoded="gzip")

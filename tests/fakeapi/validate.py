@@ -14,7 +14,7 @@ from tests.fakeapi.records import FilePart
 
 IMAGE_MODELS = (
     "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",
-    "chatgpt-image-latest",
+    "chatgpt-image-latest", "gpt-image-2.5",
 )
 OTHER_MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
 STANDARD_SIZES = ("1024x1024", "1024x1536", "1536x1024")
@@ -218,12 +218,13 @@ def build_job(kind: str, params: dict, files: List[FilePart], form: bool, dialec
                    "prompt", "string_above_max_length")
     job = Job(kind, model, prompt)
     job.n = _as_int("n", params.get("n", 1), 1, 10, form)
-    for name, allowed in (("quality", QUALITIES), ("background", BACKGROUNDS),
+    qualities = QUALITIES + (("xhigh", "max") if model == "gpt-image-2.5" else ())
+    for name, allowed in (("quality", qualities), ("background", BACKGROUNDS),
                           ("output_format", FORMATS), ("moderation", ("low", "auto")),
                           ("input_fidelity", ("high", "low"))):
         if name in params and _as_str(name, params[name]) not in allowed:
             raise _invalid_value(name, params[name], allowed)
-    if "input_fidelity" in params and model == "gpt-image-1-mini":
+    if "input_fidelity" in params and model in ("gpt-image-1-mini", "gpt-image-2.5"):
         raise _bad("Unsupported parameter: 'input_fidelity' is not supported with this model.",
                    "input_fidelity", "unsupported_parameter")
     if "user" in params:
