@@ -30,7 +30,7 @@ _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}$")
 
 @dataclass
 class ResultImage:
-    data: bytes = field(repr=False)
+    data: Optional[bytes] = field(repr=False)  # None: handed to on_image only (keep_images)
     index: int = 0
     url: Optional[str] = None
     revised_prompt: Optional[str] = None
@@ -216,6 +216,8 @@ class Answers:
         if self.on_image:
             self.on_image(index, data, dict(info, format=verdict.format))
         revised = item.get("revised_prompt")
+        if self.on_image and not getattr(self.client, "keep_images", True):
+            data = None
         return ResultImage(data=data, index=index, url=url, format=verdict.format,
                            revised_prompt=revised if isinstance(revised, str) else None)
 

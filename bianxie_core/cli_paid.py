@@ -1,7 +1,8 @@
 """The commands that pay: ``generate``, ``edit``, ``inpaint`` and ``expand``.
 
-Each checks its outputs, its input and the cost limit before anything is sent, waits for the
-answer (every image is in the history the moment it arrives), then writes the files.
+Each checks its outputs, its input and the cost limit before anything is sent, hands the
+request to the request worker and waits for it (cli_waiting.py: every image is in the history
+the moment it arrives, whatever happens to the CLI), then writes the files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
 from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
 from bianxie_core.cli_settings import short_deadline_warning
-from bianxie_core.cli_waiting import KeepWaiting, Progress
+from bianxie_core.cli_waiting import through_worker
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
 
@@ -58,7 +59,7 @@ def _input_file(path: str) -> params.ImageFile:
 
 # --- writing results ------------------------------------------------------------------------
 def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
-    pairs = [(image, lambda data=image.data, path=path: _as_format(data, file_format(path)))
+    pairs = [(image, lambda image=image, path=path: _as_format(image.data, file_format(path)))
              for image, path in zip(outcome.images, paths)]
     return _deliver(outcome, pairs, paths, out, asked)
 
@@ -168,14 +169,16 @@ def _report(outcome) -> None:
             price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
 
 
-def _wait(args, service, send):
-    """``send(on_partial)`` while showing progress; interruptions do not lose the answer, and
-    after the first one nothing more is sent."""
-    args.sent = True  # from here an interruption may leave a billed image behind
-    with Progress(quiet=args.quiet) as progress, \
-            KeepWaiting(progress, on_first=service.stop_sending.set,
-                        recording=service.recording):
-        return send(progress.partial)
+def _sent(args, service, request, meta: Optional[dict] = None):
+    """Send ``request`` through the request worker, with this run's flags: a context giving
+    the outcome (see cli_waiting.through_worker)."""
+    overrides = {"retries": args.retries} if args.retries else {}
+    if args.base_url:
+        overrides["base_url"] = service.config.base_url
+    if getattr(args, "timeout", None) is not None:
+        overrides["timeout"] = service.config.timeout
+    return through_worker(args, request, meta=meta, overrides=overrides,
+                          deadline=float(service.config.timeout) * 2 + 60)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -215,10 +218,10 @@ def cmd_generate(args, out) -> int:
     service = _service(args)
     request = params.GenerateRequest(moderation=args.moderation,
                                      **_common_fields(args, file_format(paths[0])))
-    checked = service.check(request)
+    service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, service, lambda partial: service.generate(checked, on_partial=partial))
-    return _write_outputs(outcome, paths, out, asked)
+    with _sent(args, service, request) as outcome:
+        return _write_outputs(outcome, paths, out, asked)
 
 
 def cmd_edit(args, out) -> int:
@@ -229,10 +232,10 @@ def cmd_edit(args, out) -> int:
     mask = _input_file(args.mask) if args.mask else None
     request = params.EditRequest(images=images, mask=mask, input_fidelity=args.input_fidelity,
                                  **_common_fields(args, file_format(paths[0])))
-    checked = service.check(request)
+    service.check(request)
     confirm_cost(args, service, request)
-    outcome = _wait(args, service, lambda partial: service.edit(checked, on_partial=partial))
-    return _write_outputs(outcome, paths, out, asked)
+    with _sent(args, service, request) as outcome:
+        return _write_outputs(outcome, paths, out, asked)
 
 
 def _asked(args) -> int:
@@ -304,9 +307,10 @@ def _check_context(text: str) -> None:
 
 def _send_composites(job, paths: List[Path], args, out) -> int:
     confirm_cost(args, job.service, job.request)
-    results, outcome = _wait(args, job.service, lambda partial: job.send(on_partial=partial))
-    if not args.quiet:
-        for alignment in job.alignments:
-            if alignment and alignment.get("status") == "corrected" and alignment.get("note"):
-                say(alignment["note"])
-    return _save_composites(results, outcome, paths, out, job.request.n or 1)
+    with _sent(args, job.service, job.request, meta=job.meta) as outcome:
+        results = job.composite(outcome)
+        if not args.quiet:
+            for alignment in job.alignments:
+                if alignment and alignment.get("status") == "corrected" and alignment.get("note"):
+                    say(alignment["note"])
+        return _save_composites(results, outcome, paths, out, job.request.n or 1)

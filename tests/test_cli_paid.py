@@ -171,14 +171,18 @@ def test_an_output_name_too_long_for_a_file_is_refused_before_paying(srv1, tmp_p
 
 # --- 11. one check before paying ------------------------------------------------------------
 def test_the_history_is_probed_once_per_run(srv1, tmp_path, capsys, monkeypatch):
+    """Once by the CLI (a refusal before the worker starts) and once by the worker, which
+    checks what it is handed before paying; never per image or per variant."""
+    import threading
+
     calls = []
     real = History.check_writable
-    monkeypatch.setattr(History, "check_writable",
-                        lambda self: (calls.append(1), real(self))[1])
-    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"),
+    monkeypatch.setattr(History, "check_writable", lambda self: (
+        calls.append(threading.current_thread().name), real(self))[1])
+    code, out, err = run_cli(["generate", "-p", "x", "-n", "3", "-o", str(tmp_path / "o.png"),
                               "--quiet"], capsys)
     assert code == 0, err
-    assert len(calls) == 1
+    assert sorted(calls) == ["MainThread", "test-worker"]
 
 
 def test_model_spec_needs_no_service():

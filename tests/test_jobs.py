@@ -117,7 +117,7 @@ class ConcurrentService:
         def save(i):
             entry = self.history.record(b"\x89PNG-%d" % i, {"index": i})
             barrier.wait()
-            on_saved(SavedImage(data=b"", entry=entry, index=i))
+            on_saved(SavedImage(entry=entry, index=i))
 
         with ThreadPoolExecutor(self.n) as pool:
             for future in [pool.submit(save, i) for i in range(self.n)]:
@@ -140,7 +140,7 @@ class CrashAfterSaving(ConcurrentService):
     def generate(self, request, *, on_saved, **kw):
         from bianxie_core.service import SavedImage
 
-        on_saved(SavedImage(data=b"", entry=self.history.record(b"\x89PNG", {}), index=0))
+        on_saved(SavedImage(entry=self.history.record(b"\x89PNG", {}), index=0))
         raise KeyError("a bug after the image was saved")
 
 
