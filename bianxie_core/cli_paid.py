@@ -17,7 +17,7 @@ from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
 from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
 from bianxie_core.cli_settings import short_deadline_warning
-from bianxie_core.cli_waiting import through_worker
+from bianxie_core.cli_waiting import early_worker, through_worker
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
 
@@ -169,15 +169,15 @@ def _report(outcome) -> None:
             price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
 
 
-def _sent(args, service, request, meta: Optional[dict] = None):
-    """Send ``request`` through the request worker, with this run's flags: a context giving
-    the outcome (see cli_waiting.through_worker)."""
+def _sent(args, job, service, request, meta: Optional[dict] = None):
+    """Send ``request`` through ``job``'s request worker, with this run's flags: a context
+    giving the outcome (see cli_waiting.through_worker)."""
     overrides = {"retries": args.retries} if args.retries else {}
     if args.base_url:
         overrides["base_url"] = service.config.base_url
     if getattr(args, "timeout", None) is not None:
         overrides["timeout"] = service.config.timeout
-    return through_worker(args, request, meta=meta, overrides=overrides,
+    return through_worker(args, job, request, meta=meta, overrides=overrides,
                           deadline=float(service.config.timeout) * 2 + 60)
 
 
@@ -215,27 +215,30 @@ def confirm_cost(args, service, request) -> None:
 def cmd_generate(args, out) -> int:
     asked = _asked(args)
     paths = planned_outputs(args, asked)
-    service = _service(args)
-    request = params.GenerateRequest(moderation=args.moderation,
-                                     **_common_fields(args, file_format(paths[0])))
-    service.check(request)
-    confirm_cost(args, service, request)
-    with _sent(args, service, request) as outcome:
-        return _write_outputs(outcome, paths, out, asked)
+    with early_worker() as job:
+        service = _service(args)
+        request = params.GenerateRequest(moderation=args.moderation,
+                                         **_common_fields(args, file_format(paths[0])))
+        service.check(request)
+        confirm_cost(args, service, request)
+        with _sent(args, job, service, request) as outcome:
+            return _write_outputs(outcome, paths, out, asked)
 
 
 def cmd_edit(args, out) -> int:
     asked = _asked(args)
     paths = planned_outputs(args, asked)
-    service = _service(args)
-    images = [_input_file(p) for p in args.image]
-    mask = _input_file(args.mask) if args.mask else None
-    request = params.EditRequest(images=images, mask=mask, input_fidelity=args.input_fidelity,
-                                 **_common_fields(args, file_format(paths[0])))
-    service.check(request)
-    confirm_cost(args, service, request)
-    with _sent(args, service, request) as outcome:
-        return _write_outputs(outcome, paths, out, asked)
+    with early_worker() as job:
+        service = _service(args)
+        images = [_input_file(p) for p in args.image]
+        mask = _input_file(args.mask) if args.mask else None
+        request = params.EditRequest(images=images, mask=mask,
+                                     input_fidelity=args.input_fidelity,
+                                     **_common_fields(args, file_format(paths[0])))
+        service.check(request)
+        confirm_cost(args, service, request)
+        with _sent(args, job, service, request) as outcome:
+            return _write_outputs(outcome, paths, out, asked)
 
 
 def _asked(args) -> int:
@@ -249,12 +252,13 @@ def cmd_inpaint(args, out) -> int:
 
     _check_context(args.context)
     paths = planned_outputs(args, _asked(args))
-    job = inpaint.plan_inpaint_file(
-        _service(args), args.image, args.selection, _common_fields(args),
-        context=args.context, grow=args.grow, feather=args.feather,
-        color_match=not args.no_color_match, input_fidelity=args.input_fidelity,
-        align=not args.no_align)
-    return _send_composites(job, paths, args, out)
+    with early_worker() as job:
+        edit = inpaint.plan_inpaint_file(
+            _service(args), args.image, args.selection, _common_fields(args),
+            context=args.context, grow=args.grow, feather=args.feather,
+            color_match=not args.no_color_match, input_fidelity=args.input_fidelity,
+            align=not args.no_align)
+        return _send_composites(job, edit, paths, args, out)
 
 
 def cmd_expand(args, out) -> int:
@@ -266,10 +270,12 @@ def cmd_expand(args, out) -> int:
         raise errors.UsageError(_("Give either --aspect or the margins (--left, --top, "
                                   "--right, --bottom), not both."))
     paths = planned_outputs(args, 1)
-    job = inpaint.plan_expand_file(
-        _service(args), args.image, _common_fields(args), margins=None if aspect else margins,
-        aspect=aspect, input_fidelity=args.input_fidelity, align=not args.no_align)
-    return _send_composites(job, paths, args, out)
+    with early_worker() as job:
+        edit = inpaint.plan_expand_file(
+            _service(args), args.image, _common_fields(args),
+            margins=None if aspect else margins, aspect=aspect,
+            input_fidelity=args.input_fidelity, align=not args.no_align)
+        return _send_composites(job, edit, paths, args, out)
 
 
 MAX_ASPECT = 10.0  # --aspect from 1:10 to 10:1; the model's own limit is nearer 3:1
@@ -305,12 +311,14 @@ def _check_context(text: str) -> None:
                                       value=printable(text, 40)))
 
 
-def _send_composites(job, paths: List[Path], args, out) -> int:
-    confirm_cost(args, job.service, job.request)
-    with _sent(args, job.service, job.request, meta=job.meta) as outcome:
-        results = job.composite(outcome)
+def _send_composites(job, edit, paths: List[Path], args, out) -> int:
+    """Send the planned ``edit`` (inpaint.FileEdit) through ``job``, then place each answer
+    into the picture and write it."""
+    confirm_cost(args, edit.service, edit.request)
+    with _sent(args, job, edit.service, edit.request, meta=edit.meta) as outcome:
+        results = edit.composite(outcome)
         if not args.quiet:
-            for alignment in job.alignments:
+            for alignment in edit.alignments:
                 if alignment and alignment.get("status") == "corrected" and alignment.get("note"):
                     say(alignment["note"])
-        return _save_composites(results, outcome, paths, out, job.request.n or 1)
+        return _save_composites(results, outcome, paths, out, edit.request.n or 1)

@@ -22,6 +22,7 @@ from typing import Iterator, Optional
 
 from bianxie_core import errors
 from bianxie_core.i18n import _
+from bianxie_core.job_folder import REQUEST
 
 # What the first interruption keeps waiting through; SIGHUP never stops the wait.
 _STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
@@ -131,7 +132,7 @@ class KeepWaiting:
 
 
 # --- the request worker ---------------------------------------------------------------------
-POLL = 0.05  # how often the CLI reads the job's status
+POLL = 0.02  # how often the CLI reads the job's status
 
 
 def start_worker(job) -> None:
@@ -140,15 +141,30 @@ def start_worker(job) -> None:
 
 
 @contextlib.contextmanager
-def through_worker(args, request, *, meta: Optional[dict] = None,
-                   overrides: Optional[dict] = None, deadline: Optional[float] = None
-                   ) -> Iterator:
-    """Hand ``request`` to a request worker and wait for it; yields its ``service.Outcome``
-    (the images read from the history when needed), then removes the job folder. Sets
-    ``args.sent`` once the request is handed over. ``deadline``: the longest wait."""
+def early_worker() -> Iterator:
+    """A job whose worker starts loading now, while the CLI checks and plans; when the run
+    stops before the request is handed over, it is cancelled and nothing is sent."""
     from bianxie_core.jobs import Job
 
-    job = _handed_over(Job.private(), request, meta, overrides)
+    job = _started(Job.private())
+    try:
+        yield job
+    except BaseException:
+        if not (job.folder / REQUEST).exists():
+            job.cancel()
+            job.remove()
+        raise
+
+
+@contextlib.contextmanager
+def through_worker(args, job, request, *, meta: Optional[dict] = None,
+                   overrides: Optional[dict] = None, deadline: Optional[float] = None
+                   ) -> Iterator:
+    """Hand ``request`` to ``job``'s worker (see early_worker) and wait for it; yields its
+    ``service.Outcome`` (the images read from the history when needed), then removes the
+    job folder. Sets ``args.sent`` once the request is handed over. ``deadline``: the
+    longest wait."""
+    job = _handed_over(job, request, meta, overrides)
     args.sent = True  # from here an interruption may leave a billed image behind
     try:
         with Progress(quiet=args.quiet) as progress, \
@@ -165,18 +181,31 @@ def through_worker(args, request, *, meta: Optional[dict] = None,
         job.remove()
 
 
-def _handed_over(job, request, meta, overrides):
-    """``job`` with its worker started and ``request`` written; nothing is sent when this
-    fails."""
+def _started(job):
     try:
-        try:
-            start_worker(job)
-            job.submit(request, meta=meta, host_pid=os.getpid(), overrides=overrides)
-        except BaseException:
-            job.cancel()
-            job.remove()
-            raise
+        start_worker(job)
     except OSError as exc:
+        job.remove()
+        raise errors.UsageError(_("The request worker could not be started ({reason}); "
+                                  "nothing was sent.").format(
+                                      reason=errors.os_reason(exc))) from None
+    return job
+
+
+def _handed_over(job, request, meta, overrides):
+    """``job`` with ``request`` written for its worker; a worker that gave up waiting (a
+    cost question left unanswered for minutes) is replaced. Nothing is sent when this
+    fails."""
+    from bianxie_core.jobs import Job
+
+    if job.worker_exited() or not job.folder.is_dir():
+        job.remove()
+        job = _started(Job.private())
+    try:
+        job.submit(request, meta=meta, host_pid=os.getpid(), overrides=overrides)
+    except OSError as exc:
+        job.cancel()
+        job.remove()
         raise errors.UsageError(_("The request could not be handed to the request worker "
                                   "({reason}); nothing was sent.").format(
                                       reason=errors.os_reason(exc))) from None
