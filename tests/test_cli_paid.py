@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -257,3 +258,59 @@ def test_a_file_size_limit_after_paying_is_said_not_exit_2(srv1, tmp_path):
     (line,) = error_lines(done.stderr)
     assert "paid" in line and "lost" in line and "larger than this disk or your limits" in line
     assert not (tmp_path / "o.png").exists()
+
+
+# --- 12. the request worker -------------------------------------------------------------------
+def test_a_run_refused_before_sending_cancels_its_early_worker(srv1, tmp_path, capsys,
+                                                              monkeypatch):
+    """The worker starts while the CLI checks; a run refused at the cost question sends
+    nothing, the worker exits and the job folder goes."""
+    import tempfile
+
+    from bianxie_core import cli_waiting
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    started = []
+    monkeypatch.setattr(cli_waiting, "start_worker", lambda job: (started.append(job),
+                                                                  job.start()))
+    configmod.update(cost_confirm_above=0.0001)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and "Add --yes" in err and srv1.requests == []
+    (job,) = started
+    assert job._process.wait(timeout=30) == 0
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.real_worker
+def test_the_worker_process_takes_this_runs_flags(srv1, tmp_path, capsys, monkeypatch):
+    """--base-url and --timeout reach the detached worker (the config says otherwise)."""
+    monkeypatch.delenv("BIANXIE_BASE_URL")
+    configmod.update(base_url="https://relay.invalid/v1", timeout=5)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet",
+                              "--base-url", srv1.base_url, "--timeout", "120"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "o.png").read_bytes() == srv1.responses[0]
+    assert pending() == []  # written, so imported
+
+
+@pytest.mark.parametrize("fault", ["moderation", "unauthorized", "token_exhausted",
+                                   "server_error", "bad_gateway_html"])
+def test_the_workers_error_is_the_error_the_cli_had(fault, srv1, tmp_path, capsys):
+    """The CLI says the worker's error as it said the client's own: the same sentence, the
+    same exit code, the same billing note."""
+    from bianxie_core import cli
+    from bianxie_core.errors import BianxieError
+    from tests.test_client import gen, make_client
+
+    srv1.fault = fault
+    with pytest.raises(BianxieError) as info:
+        make_client(srv1).generate(gen())
+    srv1.reset()
+    srv1.fault = fault
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-o",
+                              str(tmp_path / "o.png"), "--quiet"], capsys)
+    assert code == info.value.exit_code
+    assert err.count("\n") == 1
+    ids = re.compile(r"req_[0-9a-f]+|\d{20,}[A-Za-z0-9]{8}")
+    assert ids.sub("ID", err.strip()) == ids.sub("ID", "error: " + cli.error_text(info.value))
