@@ -103,6 +103,10 @@ class Answers:
             if pieces is None:
                 pieces = body.chunks(response, self.deadline, limit, self.client.timeout)
             answer = body.read_answer(pieces)
+        except body.TooDeep:
+            raise errors.ResponseError(_(
+                "The server's answer is nested too deeply to be read (over a thousand levels); "
+                "no image answer is like that.")) from None
         except ValueError:
             raise not_json(response, self.client._scrubber) from None
         try:

@@ -381,6 +381,9 @@ HOSTILE = [
 ] + [
     Case("rt-" + short, "hostile", case, outcome, "core", "tests/test_redteam_client.py::" + test)
     for short, case, outcome, test in [
+        ("deep-json", "a JSON answer nested 10,000 levels deep (small, and spooled)",
+         "\"nested too deeply to be read\", may be charged; never \"not JSON\"",
+         "test_a_deeply_nested_answer_says_so_not_that_it_is_not_json"),
         ("gzip-tail", "a whole gzip answer followed by zero padding or stray bytes",
          "the bytes after the last member are ignored (as curl and urllib3 do); the image is "
          "delivered", "test_bytes_after_a_whole_gzip_answer_are_ignored"),
