@@ -177,8 +177,10 @@ def _sent(args, job, service, request, meta: Optional[dict] = None):
         overrides["base_url"] = service.config.base_url
     if getattr(args, "timeout", None) is not None:
         overrides["timeout"] = service.config.timeout
+    # the worker bounds each request by the timeout; this only outlasts a worker that hangs
+    attempts = (request.n or 1) * (1 + (args.retries or 0))
     return through_worker(args, job, request, meta=meta, overrides=overrides,
-                          deadline=float(service.config.timeout) * 2 + 60)
+                          deadline=float(service.config.timeout) * 2 * attempts + 60)
 
 
 # --- commands -------------------------------------------------------------------------------

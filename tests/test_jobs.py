@@ -298,3 +298,36 @@ def test_discard_removes_only_what_is_no_longer_needed(srv1, home):
     unsent = Job.reserve()
     unsent.discard()
     assert not unsent.folder.exists()
+
+
+class FullHistory(History):
+    def record(self, data, meta, ext=None):
+        raise errors.ConfigError("The history folder cannot be written (the disk is full).")
+
+
+def test_an_image_the_history_cannot_keep_is_handed_over_in_the_folder(srv1, home):
+    """Paid, but the history's disk is full: the worker writes the image into the job folder
+    (``unkept``) for a host that can still write it out, and says why; never "done"."""
+    from bianxie_core.service import Service
+
+    job = Job.create(gen(n=2))
+    status = worker.run(job, Service(history=FullHistory(home / "history")))
+    assert status.state == "failed" and status.results == []
+    assert "disk is full" in status.history_error and "paid" in status.error_message
+    assert [u.index for u in status.unkept] == [0, 1]
+    assert [(job.folder / u.file).read_bytes() for u in status.unkept] == srv1.responses
+    assert job.status().unkept == status.unkept
+
+
+def test_a_cli_job_whose_host_has_gone_leaves_no_folder(srv1, home, tmp_path):
+    """A CLI killed while its worker ran: the worker removes the folder when it ends (the
+    images wait in the history); a host still waiting keeps it."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for host, kept in ((gone.pid, False), (os.getpid(), True)):
+        job = Job.private()
+        job.submit(gen(), host_pid=host)
+        status = worker.run(job)
+        assert status.state == "done" and worker.left_behind(job, status) is not kept
+        job.remove()
+    assert len(History(home / "history").pending()) == 2
