@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Iterator, Optional
 
 from bianxie_core import errors
@@ -136,7 +137,8 @@ POLL = 0.02  # how often the CLI reads the job's status
 
 
 def start_worker(job) -> None:
-    """Start the job's detached worker (tests run it on a thread instead: see conftest)."""
+    """Start the job's detached worker (tests run it on a thread instead: see
+    tests/core_fixtures.py)."""
     job.start()
 
 
@@ -224,7 +226,7 @@ def outcome_of(job, status):
             job.remove()
         raise error
     history = open_history()
-    images = [SavedImage(history.get(r.entry), r.index) for r in status.results]
+    images = [_saved(history, r) for r in status.results]
     images += [SavedImage(None, u.index, kept=job.folder / u.file)
                for u in status.unkept if u.file]
     lost = [_("Image {number} was paid for, but neither the history nor the request worker "
@@ -235,6 +237,17 @@ def outcome_of(job, status):
                    price=status.price, currency=status.currency,
                    request_ids=status.request_ids, warnings=status.warnings, job_id=job.id,
                    failures=status.failures + lost, history_error=status.history_error)
+
+
+def _saved(history, result):
+    """A result of the worker as a SavedImage: its history entry (read from its image file
+    should the entry have gone meanwhile)."""
+    from bianxie_core.service import SavedImage
+
+    try:
+        return SavedImage(history.get(result.entry), result.index)
+    except errors.UsageError:
+        return SavedImage(None, result.index, kept=Path(result.path))
 
 
 def _error_of(status) -> errors.BianxieError:
