@@ -10,7 +10,8 @@ result and then removes the folder. If the host is gone, the images stay in the 
 
 A region edit (``submit_region``) hands the worker the plan and the raw pixels the host read;
 the worker prepares the upload and places the answers (see region_job.py), so the host never
-loads numpy or Pillow.
+loads numpy or Pillow. The CLI is a host too (cli_waiting.py), with a private folder in the
+temporary folder (``Job.private``).
 """
 
 from __future__ import annotations

@@ -306,8 +306,8 @@ class Service:
 
     def _parallel(self, kind, request, n, sink, on_partial, failures) -> List[ImagesResult]:
         """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
-        an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
-        not yet sent are never sent; a pool's exit would wait for, and send, them all."""
+        an interruption stops the wait at once, and the requests not yet sent are never sent
+        (nor after ``stop_sending``); a pool's exit would wait for, and send, them all."""
         single = replace(request, n=None)
         workers = max(1, min(n, int(self.config.max_parallel or 1)))
         todo: "queue.SimpleQueue[int]" = queue.SimpleQueue()
