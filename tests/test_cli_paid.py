@@ -94,7 +94,10 @@ def test_a_parallel_variant_that_fails_is_an_exit_1_with_the_rest_written(
 
 
 # --- 2. the history cannot keep a paid image ------------------------------------------------
-def test_a_full_history_disk_still_writes_the_paid_output(srv1, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("worker", ["thread", pytest.param("process",
+                                                           marks=pytest.mark.real_worker)])
+def test_a_full_history_disk_still_writes_the_paid_output(worker, srv1, tmp_path, capsys,
+                                                          monkeypatch):
     hist_home = tmp_path / "home-disk"
     with small_disk(hist_home, "256k"):
         monkeypatch.setenv("BIANXIE_HOME", str(hist_home))
