@@ -138,8 +138,9 @@ POLL = 0.02  # how often the CLI reads the job's status
 
 def start_worker(job) -> None:
     """Start the job's detached worker (tests run it on a thread instead: see
-    tests/core_fixtures.py)."""
-    job.start()
+    tests/core_fixtures.py). It stops waiting should the CLI die before handing the request
+    over."""
+    job.start(host=os.getpid())
 
 
 @contextlib.contextmanager

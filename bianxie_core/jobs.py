@@ -182,15 +182,18 @@ class Job:
             self.remove()
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None,
-              region: bool = False, terms: Optional[standby.Terms] = None) -> int:
+              region: bool = False, terms: Optional[standby.Terms] = None,
+              host: int = 0) -> int:
         """Start the detached worker; returns its PID. ``region``: a region edit comes, so the
         worker loads the pixel pipeline while it waits; ``terms``: after the job it waits on
-        standby for the next one."""
+        standby for the next one; ``host``: the PID that will submit the request (the worker
+        stops waiting for it when that process is gone)."""
         log = open(self.folder / LOG, "ab")
         try:
             self._process = _spawn(["run", str(self.folder)] + (["--region"] if region else [])
                                    + (terms.args() if terms is not None and terms.seconds > 0
-                                      else []), self.folder, log, python, env)
+                                      else []) + (["--host", str(host)] if host else []),
+                                   self.folder, log, python, env)
         finally:
             log.close()
         return self._process.pid

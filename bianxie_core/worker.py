@@ -27,16 +27,23 @@ from bianxie_core.params import EditRequest, GenerateRequest
 
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
 REQUEST_POLL = 0.002  # the worker waits for its request only while the host prepares it
+HOST_CHECK = 0.5  # how often a worker told its host's PID checks that the host still runs
 
 
-def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT) -> bool:
-    """True once ``request.json`` exists; False when cancelled or abandoned."""
+def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT, host: int = 0) -> bool:
+    """True once ``request.json`` exists; False when cancelled or abandoned (``host``: the
+    process that will submit it has gone)."""
     deadline = time.monotonic() + timeout
+    next_check = time.monotonic() + HOST_CHECK
     while time.monotonic() < deadline:
         if (folder / REQUEST).exists():
             return True
         if (folder / CANCEL).exists() or not folder.is_dir():
             return False
+        if host and time.monotonic() >= next_check:
+            if not standby.alive(host):
+                return (folder / REQUEST).exists()
+            next_check = time.monotonic() + HOST_CHECK
         time.sleep(REQUEST_POLL)
     return False
 
@@ -195,6 +202,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a region edit comes: load the pixel pipeline while waiting")
     p.add_argument("--standby", nargs=3, metavar=("SECONDS", "HOST_PID", "KEY"),
                    help="afterwards, wait this long for the host's next job")
+    p.add_argument("--host", type=int, default=0, metavar="PID",
+                   help="the process that submits the request: stop waiting when it is gone")
     return p
 
 
@@ -220,7 +229,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         job = Job(args.folder)
     service = _ready_service(region)
     while True:
-        if wait_for_request(job.folder):
+        if wait_for_request(job.folder, host=args.host):
             if left_behind(job, run(job, service)):
                 _log_to(Path(os.devnull))  # Windows removes no open file
                 job.remove()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import errors, job_folder, jobs, worker
+from bianxie_core import errors, job_folder, jobs, standby, worker
 from bianxie_core.history import History
 from bianxie_core.job_folder import JobStatus, write_status
 from bianxie_core.jobs import Job
@@ -331,3 +331,20 @@ def test_a_cli_job_whose_host_has_gone_leaves_no_folder(srv1, home, tmp_path):
         assert status.state == "done" and worker.left_behind(job, status) is not kept
         job.remove()
     assert len(History(home / "history").pending()) == 2
+
+
+def test_a_worker_whose_host_dies_before_submitting_goes(home, tmp_path):
+    """The CLI starts its worker early; killed before it hands the request over (a closed
+    terminal at the cost question), the worker removes the folder and exits instead of
+    waiting minutes for a request that never comes."""
+    launcher = ("import os; from bianxie_core.jobs import Job; job = Job.private(); "
+                "print(job.folder, job.start(host=os.getpid()), flush=True)")
+    done = subprocess.run([sys.executable, "-c", launcher], cwd=str(ROOT),
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=30)
+    folder, pid = done.stdout.split()
+    end = time.monotonic() + 30
+    while Path(folder).exists() or standby.alive(int(pid)):
+        assert time.monotonic() < end, list(Path(folder).iterdir())
+        time.sleep(0.05)
+    assert list(tmp_path.iterdir()) == []
