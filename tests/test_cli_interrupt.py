@@ -95,7 +95,7 @@ def test_a_second_interruption_stops_and_the_image_still_reaches_the_history(srv
 def test_a_killed_cli_loses_nothing_history_pending_finds_the_image(srv1, tmp_path):
     """SIGKILL after the request is sent: the worker finishes, the image is in the history as
     not imported, `history --pending` lists it and `--export` copies it out."""
-    srv1.latency = 2.0
+    srv1.latency = 4.0
     proc = start(srv1, tmp_path / "o.png")
     when_sent(srv1, proc)
     proc.kill()
