@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from bianxie_core import errors
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
 from bianxie_core.job_folder import REQUEST
 
 # What the first interruption keeps waiting through; SIGHUP never stops the wait.
@@ -257,7 +257,8 @@ def _error_of(status) -> errors.BianxieError:
     kind = getattr(errors, status.error_type, None)
     message = status.error_message or status.error or _("The request failed.")
     if not (isinstance(kind, type) and issubclass(kind, errors.BianxieError)):
-        error = errors.BianxieError(message)
+        error = errors.BianxieError(join_sentences(message, _(
+            "Any image already returned is in the history (`bianxie history --pending`).")))
         error.may_be_billed = status.may_be_billed
         return error
     if issubclass(kind, errors.APIError):

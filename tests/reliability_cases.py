@@ -519,6 +519,8 @@ PAID = [
          'exit 2, nothing sent; the worker exits and the job folder goes', "core", "tests/test_cli_paid.py::test_a_run_refused_before_sending_cancels_its_early_worker"),
     Case('worker-flags', "paid", '`--base-url`, `--timeout` with a config that says otherwise (the real worker process)',
          'the worker sends with the flags; the output written and imported', "core", "tests/test_cli_paid.py::test_the_worker_process_takes_this_runs_flags"),
+    Case('worker-bug', "paid", 'a bug in the request worker',
+         'exit 1, one line naming the worker\'s log (kept) and the history', "core", "tests/test_cli_paid.py::test_a_bug_in_the_worker_is_one_line_naming_its_log"),
     Case('worker-errors', "paid", "an API error met by the worker (moderation, 401, quota, 500, HTML 502)",
          "the CLI says the client's own sentence and billing note, one line, with its exit code", "core", "tests/test_cli_paid.py::test_the_workers_error_is_the_error_the_cli_had"),
     Case('bad-n', "paid", '`-n -1`, `0`, `11`, `10000000`',

@@ -317,3 +317,22 @@ def test_the_workers_error_is_the_error_the_cli_had(fault, srv1, tmp_path, capsy
     assert err.count("\n") == 1
     ids = re.compile(r"req_[0-9a-f]+|\d{20,}[A-Za-z0-9]{8}")
     assert ids.sub("ID", err.strip()) == ids.sub("ID", "error: " + cli.error_text(info.value))
+
+
+def test_a_bug_in_the_worker_is_one_line_naming_its_log(srv1, tmp_path, capsys, monkeypatch):
+    from bianxie_core import worker
+
+    def boom(*args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(worker, "_request", boom)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet"],
+                             capsys)
+    assert code == 1 and out == ""
+    (line,) = error_lines(err)  # the traceback above it is the worker thread's (its log)
+    assert "KeyError" in line and "history --pending" in line
+    log = Path(re.search(r"see (\S+worker\.log)", line).group(1))
+    assert (log.parent / "status.json").is_file()  # the job folder is kept for its log
+    import shutil
+
+    shutil.rmtree(log.parent)
