@@ -1,11 +1,13 @@
-"""Peak memory and time of the client against hostile answer sizes (issue 13).
+"""Peak memory and time of a request against hostile answer sizes (issue 13).
 
     python3 bench/bench_memory.py            # every case, one child process each
     python3 bench/bench_memory.py --case endless
 
 Each case runs in a fresh process (so ru_maxrss is that case's peak) and the fake server in
-another, so only the client's memory is counted. The goal: under 300 MB for any answer
-size. These are figures, not a timed unit test.
+another, so only the sender's memory is counted. The sender is what the request worker runs:
+``Service.generate``, every image written to a history in a temporary folder the moment it
+arrives (and read back from there when needed, never all held at once). The goal: under 300
+MB for any answer size. These are figures, not a timed unit test.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import argparse
 import json
 import multiprocessing
 import resource
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,9 +50,11 @@ def _serve(knobs: dict, ready, stop) -> None:
 
 
 def run_case(name: str) -> dict:
+    from bianxie_core import config as configmod
     from bianxie_core import errors
-    from bianxie_core.client import ImagesClient
+    from bianxie_core.history import History
     from bianxie_core.params import GenerateRequest
+    from bianxie_core.service import Service
 
     knobs, n, timeout = CASES[name]
     ctx = multiprocessing.get_context("spawn")
@@ -56,16 +62,19 @@ def run_case(name: str) -> dict:
     server = ctx.Process(target=_serve, args=(knobs, ready, stop), daemon=True)
     server.start()
     url = ready.get(timeout=60)
-    kept = []
+    home = tempfile.mkdtemp(prefix="bench-memory-")
+    os.environ.update(BIANXIE_HOME=home, BIANXIE_API_KEY=KEY)
+    service = Service(configmod.Config(base_url=url, timeout=timeout),
+                      history=History(Path(home) / "history", cap_bytes=None))
     start = time.monotonic()
     try:
-        result = ImagesClient(url, KEY, timeout=timeout).generate(
-            GenerateRequest(prompt="bench", model="gpt-image-1", n=n if n > 1 else None),
-            on_image=lambda i, data, info: kept.append(len(data)))
+        result = service.generate(
+            GenerateRequest(prompt="bench", model="gpt-image-1", n=n if n > 1 else None))
         outcome = f"{len(result.images)} images, {len(result.failures)} failures"
     except errors.BianxieError as exc:
         outcome = f"{type(exc).__name__}: {exc.message[:90]}"
     seconds = time.monotonic() - start
+    subprocess.run(["rm", "-rf", home], check=False)
     stop.set()
     server.join(10)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -30,7 +30,7 @@ _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}$")
 
 @dataclass
 class ResultImage:
-    data: bytes = field(repr=False)
+    data: Optional[bytes] = field(repr=False)  # None: handed to on_image only (keep_images)
     index: int = 0
     url: Optional[str] = None
     revised_prompt: Optional[str] = None
@@ -107,6 +107,10 @@ class Answers:
                                      self.on_transfer)
             answer = body.read_answer(pieces)
             self.bursts.end()  # a streamed request answered with JSON: its one burst
+        except body.TooDeep:
+            raise errors.ResponseError(_(
+                "The server's answer is nested too deeply to be read (over a thousand levels); "
+                "no image answer is like that.")) from None
         except ValueError:
             raise not_json(response, self.client._scrubber) from None
         try:
@@ -243,6 +247,8 @@ class Answers:
         if self.on_image:
             self.on_image(index, data, dict(info, format=verdict.format))
         revised = item.get("revised_prompt")
+        if self.on_image and not getattr(self.client, "keep_images", True):
+            data = None
         return ResultImage(data=data, index=index, url=url, format=verdict.format,
                            revised_prompt=revised if isinstance(revised, str) else None)
 

@@ -291,8 +291,13 @@ class Answer:
             self._spool.close()
 
 
+class TooDeep(ValueError):
+    """JSON nested deeper than Python's parser goes (about a thousand levels): no image
+    answer is, so it is not read further."""
+
+
 def read_answer(pieces: Iterator[bytes]) -> Answer:
-    """Parse a JSON answer; ValueError when it is not JSON."""
+    """Parse a JSON answer; ValueError when it is not JSON (TooDeep: nested too deeply)."""
     spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
     try:
         for piece in pieces:
@@ -307,6 +312,9 @@ def read_answer(pieces: Iterator[bytes]) -> Answer:
         skeleton, spans = _skeleton(spool, marker)
         payload = loads(skeleton)
         return Answer(payload, spool, spans, marker)
+    except TooDeep:
+        spool.close()
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError):
         spool.close()
         raise ValueError("not JSON") from None
@@ -318,11 +326,16 @@ def read_answer(pieces: Iterator[bytes]) -> Answer:
 def loads(data: bytes):
     """JSON as servers send it: after a UTF-8 BOM, or in UTF-16/32 (json tells them by their
     bytes); an integer too long for Python (over 4300 digits) in a field nobody reads becomes
-    inf rather than costing the answer. ValueError (or RecursionError) when it is not JSON."""
+    inf rather than costing the answer. ValueError when it is not JSON; TooDeep when it is
+    nested deeper than the parser goes."""
     try:
         return json.loads(bytes(data), parse_int=_int)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        pass
+    except RecursionError:
+        deep = True
+    except (UnicodeDecodeError, ValueError):
+        deep = False
+    if deep:
+        raise TooDeep("nested too deeply")
     # raised here, outside the handler: json's error would carry the whole answer (``doc``,
     # ``object``) as its context, echoed key and all, for as long as the exception lives
     raise ValueError("not JSON")

@@ -1,7 +1,8 @@
 """The commands that pay: ``generate``, ``edit``, ``inpaint`` and ``expand``.
 
-Each checks its outputs, its input and the cost limit before anything is sent, waits for the
-answer (every image is in the history the moment it arrives), then writes the files.
+Each checks its outputs, its input and the cost limit before anything is sent, hands the
+request to the request worker and waits for it (cli_waiting.py: every image is in the history
+the moment it arrives, whatever happens to the CLI), then writes the files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
 from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
 from bianxie_core.cli_settings import short_deadline_warning
-from bianxie_core.cli_waiting import KeepWaiting, Progress
+from bianxie_core.cli_waiting import early_worker, through_worker
 from bianxie_core.i18n import _, join_sentences, ngettext
 from bianxie_core.safe_text import printable
 
@@ -58,7 +59,7 @@ def _input_file(path: str) -> params.ImageFile:
 
 # --- writing results ------------------------------------------------------------------------
 def _write_outputs(outcome, paths: List[Path], out, asked: int) -> int:
-    pairs = [(image, lambda data=image.data, path=path: _as_format(data, file_format(path)))
+    pairs = [(image, lambda image=image, path=path: _as_format(image.data, file_format(path)))
              for image, path in zip(outcome.images, paths)]
     return _deliver(outcome, pairs, paths, out, asked)
 
@@ -168,14 +169,18 @@ def _report(outcome) -> None:
             price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
 
 
-def _wait(args, service, send):
-    """``send(on_partial, on_transfer)`` while showing progress; interruptions do not lose
-    the answer, and after the first one nothing more is sent."""
-    args.sent = True  # from here an interruption may leave a billed image behind
-    with Progress(quiet=args.quiet) as progress, \
-            KeepWaiting(progress, on_first=service.stop_sending.set,
-                        recording=service.recording):
-        return send(progress.partial, progress.transfer)
+def _sent(args, job, service, request, meta: Optional[dict] = None):
+    """Send ``request`` through ``job``'s request worker, with this run's flags: a context
+    giving the outcome (see cli_waiting.through_worker)."""
+    overrides = {"retries": args.retries} if args.retries else {}
+    if args.base_url:
+        overrides["base_url"] = service.config.base_url
+    if getattr(args, "timeout", None) is not None:
+        overrides["timeout"] = service.config.timeout
+    # the worker bounds each request by the timeout; this only outlasts a worker that hangs
+    attempts = (request.n or 1) * (1 + (args.retries or 0))
+    return through_worker(args, job, request, meta=meta, overrides=overrides,
+                          deadline=float(service.config.timeout) * 2 * attempts + 60)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -212,29 +217,30 @@ def confirm_cost(args, service, request) -> None:
 def cmd_generate(args, out) -> int:
     asked = _asked(args)
     paths = planned_outputs(args, asked)
-    service = _service(args)
-    request = params.GenerateRequest(moderation=args.moderation,
-                                     **_common_fields(args, file_format(paths[0])))
-    checked = service.check(request)
-    confirm_cost(args, service, request)
-    outcome = _wait(args, service, lambda partial, moved: service.generate(
-        checked, on_partial=partial, on_transfer=moved))
-    return _write_outputs(outcome, paths, out, asked)
+    with early_worker() as job:
+        service = _service(args)
+        request = params.GenerateRequest(moderation=args.moderation,
+                                         **_common_fields(args, file_format(paths[0])))
+        service.check(request)
+        confirm_cost(args, service, request)
+        with _sent(args, job, service, request) as outcome:
+            return _write_outputs(outcome, paths, out, asked)
 
 
 def cmd_edit(args, out) -> int:
     asked = _asked(args)
     paths = planned_outputs(args, asked)
-    service = _service(args)
-    images = [_input_file(p) for p in args.image]
-    mask = _input_file(args.mask) if args.mask else None
-    request = params.EditRequest(images=images, mask=mask, input_fidelity=args.input_fidelity,
-                                 **_common_fields(args, file_format(paths[0])))
-    checked = service.check(request)
-    confirm_cost(args, service, request)
-    outcome = _wait(args, service, lambda partial, moved: service.edit(
-        checked, on_partial=partial, on_transfer=moved))
-    return _write_outputs(outcome, paths, out, asked)
+    with early_worker() as job:
+        service = _service(args)
+        images = [_input_file(p) for p in args.image]
+        mask = _input_file(args.mask) if args.mask else None
+        request = params.EditRequest(images=images, mask=mask,
+                                     input_fidelity=args.input_fidelity,
+                                     **_common_fields(args, file_format(paths[0])))
+        service.check(request)
+        confirm_cost(args, service, request)
+        with _sent(args, job, service, request) as outcome:
+            return _write_outputs(outcome, paths, out, asked)
 
 
 def _asked(args) -> int:
@@ -248,12 +254,13 @@ def cmd_inpaint(args, out) -> int:
 
     _check_context(args.context)
     paths = planned_outputs(args, _asked(args))
-    job = inpaint.plan_inpaint_file(
-        _service(args), args.image, args.selection, _common_fields(args),
-        context=args.context, grow=args.grow, feather=args.feather,
-        color_match=not args.no_color_match, input_fidelity=args.input_fidelity,
-        align=not args.no_align)
-    return _send_composites(job, paths, args, out)
+    with early_worker() as job:
+        edit = inpaint.plan_inpaint_file(
+            _service(args), args.image, args.selection, _common_fields(args),
+            context=args.context, grow=args.grow, feather=args.feather,
+            color_match=not args.no_color_match, input_fidelity=args.input_fidelity,
+            align=not args.no_align)
+        return _send_composites(job, edit, paths, args, out)
 
 
 def cmd_expand(args, out) -> int:
@@ -265,10 +272,12 @@ def cmd_expand(args, out) -> int:
         raise errors.UsageError(_("Give either --aspect or the margins (--left, --top, "
                                   "--right, --bottom), not both."))
     paths = planned_outputs(args, 1)
-    job = inpaint.plan_expand_file(
-        _service(args), args.image, _common_fields(args), margins=None if aspect else margins,
-        aspect=aspect, input_fidelity=args.input_fidelity, align=not args.no_align)
-    return _send_composites(job, paths, args, out)
+    with early_worker() as job:
+        edit = inpaint.plan_expand_file(
+            _service(args), args.image, _common_fields(args),
+            margins=None if aspect else margins, aspect=aspect,
+            input_fidelity=args.input_fidelity, align=not args.no_align)
+        return _send_composites(job, edit, paths, args, out)
 
 
 MAX_ASPECT = 10.0  # --aspect from 1:10 to 10:1; the model's own limit is nearer 3:1
@@ -304,12 +313,14 @@ def _check_context(text: str) -> None:
                                       value=printable(text, 40)))
 
 
-def _send_composites(job, paths: List[Path], args, out) -> int:
-    confirm_cost(args, job.service, job.request)
-    results, outcome = _wait(args, job.service, lambda partial, moved: job.send(
-        on_partial=partial, on_transfer=moved))
-    if not args.quiet:
-        for alignment in job.alignments:
-            if alignment and alignment.get("status") == "corrected" and alignment.get("note"):
-                say(alignment["note"])
-    return _save_composites(results, outcome, paths, out, job.request.n or 1)
+def _send_composites(job, edit, paths: List[Path], args, out) -> int:
+    """Send the planned ``edit`` (inpaint.FileEdit) through ``job``, then place each answer
+    into the picture and write it."""
+    confirm_cost(args, edit.service, edit.request)
+    with _sent(args, job, edit.service, edit.request, meta=edit.meta) as outcome:
+        results = edit.composite(outcome)
+        if not args.quiet:
+            for alignment in edit.alignments:
+                if alignment and alignment.get("status") == "corrected" and alignment.get("note"):
+                    say(alignment["note"])
+        return _save_composites(results, outcome, paths, out, edit.request.n or 1)

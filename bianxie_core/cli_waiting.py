@@ -1,22 +1,29 @@
-"""Waiting for a paid answer on a terminal: progress on stderr, and interruptions that do not
-lose a billed image.
+"""Waiting for a paid answer on a terminal: the request goes to the detached request worker
+(worker.py, as the plug-in's do), and the CLI waits on its job folder, with progress on
+stderr and interruptions that do not lose a billed image.
 
 Once a request is sent, the server finishes and charges it whether or not anybody still
-listens, so the CLI keeps waiting after the first Ctrl-C or SIGTERM and says why; a second one
-stops the wait, saying that an image arriving later is lost. A closed terminal (SIGHUP) does
-not stop the wait: the image still reaches the history and the output file. See
-docs/architecture.md for why the CLI waits itself instead of handing the request to a worker.
+listens. The worker, in its own process session, records each image in the history whatever
+happens to the CLI. The CLI keeps waiting after the first Ctrl-C or SIGTERM (so the image
+still reaches the output) and says why; a second one stops the wait, and the image goes to
+the history only (`bianxie history --pending`). A closed terminal (SIGHUP) does not stop the
+wait. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Iterator, Optional
 
 from bianxie_core import errors, transfer
-from bianxie_core.i18n import _
+from bianxie_core.i18n import _, join_sentences
+from bianxie_core.job_folder import REQUEST
 
 # What the first interruption keeps waiting through; SIGHUP never stops the wait.
 _STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
@@ -30,6 +37,7 @@ class Progress:
         self.quiet = quiet or self.stream is None  # a closed stderr (``2>&-``) is None
         self.partials = 0
         self.moving = False  # a transfer is under way: its line, not "waiting…"
+        self._moved = None  # the last status.transfer shown
         self._next_line = 0.0
         self._start = time.monotonic()
         self._stop = threading.Event()
@@ -61,7 +69,7 @@ class Progress:
         except (OSError, ValueError):
             pass
 
-    def partial(self, index: int, data: bytes) -> None:
+    def partial(self, index: int, data: Optional[bytes] = None) -> None:
         self.partials += 1
         self._say(_("partial image {n} received").format(n=index + 1))
 
@@ -76,6 +84,15 @@ class Progress:
             return
         self._next_line = now + 1.0
         self._say(transfer.describe(direction, done, total))
+
+    def update(self, status, elapsed: float = 0.0) -> None:
+        """What the worker's ``status`` (job_folder.JobStatus) says that is new."""
+        while self.partials < len(status.partials):
+            self.partial(self.partials)
+        moved = status.transfer
+        if moved is not None and moved != self._moved:
+            self._moved = moved
+            self.transfer(moved.direction, moved.done, moved.total)
 
     def _say(self, text: str) -> None:
         if self.quiet:
@@ -100,13 +117,10 @@ class KeepWaiting:
     the second raises KeyboardInterrupt (the caller says what is lost). Only the main thread
     can own signals; elsewhere this does nothing."""
 
-    def __init__(self, progress: Progress, on_first=None, recording=None):
-        """``on_first()``: called at the first interruption (to send nothing more).
-        ``recording`` (service.Recording): a stop that comes while an arrived image is being
-        written to the history waits for the write."""
+    def __init__(self, progress: Progress, on_first=None):
+        """``on_first()``: called at the first interruption (to send nothing more)."""
         self.progress = progress
         self.on_first = on_first
-        self.recording = recording
         self.interrupted = 0
         self._saved: dict = {}
 
@@ -124,19 +138,150 @@ class KeepWaiting:
             signal.signal(signum, handler)
         if kind is KeyboardInterrupt and self.interrupted > 1:
             raise errors.Cancelled(_(
-                "Stopped waiting: the request was sent and may have been charged, and an image "
-                "the server finishes now is lost. Images that arrived before are in the history "
-                "(`bianxie history --pending`).")) from None
+                "Stopped waiting: the request was sent and may have been charged. Its images "
+                "still go to the history when they arrive: `bianxie history --pending` lists "
+                "them.")) from None
 
     def _stop(self, signum, frame) -> None:
         self.interrupted += 1
         if self.interrupted > 1:
-            if self.recording is not None and self.recording.active:
-                self.recording.defer()
-                return
             raise KeyboardInterrupt
         if self.on_first:
             self.on_first()
         self.progress.say(_(
-            "Still waiting: the request was sent and may be charged, so stopping now would "
-            "lose its image. Press Ctrl-C again to stop waiting anyway."))
+            "Still waiting: the request was sent and may be charged. Press Ctrl-C again to stop "
+            "waiting anyway; its image then goes to the history only, not to the output."))
+
+
+# --- the request worker ---------------------------------------------------------------------
+POLL = 0.02  # how often the CLI reads the job's status
+
+
+def start_worker(job) -> None:
+    """Start the job's detached worker (tests run it on a thread instead: see
+    tests/core_fixtures.py). It stops waiting should the CLI die before handing the request
+    over."""
+    job.start(host=os.getpid())
+
+
+@contextlib.contextmanager
+def early_worker() -> Iterator:
+    """A job whose worker starts loading now, while the CLI checks and plans; when the run
+    stops before the request is handed over, it is cancelled and nothing is sent."""
+    from bianxie_core.jobs import Job
+
+    job = _started(Job.private())
+    try:
+        yield job
+    except BaseException:
+        if not (job.folder / REQUEST).exists():
+            job.cancel()
+            job.remove()
+        raise
+
+
+@contextlib.contextmanager
+def through_worker(args, job, request, *, meta: Optional[dict] = None,
+                   overrides: Optional[dict] = None, deadline: Optional[float] = None
+                   ) -> Iterator:
+    """Hand ``request`` to ``job``'s worker (see early_worker) and wait for it; yields its
+    ``service.Outcome`` (the images read from the history when needed), then removes the
+    job folder. Sets ``args.sent`` once the request is handed over. ``deadline``: the
+    longest wait."""
+    job = _handed_over(job, request, meta, overrides)
+    args.sent = True  # from here an interruption may leave a billed image behind
+    try:
+        with Progress(quiet=args.quiet) as progress, \
+                KeepWaiting(progress, on_first=job.stop_sending):
+            status = job.wait(on_tick=progress.update, interval=POLL, timeout=deadline,
+                              worker_gone=job.worker_exited)
+    except BaseException:
+        job.leave()
+        raise
+    outcome = outcome_of(job, status)  # raises the worker's error
+    try:
+        yield outcome
+    finally:
+        job.remove()
+
+
+def _started(job):
+    try:
+        start_worker(job)
+    except OSError as exc:
+        job.remove()
+        raise errors.UsageError(_("The request worker could not be started ({reason}); "
+                                  "nothing was sent.").format(
+                                      reason=errors.os_reason(exc))) from None
+    return job
+
+
+def _handed_over(job, request, meta, overrides):
+    """``job`` with ``request`` written for its worker; a worker that gave up waiting (a
+    cost question left unanswered for minutes) is replaced. Nothing is sent when this
+    fails."""
+    from bianxie_core.jobs import Job
+
+    if job.worker_exited() or not job.folder.is_dir():
+        job.remove()
+        job = _started(Job.private())
+    try:
+        job.submit(request, meta=meta, host_pid=os.getpid(), overrides=overrides)
+    except OSError as exc:
+        job.cancel()
+        job.remove()
+        raise errors.UsageError(_("The request could not be handed to the request worker "
+                                  "({reason}); nothing was sent.").format(
+                                      reason=errors.os_reason(exc))) from None
+    return job
+
+
+def outcome_of(job, status):
+    """The worker's finished ``status`` as a ``service.Outcome``; its error, raised, when it
+    failed (the job folder is then kept only when its log tells of a bug)."""
+    from bianxie_core.cli_history import open_history
+    from bianxie_core.service import Outcome, SavedImage
+
+    if status.state != "done" and not status.history_error:
+        error = _error_of(status)
+        if type(error) is not errors.BianxieError:  # not a bug: no log to keep
+            job.remove()
+        raise error
+    history = open_history()
+    images = [_saved(history, r) for r in status.results]
+    images += [SavedImage(None, u.index, kept=job.folder / u.file)
+               for u in status.unkept if u.file]
+    lost = [_("Image {number} was paid for, but neither the history nor the request worker "
+              "could keep it ({reason}), so it is lost.").format(number=u.index + 1,
+                                                                 reason=u.reason)
+            for u in status.unkept if not u.file]
+    return Outcome(images=sorted(images, key=lambda image: image.index), usage=status.usage,
+                   price=status.price, currency=status.currency,
+                   request_ids=status.request_ids, warnings=status.warnings, job_id=job.id,
+                   failures=status.failures + lost, history_error=status.history_error)
+
+
+def _saved(history, result):
+    """A result of the worker as a SavedImage: its history entry (read from its image file
+    should the entry have gone meanwhile)."""
+    from bianxie_core.service import SavedImage
+
+    try:
+        return SavedImage(history.get(result.entry), result.index)
+    except errors.UsageError:
+        return SavedImage(None, result.index, kept=Path(result.path))
+
+
+def _error_of(status) -> errors.BianxieError:
+    """The worker's error, as the class it had (its exit code, and whether it may have been
+    billed); a bug in the worker is a plain BianxieError naming its log."""
+    kind = getattr(errors, status.error_type, None)
+    message = status.error_message or status.error or _("The request failed.")
+    if not (isinstance(kind, type) and issubclass(kind, errors.BianxieError)):
+        error = errors.BianxieError(join_sentences(message, _(
+            "Any image already returned is in the history (`bianxie history --pending`).")))
+        error.may_be_billed = status.may_be_billed
+        return error
+    if issubclass(kind, errors.APIError):
+        return kind(message, request_id=status.error_request_id or None)
+    return kind(message)

@@ -121,8 +121,12 @@ class ImagesClient:
         ca_bundle: str = "",
         retries: int = 0,
         session: Optional[requests.Session] = None,
+        keep_images: bool = True,
     ):
+        """``keep_images`` False: an image handed to ``on_image`` is not also kept in the
+        result (``ResultImage.data`` is None), so ten large ones are never all in memory."""
         self.base_url = base_url.rstrip("/")
+        self.keep_images = keep_images
         self._key = api_key
         self.timeout = _bounded(timeout)
         self.connect_timeout = _bounded(connect_timeout)

@@ -117,9 +117,9 @@ class FileEdit:
         holds each result's ``Placement.alignment`` (None: not aligned)."""
         outcome = self.service.edit(self.checked or self.request, on_partial=on_partial,
                                     meta=self.meta, on_transfer=on_transfer)
-        return self._composite_all(outcome), outcome
+        return self.composite(outcome), outcome
 
-    def _composite_all(self, outcome) -> list:
+    def composite(self, outcome) -> list:
         """The images placed into the whole picture. One that cannot be placed (not an image,
         a size no placement survives) is a failure of its own, kept in the history as
         received: the others, paid for too, are still delivered."""

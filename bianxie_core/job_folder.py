@@ -8,8 +8,10 @@ The pixels travel beside them as files the records name:
 ``input-N.<ext>``, ``mask.png``          an edit request's files, as they are sent
 ``crop.raw``, ``coverage.raw``, ``ref-N.raw``   a region edit's pixels, as the host read them
 ``partial-K.png``                        streamed partial images
+``unkept-N.<ext>``                       a paid image the history could not keep (for the CLI)
 ``placed-N.raw``, ``placed-N-mask.raw``  each placed result and its soft mask
 ``worker.log``, ``cancel``, ``shown-K``  and standby.py's markers
+``stop-sending``, ``left``               the CLI's first interruption; a host that stopped waiting
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bianxie_core.serial import from_data, to_data
 from bianxie_core.transfer import Transfer
 
 REQUEST, STATUS, LOG, CANCEL = "request.json", "status.json", "worker.log", "cancel"
+STOP_SENDING, LEFT = "stop-sending", "left"
 REPLACE_ATTEMPTS = 100
 
 
@@ -113,6 +116,12 @@ class JobRecord:
     pixels: Optional[RawFile] = None  # plan.crop of the source layer
     coverage: Optional[RawFile] = None  # the selection over plan.crop
     refs: List[RawFile] = field(default_factory=list)  # whole reference layers
+    # a host that may go before the result (the CLI): once it has, the worker removes the
+    # folder when nothing in it is still needed; the images wait in the history
+    host_pid: int = 0
+    # this run's settings where they differ from the config file (the CLI's --base-url,
+    # --timeout), and ``retries``; never the key
+    overrides: dict = field(default_factory=dict)
 
     @classmethod
     def region(cls, plan: Plan, settings: EditSettings, **kw) -> JobRecord:
@@ -149,6 +158,17 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Unkept:
+    """A paid image the history could not keep (a full disk): ``file`` in the job folder
+    holds it for the host to write out; "" when it could not be written there either
+    (``reason`` says why), so it is lost."""
+
+    index: int
+    file: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Placed:
     """A region job's result placed onto the layer: ``patch`` (RGBA) at (x, y) in the
     coordinates of ``plan.layer``, with its soft ``mask``."""
@@ -180,12 +200,17 @@ class JobStatus:
     results: List[Result] = field(default_factory=list)
     error: str = ""
     error_type: str = ""
+    error_message: str = ""  # the error's own sentence, for a host that adds its own hint
+    error_request_id: str = ""
     may_be_billed: bool = False
     refused: bool = False  # a UsageError: the input was refused before anything was sent
     usage: dict = field(default_factory=dict)
     price: float = 0.0
     currency: str = ""
-    warnings: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)  # the answer is odd, nothing lost
+    failures: List[str] = field(default_factory=list)  # one per image paid, not delivered
+    history_error: str = ""  # why the images in ``unkept`` are not in the history
+    unkept: List[Unkept] = field(default_factory=list)
     request_ids: List[str] = field(default_factory=list)
     placements: List[Placed] = field(default_factory=list)  # region jobs
     transfer: Optional[Transfer] = None  # the bytes moving, once a transfer lasts a second

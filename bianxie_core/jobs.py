@@ -10,16 +10,19 @@ result and then removes the folder. If the host is gone, the images stay in the 
 
 A region edit (``submit_region``) hands the worker the plan and the raw pixels the host read;
 the worker prepares the upload and places the answers (see region_job.py), so the host never
-loads numpy or Pillow.
+loads numpy or Pillow. The CLI is a host too (cli_waiting.py), with a private folder in the
+temporary folder (``Job.private``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -30,8 +33,8 @@ from bianxie_core import config as configmod
 from bianxie_core import errors, standby
 from bianxie_core.i18n import _
 from bianxie_core.job_folder import (
-    CANCEL, LOG, REQUEST, JobRecord, JobStatus, Kind, Placed, RawFile, SentFile, read_status,
-    write_record, write_status)
+    CANCEL, LEFT, LOG, REQUEST, STOP_SENDING, JobRecord, JobStatus, Kind, Placed, RawFile,
+    SentFile, read_status, write_record, write_status)
 from bianxie_core.params import EditRequest
 from bianxie_core.raw import RawPixels
 
@@ -59,6 +62,15 @@ class Job:
         then ``submit`` the request, or ``cancel``."""
         folder = (root or jobs_root()) / new_id()
         folder.mkdir(parents=True, mode=0o700)
+        write_status(folder, JobStatus())
+        return cls(folder)
+
+    @classmethod
+    def private(cls) -> Job:
+        """An empty job folder of its own in the temporary folder: the CLI's. Not under
+        BIANXIE_HOME, so that an image the history's full disk cannot keep still reaches the
+        CLI (``JobStatus.unkept``)."""
+        folder = Path(tempfile.mkdtemp(prefix="bianxie-job-"))
         write_status(folder, JobStatus())
         return cls(folder)
 
@@ -101,12 +113,15 @@ class Job:
         return job
 
     def submit(self, request, *, procedure: str = "", meta: Optional[dict] = None,
-               settings=None) -> JobRecord:
+               settings=None, host_pid: int = 0,
+               overrides: Optional[dict] = None) -> JobRecord:
         """Write the request; a waiting worker sends it as soon as ``request.json`` exists.
-        ``settings``: what the user chose, kept with each image."""
+        ``settings``: what the user chose, kept with each image; ``host_pid``,
+        ``overrides``: see JobRecord."""
         self._taken()
         record = JobRecord(Kind.GENERATE, procedure=procedure, meta=dict(meta or {}),
-                           settings=settings, fields=request.fields())
+                           settings=settings, fields=request.fields(), host_pid=host_pid,
+                           overrides=dict(overrides or {}))
         if isinstance(request, EditRequest):
             record.kind = Kind.EDIT
             record.inputs = [SentFile.write(self.folder, f"input-{i}{Path(image.name).suffix}",
@@ -167,18 +182,36 @@ class Job:
             self.remove()
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None,
-              region: bool = False, terms: Optional[standby.Terms] = None) -> int:
+              region: bool = False, terms: Optional[standby.Terms] = None,
+              host: int = 0) -> int:
         """Start the detached worker; returns its PID. ``region``: a region edit comes, so the
         worker loads the pixel pipeline while it waits; ``terms``: after the job it waits on
-        standby for the next one."""
+        standby for the next one; ``host``: the PID that will submit the request (the worker
+        stops waiting for it when that process is gone)."""
         log = open(self.folder / LOG, "ab")
         try:
             self._process = _spawn(["run", str(self.folder)] + (["--region"] if region else [])
                                    + (terms.args() if terms is not None and terms.seconds > 0
-                                      else []), self.folder, log, python, env)
+                                      else []) + (["--host", str(host)] if host else []),
+                                   self.folder, log, python, env)
         finally:
             log.close()
         return self._process.pid
+
+    def stop_sending(self) -> None:
+        """Parallel single requests not yet sent are not sent (those in flight, which may be
+        billed, still are waited for)."""
+        with contextlib.suppress(OSError):
+            (self.folder / STOP_SENDING).touch()
+
+    def leave(self) -> None:
+        """The host stops waiting (the CLI's second Ctrl-C): the worker goes on, its images
+        reach the history, and the folder goes once nobody needs it."""
+        with contextlib.suppress(OSError):
+            (self.folder / LEFT).touch()
+        status = self.status()
+        if status.finished and not any(u.file for u in status.unkept):
+            self.remove()
 
     def worker_exited(self) -> bool:
         """Whether this job's worker has ended (False when there is none)."""

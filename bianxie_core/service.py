@@ -10,7 +10,6 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 
 from __future__ import annotations
 
-import _thread
 import functools
 import math
 import queue
@@ -18,6 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 from urllib.parse import urlsplit
 
@@ -36,45 +36,21 @@ if TYPE_CHECKING:  # requests loads only where a request is sent (the worker, th
 _NOT_SENT = object()  # a single request left unsent after an interruption
 
 
-class Recording:
-    """Held while an arrived image is written to the history. A stop asked meanwhile (the
-    CLI's second Ctrl-C, see ``cli_waiting.KeepWaiting``) is ``defer()``-ed to the end of
-    the write: aborting it would lose an image that has already been paid for and arrived."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._active = 0
-        self._deferred = False
-
-    @property
-    def active(self) -> bool:
-        return self._active > 0
-
-    def defer(self) -> None:
-        self._deferred = True
-
-    def __enter__(self) -> "Recording":
-        with self._lock:
-            self._active += 1
-        return self
-
-    def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._active -= 1
-            due = self._deferred and not self._active
-            if due:
-                self._deferred = False
-        if due:
-            if threading.current_thread() is threading.main_thread():
-                raise KeyboardInterrupt
-            _thread.interrupt_main()  # the waiting main thread's handler stops it now
-
-
 @dataclass
 class SavedImage:
-    data: bytes = field(repr=False)
-    entry: Optional[Entry]  # None: paid and in memory, but the history could not keep it
+    """A paid image. Its bytes stay on disk, in its history ``entry``, and are read when
+    needed: a run of ten large images never holds them all. ``kept``: where they are when
+    the history could not keep them (bytes in memory, or a file the worker wrote)."""
+
+    entry: Optional[Entry]
     index: int
+    kept: Union[bytes, Path, None] = field(default=None, repr=False)
+
+    @property
+    def data(self) -> bytes:
+        if isinstance(self.kept, bytes):
+            return self.kept
+        return Path(self.kept or self.entry.image_path).read_bytes()
 
 
 @dataclass
@@ -165,10 +141,9 @@ class Service:
             configmod.home() / "history", cap_bytes=self.config.history_cap_mb * 2**20)
         self._client = client
         self._retries = retries
-        # Set (by the CLI's first Ctrl-C): single requests not yet sent are not sent; those in
-        # flight, which may be billed, are still waited for.
+        # Set (the CLI's first Ctrl-C, through the worker): single requests not yet sent are
+        # not sent; those in flight, which may be billed, are still waited for.
         self.stop_sending = threading.Event()
-        self.recording = Recording()
 
     @property
     def client(self) -> ImagesClient:
@@ -179,7 +154,7 @@ class Service:
             self._client = ImagesClient(
                 self.base_url, configmod.resolve_api_key(cfg), timeout=cfg.timeout,
                 connect_timeout=cfg.connect_timeout, proxy=cfg.proxy, ca_bundle=cfg.ca_bundle,
-                retries=self._retries,
+                retries=self._retries, keep_images=False,  # the history has them
             )
         return self._client
 
@@ -256,15 +231,15 @@ class Service:
                 if info.get("broken"):
                     entry_meta["broken"] = info["broken"]
                 try:
-                    with self.recording:
-                        entry = self.history.record(data, entry_meta)
+                    entry = self.history.record(data, entry_meta)
                 except errors.BianxieError as exc:  # a full or read-only disk, after paying
                     if not info.get("broken"):  # a damaged item is reported as a failure
                         unkept.append(exc.message)
                     entry = None
                 if not info.get("broken"):
-                    item = SavedImage(data=data, entry=entry, index=index_offset + index)
-                    saved.append(item)  # kept in memory even when the history failed
+                    item = SavedImage(entry, index_offset + index,
+                                      kept=None if entry is not None else data)
+                    saved.append(item)  # in memory only when the history failed
                     if on_saved and entry is not None:
                         on_saved(item)
             return on_image
@@ -363,8 +338,8 @@ class Service:
     def _parallel(self, kind, request, n, sink, on_partial, failures,
                   family=None, on_transfer=None) -> List[ImagesResult]:
         """n single requests, at most ``max_parallel`` at a time. Daemon threads, not a pool:
-        an interruption (the CLI's second Ctrl-C) stops the wait at once, and the requests
-        not yet sent are never sent; a pool's exit would wait for, and send, them all."""
+        an interruption stops the wait at once, and the requests not yet sent are never sent
+        (nor after ``stop_sending``); a pool's exit would wait for, and send, them all."""
         single = replace(request, n=None)
         workers = max(1, min(n, int(self.config.max_parallel or 1)))
         todo: "queue.SimpleQueue[int]" = queue.SimpleQueue()

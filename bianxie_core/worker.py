@@ -20,32 +20,37 @@ from typing import List, Optional
 from bianxie_core import errors, standby
 from bianxie_core.i18n import _
 from bianxie_core.job_folder import (
-    CANCEL, LOG, REQUEST, JobRecord, JobStatus, Kind, Placed, Result, read_record,
-    write_status)
+    CANCEL, LEFT, LOG, REQUEST, STOP_SENDING, JobRecord, JobStatus, Kind, Placed, Result,
+    Unkept, read_record, write_status)
 from bianxie_core.jobs import Job, new_id
 from bianxie_core.params import EditRequest, GenerateRequest
 from bianxie_core.transfer import Transfer
 
 SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then gives up
 REQUEST_POLL = 0.002  # the worker waits for its request only while the host prepares it
+HOST_CHECK = 0.5  # how often a worker told its host's PID checks that the host still runs
 
 
-def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT) -> bool:
-    """True once ``request.json`` exists; False when cancelled or abandoned."""
+def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT, host: int = 0) -> bool:
+    """True once ``request.json`` exists; False when cancelled or abandoned (``host``: the
+    process that will submit it has gone)."""
     deadline = time.monotonic() + timeout
+    next_check = time.monotonic() + HOST_CHECK
     while time.monotonic() < deadline:
         if (folder / REQUEST).exists():
             return True
         if (folder / CANCEL).exists() or not folder.is_dir():
             return False
+        if host and time.monotonic() >= next_check:
+            if not standby.alive(host):
+                return (folder / REQUEST).exists()
+            next_check = time.monotonic() + HOST_CHECK
         time.sleep(REQUEST_POLL)
     return False
 
 
 def run(job: Job, service=None) -> JobStatus:
     """Send the job's request and record everything; never raises for API errors."""
-    from bianxie_core.service import Service
-
     folder, lock = job.folder, threading.Lock()  # parallel requests save images from threads
     status = JobStatus(state="running", pid=os.getpid())
 
@@ -55,9 +60,10 @@ def run(job: Job, service=None) -> JobStatus:
 
     save_status()
     sending = False
+    watching = threading.Event()
     try:
-        service = service or Service()
         record = read_record(folder)
+        service = _service_for(record, service)
         request, work = _request(folder, record, service)
         placer = work.placer_in_background() if work else None
 
@@ -77,15 +83,20 @@ def run(job: Job, service=None) -> JobStatus:
             status.transfer = Transfer(direction, done, total)  # transfer.py throttles
             save_status()
 
+        if record.host_pid:
+            _watch_for_stop(folder, service, watching)
         send = service.generate if record.kind is Kind.GENERATE else service.edit
         sending = True
         outcome = send(request, on_partial=on_partial, on_saved=on_saved,
                        meta=record.history_meta(), job_id=job.id, on_transfer=on_transfer)
         status.usage, status.price = outcome.usage, outcome.price
         status.currency = outcome.currency
-        status.warnings = outcome.warnings + outcome.failures
+        status.warnings, status.failures = outcome.warnings, outcome.failures
         status.request_ids = outcome.request_ids
         if outcome.history_error:  # paid, but not kept: say so, never "done"
+            status.history_error = outcome.history_error
+            status.unkept = [_hand_over(folder, image) for image in outcome.images
+                             if image.entry is None]
             raise errors.ResponseError(_(
                 "The image was paid for, but the history could not keep it: {reason}"
             ).format(reason=outcome.history_error))
@@ -98,17 +109,74 @@ def run(job: Job, service=None) -> JobStatus:
     except errors.BianxieError as exc:
         status.state, status.error = "failed", str(exc)
         status.error_type, status.may_be_billed = type(exc).__name__, exc.may_be_billed
+        status.error_message = exc.message
+        status.error_request_id = str(getattr(exc, "request_id", None) or "")
         status.refused = isinstance(exc, errors.UsageError) and not sending
     except Exception as exc:  # a bug: still end with a message, never a silent hang
         status.state, status.error_type = "failed", type(exc).__name__
         status.error = _("Unexpected error in the request worker ({kind}); see {log}.").format(
             kind=type(exc).__name__, log=folder / LOG)
+        status.error_message = status.error
         traceback.print_exc()
+    watching.set()
     if status.state == "failed" and status.results and not status.may_be_billed:
         status.error += " " + _("The {n} image(s) already received are kept: use Recover "
                                 "Results, or `bianxie history`.").format(n=len(status.results))
     save_status()
     return status
+
+
+def left_behind(job: Job, status: JobStatus) -> bool:
+    """Whether the job's host has gone (a CLI killed, or one that stopped waiting) and nothing
+    in the folder is still needed: its images wait in the history, nobody reads the rest."""
+    try:
+        record = read_record(job.folder)
+    except (OSError, ValueError, TypeError):
+        return False
+    return bool(record.host_pid) and not any(item.file for item in status.unkept) and (
+        (job.folder / LEFT).exists() or not standby.alive(record.host_pid))
+
+
+def _service_for(record: JobRecord, service):
+    """The service to send ``record`` with: ``service`` (made while waiting), or one with the
+    host's overrides of the config."""
+    from bianxie_core import config as configmod
+    from bianxie_core.service import Service
+
+    if not record.overrides:
+        return service or Service()
+    overrides = dict(record.overrides)
+    retries = int(overrides.pop("retries", 0) or 0)
+    config = configmod.load()
+    for name, value in overrides.items():
+        if name in ("base_url", "timeout"):
+            setattr(config, name, value)
+    return Service(config, retries=retries)
+
+
+def _watch_for_stop(folder: Path, service, done: threading.Event) -> None:
+    """The host's first interruption (a ``stop-sending`` file): parallel single requests not
+    yet sent are not sent."""
+    def watch() -> None:
+        while not done.wait(0.05):
+            if (folder / STOP_SENDING).exists():
+                service.stop_sending.set()
+                return
+
+    threading.Thread(target=watch, daemon=True, name="bianxie-stop-watch").start()
+
+
+def _hand_over(folder: Path, image) -> Unkept:
+    """A paid image the history could not keep, written into the job folder for the host."""
+    from bianxie_core.files import write_private
+    from bianxie_core.history import image_ext
+
+    name = f"unkept-{image.index}.{image_ext(image.data)}"
+    try:
+        write_private(folder / name, image.data)
+    except OSError as exc:
+        return Unkept(image.index, "", errors.os_reason(exc))
+    return Unkept(image.index, name)
 
 
 def _request(folder: Path, record: JobRecord, service):
@@ -139,6 +207,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a region edit comes: load the pixel pipeline while waiting")
     p.add_argument("--standby", nargs=3, metavar=("SECONDS", "HOST_PID", "KEY"),
                    help="afterwards, wait this long for the host's next job")
+    p.add_argument("--host", type=int, default=0, metavar="PID",
+                   help="the process that submits the request: stop waiting when it is gone")
     return p
 
 
@@ -164,8 +234,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         job = Job(args.folder)
     service = _ready_service(region)
     while True:
-        if wait_for_request(job.folder):
-            run(job, service)
+        if wait_for_request(job.folder, host=args.host):
+            if left_behind(job, run(job, service)):
+                _log_to(Path(os.devnull))  # Windows removes no open file
+                job.remove()
         else:
             _log_to(Path(os.devnull))  # Windows removes no open file
             job.remove()  # cancelled, or the host died before submitting: nothing was sent

@@ -3,6 +3,7 @@ BIANXIE_HOME with the canary key, and fake servers that BIANXIE_BASE_URL points 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,40 @@ from PIL import Image
 
 from tests.fakeapi import FakeServer
 
-__all__ = ["home", "photo_and_selection", "srv", "srv1"]
+__all__ = ["cli_worker_on_a_thread", "home", "photo_and_selection", "srv", "srv1"]
 
 KEY = "sk-CANARY-7f3a9b2c4d5e6f708192a3b4c5d6e7f8"
 DIALECTS = ("openai", "new-api")
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def cli_worker_on_a_thread(request, monkeypatch):
+    """A CLI run inside the test process (``run_cli``) has its request worker run on a thread
+    of this process: the same ``worker.run`` on the same job folder, without a process start
+    per test, and where a test's patches of the client or the history reach it. Tests marked
+    ``real_worker``, and every CLI started as a process, get the detached worker process.
+    Yields the threads started."""
+    threads: list = []
+    if request.node.get_closest_marker("real_worker"):
+        yield threads
+        return
+    from bianxie_core import cli_waiting, worker
+
+    def run(job) -> None:
+        if worker.wait_for_request(job.folder, timeout=30):
+            if worker.left_behind(job, worker.run(job)):
+                job.remove()
+
+    def start(job) -> None:
+        thread = threading.Thread(target=run, args=(job,), daemon=True, name="test-worker")
+        thread.start()
+        threads.append(thread)
+
+    monkeypatch.setattr(cli_waiting, "start_worker", start)
+    yield threads
+    for thread in threads:
+        thread.join(60)
 
 
 @pytest.fixture

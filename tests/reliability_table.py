@@ -53,12 +53,14 @@ about 35 MB of base64 each) passes with room:
   slowly they trickle), the body (the socket is closed at the deadline), downloads, and the
   waits before a 429 or connection retry. A re-sent request (`--retries`) gets its own.
 
-Peak memory is measured by `bench/bench_memory.py` (figures, not a timed test). On the
-2-core test machine: an endless body, a 300 MB base64 item and a 1.5 GB gzip bomb behind a url
-stop at their caps with a peak RSS of 47, 47 and 95 MiB; trickled headers and bodies end at
-the 2 s deadline (31 MiB); 4 images of 35 MB base64 peak at 164 MiB. The largest legitimate
-answer, 10 such images, peaks at 320 MiB: the result itself holds the ten decoded images
-(262 MiB); everything else stays near one image."""
+Peak memory is measured by `bench/bench_memory.py` (figures, not a timed test): a request as
+the worker sends it (`Service.generate`, each image written to the history as it arrives). On
+the 2-core test machine (loaded, 2026-12-04): an endless body, a 300 MB base64 item and a
+1.5 GB gzip bomb behind a url stop at their caps with a peak RSS of 49, 49 and 97 MiB; trickled
+headers and bodies end 1.7–1.8 s after the 2 s deadline (33 MiB); 4 images of 35 MB base64
+peak at 88 MiB, and so does the largest legitimate answer, 10 such images (88 MiB; it was 320
+MiB while the result held the ten decoded images). Each paid image's bytes stay in its history
+entry and are read back when needed (`service.SavedImage`), so memory stays near one image."""
 
 
 def _cell(text: str) -> str:

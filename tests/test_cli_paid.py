@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -93,7 +94,10 @@ def test_a_parallel_variant_that_fails_is_an_exit_1_with_the_rest_written(
 
 
 # --- 2. the history cannot keep a paid image ------------------------------------------------
-def test_a_full_history_disk_still_writes_the_paid_output(srv1, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("worker", ["thread", pytest.param("process",
+                                                           marks=pytest.mark.real_worker)])
+def test_a_full_history_disk_still_writes_the_paid_output(worker, srv1, tmp_path, capsys,
+                                                          monkeypatch):
     hist_home = tmp_path / "home-disk"
     with small_disk(hist_home, "256k"):
         monkeypatch.setenv("BIANXIE_HOME", str(hist_home))
@@ -171,14 +175,18 @@ def test_an_output_name_too_long_for_a_file_is_refused_before_paying(srv1, tmp_p
 
 # --- 11. one check before paying ------------------------------------------------------------
 def test_the_history_is_probed_once_per_run(srv1, tmp_path, capsys, monkeypatch):
+    """Once by the CLI (a refusal before the worker starts) and once by the worker, which
+    checks what it is handed before paying; never per image or per variant."""
+    import threading
+
     calls = []
     real = History.check_writable
-    monkeypatch.setattr(History, "check_writable",
-                        lambda self: (calls.append(1), real(self))[1])
-    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"),
+    monkeypatch.setattr(History, "check_writable", lambda self: (
+        calls.append(threading.current_thread().name), real(self))[1])
+    code, out, err = run_cli(["generate", "-p", "x", "-n", "3", "-o", str(tmp_path / "o.png"),
                               "--quiet"], capsys)
     assert code == 0, err
-    assert len(calls) == 1
+    assert sorted(calls) == ["MainThread", "test-worker"]
 
 
 def test_model_spec_needs_no_service():
@@ -253,3 +261,78 @@ def test_a_file_size_limit_after_paying_is_said_not_exit_2(srv1, tmp_path):
     (line,) = error_lines(done.stderr)
     assert "paid" in line and "lost" in line and "larger than this disk or your limits" in line
     assert not (tmp_path / "o.png").exists()
+
+
+# --- 12. the request worker -------------------------------------------------------------------
+def test_a_run_refused_before_sending_cancels_its_early_worker(srv1, tmp_path, capsys,
+                                                              monkeypatch):
+    """The worker starts while the CLI checks; a run refused at the cost question sends
+    nothing, the worker exits and the job folder goes."""
+    import tempfile
+
+    from bianxie_core import cli_waiting
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    started = []
+    monkeypatch.setattr(cli_waiting, "start_worker", lambda job: (started.append(job),
+                                                                  job.start()))
+    configmod.update(cost_confirm_above=0.0001)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2 and "Add --yes" in err and srv1.requests == []
+    (job,) = started
+    assert job._process.wait(timeout=30) == 0
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.real_worker
+def test_the_worker_process_takes_this_runs_flags(srv1, tmp_path, capsys, monkeypatch):
+    """--base-url and --timeout reach the detached worker (the config says otherwise)."""
+    monkeypatch.delenv("BIANXIE_BASE_URL")
+    configmod.update(base_url="https://relay.invalid/v1", timeout=5)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet",
+                              "--base-url", srv1.base_url, "--timeout", "120"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "o.png").read_bytes() == srv1.responses[0]
+    assert pending() == []  # written, so imported
+
+
+@pytest.mark.parametrize("fault", ["moderation", "unauthorized", "token_exhausted",
+                                   "server_error", "bad_gateway_html"])
+def test_the_workers_error_is_the_error_the_cli_had(fault, srv1, tmp_path, capsys):
+    """The CLI says the worker's error as it said the client's own: the same sentence, the
+    same exit code, the same billing note."""
+    from bianxie_core import cli
+    from bianxie_core.errors import BianxieError
+    from tests.test_client import gen, make_client
+
+    srv1.fault = fault
+    with pytest.raises(BianxieError) as info:
+        make_client(srv1).generate(gen())
+    srv1.reset()
+    srv1.fault = fault
+    code, out, err = run_cli(["generate", "-p", "x", "-q", "low", "-o",
+                              str(tmp_path / "o.png"), "--quiet"], capsys)
+    assert code == info.value.exit_code
+    assert err.count("\n") == 1
+    ids = re.compile(r"req_[0-9a-f]+|\d{20,}[A-Za-z0-9]{8}")
+    assert ids.sub("ID", err.strip()) == ids.sub("ID", "error: " + cli.error_text(info.value))
+
+
+def test_a_bug_in_the_worker_is_one_line_naming_its_log(srv1, tmp_path, capsys, monkeypatch):
+    from bianxie_core import worker
+
+    def boom(*args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(worker, "_request", boom)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png"), "--quiet"],
+                             capsys)
+    assert code == 1 and out == ""
+    (line,) = error_lines(err)  # the traceback above it is the worker thread's (its log)
+    assert "KeyError" in line and "history --pending" in line
+    log = Path(re.search(r"see (\S+worker\.log)", line).group(1))
+    assert (log.parent / "status.json").is_file()  # the job folder is kept for its log
+    import shutil
+
+    shutil.rmtree(log.parent)

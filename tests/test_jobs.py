@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bianxie_core import errors, job_folder, jobs, worker
+from bianxie_core import errors, job_folder, jobs, standby, worker
 from bianxie_core.history import History
 from bianxie_core.job_folder import JobStatus, write_status
 from bianxie_core.jobs import Job
@@ -117,7 +117,7 @@ class ConcurrentService:
         def save(i):
             entry = self.history.record(b"\x89PNG-%d" % i, {"index": i})
             barrier.wait()
-            on_saved(SavedImage(data=b"", entry=entry, index=i))
+            on_saved(SavedImage(entry=entry, index=i))
 
         with ThreadPoolExecutor(self.n) as pool:
             for future in [pool.submit(save, i) for i in range(self.n)]:
@@ -140,7 +140,7 @@ class CrashAfterSaving(ConcurrentService):
     def generate(self, request, *, on_saved, **kw):
         from bianxie_core.service import SavedImage
 
-        on_saved(SavedImage(data=b"", entry=self.history.record(b"\x89PNG", {}), index=0))
+        on_saved(SavedImage(entry=self.history.record(b"\x89PNG", {}), index=0))
         raise KeyError("a bug after the image was saved")
 
 
@@ -298,3 +298,53 @@ def test_discard_removes_only_what_is_no_longer_needed(srv1, home):
     unsent = Job.reserve()
     unsent.discard()
     assert not unsent.folder.exists()
+
+
+class FullHistory(History):
+    def record(self, data, meta, ext=None):
+        raise errors.ConfigError("The history folder cannot be written (the disk is full).")
+
+
+def test_an_image_the_history_cannot_keep_is_handed_over_in_the_folder(srv1, home):
+    """Paid, but the history's disk is full: the worker writes the image into the job folder
+    (``unkept``) for a host that can still write it out, and says why; never "done"."""
+    from bianxie_core.service import Service
+
+    job = Job.create(gen(n=2))
+    status = worker.run(job, Service(history=FullHistory(home / "history")))
+    assert status.state == "failed" and status.results == []
+    assert "disk is full" in status.history_error and "paid" in status.error_message
+    assert [u.index for u in status.unkept] == [0, 1]
+    assert [(job.folder / u.file).read_bytes() for u in status.unkept] == srv1.responses
+    assert job.status().unkept == status.unkept
+
+
+def test_a_cli_job_whose_host_has_gone_leaves_no_folder(srv1, home, tmp_path):
+    """A CLI killed while its worker ran: the worker removes the folder when it ends (the
+    images wait in the history); a host still waiting keeps it."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for host, kept in ((gone.pid, False), (os.getpid(), True)):
+        job = Job.private()
+        job.submit(gen(), host_pid=host)
+        status = worker.run(job)
+        assert status.state == "done" and worker.left_behind(job, status) is not kept
+        job.remove()
+    assert len(History(home / "history").pending()) == 2
+
+
+def test_a_worker_whose_host_dies_before_submitting_goes(home, tmp_path):
+    """The CLI starts its worker early; killed before it hands the request over (a closed
+    terminal at the cost question), the worker removes the folder and exits instead of
+    waiting minutes for a request that never comes."""
+    launcher = ("import os; from bianxie_core.jobs import Job; job = Job.private(); "
+                "print(job.folder, job.start(host=os.getpid()), flush=True)")
+    done = subprocess.run([sys.executable, "-c", launcher], cwd=str(ROOT),
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=30)
+    folder, pid = done.stdout.split()
+    end = time.monotonic() + 30
+    while Path(folder).exists() or standby.alive(int(pid)):
+        assert time.monotonic() < end, list(Path(folder).iterdir())
+        time.sleep(0.05)
+    assert list(tmp_path.iterdir()) == []

@@ -522,3 +522,15 @@ def test_the_fake_streams_with_other_line_ends_and_labels(knobs):
                             size="1024x1024", stream=True, partial_images=2),
             on_partial=lambda index, data: partials.append(index))
     assert len(result.images) == 1 and result.streamed and partials == [0, 1]
+
+
+@pytest.mark.parametrize("size", ["small", "spooled"])
+def test_a_deeply_nested_answer_says_so_not_that_it_is_not_json(size):
+    """10,000 nested arrays (beside a 20 MB string: the spooled path) were called "not JSON:
+    the base URL may point to a web page"; it is JSON, too deeply nested to read."""
+    pad = "A" * (20 * 2**20) if size == "spooled" else ""
+    body = ('{"pad": "' + pad + '", "data": ' + "[" * 10_000 + "]" * 10_000 + "}").encode()
+    outcome, requests_seen = call(send(response("200 OK", body, JSON)))
+    assert isinstance(outcome, errors.ResponseError) and outcome.may_be_billed
+    assert "nested too deeply" in outcome.message and "not JSON" not in outcome.message
+    assert requests_seen == 1

@@ -70,3 +70,29 @@ def test_a_prompt_quoting_the_encoded_key_is_redacted_in_the_history(form, srv1,
     text = entry.meta_path.read_text("utf-8")
     assert_no_key(text)
     assert json.loads(text)["secrets_redacted"] is True
+
+
+# --- memory: a paid image's bytes stay on disk ----------------------------------------------
+def test_saved_images_are_read_from_the_history_not_held(srv1, home):
+    """Ten large images held at once peaked above 300 MB: each SavedImage now reads its bytes
+    from its history entry, and the client's result keeps none of what the history took."""
+    from tests.test_client import gen
+
+    service = Service()
+    outcome = service.generate(gen(n=3))
+    assert service.client.keep_images is False
+    assert [image.kept for image in outcome.images] == [None, None, None]
+    assert [image.data for image in outcome.images] == srv1.responses
+    assert [image.data for image in outcome.images] == \
+        [image.entry.image_path.read_bytes() for image in outcome.images]
+
+
+def test_the_client_hands_images_to_the_sink_only_when_asked(srv1):
+    from tests.test_client import gen, make_client
+
+    sunk = []
+    result = make_client(srv1, keep_images=False).generate(
+        gen(n=2), on_image=lambda index, data, info: sunk.append(data))
+    assert sunk == srv1.responses and [image.data for image in result.images] == [None, None]
+    result = make_client(srv1).generate(gen())  # no sink, or the default: the bytes are kept
+    assert result.images[0].data == srv1.responses[-1]

@@ -91,6 +91,7 @@ def finish(job, entries, hist, image, status, settings, proc_name, phases, warni
         prompts.remember(proc_name, settings.prompt)
     Gimp.displays_flush()
     logs.get_logger().info("job %s phases %s", job.id, phases.line())
-    text = " ".join([usage_text(status)] + list(status.warnings) + list(warnings)).strip()
+    text = " ".join([usage_text(status)] + list(status.warnings) + list(status.failures)
+                    + list(warnings)).strip()
     if text:
         Gimp.message(text)
