@@ -11,7 +11,7 @@ import pytest
 from tests.alignment_cases import ellipse
 from tests.fakeapi import FakeServer
 from tests.fakeapi.redraw import Redraw
-from tests.gimp.batch import KEY, LIB, SUCCESS, batch_env, out_folder, raw
+from tests.gimp.batch import KEY, SUCCESS, batch_env, out_folder, raw, script
 
 pytestmark = pytest.mark.gimp
 
@@ -19,26 +19,6 @@ pytestmark = pytest.mark.gimp
 SELECTION = (220, 130, 160, 120)
 DRIFT = Redraw(dx=9, dy=-6, scale=1.02, rotation=0.7, gain=(1.03, 1.0, 0.98), noise=1.0,
                jpeg=92)
-
-ALIGNMENT = r'''
-server(os.environ["BX_URL"])
-for tag, align in (("on", True), ("off", False)):
-    img = load("coffee.png")
-    layer = img.get_layers()[0]
-    if tag == "on":
-        dump("source", layer)
-    img.select_ellipse(Gimp.ChannelOps.REPLACE, %d, %d, %d, %d)
-    status, message = call("bianxie-edit-selection", img, [layer], prompt="keep everything",
-                           stream=False, align=align)
-    mark(tag + "-status", status)
-    mark(tag + "-message", message)
-    top = img.get_layers()[0]
-    mark(tag + "-meta", json.dumps(meta(top)))
-    dump(tag + "-mask", top.get_mask(), "Y u8")
-    mark(tag + "-mask-offsets", json.dumps(list(top.get_offsets()[1:])))
-    merged = img.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
-    dump(tag + "-merged", merged)
-''' % SELECTION
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +28,8 @@ def aligned(gimp_env):
         srv.redraw = DRIFT  # ... but redraw the canvas drifted
         inner, host = out_folder(gimp_env, "alignment")
         home = f"{gimp_env.home}/bianxie-alignment"
-        result = gimp_env.run_batch(LIB + ALIGNMENT, env=batch_env(inner, home,
-                                                                   BX_URL=srv.base_url),
-                                    timeout=300)
+        env = batch_env(inner, home, BX_URL=srv.base_url, BX_SELECTION=json.dumps(SELECTION))
+        result = gimp_env.run_batch(script("alignment"), env=env, timeout=300)
         dumps = {json.loads(v)["tag"]: json.loads(v) for v in result.values("dump")}
         yield result, host, dumps
 

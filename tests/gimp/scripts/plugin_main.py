@@ -20,7 +20,7 @@ img.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
 status, message = call("bianxie-edit-selection", img, [src], prompt="a red apple on the table")
 mark("sel-status", status)
 layers = img.get_layers()
-mark("sel-layers", json.dumps([l.get_name() for l in layers]))
+mark("sel-layers", json.dumps([lay.get_name() for lay in layers]))
 mark("sel-source-same", hashlib.sha256(pixels(src)).hexdigest() == before)
 new = layers[0]
 dump("sel-source", src)
@@ -63,8 +63,8 @@ img4.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 100, 200, 150)
 status, message = call("bianxie-edit-with-references", img4, layers4,
                        prompt="put the cat and the astronaut into the cup")
 mark("refs-status", status)
-mark("refs-layers", json.dumps([[l.get_name() for l in layers4],
-                                  [l.get_name() for l in img4.get_layers()]]))
+mark("refs-layers", json.dumps([[lay.get_name() for lay in layers4],
+                                  [lay.get_name() for lay in img4.get_layers()]]))
 
 # 5. generate into a new image, with a transparent background
 count = len(Gimp.get_images())
@@ -94,14 +94,14 @@ img7.convert_grayscale()
 img7.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
 status, message = call("bianxie-edit-selection", img7, [img7.get_layers()[0]], prompt="gray")
 mark("gray-status", status)
-mark("gray-result", json.dumps([[l.get_name() for l in img7.get_layers()], img7.get_base_type() ==
-                                Gimp.ImageBaseType.GRAY]))
+mark("gray-result", json.dumps([[lay.get_name() for lay in img7.get_layers()],
+                                img7.get_base_type() == Gimp.ImageBaseType.GRAY]))
 img8 = load("coffee.png")
 img8.convert_precision(Gimp.Precision.U16_NON_LINEAR)
 img8.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
 status, message = call("bianxie-edit-selection", img8, [img8.get_layers()[0]], prompt="deep")
 mark("u16-status", status)
-mark("u16-layers", json.dumps([l.get_name() for l in img8.get_layers()]))
+mark("u16-layers", json.dumps([lay.get_name() for lay in img8.get_layers()]))
 
 # 8. a relay that refuses n > 1
 server(os.environ["BX_NO_N"])
