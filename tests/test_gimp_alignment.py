@@ -42,15 +42,23 @@ def _whole_mask(host, dumps, tag):
     return whole
 
 
-def test_the_photo_is_restored_inside_the_selection_and_untouched_outside(aligned):
+def _merged(aligned, tag):
+    """(the photo, the image merged after the ``tag`` run, their mean difference inside the
+    selection)."""
     result, host, dumps = aligned
-    assert result.marker("on-status") == str(SUCCESS), result.describe()
+    assert result.marker(f"{tag}-status") == str(SUCCESS), result.describe()
     source = raw(host, dumps, "source")[0]
-    merged = raw(host, dumps, "on-merged")[0]
+    merged = raw(host, dumps, f"{tag}-merged")[0]
     x, y, w, h = SELECTION
     inside = np.zeros((400, 600), bool)
     inside[y:y + h, x:x + w] = ellipse((h, w), radii=(0.5, 0.5)) > 0
     error = np.abs(merged[..., :3].astype(int) - source[..., :3].astype(int))[inside].mean()
+    return source, merged, error
+
+
+def test_the_photo_is_restored_inside_the_selection_and_untouched_outside(aligned):
+    result, host, dumps = aligned
+    source, merged, error = _merged(aligned, "on")
     assert error <= 3.0, error
     outside = _whole_mask(host, dumps, "on") == 0
     assert outside.sum() > 150_000
@@ -62,14 +70,8 @@ def test_the_photo_is_restored_inside_the_selection_and_untouched_outside(aligne
 
 
 def test_with_align_off_the_drifted_answer_is_placed_as_it_came(aligned):
-    result, host, dumps = aligned
-    assert result.marker("off-status") == str(SUCCESS), result.describe()
-    source = raw(host, dumps, "source")[0]
-    merged = raw(host, dumps, "off-merged")[0]
-    x, y, w, h = SELECTION
-    inside = np.zeros((400, 600), bool)
-    inside[y:y + h, x:x + w] = ellipse((h, w), radii=(0.5, 0.5)) > 0
-    error = np.abs(merged[..., :3].astype(int) - source[..., :3].astype(int))[inside].mean()
+    result = aligned[0]
+    _source, _merged_image, error = _merged(aligned, "off")
     assert error > 6.0, error
     meta = json.loads(result.marker("off-meta"))
     assert meta["alignment"] == [None] and meta["settings"]["align"] is False

@@ -134,20 +134,19 @@ def _():
     img.convert_precision(Gimp.Precision.FLOAT_LINEAR)
     return simple(img)
 
-@case("one-pixel")
-def _():
-    img = Gimp.Image.new(1, 1, Gimp.ImageBaseType.RGB)
-    layer = Gimp.Layer.new(img, "dot", 1, 1, Gimp.ImageType.RGB_IMAGE, 100.0,
+def square(name, side):
+    """A new RGB image of one ``side`` × ``side`` layer: (image, layer)."""
+    img = Gimp.Image.new(side, side, Gimp.ImageBaseType.RGB)
+    layer = Gimp.Layer.new(img, name, side, side, Gimp.ImageType.RGB_IMAGE, 100.0,
                            Gimp.LayerMode.NORMAL)
     img.insert_layer(layer, None, 0)
-    return simple(img)
+    return img, layer
+
+case("one-pixel")(lambda: simple(square("dot", 1)[0]))
 
 @case("huge-layer")
 def _():
-    img = Gimp.Image.new(20000, 20000, Gimp.ImageBaseType.RGB)
-    layer = Gimp.Layer.new(img, "huge", 20000, 20000, Gimp.ImageType.RGB_IMAGE, 100.0,
-                           Gimp.LayerMode.NORMAL)
-    img.insert_layer(layer, None, 0)
+    img, layer = square("huge", 20000)
     img.select_rectangle(Gimp.ChannelOps.REPLACE, 9000, 9000, 64, 48)
     t0 = time.monotonic()
     status, message = edit(img, [layer])
