@@ -27,7 +27,8 @@ from PIL import Image
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import get_model
 from bianxie_core.planning import RegionOptions, plan_edit
-from bianxie_core.region import place, prepare
+from bianxie_core.placement import place
+from bianxie_core.upload import prepare
 
 LAYERS = [Extent(1000, 750), Extent(4000, 3000), Extent(8000, 6000)]
 SELECTION = Extent(600, 400)

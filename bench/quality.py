@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bianxie_core import region  # noqa: E402
+from bianxie_core.upload import prepare  # noqa: E402
 from bianxie_core.geometry import Bounds, Extent  # noqa: E402
 from bianxie_core.planning import RegionOptions, plan_edit  # noqa: E402
 from tests.alignment_cases import (  # noqa: E402
@@ -137,7 +137,7 @@ class _CropEdit(Edit):
     def __init__(self, plan, crop_pixels, crop_coverage):
         self.plan, self.options = plan, RegionOptions()
         self.crop_pixels, self.crop_coverage = crop_pixels, crop_coverage
-        self.upload = region.prepare(plan, crop_pixels, crop_coverage, self.options)
+        self.upload = prepare(plan, crop_pixels, crop_coverage, self.options)
 
 
 def _cells(values: dict, digits: int) -> list:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit, urlunsplit
+from typing import Tuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bianxie_core.errors import UsageError
 from bianxie_core.i18n import _
@@ -131,3 +132,33 @@ def normalise_base_url(url: str, *, allow_http: bool = False) -> str:
             ).format(url=text, https=https)
         )
     return urlunsplit((scheme, parts.netloc, path or "/v1", "", ""))
+
+
+def proxy_label(proxy: str) -> str:
+    """``host:port`` of a proxy URL: never its user name or password."""
+    try:
+        parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return redact_url_password(proxy).rsplit("@", 1)[-1]
+    if host and ":" in host:  # IPv6, as it is written in a URL
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else (host or "?")
+
+
+def proxy_address(proxy: str) -> Tuple[str, int]:
+    """(host, port) requests connects to for ``proxy``: urllib3's default ports (80 for http,
+    443 for https) and PySocks' (1080) when none is written."""
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    scheme = proxy_scheme(proxy)
+    default = 1080 if scheme.startswith("socks") else 443 if scheme == "https" else 80
+    return parts.hostname or "", parts.port or default
+
+
+def proxy_credentials(proxy: str) -> Tuple[str, str]:
+    parts = urlsplit(proxy)
+    return unquote(parts.username or ""), unquote(parts.password or "")
+
+
+def proxy_scheme(proxy: str) -> str:
+    return proxy.split("://", 1)[0].lower() if "://" in proxy else "http"

@@ -75,21 +75,21 @@ def _as_format(data: bytes, fmt: str) -> bytes:
 
     from PIL import Image
 
-    from bianxie_core import region
+    from bianxie_core.image_codec import eight_bit, encode_image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            return region.encode_image(region.eight_bit(image), fmt)
+            return encode_image(eight_bit(image), fmt)
     except Exception:  # noqa: BLE001 - Pillow raises many types for damaged data
         raise errors.BianxieError(_("The server's image could not be read to convert it to "
                                     "{fmt}.").format(fmt=fmt.upper())) from None
 
 
 def _save_composites(results, outcome, paths: List[Path], out, asked: int) -> int:
-    from bianxie_core import region
+    from bianxie_core.image_codec import encode_image
 
-    pairs = [(saved, lambda image=image, path=path: region.encode_image(image, file_format(path)))
+    pairs = [(saved, lambda image=image, path=path: encode_image(image, file_format(path)))
              for image, path, saved in zip(results, paths, outcome.images)]
     return _deliver(outcome, pairs, paths, out, asked)
 

@@ -15,7 +15,9 @@ from typing import Callable, List, Optional
 from urllib.parse import urlsplit
 
 from bianxie_core import errors, network
-from bianxie_core.addresses import PROXY_SCHEMES
+from bianxie_core.addresses import (
+    PROXY_SCHEMES, proxy_address, proxy_credentials, proxy_label, proxy_scheme)
+from bianxie_core.trust import Trust, ssl_context
 from bianxie_core.i18n import _
 
 
@@ -139,7 +141,7 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
                                   session.trust)
         if https:
             sock.settimeout(connect_timeout)  # as urllib3: the handshake is part of connecting
-            context = network.ssl_context(session.trust)
+            context = ssl_context(session.trust)
             sock = walk.run("tls", lambda: _wrap(context, sock, host),
                             lambda e: _tls_failure(e, host, port, session.trust, connect_timeout),
                             lambda s: _("{version}; the certificate is trusted by {trust}.")
@@ -154,13 +156,13 @@ def _walk(walk: _Walk, base_url, api_key, proxy, ca_bundle, connect_timeout, tim
 
 
 def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, https: bool,
-                   seconds: float, trust: network.Trust):
-    label = network.proxy_label(route)
+                   seconds: float, trust: Trust):
+    label = proxy_label(route)
     failed = lambda e: dataclasses.replace(  # noqa: E731  (the proxy step, whatever the words)
         network._proxy_failure(e, route, host, port, seconds, trust), step="proxy")
-    if network._scheme(route) not in PROXY_SCHEMES:  # requests would refuse it
+    if proxy_scheme(route) not in PROXY_SCHEMES:  # requests would refuse it
         walk.run("proxy", lambda: _raise(OSError("unusable scheme")), failed, str)
-    proxy_host, proxy_port = network.proxy_address(route)
+    proxy_host, proxy_port = proxy_address(route)
     walk.run("dns", lambda: _resolve(proxy_host, proxy_port),
              lambda e: network.connect_failure(e, host, port, seconds, proxy=route),
              lambda a: _("The proxy {proxy} is at {addresses}.").format(
@@ -184,7 +186,7 @@ def _through_proxy(walk: _Walk, route: str, scheme: str, host: str, port: int, h
         return sock  # plain HTTP goes through the proxy without a tunnel
     if scheme == "https":  # TLS to the proxy first, as urllib3 does
         return walk.run("proxy", lambda: _connect_tunnel(
-            _wrap(network.ssl_context(trust), sock, proxy_host), route, host, port), failed,
+            _wrap(ssl_context(trust), sock, proxy_host), route, host, port), failed,
             lambda s: opened)
     return walk.run("proxy", lambda: _connect_tunnel(sock, route, host, port), failed,
                     lambda s: opened)
@@ -211,7 +213,7 @@ def _resolve(host: str, port: int) -> List[str]:
 def _connect_tunnel(sock: socket.socket, proxy: str, host: str, port: int) -> socket.socket:
     """CONNECT host:port as urllib3 sends it; OSError with http.client's words otherwise."""
     lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
-    user, password = network.proxy_credentials(proxy)
+    user, password = proxy_credentials(proxy)
     if user or password:
         lines.append(f"Proxy-Authorization: {network.basic_auth(user, password)}")
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -238,7 +240,7 @@ def _socks_connect(proxy: str, scheme: str, proxy_host: str, proxy_port: int, ho
         import socks
     except ImportError:
         raise OSError("Missing dependencies for SOCKS support.") from None
-    user, password = network.proxy_credentials(proxy)
+    user, password = proxy_credentials(proxy)
     kind = socks.SOCKS4 if scheme.startswith("socks4") else socks.SOCKS5
     return socks.create_connection(
         (host, port), timeout=seconds, proxy_type=kind, proxy_addr=proxy_host,

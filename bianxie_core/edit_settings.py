@@ -14,7 +14,7 @@ from bianxie_core.planning import DEFAULT_FEATHER, DEFAULT_GROW, RegionOptions
 from bianxie_core.serial import from_data, to_data
 
 if TYPE_CHECKING:
-    from bianxie_core.region import Upload
+    from bianxie_core.upload import Upload
 
 # "Remove" mode needs no prompt: the model is asked to continue the surroundings.
 REMOVE_PROMPT = (

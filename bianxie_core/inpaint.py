@@ -12,11 +12,14 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from bianxie_core import planning, region
+from bianxie_core import planning
 from bianxie_core.errors import ResponseError, UsageError, file_problem
 from bianxie_core.files import read_at_most
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _, join_sentences
+from bianxie_core.image_codec import eight_bit
+from bianxie_core.placement import Placer, apply_placement
+from bianxie_core.upload import prepare
 from bianxie_core.edit_settings import EXPAND_PROMPT, EditSettings
 from bianxie_core.params import EditRequest, check_input_fidelity
 
@@ -51,7 +54,7 @@ def decode_image(data: bytes, path) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image.load()
-        return region.eight_bit(image)
+        return eight_bit(image)
     except Image.UnidentifiedImageError:
         raise UsageError(_("{path} is not an image file: give a PNG, JPEG or WebP "
                            "image.").format(path=path)) from None
@@ -124,12 +127,12 @@ class FileEdit:
         a size no placement survives) is a failure of its own, kept in the history as
         received: the others, paid for too, are still delivered."""
         results, placed = [], []
-        placer = region.Placer(self.plan, self.crop_pixels, self.coverage, self.options)
+        placer = Placer(self.plan, self.crop_pixels, self.coverage, self.options)
         total = len(outcome.images)
         for number, saved in enumerate(outcome.images, start=1):
             try:
                 placement = placer.place(saved.data)
-                results.append(Image.fromarray(region.apply_placement(self.pixels, placement)))
+                results.append(Image.fromarray(apply_placement(self.pixels, placement)))
             except Exception:  # noqa: BLE001 - Pillow and numpy raise many types
                 unplaced = _("Image {number} of {total} is not an image that can be read and "
                              "placed into the picture.").format(number=number, total=total)
@@ -167,7 +170,7 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
     plan = planning.plan_edit(layer, selection, spec, options)
     crop_pixels = pixels[plan.crop.slices]
     crop_cov = coverage[plan.crop.slices]
-    upload = region.prepare(plan, crop_pixels, crop_cov, options)
+    upload = prepare(plan, crop_pixels, crop_cov, options)
     request = settings.request(upload, spec, plan=plan)
     checked = service.check(request)
     meta = {"tool": "inpaint", "crop": list(plan.crop), "canvas": list(plan.canvas)}
@@ -192,7 +195,7 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     plan = planning.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
                               margins=margins, aspect=aspect)
     crop_pixels = pixels[plan.crop.slices]
-    upload = region.prepare(plan, crop_pixels, None, options)
+    upload = prepare(plan, crop_pixels, None, options)
     request = settings.request(upload, spec)
     checked = service.check(request)
     meta = {"tool": "expand", "origin": list(plan.origin)}

@@ -179,11 +179,11 @@ class Placed:
     patch: RawFile
     mask: Optional[RawFile] = None
     warnings: Tuple[str, ...] = ()
-    alignment: Optional[dict] = None  # what registration found (region.Placement.alignment)
+    alignment: Optional[dict] = None  # what registration found (placement.Placement.alignment)
 
     @classmethod
     def write(cls, folder: Path, index: int, placement) -> Placed:
-        """A ``region.Placement``'s pixels as raw files (the worker's side: loads numpy)."""
+        """A ``placement.Placement``'s pixels as raw files (the worker's side: loads numpy)."""
         mask = None
         if placement.mask is not None:
             mask = RawFile.write(folder, f"placed-{index}-mask.raw",

@@ -1,20 +1,6 @@
-"""The way to the server: the requests session (proxies incl. SOCKS, trust store, CA bundle)
-and what went wrong on it, in words.
-
-Trust, in this order (see docs/network.md for why):
-
-* the extra CA bundle from the settings is always trusted, and it wins over the environment:
-  requests would otherwise let ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace it;
-* with no extra bundle, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace the default store,
-  as requests documents;
-* the default store is the system's (Windows, macOS Keychain, the distribution's bundle) through
-  ``truststore`` where the Python allows it (3.10+), else certifi's bundle.
-
-On Python 3.13+ the checks are as strict as ``ssl.create_default_context()`` (VERIFY_X509_STRICT),
-so a CA certificate without a key-usage extension is refused; the sentence says so.
-
-Over 450 lines because the adapter and the words for its failures read the same exceptions
-(urllib3's and PySocks' wrapping) and change together; client.py imports both from here.
+"""The way to the server: the requests session (proxies incl. SOCKS, the trust of trust.py)
+and what went wrong on it, in words. The adapter and the words for its failures read the same
+exceptions (urllib3's and PySocks' wrapping) and change together; client.py imports both.
 """
 
 from __future__ import annotations
@@ -27,115 +13,22 @@ import ssl
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Optional, Tuple
-from urllib.parse import unquote, urlsplit
+from typing import Iterator, Optional
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from bianxie_core import errors
-from bianxie_core.addresses import PROXY_SCHEMES
-from bianxie_core.config import redact_url_password
+from bianxie_core.addresses import (
+    PROXY_SCHEMES, proxy_address, proxy_credentials, proxy_label, proxy_scheme)
 from bianxie_core.i18n import _
+from bianxie_core.trust import Trust, ssl_context, trust_for
 
-BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-SOCKS_SCHEMES = ("socks5", "socks5h", "socks4", "socks4a")
-STRICT = sys.version_info >= (3, 13)  # ssl.create_default_context() sets VERIFY_X509_STRICT
 # OpenSSL's words for what only its strict X.509 mode refuses.
 _STRICT_WORDS = ("key usage", "basic constraints", "key identifier", "subject alternative name",
                  "extensions require", "pathlen", "name empty", "must be critical")
-_contexts: dict = {}
 _sessions: dict = {}
 _lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Trust:
-    """Which certificates are trusted; ``describe()`` names them in error messages."""
-
-    store: str  # "system" (truststore), "certifi", or "env" (a bundle from BUNDLE_VARS)
-    extra: str = ""  # the extra CA bundle from the settings
-    env_var: str = ""
-    env_path: str = ""
-    # the bundle files' (size, mtime): a bundle fixed in place gets a new context and session
-    stamp: Tuple = ()
-
-    def describe(self) -> str:
-        if self.store == "env":
-            base = _("the CA bundle {path} from {var}").format(path=self.env_path,
-                                                                  var=self.env_var)
-        elif self.store == "system":
-            base = _("the system's certificate store")
-        else:
-            base = _("certifi's certificate bundle")
-        if self.extra:
-            return _("{store} and the extra CA bundle {path}").format(store=base, path=self.extra)
-        return base
-
-
-def has_truststore() -> bool:
-    try:
-        import truststore  # noqa: F401  (needs Python 3.10+)
-    except ImportError:
-        return False
-    return True
-
-
-def trust_for(ca_bundle: str = "", environ: Optional[Mapping[str, str]] = None) -> Trust:
-    environ = os.environ if environ is None else environ
-    extra = os.path.expanduser(ca_bundle.strip()) if ca_bundle else ""
-    env_var = next((v for v in BUNDLE_VARS if environ.get(v, "").strip()), "")
-    if env_var and not extra:
-        path = environ[env_var].strip()
-        return Trust("env", "", env_var, path, _stamp(path))
-    return Trust("system" if has_truststore() else "certifi", extra, stamp=_stamp(extra))
-
-
-def _stamp(path: str) -> Tuple:
-    try:
-        found = os.stat(path) if path else None
-    except OSError:
-        return ()
-    return (found.st_size, found.st_mtime_ns, found.st_ino) if found else ()
-
-
-def ssl_context(trust: Trust) -> ssl.SSLContext:
-    """One context per trust, shared by every session (loading a store costs milliseconds)."""
-    if trust not in _contexts:
-        _contexts[trust] = _build_context(trust)
-    return _contexts[trust]
-
-
-def _build_context(trust: Trust) -> ssl.SSLContext:
-    try:
-        if trust.store == "system":
-            import truststore
-
-            ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            if STRICT:  # the other flag ssl.create_default_context() sets on 3.13+
-                ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-        elif trust.store == "env":
-            folder = os.path.isdir(trust.env_path)
-            ctx = ssl.create_default_context(cafile=None if folder else trust.env_path,
-                                             capath=trust.env_path if folder else None)
-        else:
-            import certifi
-
-            ctx = ssl.create_default_context(cafile=certifi.where())
-        if STRICT:
-            ctx.verify_flags |= ssl.VERIFY_X509_STRICT
-        if trust.extra:
-            ctx.load_verify_locations(cafile=trust.extra)
-    except (OSError, ssl.SSLError) as exc:
-        reason = _("it holds no PEM certificate") if isinstance(exc, ssl.SSLError) else \
-            errors.os_reason(exc)
-        raise errors.ConfigError(
-            _("The CA bundle {path} cannot be used ({reason}): check {where}.").format(
-                path=trust.extra or trust.env_path, reason=reason,
-                where=_("the Extra CA bundle setting") if trust.extra else trust.env_var)
-        ) from None
-    ctx.set_alpn_protocols(["http/1.1"])
-    return ctx
 
 
 class _Adapter(HTTPAdapter):
@@ -150,9 +43,10 @@ class _Adapter(HTTPAdapter):
                                  **pool_kwargs)
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):
-        if _scheme(proxy) not in PROXY_SCHEMES:  # urllib3's ValueError would quote the password
-            raise requests.exceptions.ProxyError(f"Unusable proxy scheme {_scheme(proxy)}://")
-        if _scheme(proxy) == "https":  # the proxy's own certificate: the same trust
+        scheme = proxy_scheme(proxy)
+        if scheme not in PROXY_SCHEMES:  # urllib3's ValueError would quote the password
+            raise requests.exceptions.ProxyError(f"Unusable proxy scheme {scheme}://")
+        if scheme == "https":  # the proxy's own certificate: the same trust
             proxy_kwargs.setdefault("proxy_ssl_context", self._context)
         return super().proxy_manager_for(proxy, ssl_context=self._context, **proxy_kwargs)
 
@@ -292,36 +186,6 @@ def proxy_for(url: str, session: requests.Session) -> str:
         for key, value in requests.utils.get_environ_proxies(url).items():
             proxies.setdefault(key, value)
     return requests.utils.select_proxy(url, proxies) or ""
-
-
-def proxy_label(proxy: str) -> str:
-    """``host:port`` of a proxy URL: never its user name or password."""
-    try:
-        parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return redact_url_password(proxy).rsplit("@", 1)[-1]
-    if host and ":" in host:  # IPv6, as it is written in a URL
-        host = f"[{host}]"
-    return f"{host}:{port}" if port else (host or "?")
-
-
-def proxy_address(proxy: str) -> Tuple[str, int]:
-    """(host, port) requests connects to for ``proxy``: urllib3's default ports (80 for http,
-    443 for https) and PySocks' (1080) when none is written."""
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    scheme = _scheme(proxy)
-    default = 1080 if scheme.startswith("socks") else 443 if scheme == "https" else 80
-    return parts.hostname or "", parts.port or default
-
-
-def proxy_credentials(proxy: str) -> Tuple[str, str]:
-    parts = urlsplit(proxy)
-    return unquote(parts.username or ""), unquote(parts.password or "")
-
-
-def _scheme(proxy: str) -> str:
-    return proxy.split("://", 1)[0].lower() if "://" in proxy else "http"
 
 
 # --- what went wrong, in words ------------------------------------------------------------
@@ -471,7 +335,7 @@ def _proxy_failure(exc: BaseException, proxy: str, host: str, port: int,
     label = proxy_label(proxy) if proxy else _("(from the environment)")
     text = _text(exc)
     user, _password = proxy_credentials(proxy) if proxy else ("", "")
-    scheme = _scheme(proxy)
+    scheme = proxy_scheme(proxy)
     if scheme not in PROXY_SCHEMES:
         return Failure("proxy", "proxy-scheme", _(
             "The proxy {proxy} is written as {scheme}://, which cannot be used: write it as "

@@ -14,11 +14,12 @@ from typing import List, Optional
 
 import numpy as np
 
-from bianxie_core import region
 from bianxie_core.edit_settings import EditSettings
 from bianxie_core.job_folder import JobRecord
 from bianxie_core.params import ImageFile
+from bianxie_core.placement import Placer
 from bianxie_core.planning import Plan, RegionOptions
+from bianxie_core.upload import fit_reference, prepare
 
 
 @dataclass
@@ -49,9 +50,9 @@ class RegionWork:
         """The upload for the plan, checked by ``service`` before anything is paid: the
         ``service.Checked`` to send."""
         spec = service.model(self.settings.model)
-        upload = region.prepare(self.plan, self.pixels, self.coverage, self.options)
+        upload = prepare(self.plan, self.pixels, self.coverage, self.options)
         references = [ImageFile(data=data, name=name, content_type=mime) for data, name, mime
-                      in (region.fit_reference(array, self.plan.api_size)
+                      in (fit_reference(array, self.plan.api_size)
                           for array in self.refs)]
         request = self.settings.request(upload, spec, references, self.plan)
         return service.check(request)
@@ -60,7 +61,7 @@ class RegionWork:
         """The half of placing that needs no answer, built on a thread while the model works."""
         pool = ThreadPoolExecutor(1)
         try:
-            return pool.submit(region.Placer, self.plan, self.pixels, self.coverage,
+            return pool.submit(Placer, self.plan, self.pixels, self.coverage,
                                self.options)
         finally:
             pool.shutdown(wait=False)

@@ -18,7 +18,8 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from bianxie_core import region
+from bianxie_core.placement import apply_placement, map_back, Placement, Placer
+from bianxie_core.upload import prepare
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import get_model
 from bianxie_core.planning import RegionOptions, plan_edit
@@ -83,7 +84,7 @@ class Edit:
         crop = self.plan.crop
         self.crop_pixels = self.pixels[crop.slices]
         self.crop_coverage = self.coverage[crop.slices]
-        self.upload = region.prepare(self.plan, self.crop_pixels, self.crop_coverage,
+        self.upload = prepare(self.plan, self.crop_pixels, self.crop_coverage,
                                      self.options)
 
     def other_size(self) -> Tuple[int, int]:
@@ -98,25 +99,25 @@ class Edit:
         size = size or tuple(self.plan.api_size)
         return Image.fromarray(render(first, mask, size, redraw, paint))
 
-    def placer(self, mode: str) -> region.Placer:
+    def placer(self, mode: str) -> Placer:
         options = replace(self.options, align=mode == "align")
-        return region.Placer(self.plan, self.crop_pixels, self.crop_coverage, options)
+        return Placer(self.plan, self.crop_pixels, self.crop_coverage, options)
 
     def place(self, answer: Image.Image, mode: str, placer=None
-              ) -> Tuple[np.ndarray, region.Placement]:
+              ) -> Tuple[np.ndarray, Placement]:
         """The whole image with the answer placed as ``mode`` says; the placement."""
         if mode == "naive":
-            patch = region.map_back(self.plan, answer)
+            patch = map_back(self.plan, answer)
             rgba = np.dstack([patch, np.full(patch.shape[:2], 255, np.uint8)])
-            placement = region.Placement(rgba, self.plan.region.x, self.plan.region.y, None)
+            placement = Placement(rgba, self.plan.region.x, self.plan.region.y, None)
         else:
             placement = (placer or self.placer(mode)).place(answer)
-        return region.apply_placement(self.pixels, placement), placement
+        return apply_placement(self.pixels, placement), placement
 
     def selected(self) -> np.ndarray:
         return self.coverage > 0
 
-    def band(self, placement: region.Placement) -> np.ndarray:
+    def band(self, placement: Placement) -> np.ndarray:
         """The feather band in layer coordinates: partly shown pixels of the soft mask."""
         out = np.zeros(self.coverage.shape, bool)
         mask = self.placer("off").mask
@@ -129,7 +130,7 @@ def mean_error(result: np.ndarray, original: np.ndarray, where: np.ndarray) -> f
     return float(diff[where].mean())
 
 
-def painted_centroid(placement: region.Placement, shown: np.ndarray) -> Tuple[float, float]:
+def painted_centroid(placement: Placement, shown: np.ndarray) -> Tuple[float, float]:
     """Centre (x, y, layer coordinates) of the paint in the placed patch where it shows."""
     rgb = placement.patch[..., :3].astype(np.int16)
     close = np.abs(rgb - np.asarray(PAINT, np.int16)).max(axis=2) < 60

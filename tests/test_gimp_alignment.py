@@ -11,7 +11,7 @@ import pytest
 from tests.alignment_cases import ellipse
 from tests.fakeapi import FakeServer
 from tests.fakeapi.redraw import Redraw
-from tests.gimp.batch import KEY, LIB, SUCCESS, batch_env, out_folder, raw
+from tests.gimp.batch import KEY, SUCCESS, batch_env, out_folder, raw, script
 
 pytestmark = pytest.mark.gimp
 
@@ -19,26 +19,6 @@ pytestmark = pytest.mark.gimp
 SELECTION = (220, 130, 160, 120)
 DRIFT = Redraw(dx=9, dy=-6, scale=1.02, rotation=0.7, gain=(1.03, 1.0, 0.98), noise=1.0,
                jpeg=92)
-
-ALIGNMENT = r'''
-server(os.environ["BX_URL"])
-for tag, align in (("on", True), ("off", False)):
-    img = load("coffee.png")
-    layer = img.get_layers()[0]
-    if tag == "on":
-        dump("source", layer)
-    img.select_ellipse(Gimp.ChannelOps.REPLACE, %d, %d, %d, %d)
-    status, message = call("bianxie-edit-selection", img, [layer], prompt="keep everything",
-                           stream=False, align=align)
-    mark(tag + "-status", status)
-    mark(tag + "-message", message)
-    top = img.get_layers()[0]
-    mark(tag + "-meta", json.dumps(meta(top)))
-    dump(tag + "-mask", top.get_mask(), "Y u8")
-    mark(tag + "-mask-offsets", json.dumps(list(top.get_offsets()[1:])))
-    merged = img.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
-    dump(tag + "-merged", merged)
-''' % SELECTION
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +28,8 @@ def aligned(gimp_env):
         srv.redraw = DRIFT  # ... but redraw the canvas drifted
         inner, host = out_folder(gimp_env, "alignment")
         home = f"{gimp_env.home}/bianxie-alignment"
-        result = gimp_env.run_batch(LIB + ALIGNMENT, env=batch_env(inner, home,
-                                                                   BX_URL=srv.base_url),
-                                    timeout=300)
+        env = batch_env(inner, home, BX_URL=srv.base_url, BX_SELECTION=json.dumps(SELECTION))
+        result = gimp_env.run_batch(script("alignment"), env=env, timeout=300)
         dumps = {json.loads(v)["tag"]: json.loads(v) for v in result.values("dump")}
         yield result, host, dumps
 
@@ -63,15 +42,23 @@ def _whole_mask(host, dumps, tag):
     return whole
 
 
-def test_the_photo_is_restored_inside_the_selection_and_untouched_outside(aligned):
+def _merged(aligned, tag):
+    """(the photo, the image merged after the ``tag`` run, their mean difference inside the
+    selection)."""
     result, host, dumps = aligned
-    assert result.marker("on-status") == str(SUCCESS), result.describe()
+    assert result.marker(f"{tag}-status") == str(SUCCESS), result.describe()
     source = raw(host, dumps, "source")[0]
-    merged = raw(host, dumps, "on-merged")[0]
+    merged = raw(host, dumps, f"{tag}-merged")[0]
     x, y, w, h = SELECTION
     inside = np.zeros((400, 600), bool)
     inside[y:y + h, x:x + w] = ellipse((h, w), radii=(0.5, 0.5)) > 0
     error = np.abs(merged[..., :3].astype(int) - source[..., :3].astype(int))[inside].mean()
+    return source, merged, error
+
+
+def test_the_photo_is_restored_inside_the_selection_and_untouched_outside(aligned):
+    result, host, dumps = aligned
+    source, merged, error = _merged(aligned, "on")
     assert error <= 3.0, error
     outside = _whole_mask(host, dumps, "on") == 0
     assert outside.sum() > 150_000
@@ -83,14 +70,8 @@ def test_the_photo_is_restored_inside_the_selection_and_untouched_outside(aligne
 
 
 def test_with_align_off_the_drifted_answer_is_placed_as_it_came(aligned):
-    result, host, dumps = aligned
-    assert result.marker("off-status") == str(SUCCESS), result.describe()
-    source = raw(host, dumps, "source")[0]
-    merged = raw(host, dumps, "off-merged")[0]
-    x, y, w, h = SELECTION
-    inside = np.zeros((400, 600), bool)
-    inside[y:y + h, x:x + w] = ellipse((h, w), radii=(0.5, 0.5)) > 0
-    error = np.abs(merged[..., :3].astype(int) - source[..., :3].astype(int))[inside].mean()
+    result = aligned[0]
+    _source, _merged_image, error = _merged(aligned, "off")
     assert error > 6.0, error
     meta = json.loads(result.marker("off-meta"))
     assert meta["alignment"] == [None] and meta["settings"]["align"] is False

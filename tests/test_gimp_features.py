@@ -11,66 +11,9 @@ import pytest
 
 from tests.fakeapi import FakeServer
 from tests.gimp.batch import (
-    EXECUTION_ERROR, FILL, KEY, LIB, SUCCESS, batch_env, jobs_after_gimp, out_folder, raw)
+    EXECUTION_ERROR, FILL, KEY, SUCCESS, batch_env, jobs_after_gimp, out_folder, raw, script)
 
 pytestmark = pytest.mark.gimp
-
-FEATURES = r'''
-server(os.environ["BX_OK"])
-
-# Expand: 100 px on the left and right of a 600x400 photo
-img = load("coffee.png")
-layer = img.get_layers()[0]
-status, message = call("bianxie-expand", img, [layer], left=100, right=100, stream=False)
-mark("exp-status", status)
-mark("exp-message", message)
-mark("exp-canvas", json.dumps([img.get_width(), img.get_height()]))
-mark("exp-source-offsets", json.dumps(list(layer.get_offsets()[1:])))
-top = img.get_layers()[0]
-dump("exp-layer", top)
-dump("exp-mask", top.get_mask(), "Y u8")
-
-# Remove: no prompt needed
-img2 = load("coffee.png")
-img2.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
-status, message = call("bianxie-edit-selection", img2, [img2.get_layers()[0]], prompt="",
-                       remove=True, stream=False)
-mark("rem-status", status)
-mark("rem-message", message)
-mark("rem-layers", len(img2.get_layers()))
-
-# Re-run the result layer of an edit with a new prompt: a sibling, same area
-img3 = load("coffee.png")
-img3.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
-status, message = call("bianxie-edit-selection", img3, [img3.get_layers()[0]], prompt="a cup",
-                       stream=False)
-first = img3.get_layers()[0]
-Gimp.Selection.none(img3)
-status, message = call("bianxie-rerun-layer", img3, [first], prompt="a blue cup")
-mark("rerun-status", status)
-mark("rerun-message", message)
-mark("rerun-layers", json.dumps([[l.get_name(), list(l.get_offsets()[1:]), l.get_width(),
-                                  l.get_height()] for l in img3.get_layers()]))
-m = meta(img3.get_layers()[0])
-mark("rerun-meta", json.dumps({k: m.get(k) for k in ("usage", "price", "selection",
-                                                       "session_total")}))
-
-# Re-run on a layer this plug-in did not make
-status, message = call("bianxie-rerun-layer", img3, [img3.get_layers()[-1]])
-mark("rerun-foreign-status", status)
-mark("rerun-foreign-message", message)
-'''
-
-STREAM = r'''
-server(os.environ["BX_STREAM"])
-img = load("coffee.png")
-img.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
-status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt="streamed",
-                       stream=True)
-mark("stream-status", status)
-mark("stream-message", message)
-mark("stream-images", len(Gimp.get_images()))
-'''
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +21,8 @@ def features(gimp_env):
     with FakeServer(dialect="openai", key=KEY) as ok:
         inner, host = out_folder(gimp_env, "features")
         home = f"{gimp_env.home}/bianxie-features"
-        result = gimp_env.run_batch(LIB + FEATURES, env=batch_env(inner, home, BX_OK=ok.base_url),
-                                    timeout=240)
+        env = batch_env(inner, home, BX_OK=ok.base_url)
+        result = gimp_env.run_batch(script("features_main"), env=env, timeout=240)
         dumps = {json.loads(v)["tag"]: json.loads(v) for v in result.values("dump")}
         yield result, host, dumps, ok, gimp_env.host_path(home)
 
@@ -101,9 +44,9 @@ def test_expand_grows_the_canvas_and_fills_the_margins(features):
 def test_remove_needs_no_prompt(features):
     result, _, _, ok, _ = features
     assert int(result.marker("rem-status")) == SUCCESS, result.describe()
-    assert int(result.marker("rem-layers")) == 2
+    assert json.loads(result.marker("rem-layers")) == ["Removed", "Background"]
     prompts = [r.field("prompt") for r in ok.requests if r.path.endswith("/images/edits")]
-    assert any(p and p.startswith("Remove the object") for p in prompts)
+    assert len([p for p in prompts if p and p.startswith("Remove the object")]) == 1
 
 
 def test_rerun_adds_a_sibling_over_the_same_area(features):
@@ -156,7 +99,8 @@ def test_streamed_preview_is_shown_before_the_final_image(gimp_env):
         home = f"{gimp_env.home}/bianxie-stream"
         outcome = {}
         runner = threading.Thread(target=lambda: outcome.update(result=gimp_env.run_batch(
-            LIB + STREAM, env=batch_env(inner, home, BX_STREAM=srv.base_url), timeout=240)))
+            script("features_stream"), env=batch_env(inner, home, BX_STREAM=srv.base_url),
+            timeout=240)))
         runner.start()
         jobs = gimp_env.host_path(home) / "jobs"
         shown = None
@@ -177,28 +121,6 @@ def test_streamed_preview_is_shown_before_the_final_image(gimp_env):
         assert jobs_after_gimp(gimp_env.host_path(home)) == []  # removed after the import
 
 
-INSERT_FAULT = r'''
-server(os.environ["BX_OK"])
-img = load("coffee.png")
-img.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
-fp = fingerprint(img)
-status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt="a pear",
-                       n=2, stream=False)
-mark("edit", json.dumps([status, fingerprint(img) == fp, message]))
-status, message = call("bianxie-expand", img, [img.get_layers()[0]], left=50, stream=False)
-mark("expand", json.dumps([status, fingerprint(img) == fp, img.get_width(), message]))
-count = len(Gimp.get_images())
-status, message = call("bianxie-generate", prompt="a plum", stream=False)
-mark("generate", json.dumps([status, len(Gimp.get_images()) - count, message]))
-'''
-
-RECOVER_ALL = r'''
-img = load("coffee.png")
-status, message = call("bianxie-recover-results", img, [img.get_layers()[0]])
-mark("recover", json.dumps([status, len(img.get_layers()), message]))
-'''
-
-
 def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
     """The import fails after the result layers went in: they are taken out again (and the
     canvas shrinks back), every paid image waits in the history, and Recover brings them."""
@@ -206,8 +128,8 @@ def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
         inner, _host = out_folder(gimp_env, "insert-fault")
         home = f"{gimp_env.home}/bianxie-insert-fault"
         env = batch_env(inner, home, BX_OK=ok.base_url)
-        result = gimp_env.run_batch(LIB + INSERT_FAULT, env=dict(env, BIANXIE_TEST_FAULT="insert"),
-                                    timeout=240)
+        result = gimp_env.run_batch(script("features_insert_fault"),
+                                    env=dict(env, BIANXIE_TEST_FAULT="insert"), timeout=240)
         edit = json.loads(result.marker("edit"))
         expand = json.loads(result.marker("expand"))
         generate = json.loads(result.marker("generate"))
@@ -219,24 +141,8 @@ def test_a_failed_import_leaves_the_image_as_it_was(gimp_env):
         assert sorted(p.read_bytes() for p in images) == sorted(ok.responses)
         assert len(images) == 4  # two variants, the expansion, the generated image
         assert jobs_after_gimp(gimp_env.host_path(home)) == []  # nothing else kept
-        recovered = gimp_env.run_batch(LIB + RECOVER_ALL, env=env, timeout=240)
+        recovered = gimp_env.run_batch(script("features_recover_all"), env=env, timeout=240)
         assert json.loads(recovered.marker("recover"))[:2] == [SUCCESS, 5]
-
-
-WHILE_WAITING = r'''
-server(os.environ["BX_SLOW"])
-img = load("coffee.png")
-extra = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img,
-                             Gio.File.new_for_path(DATA + "/chelsea.png"))
-img.insert_layer(extra, None, 0)
-img.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 100, 150, 100)
-status, message = call("bianxie-edit-selection", img, [extra], prompt="a kite", stream=False)
-mark("status", status)
-mark("message", message)
-mark("image-valid", img.is_valid())
-if img.is_valid():
-    mark("layers", json.dumps([l.get_name() for l in img.get_layers()]))
-'''
 
 
 @pytest.mark.parametrize("act", ["close-image", "delete-layer"])
@@ -249,7 +155,7 @@ def test_image_closed_or_layer_deleted_while_waiting(act, gimp_env):
         inner, _host = out_folder(gimp_env, act)
         home = f"{gimp_env.home}/bianxie-{act}"
         env = dict(batch_env(inner, home, BX_SLOW=slow.base_url), BIANXIE_TEST_FAULT=act)
-        result = gimp_env.run_batch(LIB + WHILE_WAITING, env=env, timeout=240)
+        result = gimp_env.run_batch(script("features_while_waiting"), env=env, timeout=240)
         assert int(result.marker("status")) == EXECUTION_ERROR, result.describe()
         assert "Recover Results" in result.marker("message")
         if act == "close-image":
@@ -262,17 +168,6 @@ def test_image_closed_or_layer_deleted_while_waiting(act, gimp_env):
         assert jobs_after_gimp(gimp_env.host_path(home)) == []
 
 
-BROKEN = r'''
-img = load("coffee.png")
-names = [n for n in Gimp.get_pdb().query_procedures("bianxie-.*", "", "", "", "", "", "", "")]
-mark("registered", json.dumps(sorted(names)))
-status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt="x")
-mark("status", status)
-mark("message", message)
-mark("layers", len(img.get_layers()))
-'''
-
-
 def test_a_broken_install_says_run_install_again(gimp_env):
     """GIMP brought a new Python (no vendor folder for it): the menu entries stay, and using
     one says what is missing and what to do."""
@@ -281,7 +176,7 @@ def test_a_broken_install_says_run_install_again(gimp_env):
     vendor.rename(hidden)
     try:
         inner, _host = out_folder(gimp_env, "broken")
-        result = gimp_env.run_batch(LIB + BROKEN, env=batch_env(
+        result = gimp_env.run_batch(script("features_broken_install"), env=batch_env(
             inner, f"{gimp_env.home}/bianxie-broken"), timeout=180)
     finally:
         hidden.rename(vendor)
@@ -292,52 +187,9 @@ def test_a_broken_install_says_run_install_again(gimp_env):
     assert int(result.marker("layers")) == 1
 
 
-ESTIMATES = r'''
-import sys
-sys.path[:0] = [os.environ["BX_PLUGIN"], os.environ["BX_VENDOR"]]
-import dialogs
-from bianxie_core import config as cfgmod, edit_settings, models
-from bianxie_core.service import requests_for
-
-cfg = cfgmod.load()
-pdb = Gimp.get_pdb()
-stored = edit_settings.EditSettings(model="gpt-image-1", size="1536x1024", quality="high", n=2,
-                              prompt="a boat")
-
-def core(settings, edit=True):  # n > 1 streamed goes out as n single requests
-    spec = models.get_model(settings.model, cfg.models)
-    return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency,
-                             requests=requests_for(cfg, settings.n, settings.stream)).price
-
-rerun = pdb.lookup_procedure("bianxie-rerun-layer").create_config()
-mark("rerun-stored", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)).price,
-                                 core(stored)]))
-mark("rerun-plain", json.dumps(dialogs.estimate_for(rerun, cfg).price))
-rerun.set_property("model", "gpt-image-1-mini")
-mini = edit_settings.EditSettings(**dict(stored.__dict__, model="gpt-image-1-mini"))
-mark("rerun-mini", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, True)).price,
-                               core(mini)]))
-mark("rerun-generate", json.dumps([dialogs.estimate_for(rerun, cfg, (stored, False)).price,
-                                   core(mini, edit=False)]))
-
-edit = pdb.lookup_procedure("bianxie-edit-selection").create_config()
-for name, value in (("model", "gpt-image-1"), ("size", "1024x1536"), ("quality", "low"),
-                    ("n", 3), ("prompt", "a red apple")):
-    edit.set_property(name, value)
-chosen = edit_settings.EditSettings(model="gpt-image-1", size="1024x1536", quality="low", n=3,
-                              prompt="a red apple")
-mark("edit", json.dumps([dialogs.estimate_for(edit, cfg).price, core(chosen)]))
-edit.set_property("remove", True)
-chosen.remove = True
-mark("remove", json.dumps([dialogs.estimate_for(edit, cfg).input_tokens,
-                           chosen.estimate(models.get_model("gpt-image-1"), requests=requests_for(
-                               cfg, chosen.n, chosen.stream)).input_tokens]))
-'''
-
-
 def test_the_dialog_estimate_is_the_cores_and_re_run_starts_from_the_stored_request(gimp_env):
     inner, _host = out_folder(gimp_env, "estimates")
-    result = gimp_env.run_batch(LIB + ESTIMATES, env=batch_env(
+    result = gimp_env.run_batch(script("features_estimates"), env=batch_env(
         inner, f"{gimp_env.home}/bianxie-estimates", BX_PLUGIN=gimp_env.plugin_dir,
         BX_VENDOR=gimp_env.vendor_dir), timeout=180)
     assert result.ok, result.describe()

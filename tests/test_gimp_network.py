@@ -13,62 +13,12 @@ import uuid
 import pytest
 
 from tests.fakeapi import FakeServer
-from tests.gimp.batch import KEY, LIB, SUCCESS, batch_env, out_folder
+from tests.gimp.batch import KEY, SUCCESS, batch_env, out_folder, script
 from tests.gimp.harness import parse_marks
 from tests.netkit import PROXY_ONLY_HOST, PROXY_PASSWORD, Pki, Proxy
 
 pytestmark = pytest.mark.gimp
 
-NET = r'''
-import json, os
-
-def settings(**values):
-    status, message = call("bianxie-settings", **values)
-    assert status == 3, message
-
-def clear(*fields):
-    """Empty settings: the Settings procedure only sets non-empty values."""
-    path = os.path.join(os.environ["BIANXIE_HOME"], "config.json")
-    with open(path) as f:
-        data = json.load(f)
-    for name in fields:
-        data[name] = ""
-    with open(path, "w") as f:
-        json.dump(data, f)
-
-def edit(tag):
-    img = load("coffee.png")
-    layer = img.get_layers()[0]
-    img.select_rectangle(Gimp.ChannelOps.REPLACE, 40, 40, 96, 64)
-    status, message = call("bianxie-edit-selection", img, [layer], prompt="a tiny boat",
-                           stream=False)
-    mark(tag + "-status", status)
-    mark(tag + "-layers", len(img.get_layers()))
-    mark(tag + "-message", message.replace("\n", " "))
-
-E = os.environ
-settings(base_url=E["BX_REUSE"], ca_bundle=E["BX_CA"])
-edit("reuse-1")
-edit("reuse-2")
-settings(base_url=E["BX_TLS"])
-edit("tls")
-settings(proxy=E["BX_HTTP"])
-edit("http")
-settings(proxy=E["BX_HTTP_AUTH"])
-edit("http-auth")
-settings(proxy=E["BX_HTTP_WRONG"])
-edit("http-wrong")
-settings(proxy=E["BX_SOCKS"])
-edit("socks5")
-settings(proxy=E["BX_SOCKS_H"], base_url=E["BX_TLS_PROXY_ONLY"])
-edit("socks5h")
-clear("proxy")
-settings(base_url=E["BX_NOKU"], ca_bundle=E["BX_CA_NOKU"])
-edit("strict")
-settings(base_url=E["BX_TLS"])
-clear("ca_bundle")
-edit("untrusted")
-'''
 
 SUCCESSES = ("reuse-1", "reuse-2", "tls", "http", "http-auth", "socks5", "socks5h")
 
@@ -102,7 +52,7 @@ def net_run(gimp_env, tmp_path_factory):
                 "BX_SOCKS_H": proxies["socks"].url("socks5h"),
                 "BX_NOKU": noku.base_url, "BX_CA_NOKU": f"{inner_pki}/ca-no-ku.pem"}
             inner, _host = out_folder(gimp_env, "net")
-            result = gimp_env.run_batch(LIB + NET, env=batch_env(inner, home, **env),
+            result = gimp_env.run_batch(script("network_main"), env=batch_env(inner, home, **env),
                                         timeout=400)
             tunnels = {name: proxy.tunnels() for name, proxy in proxies.items()}
             reused = (len([r for r in reuse.requests if r.path.endswith("/images/edits")]),
@@ -195,15 +145,11 @@ def test_no_proxy_password_in_any_file_but_the_config(net_run):
     assert json.loads((home / "config.json").read_text())["proxy"] == ""
 
 
-DIAGNOSE = r'''
-import json, sys
-sys.path[:0] = [{vendor!r}, {plugin!r}]
-from bianxie_core.diagnose import diagnose
-for name, url, kw in {cases!r}:
-    found = diagnose(url, {key!r}, connect_timeout=5, timeout=10, **kw)
-    print("MARK", name, json.dumps([found.failure.kind if found.failure else "ok",
-                                    [s.step for s in found.steps], found.summary()]))
-'''
+def in_gimps_python(gimp_env, name, cases):
+    """``scripts/<name>.py`` in the root's python3 with the plug-in's folders, given ``cases``."""
+    args = json.dumps({"path": [gimp_env.vendor_dir, gimp_env.plugin_dir], "cases": cases})
+    return gimp_env.run(["python3", "-c", script(name, lib=False), args],
+                        env={"LANGUAGE": "en", "BX_KEY": KEY})
 
 
 def test_diagnose_in_gimps_python_names_each_step(gimp_env, tmp_path):
@@ -225,9 +171,7 @@ def test_diagnose_in_gimps_python_names_each_step(gimp_env, tmp_path):
                 ("strict", noku.base_url, {"ca_bundle": f"{inner}/ca-no-ku.pem"}),
                 ("untrusted", tls.base_url, {}),
             ]
-            code = DIAGNOSE.format(vendor=gimp_env.vendor_dir, plugin=gimp_env.plugin_dir,
-                                   cases=cases, key=KEY)
-            proc = gimp_env.run(["python3", "-c", code], env={"LANGUAGE": "en"})
+            proc = in_gimps_python(gimp_env, "network_diagnose", cases)
     finally:
         shutil.rmtree(gimp_env.host_path(inner), ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
@@ -238,19 +182,6 @@ def test_diagnose_in_gimps_python_names_each_step(gimp_env, tmp_path):
     assert found["strict"][0] == "tls-strict" and "key usage" in found["strict"][2]
     assert found["untrusted"][0] == "tls-untrusted"
     assert "the system's certificate store" in found["untrusted"][2]
-
-
-CLIENT = r'''
-import json, sys
-sys.path[:0] = [{vendor!r}, {plugin!r}]
-from bianxie_core.client import ImagesClient
-for name, url, kw in {cases!r}:
-    try:
-        found = ImagesClient(url, {key!r}, connect_timeout=2, timeout=4, **kw).list_models()
-        print("MARK", name, json.dumps(["ok", "gpt-image-1" in found]))
-    except Exception as exc:
-        print("MARK", name, json.dumps([type(exc).__name__, str(exc)]))
-'''
 
 
 def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
@@ -280,9 +211,7 @@ def test_red_team_cases_in_gimps_python(gimp_env, tmp_path):
                 ("socks", tls.base_url, dict(ca, proxy="socks://bob:silent-pw@127.0.0.1:1")),
                 ("https-proxy", tls.base_url, dict(ca, proxy=tls_proxy.url())),
             ]
-            code = CLIENT.format(vendor=gimp_env.vendor_dir, plugin=gimp_env.plugin_dir,
-                                 cases=cases, key=KEY)
-            proc = gimp_env.run(["python3", "-c", code], env={"LANGUAGE": "en"})
+            proc = in_gimps_python(gimp_env, "network_client", cases)
     finally:
         shutil.rmtree(gimp_env.host_path(inner), ignore_errors=True)
     assert proc.returncode == 0, proc.stderr

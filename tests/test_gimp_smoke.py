@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from tests.gimp.fixtures import GimpEnv, registered_procedures
+from tests.gimp.batch import script
 from tests.gimp.harness import GimpRoot, parse_marks
 
 pytestmark = pytest.mark.gimp
-
-IMPORTS = """
-import sys
-sys.path[:0] = [{vendor!r}, {plugin!r}]
-import numpy, PIL, requests, bianxie_core
-for m in (numpy, PIL, requests, bianxie_core):
-    print("MARK", m.__name__, m.__file__)
-print("MARK python", "%d.%d" % sys.version_info[:2])
-"""
 
 
 def test_root_versions_match_the_series(gimp_root: GimpRoot) -> None:
@@ -46,8 +39,8 @@ def test_install_py_ran_inside_the_root(gimp_env: GimpEnv) -> None:
 
 
 def test_gimp_python_imports_everything_from_the_plugin_folder(gimp_env: GimpEnv) -> None:
-    code = IMPORTS.format(vendor=gimp_env.vendor_dir, plugin=gimp_env.plugin_dir)
-    proc = gimp_env.run(["python3", "-c", code])
+    folders = json.dumps([gimp_env.vendor_dir, gimp_env.plugin_dir])
+    proc = gimp_env.run(["python3", "-c", script("smoke_imports", lib=False), folders])
     assert proc.returncode == 0, proc.stderr
     marks = dict(parse_marks(proc.stdout))
     assert marks["python"] == ".".join(gimp_env.root.python_version.split(".")[:2])

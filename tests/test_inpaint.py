@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import edit_settings, errors, models, region
+from bianxie_core import edit_settings, errors, models, placement
+from bianxie_core.upload import Upload
 from bianxie_core.history import History
 from tests.test_client import DATA, KEY, assert_no_key, assert_plain, opened, run_cli  # noqa: F401
 
@@ -36,8 +37,8 @@ def test_inpaint_cli_edits_only_the_selection(srv, photo_and_selection, tmp_path
 
 def test_history_keeps_the_image_when_placing_it_fails(srv1, photo_and_selection, tmp_path,
                                                       capsys, monkeypatch):
-    real = region.decode_result
-    monkeypatch.setattr(region, "decode_result", lambda data: real(data[:64]))  # unreadable
+    real = placement.decode_result
+    monkeypatch.setattr(placement, "decode_result", lambda data: real(data[:64]))  # unreadable
     photo, selection = photo_and_selection
     code, out, err = run_cli(["inpaint", "--image", str(photo), "--selection", str(selection),
                               "-p", "a red cup", "-m", "gpt-image-1", "-q", "low",
@@ -58,7 +59,7 @@ def test_selection_of_another_size_is_refused(srv1, photo_and_selection, tmp_pat
     assert code == 2 and "same size" in err and srv1.requests == []
 
 
-UPLOAD = region.Upload(b"\x89PNG\r\n\x1a\nimage", "image.png", "image/png",
+UPLOAD = Upload(b"\x89PNG\r\n\x1a\nimage", "image.png", "image/png",
                        b"\x89PNG\r\n\x1a\nmask", "1024x1024")
 
 
@@ -83,7 +84,7 @@ def test_edit_settings_request(settings, expected):
 
 def test_decode_failure_is_a_response_error():
     with pytest.raises(errors.ResponseError) as info:
-        region.decode_result(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+        placement.decode_result(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     assert_plain(str(info.value))
     assert_no_key(str(info.value))
 

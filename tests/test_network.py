@@ -9,7 +9,7 @@ import ssl
 
 import pytest
 
-from bianxie_core import errors, network
+from bianxie_core import errors, network, trust
 from bianxie_core.client import ImagesClient
 from bianxie_core.diagnose import diagnose
 from bianxie_core.params import GenerateRequest
@@ -19,7 +19,7 @@ from tests.netkit import PROXY_ONLY_HOST, PROXY_PASSWORD, PROXY_USER, Proxy
 
 KEY = "sk-NETWORK-CANARY-5f6e7d8c9b0a"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", *network.BUNDLE_VARS)
+ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", *trust.BUNDLE_VARS)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def clean_env(monkeypatch, tmp_path):
 
 def forget_sessions():
     """New SSL contexts and sessions: nothing reused from an earlier case."""
-    network._contexts.clear()
+    trust._contexts.clear()
     network._sessions.clear()
 
 
@@ -151,11 +151,11 @@ def test_certificate_failures_end_in_their_own_sentence(case, pki):
 def test_a_ca_without_key_usage_is_refused_by_strict_checks_and_said_so(pki, monkeypatch):
     ca_file, context = pki.no_key_usage()
     with FakeServer(key=KEY, tls=context) as server:
-        monkeypatch.setattr(network, "STRICT", False)  # Python before 3.13 accepts it
+        monkeypatch.setattr(trust, "STRICT", False)  # Python before 3.13 accepts it
         _result, saved = generate(server.base_url, ca_bundle=str(ca_file))
         assert len(saved) == 1
         forget_sessions()
-        monkeypatch.setattr(network, "STRICT", True)  # as ssl.create_default_context on 3.13+
+        monkeypatch.setattr(trust, "STRICT", True)  # as ssl.create_default_context on 3.13+
         text = failing(server.base_url, ca_bundle=str(ca_file))
         assert "strict X.509" in text and "key usage" in text, text
 
@@ -317,7 +317,7 @@ def test_the_shared_context_is_never_loosened_by_a_verify_false_request(https, p
     session = network.make_session(ca_bundle=str(pki.ca_file))
     session.get(https.root_url + "/v1/models", verify=False,
                 headers={"Authorization": f"Bearer {KEY}"})
-    context = network.ssl_context(session.trust)
+    context = trust.ssl_context(session.trust)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 

@@ -17,7 +17,6 @@ from PIL import Image
 
 from bianxie_core import compositing as comp
 from bianxie_core import planning
-from bianxie_core import region as region_module
 from bianxie_core.errors import ResponseError, UsageError
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.models import free_size_problem, get_model
@@ -28,7 +27,9 @@ from bianxie_core.planning import (
     plan_edit,
     plan_expand,
 )
-from bianxie_core.region import Placer, apply_placement, encode_image, fit_reference, place, prepare
+from bianxie_core.image_codec import encode_image
+from bianxie_core.placement import Placer, apply_placement, place, recovered_position
+from bianxie_core.upload import fit_reference, prepare
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXED = get_model("gpt-image-1.5")
@@ -754,7 +755,7 @@ def test_encode_image_roundtrip_png():
 def test_a_recovered_edit_goes_back_over_its_canvas_scaled_to_it():
     pixels = np.zeros((1024, 1536, 3), np.uint8)
     pixels[:, 768:] = 200
-    x, y, scaled = region_module.recovered_position([10, 20, 300, 200], [5, 7], pixels)
+    x, y, scaled = recovered_position([10, 20, 300, 200], [5, 7], pixels)
     assert (x, y) == (15, 27) and scaled.shape == (200, 300, 3)
     assert scaled[:, :140].max() == 0 and scaled[:, 160:].min() == 200
-    assert region_module.recovered_position(None, [5, 7], pixels)[:2] == (0, 0)
+    assert recovered_position(None, [5, 7], pixels)[:2] == (0, 0)

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from bianxie_core import config as configmod
-from bianxie_core import region
+from bianxie_core.placement import apply_placement, place
+from bianxie_core.upload import prepare
 from bianxie_core.geometry import Extent
 from bianxie_core.planning import RegionOptions, plan_expand
 from tests.alignment_cases import (
@@ -160,7 +161,7 @@ def test_nothing_to_align_to_leaves_the_answer_as_before(pixels, coverage, reaso
 def test_align_off_places_the_raw_answer(issue_edit):
     answer = issue_edit.answer(DRIFTS["shift (6, -4 px)"])
     off = replace(issue_edit.options, align=False)
-    placement = region.place(issue_edit.plan, issue_edit.crop_pixels, issue_edit.crop_coverage,
+    placement = place(issue_edit.plan, issue_edit.crop_pixels, issue_edit.crop_coverage,
                              answer, off)
     assert placement.alignment is None
     _result, before = issue_edit.place(answer, "off")
@@ -175,7 +176,7 @@ def test_expand_aligns_on_the_old_canvas():
     plan = plan_expand(Extent(600, 400), get_model("gpt-image-1.5"), options,
                        margins=(100, 0, 100, 0))
     crop = pixels[plan.crop.slices]
-    upload = region.prepare(plan, crop, None, options)
+    upload = prepare(plan, crop, None, options)
     first = Image.open(io.BytesIO(upload.image))
     mask = Image.open(io.BytesIO(upload.mask))
     from tests.fakeapi.redraw import render
@@ -184,8 +185,8 @@ def test_expand_aligns_on_the_old_canvas():
                                     Redraw(dx=8, dy=-5, scale=1.015, rotation=0.4)))
     errors = {}
     for align in (True, False):
-        placement = region.place(plan, crop, None, answer, replace(options, align=align))
-        result = region.apply_placement(np.dstack([pixels, np.full((400, 600), 255, np.uint8)]),
+        placement = place(plan, crop, None, answer, replace(options, align=align))
+        result = apply_placement(np.dstack([pixels, np.full((400, 600), 255, np.uint8)]),
                                         placement)
         ox, oy = placement.origin
         old = result[oy:oy + 400, ox:ox + 600, :3]

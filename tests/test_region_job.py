@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bianxie_core import errors, region, worker
+from bianxie_core import errors, worker
+from bianxie_core.placement import place, Placer
+from bianxie_core.upload import fit_reference, prepare
 from bianxie_core.edit_settings import EditSettings
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.job_folder import JobRecord
@@ -63,13 +65,13 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     status = job.wait(timeout=60, interval=0.02)
     assert status.state == "done", status.error
 
-    upload = region.prepare(plan, crop, coverage, s.region_options())
+    upload = prepare(plan, crop, coverage, s.region_options())
     sent = srv.requests[0]
     assert part(sent, "image").data == upload.image and part(sent, "mask").data == upload.mask
     assert sent.field("size") == upload.size == plan.size_param
 
     (placed,) = status.placements
-    want = region.place(plan, crop, coverage, srv.responses[0], s.region_options())
+    want = place(plan, crop, coverage, srv.responses[0], s.region_options())
     patch, mask = job.placed(placed)
     assert (placed.x, placed.y) == (want.x, want.y)
     assert np.array_equal(patch.array(), want.patch)
@@ -88,7 +90,7 @@ def test_variants_are_each_placed(srv1, home):
     assert sorted(p.index for p in status.placements) == [0, 1, 2]
     by_index = {r.index: Path(r.path).read_bytes() for r in status.results}
     for placed in status.placements:
-        want = region.place(plan, crop, coverage, by_index[placed.index], s.region_options())
+        want = place(plan, crop, coverage, by_index[placed.index], s.region_options())
         assert np.array_equal(job.placed(placed)[0].array(), want.patch)
 
 
@@ -99,7 +101,7 @@ def test_a_stored_rectangle_stands_for_a_selection(srv1, home):
     job.submit_region(JobRecord.region(plan, s, selection=SELECTION), RawPixels.of(crop))
     status = worker.run(job)
     assert status.state == "done", status.error
-    upload = region.prepare(plan, crop, coverage, s.region_options())
+    upload = prepare(plan, crop, coverage, s.region_options())
     assert part(srv1.requests[0], "mask").data == upload.mask
 
 
@@ -114,7 +116,7 @@ def test_references_go_after_the_image_fitted_to_the_api_size(srv1, home):
     assert status.state == "done", status.error
     images = [f for f in srv1.requests[0].files if f.field in ("image", "image[]")]
     assert len(images) == 2
-    data, _name, _mime = region.fit_reference(big, plan.api_size)
+    data, _name, _mime = fit_reference(big, plan.api_size)
     assert images[1].data == data
 
 
@@ -128,7 +130,7 @@ def test_expand_through_the_worker(srv1, home):
     job.submit_region(JobRecord.region(plan, s), RawPixels.of(pixels[plan.crop.slices]))
     status = worker.run(job)
     assert status.state == "done", status.error
-    want = region.place(plan, pixels[plan.crop.slices], None, srv1.responses[0],
+    want = place(plan, pixels[plan.crop.slices], None, srv1.responses[0],
                         s.region_options())
     patch, mask = job.placed(status.placements[0])
     assert np.array_equal(patch.array(), want.patch) and np.array_equal(mask.array(), want.mask)
@@ -162,7 +164,7 @@ def test_a_placement_that_fails_keeps_the_paid_image(srv1, home, monkeypatch):
     def broken(self, result):
         raise errors.ResponseError("The image could not be read.")
 
-    monkeypatch.setattr(region.Placer, "place", broken)
+    monkeypatch.setattr(Placer, "place", broken)
     job = Job.reserve()
     job.submit_region(JobRecord.region(plan, s), RawPixels.of(crop), RawPixels.of(coverage))
     status = worker.run(job)

@@ -127,8 +127,8 @@ def test_the_key_follows_the_core_files_the_python_and_the_host(tmp_path):
 
     before = key_of_copy()
     assert key_of_copy() == before
-    stat = (copy / "region.py").stat()
-    os.utime(copy / "region.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    stat = (copy / "placement.py").stat()
+    os.utime(copy / "placement.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert key_of_copy() != before  # an updated install never meets an old worker
     assert standby.key(7, {"A": "1"}) != standby.key(8, {"A": "1"})
     assert standby.key(7, {"A": "1"}) != standby.key(7, {"A": "2"})

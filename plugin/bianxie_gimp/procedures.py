@@ -240,7 +240,7 @@ def do_recover(procedure, run_mode, image, drawables, config):
         pending = choose_entries(pending)
         if not pending:
             return Gimp.PDBStatusType.CANCEL, None
-    from bianxie_core.region import recovered_position  # numpy and Pillow: only here
+    from bianxie_core.placement import recovered_position  # numpy and Pillow: only here
 
     decoded = [decode(e.image_path.read_bytes()) for e in pending]
     target = image if image is not None and image.is_valid() else Gimp.Image.new(

@@ -17,25 +17,38 @@ FILL = (255, 0, 255)
 SUCCESS, EXECUTION_ERROR, CALLING_ERROR = 3, 0, 1
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-LIB_MODULE = "tests.gimp.scripts.lib"
+PACKAGE = "tests.gimp.scripts."
+LIB_MODULE = PACKAGE + "lib"
 
 
 def script(name: str, lib: bool = True) -> str:
-    """The batch script ``scripts/<name>.py`` as GIMP runs it: ``lib.py`` first (unless
-    ``lib`` is False), without the script's own import of it (there for linters)."""
+    """The script ``scripts/<name>.py`` as GIMP (or the root's python3) runs it: the shared
+    scripts it imports from this folder (``lib.py`` and the like) go first, and those imports
+    (there for linters) go. ``lib``: whether it must import ``lib.py``."""
+    parts: list = []
+    _gather(name, parts, set())
+    if lib and LIB_MODULE not in {module for module, _ in parts}:
+        raise ValueError(f"{name}.py does not import {LIB_MODULE}, which runs before it")
+    return "\n".join(body for _, body in parts)
+
+
+def _gather(name: str, parts: list, seen: set) -> None:
+    """Add ``name``'s body to ``parts`` after the bodies of the shared scripts it imports."""
+    seen.add(PACKAGE + name)
     text = (SCRIPTS / f"{name}.py").read_text("utf-8")
     drop = set()
     for node in ast.parse(text).body:
-        if isinstance(node, ast.ImportFrom) and node.module == LIB_MODULE:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
             drop.update(range(node.lineno, node.end_lineno + 1))
-    if lib and not drop:
-        raise ValueError(f"{name}.py does not import {LIB_MODULE}, which runs before it")
-    body = "".join(line for number, line in enumerate(text.splitlines(True), 1)
-                   if number not in drop)
-    return (LIB + "\n" + body) if lib else body
+            if node.module not in seen:
+                _gather(node.module[len(PACKAGE):], parts, seen)
+    parts.append((PACKAGE + name, "".join(
+        line for number, line in enumerate(text.splitlines(True), 1) if number not in drop)))
 
 
-# Shared by every batch script: PDB calls, dumps and a fingerprint of the whole image.
+# lib.py as text, for a test whose batch script is still a string: move it to scripts/ and use
+# ``script`` (tests/test_gimp_families.py and test_gimp_progress.py arrive that way from the
+# branches made beside this one).
 LIB = (SCRIPTS / "lib.py").read_text("utf-8")
 
 

@@ -20,7 +20,7 @@ img.select_rectangle(Gimp.ChannelOps.REPLACE, 200, 120, 150, 100)
 status, message = call("bianxie-edit-selection", img, [src], prompt="a red apple on the table")
 mark("sel-status", status)
 layers = img.get_layers()
-mark("sel-layers", json.dumps([l.get_name() for l in layers]))
+mark("sel-layers", json.dumps([lay.get_name() for lay in layers]))
 mark("sel-source-same", hashlib.sha256(pixels(src)).hexdigest() == before)
 new = layers[0]
 dump("sel-source", src)
@@ -63,8 +63,8 @@ img4.select_rectangle(Gimp.ChannelOps.REPLACE, 100, 100, 200, 150)
 status, message = call("bianxie-edit-with-references", img4, layers4,
                        prompt="put the cat and the astronaut into the cup")
 mark("refs-status", status)
-mark("refs-layers", json.dumps([[l.get_name() for l in layers4],
-                                  [l.get_name() for l in img4.get_layers()]]))
+mark("refs-layers", json.dumps([[lay.get_name() for lay in layers4],
+                                  [lay.get_name() for lay in img4.get_layers()]]))
 
 # 5. generate into a new image, with a transparent background
 count = len(Gimp.get_images())
@@ -78,15 +78,22 @@ gen = [i for i in images if i.get_id() not in (img.get_id(), img2.get_id(), img3
 dump("gen-layer", gen.get_layers()[0])
 
 # 6. three variants arrive as a group, the first visible
-img6 = load("coffee.png")
-img6.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
-status, message = call("bianxie-edit-selection", img6, [img6.get_layers()[0]], prompt="a cookie",
-                       n=3, stream=False)
+def variants(prompt, n):
+    """Edit with ``n`` variants: (status, [[name, visible] of each variant], or None: no
+    group came)."""
+    img = load("coffee.png")
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
+    status, message = call("bianxie-edit-selection", img, [img.get_layers()[0]], prompt=prompt,
+                           n=n, stream=False)
+    top = img.get_layers()[0]
+    if not top.is_group():
+        return status, None
+    return status, [[c.get_name(), c.get_visible()] for c in top.get_children()]
+
+
+status, found = variants("a cookie", 3)
 mark("var-status", status)
-group = img6.get_layers()[0]
-mark("var-group", json.dumps([group.is_group(), [[c.get_name(), c.get_visible()]
-                                                  for c in group.get_children()]]
-                             if group.is_group() else [False, []]))
+mark("var-group", json.dumps([found is not None, found or []]))
 
 # 7. grayscale and 16-bit images
 img7 = load("coffee.png")
@@ -94,24 +101,20 @@ img7.convert_grayscale()
 img7.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
 status, message = call("bianxie-edit-selection", img7, [img7.get_layers()[0]], prompt="gray")
 mark("gray-status", status)
-mark("gray-result", json.dumps([[l.get_name() for l in img7.get_layers()], img7.get_base_type() ==
-                                Gimp.ImageBaseType.GRAY]))
+mark("gray-result", json.dumps([[lay.get_name() for lay in img7.get_layers()],
+                                img7.get_base_type() == Gimp.ImageBaseType.GRAY]))
 img8 = load("coffee.png")
 img8.convert_precision(Gimp.Precision.U16_NON_LINEAR)
 img8.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
 status, message = call("bianxie-edit-selection", img8, [img8.get_layers()[0]], prompt="deep")
 mark("u16-status", status)
-mark("u16-layers", json.dumps([l.get_name() for l in img8.get_layers()]))
+mark("u16-layers", json.dumps([lay.get_name() for lay in img8.get_layers()]))
 
 # 8. a relay that refuses n > 1
 server(os.environ["BX_NO_N"])
-img10 = load("coffee.png")
-img10.select_rectangle(Gimp.ChannelOps.REPLACE, 50, 50, 100, 100)
-status, message = call("bianxie-edit-selection", img10, [img10.get_layers()[0]], prompt="tea",
-                       n=2, stream=False)
+status, found = variants("tea", 2)
 mark("non-status", status)
-g = img10.get_layers()[0]
-mark("non-children", json.dumps([c.get_name() for c in g.get_children()] if g.is_group() else []))
+mark("non-children", json.dumps([name for name, _visible in found or []]))
 
 # 9. a server error leaves everything as it was
 server(os.environ["BX_ERR"])

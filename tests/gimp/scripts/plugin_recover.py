@@ -7,5 +7,5 @@ from tests.gimp.scripts.lib import call, dump, load, mark
 img = load("coffee.png")
 status, message = call("bianxie-recover-results", img, [img.get_layers()[0]])
 mark("rec-status", status)
-mark("rec-layers", json.dumps([l.get_name() for l in img.get_layers()]))
+mark("rec-layers", json.dumps([lay.get_name() for lay in img.get_layers()]))
 dump("rec-layer", img.get_layers()[0])

@@ -1,35 +1,15 @@
-"""From a selection to a placed result: prepare the upload, place the answer.
-
-A host (the CLI, or the request worker for the GIMP plug-in) drives three pure steps and owns
-all pixel access; the plan comes from ``planning``, which needs neither numpy nor Pillow::
-
-    plan = planning.plan_edit(layer_size, selection_bounds, model, options)
-    upload = prepare(plan, pixels_of(plan.crop), coverage_of(plan.crop), options)
-    ... send upload.image / upload.mask with size=upload.size, receive result bytes ...
-    placement = place(plan, same_pixels, same_coverage, result, options)
+"""Placing a region edit's answer: mapped back onto ``plan.region``, moved back where the
+model drifted, colour-matched, with the soft mask to composite it by.
 
 ``Placer(plan, pixels, coverage, options)`` does the half of ``place`` that needs no answer, so
 a host can run it while the model works, then ``.place(result)``. Models redraw the whole
 canvas, so the answer is first moved back into place where it drifted (``Placer.align``,
 registration.py; ``options.align``), then colour-matched and given the soft mask.
 
-(Over 450 lines: both halves of the pipeline, and the image decoding and encoding they share.)
-
-Only ``plan.crop`` of the layer is ever read (``plan.pixels_to_read``), so an 8000×6000 layer
-costs what its selection costs.
-
-Coordinates are the plan's (see planning.py); the placement is in ``plan.layer``'s.
-
-The image sent is ``plan.canvas``: the crop plus edge-replicated padding where the layer is too
-small for the API aspect, at ``plan.upload_size`` (its own size, or scaled down with Lanczos
-when it is bigger than ``plan.api_size``: an upscaled copy shows the model no more detail, and
-costs time and upload; tiny canvases of tiny layers go at the API size). The model answers at
-``plan.api_size``; the answer is mapped back through the exact inverse of canvas → answer
-(sub-pixel, per axis, from whatever size it has), so nothing shifts.
-
-Alpha: the image sent is RGB; RGBA layers are flattened over mid-grey by their alpha (opaque
-pixels are sent unchanged). The patch is opaque (alpha 255): a filled area becomes solid.
-Fully transparent pixels count as "to fill" only when expanding.
+The model answers at ``plan.api_size``; the answer is mapped back through the exact inverse of
+canvas → answer (sub-pixel, per axis, from whatever size it has), so nothing shifts. The
+placement is in ``plan.layer``'s coordinates. The patch is opaque (alpha 255): a filled area
+becomes solid.
 
 Defaults, chosen by comparing composites on tests/data/astronaut.png with a fake server that
 paints a blurred, noisy, slightly warmer version inside the mask (grow/feather 0/0, 3/6, 6/12,
@@ -41,7 +21,6 @@ Expand feathers half as far, into the old layer only; the margin itself is all m
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 
@@ -49,12 +28,12 @@ import numpy as np
 from PIL import Image
 
 from bianxie_core import compositing as comp
-from bianxie_core import diagnosis, png, registration, resampling
-from bianxie_core.errors import ResponseError, UsageError
+from bianxie_core import diagnosis, registration, resampling
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.i18n import _
-from bianxie_core.params import UPLOAD_FORMATS
+from bianxie_core.image_codec import decode_result, flatten_rgb
 from bianxie_core.planning import Plan, RegionOptions
+from bianxie_core.upload import check_pixels, crop_fill
 
 # The "mask ignored" check: share of pixels far from the mask that changed by more than
 # _CHANGED levels (after a tone fit); a relay that drops the mask repaints most of them.
@@ -68,16 +47,6 @@ _FRAMINGS = ("stretch", "fit", "cover")
 _LANCZOS = Image.Resampling.LANCZOS
 _BOX = Image.Resampling.BOX
 _BILINEAR = Image.Resampling.BILINEAR
-_PNG_MODES = ("L", "LA", "RGB", "RGBA")
-
-
-@dataclass(frozen=True)
-class Upload:
-    image: bytes
-    image_name: str  # e.g. "image.png"
-    image_type: str  # MIME type
-    mask: bytes | None  # PNG RGBA of the same size, alpha 0 = edit; None: no mask
-    size: str  # e.g. "1536x1024"
 
 
 @dataclass(frozen=True)
@@ -96,83 +65,6 @@ class Placement:
         return Bounds(self.x, self.y, self.patch.shape[1], self.patch.shape[0])
 
 
-# --- preparing the upload ----------------------------------------------------------------
-
-
-def prepare(plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
-            options: RegionOptions = RegionOptions()) -> Upload:
-    """The image (and mask) to send for ``plan``; ``crop_pixels`` is ``plan.crop`` of the
-    source layer, ``coverage`` the selection over the same rectangle (0..255; selection mode)."""
-    pixels = _check_pixels(plan, crop_pixels)
-    rgb = flatten_rgb(pixels)
-    inner = plan.known.relative_to(plan.canvas)
-    pad = (
-        (inner.y, plan.canvas.height - inner.bottom),
-        (inner.x, plan.canvas.width - inner.right),
-        (0, 0),
-    )
-    canvas = np.pad(rgb, pad, mode="edge") if any(v for side in pad for v in side) else rgb
-    name, mime, _fmt = UPLOAD_FORMATS[options.upload_format]
-    image = encode_image(_at_upload_size(plan, canvas, _LANCZOS), options.upload_format)
-    mask = None
-    if plan.has_mask:
-        edit = api_mask(plan, pixels, coverage, options)
-        rgba = np.zeros(edit.shape + (4,), np.uint8)
-        rgba[..., 3] = np.where(edit, 0, 255)
-        mask = encode_image(rgba, "png")
-    return Upload(image, name, mime, mask, plan.size_param)
-
-
-def api_mask(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None,
-             options: RegionOptions) -> np.ndarray:
-    """Binary (upload_size) array, True where the model may edit: the thresholded selection
-    grown by ``options.grow`` (expand: everything outside the old layer, and its fully
-    transparent pixels)."""
-    fill = _fill(plan, pixels, coverage)
-    inner = plan.known.relative_to(plan.canvas)
-    full = np.full((plan.canvas.height, plan.canvas.width),
-                   255 if plan.mode == "expand" else 0, np.uint8)
-    full[inner.slices] = fill
-    top = int(fill.max()) if plan.mode != "expand" else 255
-    sent = _at_upload_size(plan, full, Image.Resampling.BILINEAR)
-    edit = sent.astype(np.uint16) * 2 >= max(top, 1)
-    if not edit.any() and top > 0:  # a selection smaller than one uploaded pixel
-        edit = sent == sent.max()
-    size = plan.upload_size
-    scale = max(size.width / plan.canvas.width, size.height / plan.canvas.height)
-    return comp.dilate(edit, math.ceil(options.grow * scale))
-
-
-def _at_upload_size(plan: Plan, canvas: np.ndarray, resample) -> np.ndarray:
-    """An array over ``plan.canvas`` at ``plan.upload_size`` (itself when that is its size)."""
-    if plan.upload_size == plan.canvas.extent:
-        return canvas
-    return np.asarray(Image.fromarray(canvas).resize(plan.upload_size, resample))
-
-
-def _fill(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None) -> np.ndarray:
-    """What is to be filled over the crop (uint8 0..255)."""
-    shape = (plan.crop.height, plan.crop.width)
-    if plan.mode == "expand":
-        if pixels.shape[2] in (2, 4):
-            return np.where(pixels[..., -1] == 0, 255, 0).astype(np.uint8)
-        return np.zeros(shape, np.uint8)
-    if coverage is None:
-        raise ValueError("selection mode needs the coverage of the crop")
-    coverage = np.asarray(coverage)
-    if coverage.shape != shape:
-        raise ValueError(f"coverage is {coverage.shape}, the crop is {shape}")
-    if not coverage.any():
-        raise UsageError(
-            _("The selection is empty on this layer: select something, or select nothing to "
-              "edit the whole layer.")
-        )
-    return coverage.astype(np.uint8, copy=False)
-
-
-# --- placing the answer ------------------------------------------------------------------
-
-
 def place(plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
           result: bytes | Image.Image, options: RegionOptions = RegionOptions()
           ) -> Placement:
@@ -187,7 +79,7 @@ class Placer:
 
     def __init__(self, plan: Plan, crop_pixels: np.ndarray, coverage: np.ndarray | None,
                  options: RegionOptions = RegionOptions()):
-        pixels = _check_pixels(plan, crop_pixels)
+        pixels = check_pixels(plan, crop_pixels)
         self.plan, self.options = plan, options
         region = plan.region
         inner = plan.known.relative_to(region)
@@ -327,7 +219,7 @@ def region_fill(plan: Plan, pixels: np.ndarray, coverage: np.ndarray | None
     """What is to be filled over ``plan.region`` (uint8 0..255); None in whole-layer mode."""
     if plan.mode == "layer":
         return None
-    fill = _fill(plan, pixels, coverage)
+    fill = crop_fill(plan, pixels, coverage)
     if plan.mode == "selection":
         return fill
     inner = plan.known.relative_to(plan.region)
@@ -468,109 +360,3 @@ def apply_placement(image: np.ndarray, placement: Placement) -> np.ndarray:
     mask = None if placement.mask is None else placement.mask[inner.slices]
     out[b.slices] = comp.composite(out[b.slices], placement.patch[inner.slices], mask)
     return out
-
-
-# --- images ------------------------------------------------------------------------------
-
-
-def _check_pixels(plan: Plan, crop_pixels) -> np.ndarray:
-    pixels = np.asarray(crop_pixels)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    want = (plan.crop.height, plan.crop.width)
-    if pixels.shape[:2] != want or pixels.shape[2] not in (1, 2, 3, 4) \
-            or pixels.dtype != np.uint8:
-        raise ValueError(
-            f"crop pixels are {pixels.shape} {pixels.dtype}, expected {want} + channels, uint8"
-        )
-    return pixels
-
-
-def flatten_rgb(pixels: np.ndarray) -> np.ndarray:
-    """RGB uint8 of grey/RGB(A) pixels; alpha composited over mid-grey (128)."""
-    pixels = np.asarray(pixels)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    channels = pixels.shape[2]
-    colour = pixels[..., :3] if channels >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
-    if channels in (2, 4):
-        alpha = pixels[..., -1:]
-        if alpha.min() != 255:
-            a = alpha.astype(np.uint16)
-            return ((colour * a + 128 * (255 - a) + 127) // 255).astype(np.uint8)
-    return np.ascontiguousarray(colour)
-
-
-def decode_result(result: bytes | Image.Image) -> Image.Image:
-    """The server's image as RGB."""
-    if isinstance(result, Image.Image):
-        image = result
-    else:
-        try:
-            image = Image.open(io.BytesIO(result))
-            image.load()
-        except Exception:  # noqa: BLE001 - Pillow raises many types for corrupt data
-            raise ResponseError(
-                _("The server's answer is not an image that can be read: try again.")
-            ) from None
-    image = eight_bit(image)
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def eight_bit(image: Image.Image) -> Image.Image:
-    """16-bit grey (Pillow's I;16 and I modes) scaled to 8 bits: Pillow's own conversion clips,
-    which turned a dark 16-bit image white. Other modes are returned as they are (Pillow reads
-    48- and 64-bit colour PNGs as RGB and RGBA already)."""
-    if not image.mode.startswith("I"):
-        return image
-    values = np.asarray(image, dtype=np.float64)
-    sixteen = image.mode.startswith("I;16") or values.max(initial=0) > 255
-    values = values / 257.0 if sixteen else values
-    return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
-
-
-def encode_image(array, fmt: str = "png") -> bytes:
-    """PNG (fast compression), WebP or JPEG (quality 92) bytes of an array or PIL image."""
-    fmt = "jpeg" if fmt == "jpg" else fmt
-    if fmt == "png":
-        if isinstance(array, Image.Image):
-            array = array if array.mode in _PNG_MODES else array.convert("RGBA")
-        return png.encode(np.asarray(array))
-    image = array if isinstance(array, Image.Image) else Image.fromarray(np.asarray(array))
-    out = io.BytesIO()
-    if fmt == "webp":
-        image.save(out, "WEBP", quality=92, method=4)
-    elif fmt == "jpeg":
-        if image.mode not in ("RGB", "L"):  # transparency flattened onto white
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
-        image.save(out, "JPEG", quality=92)
-    else:
-        raise ValueError(f"unknown image format {fmt!r}")
-    return out.getvalue()
-
-
-def fit_reference(pixels_or_image, api_size: Extent, upload_format: str = "png"
-                  ) -> tuple[bytes, str, str]:
-    """A reference image scaled down to fit inside ``api_size`` (never cropped, never
-    upscaled), encoded: ``(bytes, file name, MIME type)``."""
-    if isinstance(pixels_or_image, (bytes, bytearray)):
-        image = Image.open(io.BytesIO(pixels_or_image))
-    elif isinstance(pixels_or_image, Image.Image):
-        image = pixels_or_image
-    else:
-        image = Image.fromarray(np.asarray(pixels_or_image))
-    if image.mode not in ("RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    size = Extent(*image.size)
-    box = Extent(*api_size)
-    if size.width > box.width or size.height > box.height:
-        image = image.resize(size.scale_to_fit(box), _LANCZOS)
-    if upload_format not in UPLOAD_FORMATS:
-        raise UsageError(
-            _("upload format must be one of {allowed}, not {value!r}.").format(
-                allowed=", ".join(UPLOAD_FORMATS), value=upload_format
-            )
-        )
-    name, mime, _fmt = UPLOAD_FORMATS[upload_format]
-    return encode_image(image, upload_format), name, mime
