@@ -196,7 +196,7 @@ class Placer:
         reach = math.ceil(estimate.displacement) + 4
         ys, xs = comp.nonzero_window(self.shown, reach)
         part = Bounds(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
-        local = map_back(plan, image, framing, _LANCZOS, part)
+        local = _scaled_back(plan, image, framing, _LANCZOS, part)
         to_local = np.array([[1, 0, -part.x], [0, 1, -part.y], [0, 0, 1.0]])
         aligned = resampling.warp(raw, to_local @ matrix, self.shown, local)
         return raw, aligned, found, matrix
@@ -278,6 +278,12 @@ def map_back(plan: Plan, image: Image.Image, framing: str = "stretch", resample=
     exact inverse of canvas → answer; an answer of another shape taken as ``framing`` (one of
     _FRAMINGS; what lies beyond a cropped answer takes its edge). ``part``: only this
     rectangle of the region (in its coordinates)."""
+    return np.asarray(_scaled_back(plan, image, framing, resample, part))
+
+
+def _scaled_back(plan: Plan, image: Image.Image, framing: str, resample,
+                 part: Bounds | None) -> Image.Image:
+    """map_back as a Pillow image."""
     r = plan.region
     x0, y0, x1, y1 = answer_box(plan, image.size, framing)
     if part is not None:
@@ -286,7 +292,7 @@ def map_back(plan: Plan, image: Image.Image, framing: str = "stretch", resample=
                           y0 + part.bottom * sy)
         r = part
     image, box = _padded(image, (x0, y0, x1, y1))
-    return np.asarray(image.resize((r.width, r.height), resample, box=box))
+    return image.resize((r.width, r.height), resample, box=box)
 
 
 def answer_box(plan: Plan, size: tuple[int, int], framing: str = "stretch") -> tuple:

@@ -104,8 +104,18 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _reduce(a: np.ndarray, factor: int = 2) -> np.ndarray:
-    """``a`` (float32) averaged over boxes of ``factor``²: coordinates divide by ``factor``."""
-    return np.asarray(Image.fromarray(a, "F").reduce(factor), np.float32)
+    """``a`` (float32) averaged over boxes of ``factor``²: coordinates divide by ``factor``. A
+    last row or column short of a whole box is left out."""
+    if factor != 2:
+        h, w = a.shape[0] // factor * factor, a.shape[1] // factor * factor
+        return np.asarray(Image.fromarray(np.ascontiguousarray(a[:h, :w]), "F").reduce(factor),
+                          np.float32)
+    h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
+    out = a[0:h:2, 0:w:2] + a[1:h:2, 0:w:2]  # in numpy: a third of Pillow's time, with copies
+    out += a[0:h:2, 1:w:2]
+    out += a[1:h:2, 1:w:2]
+    out *= np.float32(0.25)
+    return out
 
 
 def _pyramid(image: np.ndarray, levels: int) -> list:
@@ -266,8 +276,9 @@ class Registrar:
         templates = _pyramid(np.asarray(original, np.float32), self.levels)
         masks = [kept]
         for _ in range(self.levels - 1):  # kept where all four pixels below are
-            grey = Image.fromarray(masks[-1].astype(np.uint8) * np.uint8(255))
-            masks.append(np.asarray(grey.reduce(2)) == 255)
+            m = masks[-1]
+            h, w = m.shape[0] // 2 * 2, m.shape[1] // 2 * 2
+            masks.append(m[0:h:2, 0:w:2] & m[1:h:2, 0:w:2] & m[0:h:2, 1:w:2] & m[1:h:2, 1:w:2])
         rng = np.random.default_rng(0)
         centre = (self.centre[0] / self.step, self.centre[1] / self.step)
         self.steps = []

@@ -10,7 +10,6 @@ from bianxie_core.edit_settings import EXPAND_PROMPT, EditSettings, parse_aspect
 from bianxie_core.geometry import Bounds, Extent
 from bianxie_core.job_folder import JobRecord, SourceLayer
 from bianxie_core.raw import RawPixels
-from bianxie_core.service import Service
 from dialogs import choose_entries, interactive_dialog, settings_dialog
 from failure import Failure
 from faults_for_tests import test_fault
@@ -112,6 +111,8 @@ def do_generate(procedure, run_mode, image, drawables, config):
 
 def generate(job, image, s, background, run_mode):
     phases = Phases()
+    from bianxie_core.service import Service  # only Generate checks here; the rest, in the worker
+
     request = s.generate_request(background)
     Service().check(request)
     record = job.submit(request, procedure=GENERATE, settings=s)
