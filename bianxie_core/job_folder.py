@@ -245,7 +245,8 @@ def write_status(folder: Path, status: JobStatus) -> None:
 def write_json(path: Path, data: dict) -> None:
     """Whole or not at all: the other process never reads half a file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    # ASCII: a path that is not UTF-8 (a Latin-1 home folder) is kept as its escapes
+    tmp.write_text(json.dumps(data), "utf-8")
     for attempt in range(REPLACE_ATTEMPTS):
         try:
             os.replace(tmp, path)

@@ -187,7 +187,7 @@ class Job:
         standby for the next one."""
         log = open(self.folder / LOG, "ab")
         try:
-            self._process = _spawn(["run", str(self.folder)] + (["--region"] if region else [])
+            self._process = _spawn(["run", str(self.folder.absolute())] + (["--region"] if region else [])
                                    + (terms.args() if terms is not None and terms.seconds > 0
                                       else []), self.folder, log, python, env)
         finally:
@@ -272,7 +272,7 @@ def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,
     found = importlib.util.find_spec("requests")
     paths = [str(Path(origin).resolve().parent.parent) for origin in
              (sys.modules[__package__].__file__, found.origin if found else None) if origin]
-    child_env = dict(os.environ if env is None else env)
+    child_env = _absolute_paths(dict(os.environ if env is None else env))
     old = child_env.get("PYTHONPATH")
     child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
     kwargs = dict(stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
@@ -283,6 +283,20 @@ def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,
         kwargs["start_new_session"] = True
     return subprocess.Popen([python or sys.executable, "-m", "bianxie_core.worker"] + args,
                             **kwargs)
+
+
+# Variables naming a file or folder: the worker runs in its job folder, so a relative one is
+# made absolute from the host's working folder, where the user meant it.
+PATH_VARS = ("BIANXIE_HOME", "HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE",
+             "SSL_CERT_DIR")
+
+
+def _absolute_paths(env: dict) -> dict:
+    for name in PATH_VARS:
+        value = env.get(name, "")
+        if value.strip() and not os.path.isabs(os.path.expanduser(value.strip())):
+            env[name] = os.path.abspath(value.strip())
+    return env
 
 
 def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:

@@ -1,0 +1,77 @@
+"""Red team of the CLI's paid requests through the detached request worker (issue 13): what a
+user's environment, the world around the history and a dying worker do to a run that has
+paid. Each is a real ``bianxie`` process (or the CLI in the test process with its worker on a
+thread, where the history must be tampered with between the worker and the CLI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bianxie_core import config as configmod
+from bianxie_core.history import History
+from tests.test_cli_interrupt import ROOT, cli_env, when_sent
+from tests.test_client import KEY, assert_no_key, run_cli
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX paths and signals")
+
+
+def bianxie(srv, tmp_path: Path, *argv: str, cwd: Path, **env) -> subprocess.CompletedProcess:
+    """A real ``bianxie`` process run in ``cwd`` with ``env`` added to its environment."""
+    return subprocess.run([sys.executable, "-m", "bianxie_core.cli", *argv],
+                          env=dict(cli_env(srv, tmp_path / "tmp"), **env), cwd=str(cwd),
+                          capture_output=True, text=True, timeout=120)
+
+
+# --- the worker runs in the job folder, not in the CLI's folder -------------------------------
+def test_a_relative_bianxie_home_is_the_clis_folder_for_the_worker_too(srv1, tmp_path):
+    """The worker's working folder is its job folder: a relative BIANXIE_HOME, resolved there,
+    put the paid image in a history inside the temporary job folder, and the CLI said "no
+    history entry" with exit 2 ("nothing was sent")."""
+    work = tmp_path / "work"
+    work.mkdir()
+    done = bianxie(srv1, tmp_path, "generate", "-p", "x", "-o", "o.png", "--quiet", cwd=work,
+                   BIANXIE_HOME="relhome")
+    assert done.returncode == 0, done.stderr
+    assert (work / "o.png").read_bytes() == srv1.responses[0]
+    (entry,) = History(work / "relhome" / "history").entries()
+    assert entry.imported and entry.image_path.read_bytes() == srv1.responses[0]
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert_no_key(done.stdout, done.stderr)
+
+
+def test_a_relative_ca_bundle_variable_reaches_the_worker_as_the_cli_meant_it(home, tmp_path):
+    """REQUESTS_CA_BUNDLE=ca.pem, relative to where the user runs bianxie: the worker, started
+    in its job folder, did not find it and the request failed."""
+    from tests.fakeapi import FakeServer
+    from tests.netkit import Pki
+
+    pki = Pki(tmp_path / "pki")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(pki.ca_file, work / "ca.pem")
+    with FakeServer(key=KEY, tls=pki.server_context()) as https:
+        done = bianxie(https, tmp_path, "generate", "-p", "x", "-o", "o.png", "--quiet",
+                       cwd=work, REQUESTS_CA_BUNDLE="ca.pem", BIANXIE_HOME=str(home))
+        assert done.returncode == 0, done.stderr
+        assert (work / "o.png").read_bytes() == https.responses[0]
+
+
+def test_a_history_folder_whose_name_is_not_utf8_still_delivers(srv1, tmp_path):
+    """A home folder named in Latin-1 (``café``): the worker wrote the history path into
+    status.json as UTF-8, failed after the image was paid and recorded, and the CLI said the
+    worker had stopped unexpectedly, with no output."""
+    home = tmp_path / os.fsdecode(b"caf\xe9")
+    done = bianxie(srv1, tmp_path, "generate", "-p", "x", "-o", "o.png", "--quiet",
+                   cwd=tmp_path, BIANXIE_HOME=str(home))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o.png").read_bytes() == srv1.responses[0]
+    (entry,) = History(home / "history").entries()
+    assert entry.imported
