@@ -140,7 +140,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
                 "The image was paid for and written to {paths}, but the history could not keep "
                 "a copy: {reason}").format(paths=", ".join(written), reason=outcome.history_error))
     for path, saved, reason in unwritten:
-        if saved.entry is None:
+        if saved.entry is None or saved.gone:
             problems.append(join_sentences(_(
                 "The image was paid for, but neither {path} nor the history could keep it, so "
                 "it is lost:").format(path=path), reason, outcome.history_error))

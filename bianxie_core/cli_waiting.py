@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Iterator, Optional
 
 from bianxie_core import errors
@@ -195,7 +196,7 @@ def outcome_of(job, status):
             job.remove()
         raise error
     history = open_history()
-    images = [SavedImage(history.get(r.entry), r.index) for r in status.results]
+    images = [SavedImage(_entry(history, r), r.index) for r in status.results]
     images += [SavedImage(None, u.index, kept=job.folder / u.file)
                for u in status.unkept if u.file]
     lost = [_("Image {number} was paid for, but neither the history nor the request worker "
@@ -206,6 +207,18 @@ def outcome_of(job, status):
                    price=status.price, currency=status.currency,
                    request_ids=status.request_ids, warnings=status.warnings, job_id=job.id,
                    failures=status.failures + lost, history_error=status.history_error)
+
+
+def _entry(history, result):
+    """The history entry the worker kept ``result`` in; one removed since (another run's
+    pruning, a user) stands as the file it was, which reading then says is gone."""
+    from bianxie_core.history import Entry
+
+    try:
+        return history.get(result.entry)
+    except errors.UsageError:
+        path = Path(result.path)
+        return Entry(result.entry, path, path.with_suffix(".json"), {})
 
 
 def _error_of(status) -> errors.BianxieError:

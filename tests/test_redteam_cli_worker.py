@@ -75,3 +75,50 @@ def test_a_history_folder_whose_name_is_not_utf8_still_delivers(srv1, tmp_path):
     assert (tmp_path / "o.png").read_bytes() == srv1.responses[0]
     (entry,) = History(home / "history").entries()
     assert entry.imported
+
+
+# --- the history changes between the worker keeping an image and the CLI reading it ----------
+def _after_the_worker(monkeypatch, change) -> None:
+    """``change(result)`` on the worker's first kept image once it has finished, before the
+    CLI reads it (another run pruning the history, a user cleaning it, a failing disk)."""
+    from bianxie_core import worker
+
+    real = worker.run
+
+    def run(job, service=None):
+        status = real(job, service)
+        change(min(status.results, key=lambda r: r.index))
+        return status
+
+    monkeypatch.setattr(worker, "run", run)
+
+
+def test_a_history_entry_removed_before_the_cli_reads_it_is_said_lost(srv1, tmp_path, capsys,
+                                                                      monkeypatch):
+    """The CLI reads each image back from its history entry: one pruned or removed meanwhile
+    ended the run with "There is no history entry" and exit 2 ("nothing was sent"), and the
+    other image, there all along, was never written."""
+    _after_the_worker(monkeypatch, lambda result: [
+        p.unlink() for p in Path(result.path).parent.glob(result.entry + ".*")])
+    code, out, err = run_cli(["generate", "-p", "x", "-n", "2", "-o", str(tmp_path / "o.png")],
+                             capsys)
+    assert code == 1, err
+    assert (tmp_path / "o-2.png").read_bytes() == srv1.responses[1]
+    assert not (tmp_path / "o-1.png").exists()
+    assert "paid" in err and "lost" in err and "Traceback" not in err
+    assert "nothing was sent" not in err
+
+
+def test_a_history_image_changed_before_the_cli_reads_it_is_not_written_as_the_result(
+        srv1, tmp_path, capsys, monkeypatch):
+    """A history image cut short (a failing disk, a sync tool) after the worker kept it: the CLI
+    wrote those bytes as the paid result, exit 0. The sidecar's sha256 tells."""
+    def cut(result) -> None:
+        path = Path(result.path)
+        path.write_bytes(path.read_bytes()[:100])
+
+    _after_the_worker(monkeypatch, cut)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 1, err
+    assert not (tmp_path / "o.png").exists()
+    assert "paid" in err and "Traceback" not in err
