@@ -178,7 +178,17 @@ def _sent(args, service, request, meta: Optional[dict] = None):
     if getattr(args, "timeout", None) is not None:
         overrides["timeout"] = service.config.timeout
     return through_worker(args, request, meta=meta, overrides=overrides,
-                          deadline=float(service.config.timeout) * 2 + 60)
+                          deadline=_longest(service, request, args.retries or 0))
+
+
+def _longest(service, request, retries: int) -> float:
+    """How long the worker may rightly take: the CLI stops waiting only after that (the worker
+    keeps its own deadlines; this one is for a worker that hangs). Each single request, up to
+    ``max_parallel`` at a time after a relay refused n > 1 (one more request), has its own
+    deadline, renewed for each retry, and a refused stream is sent again without streaming."""
+    n = request.n or 1
+    waves = 1 if n == 1 else 1 + math.ceil(n / max(1, int(service.config.max_parallel or 1)))
+    return float(service.config.timeout) * waves * 2 * (retries + 1) + 60
 
 
 # --- commands -------------------------------------------------------------------------------

@@ -556,6 +556,8 @@ PAID = [
          'the other image written; one line says the removed one was paid and is lost; exit 1, never 2', "core", "tests/test_redteam_cli_worker.py::test_a_history_entry_removed_before_the_cli_reads_it_is_said_lost"),
     Case('worker-entry-changed', "paid", 'a history image cut short before the CLI reads it',
          'not written as the result (its sha256 differs); exit 1', "core", "tests/test_redteam_cli_worker.py::test_a_history_image_changed_before_the_cli_reads_it_is_not_written_as_the_result"),
+    Case('worker-wait-long', "paid", 'n=3 to a relay refusing n>1, max_parallel 1, --retries 2',
+         'the CLI waits as long as the worker may rightly take (each single request and retry has its own deadline)', "core", "tests/test_redteam_cli_worker.py::test_the_cli_waits_as_long_as_its_worker_may_legitimately_take"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

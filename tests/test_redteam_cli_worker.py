@@ -122,3 +122,29 @@ def test_a_history_image_changed_before_the_cli_reads_it_is_not_written_as_the_r
     assert code == 1, err
     assert not (tmp_path / "o.png").exists()
     assert "paid" in err and "Traceback" not in err
+
+
+# --- how long the CLI waits for its worker ------------------------------------------------
+def test_the_cli_waits_as_long_as_its_worker_may_legitimately_take(srv1, tmp_path, capsys,
+                                                                   monkeypatch):
+    """The CLI gave its worker twice the timeout plus a minute, but the worker may take longer
+    and still be right: a relay that refuses n > 1 gets n single requests, ``max_parallel`` at
+    a time, each with its own deadline, renewed for each ``--retries`` attempt. The CLI then
+    stopped waiting ("did not finish") while the worker went on paying."""
+    from bianxie_core.jobs import Job
+
+    waited = []
+    real = Job.wait
+
+    def wait(self, **kw):
+        waited.append(kw["timeout"])
+        return real(self, **kw)
+
+    monkeypatch.setattr(Job, "wait", wait)
+    configmod.update(max_parallel=1)
+    srv1.fault = "refuse_n"
+    code, out, err = run_cli(["generate", "-p", "x", "-n", "3", "--timeout", "10",
+                              "--retries", "2", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 0, err
+    waves, attempts, timeout = 3, 3, 10.0  # 3 single requests one at a time, 1 + 2 retries
+    assert waited[0] >= waves * attempts * timeout
