@@ -149,8 +149,7 @@ def through_worker(args, request, *, meta: Optional[dict] = None,
     ``args.sent`` once the request is handed over. ``deadline``: the longest wait."""
     from bianxie_core.jobs import Job
 
-    job = _handed_over(Job.private(), request, meta, overrides)
-    args.sent = True  # from here an interruption may leave a billed image behind
+    job = _handed_over(args, Job.private, request, meta, overrides)
     try:
         with Progress(quiet=args.quiet) as progress, \
                 KeepWaiting(progress, on_first=job.stop_sending):
@@ -166,16 +165,26 @@ def through_worker(args, request, *, meta: Optional[dict] = None,
         job.remove()
 
 
-def _handed_over(job, request, meta, overrides):
-    """``job`` with its worker started and ``request`` written; nothing is sent when this
-    fails."""
+def _handed_over(args, make_job, request, meta, overrides):
+    """A job from ``make_job()`` with its worker started and ``request`` written; nothing is
+    sent when this fails. Sets ``args.sent`` once the request is handed over: from then on an
+    interruption may leave a billed image behind, and the worker owns the folder."""
+    from bianxie_core.job_folder import REQUEST
+
+    job = None
     try:
         try:
+            job = make_job()
             start_worker(job)
             job.submit(request, meta=meta, host_pid=os.getpid(), overrides=overrides)
+            args.sent = True
         except BaseException:
-            job.cancel()
-            job.remove()
+            if job is not None and (job.folder / REQUEST).exists():  # the worker has it
+                args.sent = True
+                job.leave()
+            elif job is not None:
+                job.cancel()
+                job.remove()
             raise
     except OSError as exc:
         raise errors.UsageError(_("The request could not be handed to the request worker "

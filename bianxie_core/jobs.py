@@ -70,7 +70,11 @@ class Job:
         BIANXIE_HOME, so that an image the history's full disk cannot keep still reaches the
         CLI (``JobStatus.unkept``)."""
         folder = Path(tempfile.mkdtemp(prefix="bianxie-job-"))
-        write_status(folder, JobStatus())
+        try:
+            write_status(folder, JobStatus())
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return cls(folder)
 
     @classmethod

@@ -148,3 +148,45 @@ def test_the_cli_waits_as_long_as_its_worker_may_legitimately_take(srv1, tmp_pat
     assert code == 0, err
     waves, attempts, timeout = 3, 3, 10.0  # 3 single requests one at a time, 1 + 2 retries
     assert waited[0] >= waves * attempts * timeout
+
+
+# --- handing the request over -----------------------------------------------------------------
+def test_an_interruption_just_after_the_request_is_handed_over_says_it_may_be_charged(
+        srv1, tmp_path, capsys, monkeypatch, cli_worker_on_a_thread):
+    """Ctrl-C lands after ``request.json`` is written, before the CLI starts waiting: the CLI
+    removed the job folder under a worker already sending, and said nothing was charged."""
+    from bianxie_core.jobs import Job
+
+    real = Job.submit
+
+    def submit(self, *a, **kw):
+        record = real(self, *a, **kw)
+        raise KeyboardInterrupt  # the signal's handler runs here
+        return record
+
+    monkeypatch.setattr(Job, "submit", submit)
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 130
+    assert "nothing was charged" not in err and "history --pending" in err
+    for thread in cli_worker_on_a_thread:
+        thread.join(60)
+    (entry,) = History(configmod.home() / "history").pending()
+    assert entry.image_path.read_bytes() == srv1.responses[0]
+
+
+def test_a_full_temporary_disk_before_sending_is_exit_2_nothing_sent(srv1, tmp_path, capsys,
+                                                                    monkeypatch):
+    """The job folder cannot be made (its disk is full): nothing was sent, so exit 2 and one
+    sentence saying so, not "Cannot use …/status.json" with exit 1."""
+    import tempfile
+
+    from tests.test_cli_paid import fill, small_disk
+
+    with small_disk(tmp_path / "full", "64k") as folder:
+        fill(folder, 0)
+        monkeypatch.setattr(tempfile, "tempdir", str(folder))
+        code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+        assert [p.name for p in folder.iterdir()] == ["filler"]
+    assert code == 2, err
+    assert "nothing was sent" in err and srv1.requests == []
+    assert err.count("\n") == 1
