@@ -46,9 +46,19 @@ def run(job: Job, service=None) -> JobStatus:
     folder, lock = job.folder, threading.Lock()  # parallel requests save images from threads
     status = JobStatus(state="running", pid=os.getpid())
 
-    def save_status() -> None:
+    def save_status(final: bool = False) -> None:
+        """A status that cannot be written (the folder's disk full) never stops the request:
+        the next one says it all. The final one first frees the previews' room."""
         with lock:
-            write_status(folder, status)
+            try:
+                write_status(folder, status)
+            except OSError:
+                if not final:
+                    return
+                for name in status.partials:
+                    (folder / name).unlink(missing_ok=True)
+                status.partials = []
+                write_status(folder, status)
 
     save_status()
     sending = False
@@ -61,7 +71,11 @@ def run(job: Job, service=None) -> JobStatus:
 
         def on_partial(index: int, data: bytes) -> None:
             name = f"partial-{len(status.partials)}.png"
-            (folder / name).write_bytes(data)
+            try:
+                (folder / name).write_bytes(data)
+            except OSError:  # a full disk loses the preview, never the image
+                (folder / name).unlink(missing_ok=True)
+                return
             status.partials.append(name)
             save_status()
 
@@ -110,7 +124,7 @@ def run(job: Job, service=None) -> JobStatus:
     if status.state == "failed" and status.results and not status.may_be_billed:
         status.error += " " + _("The {n} image(s) already received are kept: use Recover "
                                 "Results, or `bianxie history`.").format(n=len(status.results))
-    save_status()
+    save_status(final=True)
     return status
 
 

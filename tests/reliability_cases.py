@@ -562,6 +562,8 @@ PAID = [
          'the folder stays the worker\'s; exit 130 says the image goes to the history, never "nothing was charged"; the image pending in the history', "core", "tests/test_redteam_cli_worker.py::test_an_interruption_just_after_the_request_is_handed_over_says_it_may_be_charged"),
     Case('worker-tmp-full', "paid", 'the temporary folder\'s disk full before sending (a real tmpfs)',
          'exit 2, one line saying nothing was sent; no folder left', "core", "tests/test_redteam_cli_worker.py::test_a_full_temporary_disk_before_sending_is_exit_2_nothing_sent"),
+    Case('worker-tmp-full-stream', "paid", 'the job folder\'s disk fills while previews stream (a real tmpfs)',
+         'the preview is dropped, the stream goes on: the image in the history and the output; exit 0; no folder left', "core", "tests/test_redteam_cli_worker.py::test_a_full_temporary_disk_while_previews_stream_still_delivers_the_image"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

@@ -190,3 +190,25 @@ def test_a_full_temporary_disk_before_sending_is_exit_2_nothing_sent(srv1, tmp_p
     assert code == 2, err
     assert "nothing was sent" in err and srv1.requests == []
     assert err.count("\n") == 1
+
+
+# --- the job folder's disk fills while the answer streams --------------------------------------
+def test_a_full_temporary_disk_while_previews_stream_still_delivers_the_image(srv1, tmp_path):
+    """The CLI's job folder is in the temporary folder, often a small tmpfs. A streamed preview
+    that did not fit there stopped the stream: the paid final image never arrived, and the
+    worker died saying nothing. A preview is worth losing; the image is not."""
+    from tests.test_cli_paid import fill, small_disk
+
+    srv1.partial_delay = 0.1
+    with small_disk(tmp_path / "small", "256k") as small:
+        fill(small, 12 * 1024)  # the request and its status fit, a preview does not
+        done = subprocess.run(
+            [sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x", "--stream",
+             "--partial-images", "2", "-o", str(tmp_path / "o.png")],
+            env=dict(cli_env(srv1, tmp_path / "tmp"), TMPDIR=str(small)), cwd=str(ROOT),
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert [p.name for p in small.iterdir()] == ["filler"]
+    assert (tmp_path / "o.png").read_bytes() == srv1.responses[0]
+    (entry,) = History(configmod.home() / "history").entries()
+    assert entry.imported
