@@ -245,10 +245,21 @@ class Job:
                 raise errors.BianxieError(_("The request worker gave up on this request "
                                             "before sending it; run it again."))
             if worker_gone and worker_gone() and not self.status().finished:
-                raise errors.ConnectionLostError(
-                    _("The request worker stopped unexpectedly; see {log}.").format(
-                        log=self.folder / LOG))
+                raise self._gone(self.status())
             time.sleep(interval)
+
+    def _gone(self, status: JobStatus) -> errors.BianxieError:
+        """The error of a worker that ended without finishing (killed, a broken Python)."""
+        log = self.folder / LOG
+        if status.state == "queued":  # it never took the request
+            return errors.UsageError(_("The request worker stopped before sending anything "
+                                       "(see {log}): nothing was sent.").format(log=log))
+        error = errors.ConnectionLostError(_(
+            "The request worker stopped unexpectedly (see {log}). The request may have been "
+            "charged: images that arrived before are in the history, one that arrives now is "
+            "lost.").format(log=log))
+        error.may_be_billed = False  # said above: no host's note that a late image is kept
+        return error
 
     def partial_path(self, name: str) -> Path:
         return self.folder / name

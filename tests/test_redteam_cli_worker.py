@@ -212,3 +212,36 @@ def test_a_full_temporary_disk_while_previews_stream_still_delivers_the_image(sr
     assert (tmp_path / "o.png").read_bytes() == srv1.responses[0]
     (entry,) = History(configmod.home() / "history").entries()
     assert entry.imported
+
+
+# --- the worker dies ------------------------------------------------------------------------------
+def test_a_worker_that_dies_before_sending_is_exit_2_nothing_sent(srv1, tmp_path, capsys,
+                                                                  monkeypatch):
+    """A worker that ends before it took the request (a broken Python, killed at start) sent
+    nothing: the CLI said the request may have been charged, exit 1."""
+    from bianxie_core import cli_waiting
+
+    monkeypatch.setattr(cli_waiting, "start_worker", lambda job: job.start(python="/bin/false"))
+    code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2, err
+    assert "nothing was sent" in err and "charged" not in err and srv1.requests == []
+
+
+def test_a_worker_killed_while_waiting_says_a_later_image_is_lost(srv1, tmp_path):
+    """The worker killed (OOM, a user's kill) after sending: nobody will keep an image the
+    server finishes now, but the CLI said "any image it returns is kept in the history"."""
+    import json
+
+    srv1.latency = 3.0
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
+                             "-o", str(tmp_path / "o.png"), "--quiet"],
+                            env=cli_env(srv1, tmp_path / "tmp"), cwd=str(ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    when_sent(srv1, proc)
+    (folder,) = (tmp_path / "tmp").iterdir()
+    pid = json.loads((folder / "status.json").read_text("utf-8"))["pid"]
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    (line,) = err.strip().splitlines()
+    assert "charged" in line and "lost" in line and "kept in the history" not in line
