@@ -275,7 +275,8 @@ def warm_up(terms: Optional[standby.Terms], root: Optional[Path] = None) -> Opti
     if terms is None or terms.seconds <= 0 or standby.waiting(terms.key, root):
         return None
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return _spawn(["standby", str(root)] + terms.args(), root, subprocess.DEVNULL).pid
+    return _spawn(["standby", str(root.absolute())] + terms.args(), root,
+                  subprocess.DEVNULL).pid
 
 
 def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,

@@ -568,6 +568,8 @@ PAID = [
          'exit 2, one line: nothing was sent', "core", "tests/test_redteam_cli_worker.py::test_a_worker_that_dies_before_sending_is_exit_2_nothing_sent"),
     Case('worker-killed', "paid", 'the worker killed (SIGKILL) while the request runs (a real process)',
          'exit 1, one line: may be charged, earlier images in the history, a later one lost (never "kept")', "core", "tests/test_redteam_cli_worker.py::test_a_worker_killed_while_waiting_says_a_later_image_is_lost"),
+    Case('worker-rel-home-host', "paid", 'a plug-in-style host (standby, jobs under BIANXIE_HOME) with a relative BIANXIE_HOME',
+         'the warm and the fresh worker find their requests; both images in the history', "core", "tests/test_redteam_cli_worker.py::test_a_plugin_style_host_with_a_relative_bianxie_home_gets_its_jobs_done"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

@@ -5,6 +5,7 @@ thread, where the history must be tampered with between the worker and the CLI).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -245,3 +246,36 @@ def test_a_worker_killed_while_waiting_says_a_later_image_is_lost(srv1, tmp_path
     assert proc.returncode == 1
     (line,) = err.strip().splitlines()
     assert "charged" in line and "lost" in line and "kept in the history" not in line
+
+
+def test_a_plugin_style_host_with_a_relative_bianxie_home_gets_its_jobs_done(
+        srv1, tmp_path, monkeypatch):
+    """A host (the plug-in's way: jobs under BIANXIE_HOME/jobs, a worker waiting on standby)
+    whose BIANXIE_HOME is relative: the worker, started in the job folder, read the relative
+    folder name against it and never found its request."""
+    from bianxie_core import jobs, standby
+    from bianxie_core.params import GenerateRequest
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BIANXIE_HOME", "relhome")
+    terms = standby.Terms.for_host(30, os.getpid())
+    pids = [jobs.warm_up(terms)]
+    try:
+        end = time.monotonic() + 30
+        while not standby.waiting(terms.key, jobs.jobs_root()):
+            assert time.monotonic() < end, "no worker waits on standby"
+            time.sleep(0.05)
+        warm = jobs.Job.ready(terms=terms)
+        fresh = jobs.Job.ready()
+        pids.append(fresh._process.pid)
+        assert warm.warm
+        for job in (warm, fresh):
+            job.submit(GenerateRequest(prompt="x"))
+            status = job.wait(timeout=60, interval=0.05, worker_gone=job.worker_exited)
+            assert status.state == "done", status.error
+            job.remove()
+        assert len(History(tmp_path / "relhome" / "history").entries()) == 2
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(pid, signal.SIGKILL)
