@@ -8,6 +8,7 @@ the moment it arrives, whatever happens to the CLI), then writes the files.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -177,6 +178,9 @@ def _sent(args, service, request, meta: Optional[dict] = None):
         overrides["base_url"] = service.config.base_url
     if getattr(args, "timeout", None) is not None:
         overrides["timeout"] = service.config.timeout
+    bundle = os.path.expanduser(service.config.ca_bundle.strip())
+    if bundle and not os.path.isabs(bundle):  # the worker runs in its job folder
+        overrides["ca_bundle"] = os.path.abspath(bundle)
     return through_worker(args, request, meta=meta, overrides=overrides,
                           deadline=_longest(service, request, args.retries or 0))
 

@@ -119,7 +119,7 @@ class JobRecord:
     # folder when nothing in it is still needed; the images wait in the history
     host_pid: int = 0
     # this run's settings where they differ from the config file (the CLI's --base-url,
-    # --timeout), and ``retries``; never the key
+    # --timeout, a relative ca_bundle made absolute), and ``retries``; never the key
     overrides: dict = field(default_factory=dict)
 
     @classmethod

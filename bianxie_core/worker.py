@@ -151,7 +151,7 @@ def _service_for(record: JobRecord, service):
     retries = int(overrides.pop("retries", 0) or 0)
     config = configmod.load()
     for name, value in overrides.items():
-        if name in ("base_url", "timeout"):
+        if name in ("base_url", "timeout", "ca_bundle"):
             setattr(config, name, value)
     return Service(config, retries=retries)
 

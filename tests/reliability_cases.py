@@ -550,6 +550,8 @@ PAID = [
          'the image in the history the CLI means and in the output; exit 0', "core", "tests/test_redteam_cli_worker.py::test_a_relative_bianxie_home_is_the_clis_folder_for_the_worker_too"),
     Case('worker-rel-ca', "paid", 'a relative REQUESTS_CA_BUNDLE',
          'the worker trusts the bundle the CLI meant; exit 0', "core", "tests/test_redteam_cli_worker.py::test_a_relative_ca_bundle_variable_reaches_the_worker_as_the_cli_meant_it"),
+    Case('worker-rel-ca-setting', "paid", 'a relative ca-bundle setting (kept as typed)',
+         'read where the CLI runs, handed to the worker absolute; exit 0', "core", "tests/test_redteam_cli_worker.py::test_a_relative_ca_bundle_setting_is_read_where_the_cli_runs"),
     Case('worker-latin1-home', "paid", 'a history folder whose name is not UTF-8',
          'the worker keeps its status; the output written; exit 0', "core", "tests/test_redteam_cli_worker.py::test_a_history_folder_whose_name_is_not_utf8_still_delivers"),
     Case('worker-entry-gone', "paid", 'a history entry removed between the worker keeping it and the CLI reading it (n=2)',

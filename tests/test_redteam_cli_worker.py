@@ -279,3 +279,21 @@ def test_a_plugin_style_host_with_a_relative_bianxie_home_gets_its_jobs_done(
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_relative_ca_bundle_setting_is_read_where_the_cli_runs(home, tmp_path):
+    """`bianxie config set ca-bundle corp-ca.pem` keeps the name as typed; the CLI read it in
+    its own folder, the worker in its job folder, where it does not exist."""
+    from tests.fakeapi import FakeServer
+    from tests.netkit import Pki
+
+    pki = Pki(tmp_path / "pki")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(pki.ca_file, work / "corp-ca.pem")
+    configmod.update(ca_bundle="corp-ca.pem")
+    with FakeServer(key=KEY, tls=pki.server_context()) as https:
+        done = bianxie(https, tmp_path, "generate", "-p", "x", "-o", "o.png", "--quiet",
+                       cwd=work, BIANXIE_HOME=str(home))
+        assert done.returncode == 0, done.stderr
+        assert (work / "o.png").read_bytes() == https.responses[0]
