@@ -572,6 +572,8 @@ PAID = [
          'exit 1, one line: may be charged, earlier images in the history, a later one lost (never "kept")', "core", "tests/test_redteam_cli_worker.py::test_a_worker_killed_while_waiting_says_a_later_image_is_lost"),
     Case('worker-rel-home-host', "paid", 'a plug-in-style host (standby, jobs under BIANXIE_HOME) with a relative BIANXIE_HOME',
          'the warm and the fresh worker find their requests; both images in the history', "core", "tests/test_redteam_cli_worker.py::test_a_plugin_style_host_with_a_relative_bianxie_home_gets_its_jobs_done"),
+    Case('closed-pty', "paid", 'a real terminal (pty) closed while `inpaint` waits: SIGHUP, then every write fails (EIO)',
+         'the composited result written and imported; exit 0 (a line that cannot be shown is dropped)', "core", "tests/test_redteam_cli_worker.py::test_a_closed_terminal_still_gets_the_composited_result_written"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

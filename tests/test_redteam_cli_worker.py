@@ -297,3 +297,35 @@ def test_a_relative_ca_bundle_setting_is_read_where_the_cli_runs(home, tmp_path)
                        cwd=work, BIANXIE_HOME=str(home))
         assert done.returncode == 0, done.stderr
         assert (work / "o.png").read_bytes() == https.responses[0]
+
+
+# --- the terminal closes ----------------------------------------------------------------------
+def test_a_closed_terminal_still_gets_the_composited_result_written(srv1, photo_and_selection,
+                                                                    tmp_path):
+    """A real terminal (a pty) closed while waiting: SIGHUP is ignored, but every line the CLI
+    then writes fails (EIO). The alignment note said before the outputs are written raised,
+    and the composited result, paid for, was never written (its raw answer only in the
+    history)."""
+    import pty
+
+    from tests.fakeapi.redraw import Redraw
+
+    photo, selection = photo_and_selection
+    srv1.fill = "echo"
+    srv1.redraw = Redraw(dx=6, dy=-4, scale=1.02, rotation=0.6)  # aligned: a note is said
+    srv1.latency = 2.0
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bianxie_core.cli", "inpaint", "--image", str(photo),
+         "--selection", str(selection), "-p", "keep everything", "-m", "gpt-image-1", "-q",
+         "low", "--context", "200", "-o", str(tmp_path / "out.png")],
+        env=cli_env(srv1, tmp_path / "tmp"), cwd=str(ROOT), stdin=slave, stdout=slave,
+        stderr=slave)
+    os.close(slave)
+    when_sent(srv1, proc)
+    os.close(master)  # the terminal window closes ...
+    proc.send_signal(signal.SIGHUP)  # ... and the kernel says so
+    assert proc.wait(timeout=120) == 0
+    assert (tmp_path / "out.png").exists()
+    (entry,) = History(configmod.home() / "history").entries()
+    assert entry.imported
