@@ -160,9 +160,23 @@ def through_worker(args, request, *, meta: Optional[dict] = None,
         raise
     outcome = outcome_of(job, status)  # raises the worker's error
     try:
-        yield outcome
+        with _no_hangup():  # nor while the paid images are written
+            yield outcome
     finally:
         job.remove()
+
+
+@contextlib.contextmanager
+def _no_hangup() -> Iterator[None]:
+    """A closed terminal (SIGHUP) does not stop what runs inside."""
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, saved)
 
 
 def _handed_over(args, make_job, request, meta, overrides):

@@ -574,6 +574,8 @@ PAID = [
          'the warm and the fresh worker find their requests; both images in the history', "core", "tests/test_redteam_cli_worker.py::test_a_plugin_style_host_with_a_relative_bianxie_home_gets_its_jobs_done"),
     Case('closed-pty', "paid", 'a real terminal (pty) closed while `inpaint` waits: SIGHUP, then every write fails (EIO)',
          'the composited result written and imported; exit 0 (a line that cannot be shown is dropped)', "core", "tests/test_redteam_cli_worker.py::test_a_closed_terminal_still_gets_the_composited_result_written"),
+    Case('sighup-writing', "paid", 'SIGHUP while the answers are composited and written',
+         'ignored as while waiting: the results written; exit 0', "core", "tests/test_redteam_cli_worker.py::test_a_hangup_while_the_results_are_composited_does_not_stop_their_writing"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

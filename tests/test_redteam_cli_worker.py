@@ -329,3 +329,35 @@ def test_a_closed_terminal_still_gets_the_composited_result_written(srv1, photo_
     assert (tmp_path / "out.png").exists()
     (entry,) = History(configmod.home() / "history").entries()
     assert entry.imported
+
+
+def test_a_hangup_while_the_results_are_composited_does_not_stop_their_writing(
+        srv1, photo_and_selection, tmp_path, capsys, monkeypatch):
+    """SIGHUP was ignored only while waiting; one that came while the answers were placed into
+    the photo (seconds for a large one) killed the CLI: the composited results, paid for, were
+    never written. Here SIGHUP's default action is a handler that raises, as a test can see."""
+    from bianxie_core import inpaint
+
+    class HungUp(Exception):
+        pass
+
+    def hung_up(signum, frame):
+        raise HungUp
+
+    real = inpaint.FileEdit.composite
+
+    def composite(self, outcome):
+        os.kill(os.getpid(), signal.SIGHUP)  # the terminal closes now
+        return real(self, outcome)
+
+    monkeypatch.setattr(inpaint.FileEdit, "composite", composite)
+    photo, selection = photo_and_selection
+    saved = signal.signal(signal.SIGHUP, hung_up)
+    try:
+        code, out, err = run_cli(["inpaint", "--image", str(photo), "--selection",
+                                  str(selection), "-p", "x", "-o", str(tmp_path / "o.png")],
+                                 capsys)
+    finally:
+        signal.signal(signal.SIGHUP, saved)
+    assert code == 0, err
+    assert (tmp_path / "o.png").exists()
