@@ -7,7 +7,7 @@ listens. The worker, in its own process session, records each image in the histo
 happens to the CLI. The CLI keeps waiting after the first Ctrl-C or SIGTERM (so the image
 still reaches the output) and says why; a second one stops the wait, and the image goes to
 the history only (`bianxie history --pending`). A closed terminal (SIGHUP) does not stop the
-wait. See docs/architecture.md.
+wait, nor the writing of the results. See docs/architecture.md.
 """
 
 from __future__ import annotations
