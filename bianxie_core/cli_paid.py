@@ -155,8 +155,10 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
 
 
 def image_done(image, path: Path) -> None:
+    # a name that is not UTF-8 is kept as its escapes (JSON cannot hold its bytes)
+    where = os.fsencode(path).decode("utf-8", "backslashreplace")
     try:
-        open_history().mark_imported(image.entry.id, where=str(path))
+        open_history().mark_imported(image.entry.id, where=where)
     except Exception:
         pass  # the file is written; the history flag is a convenience
 

@@ -576,6 +576,8 @@ PAID = [
          'the composited result written and imported; exit 0 (a line that cannot be shown is dropped)', "core", "tests/test_redteam_cli_worker.py::test_a_closed_terminal_still_gets_the_composited_result_written"),
     Case('sighup-writing', "paid", 'SIGHUP while the answers are composited and written',
          'ignored as while waiting: the results written; exit 0', "core", "tests/test_redteam_cli_worker.py::test_a_hangup_while_the_results_are_composited_does_not_stop_their_writing"),
+    Case('out-latin1', "paid", 'an output name that is not UTF-8',
+         'written; its history entry imported (the name kept as escapes), not left pending', "core", "tests/test_redteam_cli_worker.py::test_an_output_name_that_is_not_utf8_is_written_and_its_entry_imported"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

@@ -361,3 +361,17 @@ def test_a_hangup_while_the_results_are_composited_does_not_stop_their_writing(
         signal.signal(signal.SIGHUP, saved)
     assert code == 0, err
     assert (tmp_path / "o.png").exists()
+
+
+# --- names that are not UTF-8 --------------------------------------------------------------------
+def test_an_output_name_that_is_not_utf8_is_written_and_its_entry_imported(srv1, tmp_path,
+                                                                           capsys):
+    """The output written, but its history entry could not record where it went (JSON in UTF-8
+    cannot hold the name): it stayed pending, and `history --pending --export` offered the
+    delivered image again."""
+    out = tmp_path / os.fsdecode(b"caf\xe9.png")
+    code, _out, err = run_cli(["generate", "-p", "x", "-o", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    assert out.read_bytes() == srv1.responses[0]
+    (entry,) = History(configmod.home() / "history").entries()
+    assert entry.imported and "caf" in entry.meta["imported_to"]
