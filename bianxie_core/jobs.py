@@ -232,8 +232,10 @@ class Job:
     ) -> JobStatus:
         """Poll until the worker has finished; ``on_tick`` sees each status and elapsed time."""
         start = time.monotonic()
+        taken = False  # the worker has taken the request: it may be sending
         while True:
             status = self.status()
+            taken = taken or status.state != "queued"
             if on_tick:
                 on_tick(status, time.monotonic() - start)
             if status.finished:
@@ -241,7 +243,13 @@ class Job:
             if timeout is not None and time.monotonic() - start > timeout:
                 raise errors.TimeoutError(
                     _("The request did not finish within {seconds:g} s.").format(seconds=timeout))
-            if not self.folder.is_dir():  # the worker dropped it before sending (timeout)
+            if not self.folder.is_dir():
+                if taken or (worker_gone is not None and not worker_gone()):
+                    # removed under a running worker (a temporary-folder cleaner): it goes on
+                    raise errors.ConnectionLostError(_(
+                        "The job folder {folder} was removed while the request ran.").format(
+                            folder=self.folder))
+                # the worker dropped it before sending (no request came in time)
                 raise errors.BianxieError(_("The request worker gave up on this request "
                                             "before sending it; run it again."))
             if worker_gone and worker_gone() and not self.status().finished:

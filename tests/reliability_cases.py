@@ -570,6 +570,8 @@ PAID = [
          'exit 2, one line: nothing was sent', "core", "tests/test_redteam_cli_worker.py::test_a_worker_that_dies_before_sending_is_exit_2_nothing_sent"),
     Case('worker-killed', "paid", 'the worker killed (SIGKILL) while the request runs (a real process)',
          'exit 1, one line: may be charged, earlier images in the history, a later one lost (never "kept")', "core", "tests/test_redteam_cli_worker.py::test_a_worker_killed_while_waiting_says_a_later_image_is_lost"),
+    Case('worker-folder-removed', "paid", 'the job folder removed while the request runs (a temporary-folder cleaner)',
+         'exit 1: may be charged, the image goes to the history (it does); never "run it again"', "core", "tests/test_redteam_cli_worker.py::test_a_job_folder_removed_while_the_request_runs_is_not_said_unsent"),
     Case('worker-rel-home-host', "paid", 'a plug-in-style host (standby, jobs under BIANXIE_HOME) with a relative BIANXIE_HOME',
          'the warm and the fresh worker find their requests; both images in the history', "core", "tests/test_redteam_cli_worker.py::test_a_plugin_style_host_with_a_relative_bianxie_home_gets_its_jobs_done"),
     Case('closed-pty', "paid", 'a real terminal (pty) closed while `inpaint` waits: SIGHUP, then every write fails (EIO)',

@@ -375,3 +375,25 @@ def test_an_output_name_that_is_not_utf8_is_written_and_its_entry_imported(srv1,
     assert out.read_bytes() == srv1.responses[0]
     (entry,) = History(configmod.home() / "history").entries()
     assert entry.imported and "caf" in entry.meta["imported_to"]
+
+
+def test_a_job_folder_removed_while_the_request_runs_is_not_said_unsent(srv1, tmp_path):
+    """A temporary-folder cleaner (or `rm -rf /tmp/*`) removes the job folder while the
+    request runs: the CLI said the worker gave up "before sending it; run it again", which
+    re-sends and pays twice. The worker goes on, and its image reaches the history."""
+    srv1.latency = 2.0
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
+                             "-o", str(tmp_path / "o.png"), "--quiet"],
+                            env=cli_env(srv1, tmp_path / "tmp"), cwd=str(ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    when_sent(srv1, proc)
+    (folder,) = (tmp_path / "tmp").iterdir()
+    shutil.rmtree(folder)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    (line,) = err.strip().splitlines()
+    assert "charged" in line and "run it again" not in line and "before sending" not in line
+    end = time.monotonic() + 30
+    while not History(configmod.home() / "history").pending():
+        assert time.monotonic() < end, "the image never reached the history"
+        time.sleep(0.1)
