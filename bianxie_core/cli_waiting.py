@@ -158,12 +158,12 @@ def through_worker(args, request, *, meta: Optional[dict] = None,
     except BaseException:
         job.leave()
         raise
-    outcome = outcome_of(job, status)  # raises the worker's error
-    try:
-        with _no_hangup():  # nor while the paid images are written
+    with _no_hangup():  # nor while the paid images are read and written
+        outcome = outcome_of(job, status)  # raises the worker's error
+        try:
             yield outcome
-    finally:
-        job.remove()
+        finally:
+            job.remove()
 
 
 @contextlib.contextmanager
