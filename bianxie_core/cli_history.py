@@ -10,7 +10,7 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli_outputs import say, tell, write_output
+from bianxie_core.cli_outputs import as_text, say, tell, write_output
 from bianxie_core.history import image_ext
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.safe_text import printable
@@ -65,7 +65,7 @@ def _export(history, entries: list, args, out) -> int:
         write_output(dest, data)
         exported += 1
         if not entry.imported:
-            history.mark_imported(entry.id, where=str(dest))
+            history.mark_imported(entry.id, where=as_text(dest))
         tell(str(dest), out)
     if damaged:
         say(ngettext(

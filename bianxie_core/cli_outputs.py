@@ -73,6 +73,12 @@ class Scrubbed:
         return getattr(self._stream, name)
 
 
+def as_text(path) -> str:
+    """``path`` for a UTF-8 record (a history sidecar): a name that is not UTF-8 is kept as
+    its escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def output_paths(output: str, count: int, fmt: Optional[str]) -> List[Path]:
     """The files for ``count`` images named ``output``. ``fmt`` (--output-format) wins: a name
     without its extension gets it (out.png → out.jpg for jpeg); without ``fmt`` the name's

@@ -16,7 +16,8 @@ from typing import List, Optional
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
-from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
+from bianxie_core.cli_outputs import (
+    as_text, file_format, planned_outputs, say, tell, write_output)
 from bianxie_core.cli_settings import short_deadline_warning
 from bianxie_core.cli_waiting import through_worker
 from bianxie_core.i18n import _, join_sentences, ngettext
@@ -155,10 +156,8 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
 
 
 def image_done(image, path: Path) -> None:
-    # a name that is not UTF-8 is kept as its escapes (JSON cannot hold its bytes)
-    where = os.fsencode(path).decode("utf-8", "backslashreplace")
     try:
-        open_history().mark_imported(image.entry.id, where=where)
+        open_history().mark_imported(image.entry.id, where=as_text(path))
     except Exception:
         pass  # the file is written; the history flag is a convenience
 

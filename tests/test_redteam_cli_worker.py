@@ -397,3 +397,18 @@ def test_a_job_folder_removed_while_the_request_runs_is_not_said_unsent(srv1, tm
     while not History(configmod.home() / "history").pending():
         assert time.monotonic() < end, "the image never reached the history"
         time.sleep(0.1)
+
+
+def test_history_export_to_a_folder_whose_name_is_not_utf8(srv1, tmp_path, capsys):
+    """`history --pending --export` into a folder named in Latin-1: the first image was copied,
+    then marking it imported failed (its sidecar is UTF-8 JSON) with "unexpected
+    UnicodeEncodeError", and the other images were not exported."""
+    from bianxie_core.params import GenerateRequest
+    from bianxie_core.service import Service
+
+    Service().generate(GenerateRequest(prompt="x", n=2))
+    target = tmp_path / os.fsdecode(b"export-\xe9")
+    code, out, err = run_cli(["history", "--pending", "--export", str(target)], capsys)
+    assert code == 0, err
+    assert len(list(target.iterdir())) == 2
+    assert History(configmod.home() / "history").pending() == []
