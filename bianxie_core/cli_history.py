@@ -27,6 +27,12 @@ DEFAULT_HISTORY_LIMIT = 50  # entries listed without --limit (--export copies al
 
 
 def cmd_history(args, out) -> int:
+    from bianxie_core.jobs import unkept_left
+
+    for path in unkept_left():  # the history was full when they came
+        say(_("warning: {text}").format(text=_(
+            "A paid image the history could not keep waits in {path}: copy it out, then "
+            "remove its folder.").format(path=path)))
     history = open_history()
     entries = history.pending() if args.pending else history.entries()
     if args.export is not None:

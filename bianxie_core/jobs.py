@@ -38,6 +38,7 @@ from bianxie_core.params import EditRequest
 from bianxie_core.raw import RawPixels
 
 STALE_AFTER = 24 * 3600  # job folders untouched this long are removed at start-up
+PRIVATE_PREFIX = "bianxie-job-"  # the CLI's job folders, in the temporary folder
 
 
 def jobs_root() -> Path:
@@ -69,7 +70,7 @@ class Job:
         """An empty job folder of its own in the temporary folder: the CLI's. Not under
         BIANXIE_HOME, so that an image the history's full disk cannot keep still reaches the
         CLI (``JobStatus.unkept``)."""
-        folder = Path(tempfile.mkdtemp(prefix="bianxie-job-"))
+        folder = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
         try:
             write_status(folder, JobStatus())
         except OSError:
@@ -321,6 +322,26 @@ def _absolute_paths(env: dict) -> dict:
         if value.strip() and not os.path.isabs(os.path.expanduser(value.strip())):
             env[name] = os.path.abspath(value.strip())
     return env
+
+
+def unkept_left() -> List[Path]:
+    """Paid images the history could not keep, left in the job folders of CLIs that are gone
+    (killed, or stopped waiting) before they could write them out (JobStatus.unkept)."""
+    from bianxie_core.job_folder import read_record
+
+    found = []
+    for folder in sorted(Path(tempfile.gettempdir()).glob(PRIVATE_PREFIX + "*")):
+        status = read_status(folder)
+        files = [folder / u.file for u in status.unkept if u.file]
+        if not (status.finished and files):
+            continue
+        try:
+            host = read_record(folder).host_pid
+        except (OSError, ValueError, TypeError):
+            continue
+        if not standby.alive(host):
+            found += [path for path in files if path.is_file()]
+    return found
 
 
 def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:

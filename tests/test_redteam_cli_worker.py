@@ -412,3 +412,38 @@ def test_history_export_to_a_folder_whose_name_is_not_utf8(srv1, tmp_path, capsy
     assert code == 0, err
     assert len(list(target.iterdir())) == 2
     assert History(configmod.home() / "history").pending() == []
+
+
+# --- the history's disk is full and the CLI is gone ---------------------------------------------
+def test_history_pending_points_at_a_paid_image_the_full_history_could_not_keep(srv1, tmp_path):
+    """The history's disk full and the CLI killed while waiting: the worker kept the paid image
+    in its job folder in the temporary folder (JobStatus.unkept) for a CLI that never came
+    back, and nothing ever said where it was."""
+    import json
+
+    from tests.test_cli_paid import fill, small_disk
+
+    home = tmp_path / "home-disk"
+    srv1.latency = 2.0
+    with small_disk(home, "256k"):
+        History(home / "history").check_writable()
+        fill(home, leave=8192)  # room for the probe, not for an image
+        env = dict(cli_env(srv1, tmp_path / "tmp"), BIANXIE_HOME=str(home))
+        proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
+                                 "-o", str(tmp_path / "o.png"), "--quiet"], env=env,
+                                cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        when_sent(srv1, proc)
+        proc.kill()
+        proc.communicate(timeout=60)
+        (folder,) = (tmp_path / "tmp").iterdir()
+        end = time.monotonic() + 60
+        while json.loads((folder / "status.json").read_text("utf-8"))["state"] == "running":
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        listed = subprocess.run([sys.executable, "-m", "bianxie_core.cli", "history",
+                                 "--pending"], env=env, cwd=str(ROOT), capture_output=True,
+                                text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    (kept,) = folder.glob("unkept-*")
+    assert kept.read_bytes() == srv1.responses[0]
+    assert str(kept) in listed.stderr and "paid" in listed.stderr
