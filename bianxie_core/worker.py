@@ -193,9 +193,13 @@ def _request(folder: Path, record: JobRecord, service):
         return work.request(service), work
     if record.kind is Kind.GENERATE:
         return GenerateRequest(**record.fields), None
-    return EditRequest(images=[i.read(folder) for i in record.inputs],
-                       mask=record.mask.read(folder) if record.mask else None,
-                       **record.fields), None
+    request = EditRequest(images=[i.read(folder) for i in record.inputs],
+                          mask=record.mask.read(folder) if record.mask else None,
+                          **record.fields)
+    for sent in [*record.inputs, record.mask]:
+        if sent is not None:  # in memory now: no copy of the user's photo stays behind
+            (folder / sent.file).unlink(missing_ok=True)
+    return request, None
 
 
 def parser() -> argparse.ArgumentParser:

@@ -447,3 +447,24 @@ def test_history_pending_points_at_a_paid_image_the_full_history_could_not_keep(
     (kept,) = folder.glob("unkept-*")
     assert kept.read_bytes() == srv1.responses[0]
     assert str(kept) in listed.stderr and "paid" in listed.stderr
+
+
+def test_the_photos_sent_are_not_left_in_the_temporary_folder(srv1, photo_and_selection,
+                                                              tmp_path):
+    """A CLI killed after its worker finished (here while waiting, the worker then ends) or
+    stopped before removing its job folder left a copy of the user's photo and mask in the
+    temporary folder, for anybody with access to it later. The worker holds them in memory
+    once read: the copies go as soon as the request is made."""
+    photo, selection = photo_and_selection
+    srv1.latency = 2.0
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "inpaint", "--image",
+                             str(photo), "--selection", str(selection), "-p", "x",
+                             "-o", str(tmp_path / "o.png"), "--quiet"],
+                            env=cli_env(srv1, tmp_path / "tmp"), cwd=str(ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    when_sent(srv1, proc)
+    (folder,) = (tmp_path / "tmp").iterdir()
+    left = sorted(p.name for p in folder.iterdir())
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert not [name for name in left if name.startswith("input-") or name == "mask.png"], left
