@@ -5,7 +5,7 @@ in ``request.json`` (the request or the region edit's plan, settings and uploads
 key) and the ``JobStatus`` in ``status.json`` (progress, the paid images, the placements).
 The pixels travel beside them as files the records name:
 
-``input-N.<ext>``, ``mask.png``          an edit request's files, as they are sent
+``input-N.<ext>``, ``mask.png``          an edit request's files, as sent (gone once read)
 ``crop.raw``, ``coverage.raw``, ``ref-N.raw``   a region edit's pixels, as the host read them
 ``partial-K.png``                        streamed partial images
 ``unkept-N.<ext>``                       a paid image the history could not keep (for the CLI)
