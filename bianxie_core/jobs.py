@@ -192,9 +192,10 @@ class Job:
         standby for the next one."""
         log = open(self.folder / LOG, "ab")
         try:
-            self._process = _spawn(["run", str(self.folder.absolute())] + (["--region"] if region else [])
-                                   + (terms.args() if terms is not None and terms.seconds > 0
-                                      else []), self.folder, log, python, env)
+            args = ["run", str(self.folder.absolute())] + (["--region"] if region else [])
+            if terms is not None and terms.seconds > 0:
+                args += terms.args()
+            self._process = _spawn(args, self.folder, log, python, env)
         finally:
             log.close()
         return self._process.pid
