@@ -136,8 +136,9 @@ POLL = 0.05  # how often the CLI reads the job's status
 
 
 def start_worker(job) -> None:
-    """Start the job's detached worker (tests run it on a thread instead: see conftest)."""
-    job.start()
+    """Start the job's detached worker (tests run it on a thread instead: see conftest); it
+    gives up when this CLI goes before handing the request over."""
+    job.start(host_pid=os.getpid())
 
 
 @contextlib.contextmanager

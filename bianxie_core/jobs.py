@@ -186,7 +186,8 @@ class Job:
             self.remove()
 
     def start(self, *, python: Optional[str] = None, env: Optional[dict] = None,
-              region: bool = False, terms: Optional[standby.Terms] = None) -> int:
+              region: bool = False, terms: Optional[standby.Terms] = None,
+              host_pid: int = 0) -> int:
         """Start the detached worker; returns its PID. ``region``: a region edit comes, so the
         worker loads the pixel pipeline while it waits; ``terms``: after the job it waits on
         standby for the next one."""
@@ -195,6 +196,8 @@ class Job:
             args = ["run", str(self.folder.absolute())] + (["--region"] if region else [])
             if terms is not None and terms.seconds > 0:
                 args += terms.args()
+            if host_pid:  # the worker gives up when this host goes before submitting
+                args += ["--host", str(host_pid)]
             self._process = _spawn(args, self.folder, log, python, env)
         finally:
             log.close()

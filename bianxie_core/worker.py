@@ -29,14 +29,20 @@ SUBMIT_TIMEOUT = 300.0  # a started worker waits this long for its request, then
 REQUEST_POLL = 0.002  # the worker waits for its request only while the host prepares it
 
 
-def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT) -> bool:
-    """True once ``request.json`` exists; False when cancelled or abandoned."""
+def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT, host: int = 0) -> bool:
+    """True once ``request.json`` exists; False when cancelled or abandoned (``host``: the
+    process that would submit it has gone)."""
     deadline = time.monotonic() + timeout
+    next_check = 0.0
     while time.monotonic() < deadline:
         if (folder / REQUEST).exists():
             return True
         if (folder / CANCEL).exists() or not folder.is_dir():
             return False
+        if host and time.monotonic() >= next_check:
+            if not standby.alive(host):
+                return (folder / REQUEST).exists()
+            next_check = time.monotonic() + standby.HOST_CHECK
         time.sleep(REQUEST_POLL)
     return False
 
@@ -213,6 +219,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a region edit comes: load the pixel pipeline while waiting")
     p.add_argument("--standby", nargs=3, metavar=("SECONDS", "HOST_PID", "KEY"),
                    help="afterwards, wait this long for the host's next job")
+    p.add_argument("--host", type=int, default=0, metavar="PID",
+                   help="give up when this process goes before submitting the request")
     return p
 
 
@@ -237,8 +245,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         job = Job(args.folder)
     service = _ready_service(region)
+    host = args.host
     while True:
-        if wait_for_request(job.folder):
+        if wait_for_request(job.folder, host=host):
             if left_behind(job, run(job, service)):
                 _log_to(Path(os.devnull))  # Windows removes no open file
                 job.remove()
@@ -250,6 +259,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         job = _on_standby(job.folder.parent, terms)
         if job is None:
             return 0
+        host = 0  # a claimed worker's host is another process: standby.py watches it
         service = _ready_service(region=True)
 
 

@@ -586,6 +586,8 @@ PAID = [
          '`history --pending` names the file in the job folder where the worker kept the paid image', "core", "tests/test_redteam_cli_worker.py::test_history_pending_points_at_a_paid_image_the_full_history_could_not_keep"),
     Case('inputs-not-left', "paid", 'the photo and mask the CLI hands its worker (a folder left by a killed CLI)',
          'removed from the temporary folder once the worker has read them', "core", "tests/test_redteam_cli_worker.py::test_the_photos_sent_are_not_left_in_the_temporary_folder"),
+    Case('worker-host-gone-early', "paid", 'the CLI gone after starting its worker, before handing the request over',
+         'the worker gives up and removes the folder (not five minutes later); nothing sent', "core", "tests/test_redteam_cli_worker.py::test_a_worker_whose_host_died_before_handing_over_does_not_linger"),
     Case('export-stem', "paid", 'export: `<id>.png.evil`, a sync-conflict copy',
          'only the real image exported', "core", "tests/test_cli_export.py::test_a_file_sharing_only_the_stem_is_not_the_entry"),
     Case('export-stray', "paid", 'export: a stray file alone',

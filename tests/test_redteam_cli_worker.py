@@ -468,3 +468,33 @@ def test_the_photos_sent_are_not_left_in_the_temporary_folder(srv1, photo_and_se
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert not [name for name in left if name.startswith("input-") or name == "mask.png"], left
+
+
+# --- a host that goes before handing the request over -------------------------------------------
+def test_a_worker_whose_host_died_before_handing_over_does_not_linger(home, tmp_path):
+    """The CLI starts its worker, then writes the request. Killed in between (SIGTERM, SIGKILL,
+    a closed terminal before the wait began), it left the worker waiting five minutes for a
+    request that could never come, with the job folder."""
+    import json
+
+    host = subprocess.run(  # the CLI's first step: a job folder and its worker
+        [sys.executable, "-c", "import json; from bianxie_core.jobs import Job; "
+         "from bianxie_core.cli_waiting import start_worker; job = Job.private(); "
+         "start_worker(job); print(json.dumps([str(job.folder), job._process.pid]))"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path)), cwd=str(ROOT),
+        capture_output=True, text=True, timeout=60)
+    folder, pid = json.loads(host.stdout)  # the host is gone now, nothing handed over
+    try:
+        end = time.monotonic() + 30
+        while Path(folder).exists() or _running(pid):
+            assert time.monotonic() < end, "the worker still waits for its gone host"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    from bianxie_core import standby
+
+    return standby.alive(pid)
