@@ -80,18 +80,18 @@ def test_a_history_folder_whose_name_is_not_utf8_still_delivers(srv1, tmp_path):
 
 # --- the history changes between the worker keeping an image and the CLI reading it ----------
 def _after_the_worker(monkeypatch, change) -> None:
-    """``change(result)`` on the worker's first kept image once it has finished, before the
-    CLI reads it (another run pruning the history, a user cleaning it, a failing disk)."""
-    from bianxie_core import worker
+    """``change(entry)`` on the first image the worker keeps, right after keeping it and before
+    the CLI reads it (another run pruning the history, a user cleaning it, a failing disk)."""
+    real = History.record
+    changed = []
 
-    real = worker.run
+    def record(self, data, meta, ext=None):
+        entry = real(self, data, meta, ext)
+        if not changed:
+            changed.append(change(entry))
+        return entry
 
-    def run(job, service=None):
-        status = real(job, service)
-        change(min(status.results, key=lambda r: r.index))
-        return status
-
-    monkeypatch.setattr(worker, "run", run)
+    monkeypatch.setattr(History, "record", record)
 
 
 def test_a_history_entry_removed_before_the_cli_reads_it_is_said_lost(srv1, tmp_path, capsys,
@@ -99,8 +99,8 @@ def test_a_history_entry_removed_before_the_cli_reads_it_is_said_lost(srv1, tmp_
     """The CLI reads each image back from its history entry: one pruned or removed meanwhile
     ended the run with "There is no history entry" and exit 2 ("nothing was sent"), and the
     other image, there all along, was never written."""
-    _after_the_worker(monkeypatch, lambda result: [
-        p.unlink() for p in Path(result.path).parent.glob(result.entry + ".*")])
+    _after_the_worker(monkeypatch, lambda entry: [
+        p.unlink() for p in (entry.image_path, entry.meta_path)])
     code, out, err = run_cli(["generate", "-p", "x", "-n", "2", "-o", str(tmp_path / "o.png")],
                              capsys)
     assert code == 1, err
@@ -114,9 +114,8 @@ def test_a_history_image_changed_before_the_cli_reads_it_is_not_written_as_the_r
         srv1, tmp_path, capsys, monkeypatch):
     """A history image cut short (a failing disk, a sync tool) after the worker kept it: the CLI
     wrote those bytes as the paid result, exit 0. The sidecar's sha256 tells."""
-    def cut(result) -> None:
-        path = Path(result.path)
-        path.write_bytes(path.read_bytes()[:100])
+    def cut(entry) -> None:
+        entry.image_path.write_bytes(entry.image_path.read_bytes()[:100])
 
     _after_the_worker(monkeypatch, cut)
     code, out, err = run_cli(["generate", "-p", "x", "-o", str(tmp_path / "o.png")], capsys)
