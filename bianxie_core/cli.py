@@ -50,7 +50,8 @@ def main(argv: Optional[List[str]] = None, out=None) -> int:
     # A closed stdout or stderr (``>&-``) is None. print() skips a None stdout, but prints to
     # stdout, among the written files' names, what is meant for a None stderr.
     sys.stdout = saved[0] if saved[0] is None else Scrubbed(saved[0], forms)
-    sys.stderr = Scrubbed(saved[1] if saved[1] is not None else io.StringIO(), forms)
+    sys.stderr = Scrubbed(saved[1] if saved[1] is not None else io.StringIO(), forms,
+                          gone_ok=True)
     out = out or saved[0]
     try:
         return _main(argv, out if out is None else Scrubbed(out, forms))

@@ -10,7 +10,7 @@ from typing import Optional
 
 from bianxie_core import config as configmod
 from bianxie_core import errors
-from bianxie_core.cli_outputs import say, tell, write_output
+from bianxie_core.cli_outputs import as_text, say, tell, write_output
 from bianxie_core.history import image_ext
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.safe_text import printable
@@ -27,6 +27,12 @@ DEFAULT_HISTORY_LIMIT = 50  # entries listed without --limit (--export copies al
 
 
 def cmd_history(args, out) -> int:
+    from bianxie_core.jobs import unkept_left
+
+    for path in unkept_left():  # the history was full when they came
+        say(_("warning: {text}").format(text=_(
+            "A paid image the history could not keep waits in {path}: copy it out, then "
+            "remove its folder.").format(path=path)))
     history = open_history()
     entries = history.pending() if args.pending else history.entries()
     if args.export is not None:
@@ -65,7 +71,7 @@ def _export(history, entries: list, args, out) -> int:
         write_output(dest, data)
         exported += 1
         if not entry.imported:
-            history.mark_imported(entry.id, where=str(dest))
+            history.mark_imported(entry.id, where=as_text(dest))
         tell(str(dest), out)
     if damaged:
         say(ngettext(

@@ -45,17 +45,38 @@ class Scrubbed:
     (clear, URL-encoded, base64): whichever field of an answer a line quotes, and after
     ``printable`` has joined what invisible characters split."""
 
-    def __init__(self, stream, forms):
+    def __init__(self, stream, forms, *, gone_ok: bool = False):
+        """``gone_ok``: a write to a terminal that has gone (EIO once its window closed) loses
+        the line, not the rest of the run (stderr: the paid files are still to be written)."""
         self._stream = stream
         self._forms = tuple(forms)
+        self._gone_ok = gone_ok
 
     def write(self, text):
         for form in self._forms:
             text = text.replace(form, "sk-…")
-        return self._stream.write(text)
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            if not self._gone_ok:
+                raise
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            if not self._gone_ok:
+                raise
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def as_text(path) -> str:
+    """``path`` for a UTF-8 record (a history sidecar): a name that is not UTF-8 is kept as
+    its escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def output_paths(output: str, count: int, fmt: Optional[str]) -> List[Path]:

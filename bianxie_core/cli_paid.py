@@ -8,6 +8,7 @@ the moment it arrives, whatever happens to the CLI), then writes the files.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -15,7 +16,8 @@ from typing import List, Optional
 from bianxie_core import config as configmod
 from bianxie_core import cost, errors, params
 from bianxie_core.cli_history import open_history
-from bianxie_core.cli_outputs import file_format, planned_outputs, say, tell, write_output
+from bianxie_core.cli_outputs import (
+    as_text, file_format, planned_outputs, say, tell, write_output)
 from bianxie_core.cli_settings import short_deadline_warning
 from bianxie_core.cli_waiting import early_worker, through_worker
 from bianxie_core.i18n import _, join_sentences, ngettext
@@ -140,7 +142,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
                 "The image was paid for and written to {paths}, but the history could not keep "
                 "a copy: {reason}").format(paths=", ".join(written), reason=outcome.history_error))
     for path, saved, reason in unwritten:
-        if saved.entry is None:
+        if saved.entry is None or saved.gone:
             problems.append(join_sentences(_(
                 "The image was paid for, but neither {path} nor the history could keep it, so "
                 "it is lost:").format(path=path), reason, outcome.history_error))
@@ -155,7 +157,7 @@ def _deliver(outcome, pairs, paths: List[Path], out, asked: int) -> int:
 
 def image_done(image, path: Path) -> None:
     try:
-        open_history().mark_imported(image.entry.id, where=str(path))
+        open_history().mark_imported(image.entry.id, where=as_text(path))
     except Exception:
         pass  # the file is written; the history flag is a convenience
 
@@ -177,10 +179,21 @@ def _sent(args, job, service, request, meta: Optional[dict] = None):
         overrides["base_url"] = service.config.base_url
     if getattr(args, "timeout", None) is not None:
         overrides["timeout"] = service.config.timeout
-    # the worker bounds each request by the timeout; this only outlasts a worker that hangs
-    attempts = (request.n or 1) * (1 + (args.retries or 0))
+    bundle = os.path.expanduser(service.config.ca_bundle.strip())
+    if bundle and not os.path.isabs(bundle):  # the worker runs in its job folder
+        overrides["ca_bundle"] = os.path.abspath(bundle)
     return through_worker(args, job, request, meta=meta, overrides=overrides,
-                          deadline=float(service.config.timeout) * 2 * attempts + 60)
+                          deadline=_longest(service, request, args.retries or 0))
+
+
+def _longest(service, request, retries: int) -> float:
+    """How long the worker may rightly take: the CLI stops waiting only after that (the worker
+    keeps its own deadlines; this one is for a worker that hangs). Each single request, up to
+    ``max_parallel`` at a time after a relay refused n > 1 (one more request), has its own
+    deadline, renewed for each retry, and a refused stream is sent again without streaming."""
+    n = request.n or 1
+    waves = 1 if n == 1 else 1 + math.ceil(n / max(1, int(service.config.max_parallel or 1)))
+    return float(service.config.timeout) * waves * 2 * (retries + 1) + 60
 
 
 # --- commands -------------------------------------------------------------------------------

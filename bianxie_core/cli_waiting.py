@@ -7,7 +7,7 @@ listens. The worker, in its own process session, records each image in the histo
 happens to the CLI. The CLI keeps waiting after the first Ctrl-C or SIGTERM (so the image
 still reaches the output) and says why; a second one stops the wait, and the image goes to
 the history only (`bianxie history --pending`). A closed terminal (SIGHUP) does not stop the
-wait. See docs/architecture.md.
+wait, nor the writing of the results. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def early_worker() -> Iterator:
     stops before the request is handed over, it is cancelled and nothing is sent."""
     from bianxie_core.jobs import Job
 
-    job = _started(Job.private())
+    job = _started(Job.private)
     try:
         yield job
     except BaseException:
@@ -188,8 +188,7 @@ def through_worker(args, job, request, *, meta: Optional[dict] = None,
     ``service.Outcome`` (the images read from the history when needed), then removes the
     job folder. Sets ``args.sent`` once the request is handed over. ``deadline``: the
     longest wait."""
-    job = _handed_over(job, request, meta, overrides)
-    args.sent = True  # from here an interruption may leave a billed image behind
+    job = _handed_over(args, job, request, meta, overrides)
     try:
         with Progress(quiet=args.quiet) as progress, \
                 KeepWaiting(progress, on_first=job.stop_sending):
@@ -198,41 +197,67 @@ def through_worker(args, job, request, *, meta: Optional[dict] = None,
     except BaseException:
         job.leave()
         raise
-    outcome = outcome_of(job, status)  # raises the worker's error
+    with _no_hangup():  # nor while the paid images are read and written
+        outcome = outcome_of(job, status)  # raises the worker's error
+        try:
+            yield outcome
+        finally:
+            job.remove()
+
+
+@contextlib.contextmanager
+def _no_hangup() -> Iterator[None]:
+    """A closed terminal (SIGHUP) does not stop what runs inside."""
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        yield outcome
+        yield
     finally:
-        job.remove()
+        signal.signal(signal.SIGHUP, saved)
 
 
-def _started(job):
+def _started(make_job):
+    """A job from ``make_job()`` with its worker started; nothing is sent when this fails."""
+    job = None
     try:
+        job = make_job()
         start_worker(job)
     except OSError as exc:
-        job.remove()
+        if job is not None:
+            job.remove()
         raise errors.UsageError(_("The request worker could not be started ({reason}); "
                                   "nothing was sent.").format(
                                       reason=errors.os_reason(exc))) from None
     return job
 
 
-def _handed_over(job, request, meta, overrides):
+def _handed_over(args, job, request, meta, overrides):
     """``job`` with ``request`` written for its worker; a worker that gave up waiting (a
-    cost question left unanswered for minutes) is replaced. Nothing is sent when this
-    fails."""
+    cost question left unanswered for minutes) is replaced. Nothing is sent when this fails.
+    Sets ``args.sent`` once the request is handed over: from then on an interruption may leave
+    a billed image behind, and the worker owns the folder."""
     from bianxie_core.jobs import Job
 
     if job.worker_exited() or not job.folder.is_dir():
         job.remove()
-        job = _started(Job.private())
+        job = _started(Job.private)
     try:
         job.submit(request, meta=meta, host_pid=os.getpid(), overrides=overrides)
-    except OSError as exc:
+        args.sent = True
+    except BaseException as exc:
+        if (job.folder / REQUEST).exists():  # the worker has it: it may be sending
+            args.sent = True
+            job.leave()
+            raise
         job.cancel()
         job.remove()
-        raise errors.UsageError(_("The request could not be handed to the request worker "
-                                  "({reason}); nothing was sent.").format(
-                                      reason=errors.os_reason(exc))) from None
+        if isinstance(exc, OSError):
+            raise errors.UsageError(_("The request could not be handed to the request worker "
+                                      "({reason}); nothing was sent.").format(
+                                          reason=errors.os_reason(exc))) from None
+        raise
     return job
 
 
@@ -248,7 +273,7 @@ def outcome_of(job, status):
             job.remove()
         raise error
     history = open_history()
-    images = [_saved(history, r) for r in status.results]
+    images = [SavedImage(_entry(history, r), r.index) for r in status.results]
     images += [SavedImage(None, u.index, kept=job.folder / u.file)
                for u in status.unkept if u.file]
     lost = [_("Image {number} was paid for, but neither the history nor the request worker "
@@ -261,15 +286,16 @@ def outcome_of(job, status):
                    failures=status.failures + lost, history_error=status.history_error)
 
 
-def _saved(history, result):
-    """A result of the worker as a SavedImage: its history entry (read from its image file
-    should the entry have gone meanwhile)."""
-    from bianxie_core.service import SavedImage
+def _entry(history, result):
+    """The history entry the worker kept ``result`` in; one removed since (another run's
+    pruning, a user) stands as the file it was, which reading then says is gone."""
+    from bianxie_core.history import Entry
 
     try:
-        return SavedImage(history.get(result.entry), result.index)
+        return history.get(result.entry)
     except errors.UsageError:
-        return SavedImage(None, result.index, kept=Path(result.path))
+        path = Path(result.path)
+        return Entry(result.entry, path, path.with_suffix(".json"), {})
 
 
 def _error_of(status) -> errors.BianxieError:

@@ -137,7 +137,8 @@ class FileEdit:
                 unplaced = _("Image {number} of {total} is not an image that can be read and "
                              "placed into the picture.").format(number=number, total=total)
                 outcome.failures.append(join_sentences(unplaced, _(
-                    "It is kept in the history as received.") if saved.entry is not None else ""))
+                    "It is kept in the history as received.")
+                    if saved.entry is not None and not saved.gone else ""))
                 continue
             placed.append(saved)
             self.alignments.append(placement.alignment)

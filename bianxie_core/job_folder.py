@@ -5,7 +5,7 @@ in ``request.json`` (the request or the region edit's plan, settings and uploads
 key) and the ``JobStatus`` in ``status.json`` (progress, the paid images, the placements).
 The pixels travel beside them as files the records name:
 
-``input-N.<ext>``, ``mask.png``          an edit request's files, as they are sent
+``input-N.<ext>``, ``mask.png``          an edit request's files, as sent (gone once read)
 ``crop.raw``, ``coverage.raw``, ``ref-N.raw``   a region edit's pixels, as the host read them
 ``partial-K.png``                        streamed partial images
 ``unkept-N.<ext>``                       a paid image the history could not keep (for the CLI)
@@ -120,7 +120,7 @@ class JobRecord:
     # folder when nothing in it is still needed; the images wait in the history
     host_pid: int = 0
     # this run's settings where they differ from the config file (the CLI's --base-url,
-    # --timeout), and ``retries``; never the key
+    # --timeout, a relative ca_bundle made absolute), and ``retries``; never the key
     overrides: dict = field(default_factory=dict)
 
     @classmethod
@@ -247,7 +247,8 @@ def write_status(folder: Path, status: JobStatus) -> None:
 def write_json(path: Path, data: dict) -> None:
     """Whole or not at all: the other process never reads half a file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    # ASCII: a path that is not UTF-8 (a Latin-1 home folder) is kept as its escapes
+    tmp.write_text(json.dumps(data), "utf-8")
     for attempt in range(REPLACE_ATTEMPTS):
         try:
             os.replace(tmp, path)

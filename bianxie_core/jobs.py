@@ -39,6 +39,7 @@ from bianxie_core.params import EditRequest
 from bianxie_core.raw import RawPixels
 
 STALE_AFTER = 24 * 3600  # job folders untouched this long are removed at start-up
+PRIVATE_PREFIX = "bianxie-job-"  # the CLI's job folders, in the temporary folder
 
 
 def jobs_root() -> Path:
@@ -70,8 +71,12 @@ class Job:
         """An empty job folder of its own in the temporary folder: the CLI's. Not under
         BIANXIE_HOME, so that an image the history's full disk cannot keep still reaches the
         CLI (``JobStatus.unkept``)."""
-        folder = Path(tempfile.mkdtemp(prefix="bianxie-job-"))
-        write_status(folder, JobStatus())
+        folder = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX))
+        try:
+            write_status(folder, JobStatus())
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return cls(folder)
 
     @classmethod
@@ -190,10 +195,12 @@ class Job:
         stops waiting for it when that process is gone)."""
         log = open(self.folder / LOG, "ab")
         try:
-            self._process = _spawn(["run", str(self.folder)] + (["--region"] if region else [])
-                                   + (terms.args() if terms is not None and terms.seconds > 0
-                                      else []) + (["--host", str(host)] if host else []),
-                                   self.folder, log, python, env)
+            args = ["run", str(self.folder.absolute())] + (["--region"] if region else [])
+            if terms is not None and terms.seconds > 0:
+                args += terms.args()
+            if host:  # the worker gives up when this host goes before submitting
+                args += ["--host", str(host)]
+            self._process = _spawn(args, self.folder, log, python, env)
         finally:
             log.close()
         return self._process.pid
@@ -232,8 +239,10 @@ class Job:
     ) -> JobStatus:
         """Poll until the worker has finished; ``on_tick`` sees each status and elapsed time."""
         start = time.monotonic()
+        taken = False  # the worker has taken the request: it may be sending
         while True:
             status = self.status()
+            taken = taken or status.state != "queued"
             if on_tick:
                 on_tick(status, time.monotonic() - start)
             if status.finished:
@@ -241,14 +250,31 @@ class Job:
             if timeout is not None and time.monotonic() - start > timeout:
                 raise errors.TimeoutError(
                     _("The request did not finish within {seconds:g} s.").format(seconds=timeout))
-            if not self.folder.is_dir():  # the worker dropped it before sending (timeout)
+            if not self.folder.is_dir():
+                if taken or (worker_gone is not None and not worker_gone()):
+                    # removed under a running worker (a temporary-folder cleaner): it goes on
+                    raise errors.ConnectionLostError(_(
+                        "The job folder {folder} was removed while the request ran.").format(
+                            folder=self.folder))
+                # the worker dropped it before sending (no request came in time)
                 raise errors.BianxieError(_("The request worker gave up on this request "
                                             "before sending it; run it again."))
             if worker_gone and worker_gone() and not self.status().finished:
-                raise errors.ConnectionLostError(
-                    _("The request worker stopped unexpectedly; see {log}.").format(
-                        log=self.folder / LOG))
+                raise self._gone(self.status())
             time.sleep(interval)
+
+    def _gone(self, status: JobStatus) -> errors.BianxieError:
+        """The error of a worker that ended without finishing (killed, a broken Python)."""
+        log = self.folder / LOG
+        if status.state == "queued":  # it never took the request
+            return errors.UsageError(_("The request worker stopped before sending anything "
+                                       "(see {log}): nothing was sent.").format(log=log))
+        error = errors.ConnectionLostError(_(
+            "The request worker stopped unexpectedly (see {log}). The request may have been "
+            "charged: images that arrived before are in the history, one that arrives now is "
+            "lost.").format(log=log))
+        error.may_be_billed = False  # said above: no host's note that a late image is kept
+        return error
 
     def partial_path(self, name: str) -> Path:
         return self.folder / name
@@ -264,7 +290,8 @@ def warm_up(terms: Optional[standby.Terms], root: Optional[Path] = None) -> Opti
     if terms is None or terms.seconds <= 0 or standby.waiting(terms.key, root):
         return None
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return _spawn(["standby", str(root)] + terms.args(), root, subprocess.DEVNULL).pid
+    return _spawn(["standby", str(root.absolute())] + terms.args(), root,
+                  subprocess.DEVNULL).pid
 
 
 def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,
@@ -276,7 +303,7 @@ def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,
     found = importlib.util.find_spec("requests")
     paths = [str(Path(origin).resolve().parent.parent) for origin in
              (sys.modules[__package__].__file__, found.origin if found else None) if origin]
-    child_env = dict(os.environ if env is None else env)
+    child_env = _absolute_paths(dict(os.environ if env is None else env))
     old = child_env.get("PYTHONPATH")
     child_env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
     kwargs = dict(stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env,
@@ -287,6 +314,40 @@ def _spawn(args: List[str], cwd: Path, log, python: Optional[str] = None,
         kwargs["start_new_session"] = True
     return subprocess.Popen([python or sys.executable, "-m", "bianxie_core.worker"] + args,
                             **kwargs)
+
+
+# Variables naming a file or folder: the worker runs in its job folder, so a relative one is
+# made absolute from the host's working folder, where the user meant it.
+PATH_VARS = ("BIANXIE_HOME", "HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE",
+             "SSL_CERT_DIR")
+
+
+def _absolute_paths(env: dict) -> dict:
+    for name in PATH_VARS:
+        value = env.get(name, "")
+        if value.strip() and not os.path.isabs(os.path.expanduser(value.strip())):
+            env[name] = os.path.abspath(value.strip())
+    return env
+
+
+def unkept_left() -> List[Path]:
+    """Paid images the history could not keep, left in the job folders of CLIs that are gone
+    (killed, or stopped waiting) before they could write them out (JobStatus.unkept)."""
+    from bianxie_core.job_folder import read_record
+
+    found = []
+    for folder in sorted(Path(tempfile.gettempdir()).glob(PRIVATE_PREFIX + "*")):
+        status = read_status(folder)
+        files = [folder / u.file for u in status.unkept if u.file]
+        if not (status.finished and files):
+            continue
+        try:
+            host = read_record(folder).host_pid
+        except (OSError, ValueError, TypeError):
+            continue
+        if not standby.alive(host):
+            found += [path for path in files if path.is_file()]
+    return found
 
 
 def clean_stale(root: Optional[Path] = None, older_than: float = STALE_AFTER) -> List[str]:

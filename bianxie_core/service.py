@@ -11,6 +11,7 @@ sending, the history is pruned to its cap (``history_cap_mb``): only imported en
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import queue
 import threading
@@ -45,12 +46,27 @@ class SavedImage:
     entry: Optional[Entry]
     index: int
     kept: Union[bytes, Path, None] = field(default=None, repr=False)
+    gone: bool = False  # its bytes could not be read back: removed or changed since
 
     @property
     def data(self) -> bytes:
+        """The bytes as they arrived; BianxieError (and ``gone``) when the file holding them
+        was removed or changed since (the history's sha256 tells)."""
         if isinstance(self.kept, bytes):
             return self.kept
-        return Path(self.kept or self.entry.image_path).read_bytes()
+        path = Path(self.kept or self.entry.image_path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            reason = errors.os_reason(exc)
+        else:
+            expected = self.entry.meta.get("sha256") if self.kept is None else None
+            if not expected or hashlib.sha256(data).hexdigest() == expected:
+                return data
+            reason = _("it was changed after it arrived")
+        self.gone = True
+        raise errors.BianxieError(_("The paid image {path} cannot be read now ({reason}).").format(
+            path=path, reason=reason))
 
 
 @dataclass

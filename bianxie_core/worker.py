@@ -35,7 +35,7 @@ def wait_for_request(folder: Path, timeout: float = SUBMIT_TIMEOUT, host: int = 
     """True once ``request.json`` exists; False when cancelled or abandoned (``host``: the
     process that will submit it has gone)."""
     deadline = time.monotonic() + timeout
-    next_check = time.monotonic() + HOST_CHECK
+    next_check = 0.0
     while time.monotonic() < deadline:
         if (folder / REQUEST).exists():
             return True
@@ -54,9 +54,19 @@ def run(job: Job, service=None) -> JobStatus:
     folder, lock = job.folder, threading.Lock()  # parallel requests save images from threads
     status = JobStatus(state="running", pid=os.getpid())
 
-    def save_status() -> None:
+    def save_status(final: bool = False) -> None:
+        """A status that cannot be written (the folder's disk full) never stops the request:
+        the next one says it all. The final one first frees the previews' room."""
         with lock:
-            write_status(folder, status)
+            try:
+                write_status(folder, status)
+            except OSError:
+                if not final:
+                    return
+                for name in status.partials:
+                    (folder / name).unlink(missing_ok=True)
+                status.partials = []
+                write_status(folder, status)
 
     save_status()
     sending = False
@@ -69,7 +79,11 @@ def run(job: Job, service=None) -> JobStatus:
 
         def on_partial(index: int, data: bytes) -> None:
             name = f"partial-{len(status.partials)}.png"
-            (folder / name).write_bytes(data)
+            try:
+                (folder / name).write_bytes(data)
+            except OSError:  # a full disk loses the preview, never the image
+                (folder / name).unlink(missing_ok=True)
+                return
             status.partials.append(name)
             save_status()
 
@@ -122,7 +136,7 @@ def run(job: Job, service=None) -> JobStatus:
     if status.state == "failed" and status.results and not status.may_be_billed:
         status.error += " " + _("The {n} image(s) already received are kept: use Recover "
                                 "Results, or `bianxie history`.").format(n=len(status.results))
-    save_status()
+    save_status(final=True)
     return status
 
 
@@ -149,7 +163,7 @@ def _service_for(record: JobRecord, service):
     retries = int(overrides.pop("retries", 0) or 0)
     config = configmod.load()
     for name, value in overrides.items():
-        if name in ("base_url", "timeout"):
+        if name in ("base_url", "timeout", "ca_bundle"):
             setattr(config, name, value)
     return Service(config, retries=retries)
 
@@ -191,9 +205,13 @@ def _request(folder: Path, record: JobRecord, service):
         return work.request(service), work
     if record.kind is Kind.GENERATE:
         return GenerateRequest(**record.fields), None
-    return EditRequest(images=[i.read(folder) for i in record.inputs],
-                       mask=record.mask.read(folder) if record.mask else None,
-                       **record.fields), None
+    request = EditRequest(images=[i.read(folder) for i in record.inputs],
+                          mask=record.mask.read(folder) if record.mask else None,
+                          **record.fields)
+    for sent in [*record.inputs, record.mask]:
+        if sent is not None:  # in memory now: no copy of the user's photo stays behind
+            (folder / sent.file).unlink(missing_ok=True)
+    return request, None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -233,8 +251,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         job = Job(args.folder)
     service = _ready_service(region)
+    host = args.host
     while True:
-        if wait_for_request(job.folder, host=args.host):
+        if wait_for_request(job.folder, host=host):
             if left_behind(job, run(job, service)):
                 _log_to(Path(os.devnull))  # Windows removes no open file
                 job.remove()
@@ -246,6 +265,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         job = _on_standby(job.folder.parent, terms)
         if job is None:
             return 0
+        host = 0  # a claimed worker's host is another process: standby.py watches it
         service = _ready_service(region=True)
 
 

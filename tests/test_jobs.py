@@ -262,9 +262,10 @@ def test_waiting_ends_plainly_when_the_worker_dies_without_a_word(home):
     pid = job.start()
     assert not job.worker_exited()
     os.kill(pid, 9)  # as a crash would: no final status is written
-    with pytest.raises(errors.ConnectionLostError) as caught:
+    with pytest.raises(errors.UsageError) as caught:  # it never took a request
         job.wait(timeout=30, interval=0.05, worker_gone=job.worker_exited)
     assert "worker.log" in str(caught.value) and job.worker_exited()
+    assert "nothing was sent" in str(caught.value)
     assert Job(job.folder).worker_exited() is False  # a Job that started no worker
 
 

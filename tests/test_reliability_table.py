@@ -53,7 +53,7 @@ def test_every_hostile_test_is_a_row():
                  "tests/test_cli_paid.py", "tests/test_cli_bad_input.py",
                  "tests/test_cli_export.py", "tests/test_cli_settings_safety.py",
                  "tests/test_cli_interrupt.py", "tests/test_cli_terminal.py",
-                 "tests/test_service_paid.py"):
+                 "tests/test_service_paid.py", "tests/test_redteam_cli_worker.py"):
         tests = re.findall(r"^def (test_\w+)\(", (REPO / path).read_text("utf-8"), re.M)
         assert tests and not [t for t in tests if t not in named], path
     gimp = (REPO / "tests/test_gimp_reliability.py").read_text("utf-8")
