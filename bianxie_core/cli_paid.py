@@ -21,6 +21,7 @@ from bianxie_core.cli_outputs import (
 from bianxie_core.cli_settings import short_deadline_warning
 from bianxie_core.cli_waiting import early_worker, through_worker
 from bianxie_core.i18n import _, join_sentences, ngettext
+from bianxie_core.jobs import longest_wait
 from bianxie_core.safe_text import printable
 
 
@@ -183,17 +184,8 @@ def _sent(args, job, service, request, meta: Optional[dict] = None):
     if bundle and not os.path.isabs(bundle):  # the worker runs in its job folder
         overrides["ca_bundle"] = os.path.abspath(bundle)
     return through_worker(args, job, request, meta=meta, overrides=overrides,
-                          deadline=_longest(service, request, args.retries or 0))
-
-
-def _longest(service, request, retries: int) -> float:
-    """How long the worker may rightly take: the CLI stops waiting only after that (the worker
-    keeps its own deadlines; this one is for a worker that hangs). Each single request, up to
-    ``max_parallel`` at a time after a relay refused n > 1 (one more request), has its own
-    deadline, renewed for each retry, and a refused stream is sent again without streaming."""
-    n = request.n or 1
-    waves = 1 if n == 1 else 1 + math.ceil(n / max(1, int(service.config.max_parallel or 1)))
-    return float(service.config.timeout) * waves * 2 * (retries + 1) + 60
+                          deadline=longest_wait(service.config, request.n or 1,
+                                                   args.retries or 0))
 
 
 # --- commands -------------------------------------------------------------------------------

@@ -127,6 +127,14 @@ class JobRecord:
     def region(cls, plan: Plan, settings: EditSettings, **kw) -> JobRecord:
         return cls(Kind.REGION, plan=plan, settings=settings, **kw)
 
+    @property
+    def n(self) -> int:
+        """How many images the job asks for."""
+        if self.kind is Kind.REGION and self.settings is not None:
+            return self.settings.n or 1
+        n = self.fields.get("n")
+        return n if isinstance(n, int) and n > 0 else 1
+
     def history_meta(self) -> dict:
         """What is kept with each paid image (history) and on each result layer: Recover
         places an edit over its canvas, Re-run repeats it from the settings."""

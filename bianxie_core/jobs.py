@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import os
 import shutil
 import subprocess
@@ -46,11 +47,22 @@ def jobs_root() -> Path:
     return configmod.home() / "jobs"
 
 
+def longest_wait(config: configmod.Config, n: int, retries: int = 0) -> float:
+    """How long a host waits for its worker before it calls the worker hung (the worker keeps
+    its own deadlines). Each single request, up to ``max_parallel`` at a time after a relay
+    refused n > 1 (one more request), has its own deadline, renewed for each retry, and a
+    refused stream is sent again without streaming."""
+    n = n or 1
+    waves = 1 if n == 1 else 1 + math.ceil(n / max(1, int(config.max_parallel or 1)))
+    return float(config.timeout) * waves * 2 * (retries + 1) + 60
+
+
 class Job:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._process: Optional[subprocess.Popen] = None
         self._pid = 0  # a worker this object did not start (one on standby)
+        self.record: Optional[JobRecord] = None  # what was submitted
         self._claimed: Optional[dict] = None  # how to start a worker if the claimed one fails
 
     @property
@@ -134,6 +146,7 @@ class Job:
             if request.mask is not None:
                 record.mask = SentFile.write(self.folder, "mask.png", request.mask)
         write_record(self.folder, record)
+        self.record = record
         return record
 
     def submit_region(self, record: JobRecord, pixels: RawPixels,
@@ -149,6 +162,7 @@ class Job:
             coverage=RawFile.write(self.folder, "coverage.raw", coverage) if coverage else None,
             refs=[RawFile.write(self.folder, f"ref-{i}.raw", ref) for i, ref in enumerate(refs)])
         write_record(self.folder, record)
+        self.record = record
         return record
 
     def placed(self, placed: Placed) -> Tuple[RawPixels, Optional[RawPixels]]:

@@ -349,3 +349,27 @@ def test_a_worker_whose_host_dies_before_submitting_goes(home, tmp_path):
         assert time.monotonic() < end, list(Path(folder).iterdir())
         time.sleep(0.05)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_host_waits_for_every_wave_of_parallel_requests_and_each_retry():
+    """The plug-in and the CLI stop waiting on a worker only after all the time its requests
+    may rightly take: n single requests go max_parallel at a time, after one refused n > 1."""
+    from bianxie_core.config import Config
+
+    cfg = Config(timeout=100, max_parallel=2)
+    one = jobs.longest_wait(cfg, 1)
+    assert one == 100 * 2 + 60
+    assert jobs.longest_wait(cfg, 4) == 100 * 3 * 2 + 60  # refused n, then two waves of two
+    assert jobs.longest_wait(cfg, 4, retries=2) == 100 * 3 * 2 * 3 + 60
+
+
+def test_a_job_says_how_many_images_it_asks_for(tmp_path):
+    from bianxie_core.edit_settings import EditSettings
+    from bianxie_core.job_folder import JobRecord, Kind
+
+    assert JobRecord(Kind.GENERATE, fields={"n": 3}).n == 3
+    assert JobRecord(Kind.GENERATE, fields={}).n == 1
+    assert JobRecord(Kind.REGION, settings=EditSettings(n=4)).n == 4
+    job = Job.reserve(tmp_path)
+    job.submit(gen(n=2))
+    assert job.record.n == 2

@@ -170,7 +170,7 @@ def wait_for(job, title, interactive, needs=()):
 
     try:
         return job.wait(on_tick=tick, interval=0.01, worker_gone=job.worker_exited,
-                        timeout=config.load().timeout * 2 + 60)
+                        timeout=jobs.longest_wait(config.load(), job.record.n))
     finally:
         preview.close()
         Gimp.progress_end()
