@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.fakeapi import FakeServer
-from tests.gimp.batch import KEY, LIB, SUCCESS, batch_env, out_folder, raw
+from tests.gimp.batch import KEY, SUCCESS, batch_env, out_folder, raw, script
 
 pytestmark = pytest.mark.gimp
 
@@ -24,52 +24,14 @@ EDIT_PATH = {"gpt-image-1.5": "/v1/images/edits", "gpt-image-2": "/v1/images/edi
              "flux-kontext-pro": "/v1/images/edits"}
 SELECTION = (250, 150, 100, 100)  # x, y, w, h on coffee.png (600x400)
 
-FAMILIES = r'''
-import json
-server(os.environ["BX_URL"])
-for model in json.loads(os.environ["BX_MODELS"]):
-    img = load("coffee.png")
-    layer = img.get_layers()[0]
-    dump(model + "-source", layer)
-    img.select_rectangle(Gimp.ChannelOps.REPLACE, %d, %d, %d, %d)
-    status, message = call("bianxie-edit-selection", img, [layer], prompt="a red cup",
-                           model=model, stream=False)
-    mark(model + "-edit-status", status)
-    mark(model + "-edit-message", message.replace("\n", " "))
-    top = img.get_layers()[0]
-    dump(model + "-mask", top.get_mask(), "Y u8")
-    merged = img.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
-    dump(model + "-merged", merged)
-
-    count = len(Gimp.get_images())
-    status, message = call("bianxie-generate", prompt="a lighthouse", model=model,
-                           stream=False)
-    mark(model + "-generate-status", status)
-    mark(model + "-generate-message", message.replace("\n", " "))
-    mark(model + "-generate-images", len(Gimp.get_images()) - count)
-
-    img = load("coffee.png")
-    base = img.get_layers()[0]
-    ref = Gimp.Layer.new(img, "reference", 64, 48, Gimp.ImageType.RGB_IMAGE, 100.0,
-                         Gimp.LayerMode.NORMAL)
-    img.insert_layer(ref, None, 1)
-    ref.fill(Gimp.FillType.WHITE)
-    img.select_rectangle(Gimp.ChannelOps.REPLACE, %d, %d, %d, %d)
-    status, message = call("bianxie-edit-with-references", img, [base, ref],
-                           prompt="put the white card on the table", model=model, stream=False)
-    mark(model + "-refs-status", status)
-    mark(model + "-refs-message", message.replace("\n", " "))
-    mark(model + "-refs-layers", len(img.get_layers()))
-''' % (SELECTION * 2)
-
-
 @pytest.fixture(scope="module")
 def session(gimp_env):
     with FakeServer(dialect="new-api", key=KEY) as srv:
         inner, host = out_folder(gimp_env, "families")
         home = f"{gimp_env.home}/bianxie-families"
-        result = gimp_env.run_batch(LIB + FAMILIES, env=batch_env(
-            inner, home, BX_URL=srv.base_url, BX_MODELS=json.dumps(MODELS)), timeout=900)
+        env = batch_env(inner, home, BX_URL=srv.base_url, BX_MODELS=json.dumps(MODELS),
+                        BX_SELECTION=json.dumps(SELECTION))
+        result = gimp_env.run_batch(script("families"), env=env, timeout=900)
         dumps = {json.loads(v)["tag"]: json.loads(v) for v in result.values("dump")}
         yield result, host, dumps, list(srv.requests)
 
@@ -86,6 +48,7 @@ def test_edit_selection_keeps_the_outside_bit_identical(session, model):
     result, host, dumps, requests = session
     assert result.marker(model + "-edit-status") == str(SUCCESS), (
         result.marker(model + "-edit-message"), result.describe())
+    assert json.loads(result.marker(model + "-edit-layers")) == ["a red cup", "Background"]
     source = raw(host, dumps, model + "-source")[0]
     merged = raw(host, dumps, model + "-merged")[0]
     outside = _whole_mask(host, dumps, model + "-mask") == 0
@@ -101,7 +64,7 @@ def test_generate_makes_a_new_image(session, model):
     result, host, dumps, requests = session
     assert result.marker(model + "-generate-status") == str(SUCCESS), (
         result.marker(model + "-generate-message"), result.describe())
-    assert result.marker(model + "-generate-images") == "1"
+    assert json.loads(result.marker(model + "-generate-images")) == [["a lighthouse"]]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -109,7 +72,9 @@ def test_edit_with_references_sends_both_layers_the_family_way(session, model):
     result, host, dumps, requests = session
     assert result.marker(model + "-refs-status") == str(SUCCESS), (
         result.marker(model + "-refs-message"), result.describe())
-    assert result.marker(model + "-refs-layers") == "3"  # base, reference, the result
+    # the result goes above the first layer
+    assert json.loads(result.marker(model + "-refs-layers")) == [
+        "put the white card on the table", "Background", "reference"]
 
 
 def test_each_model_went_through_its_own_door(session):

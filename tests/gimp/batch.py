@@ -46,12 +46,6 @@ def _gather(name: str, parts: list, seen: set) -> None:
         line for number, line in enumerate(text.splitlines(True), 1) if number not in drop)))
 
 
-# lib.py as text, for a test whose batch script is still a string: move it to scripts/ and use
-# ``script`` (tests/test_gimp_families.py and test_gimp_progress.py arrive that way from the
-# branches made beside this one).
-LIB = (SCRIPTS / "lib.py").read_text("utf-8")
-
-
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
