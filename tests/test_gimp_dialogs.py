@@ -9,8 +9,10 @@ how to build it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -21,6 +23,7 @@ from tests.gimp.harness import GimpRoot
 
 pytestmark = pytest.mark.gimp
 SUCCESS, CANCEL = 3, 4
+TYPED = "\nsecond line"  # typed into the prompt box after the given prompt
 CASES = [("trixie", "en"), ("trixie", "zh_CN"), ("forky", "en")]
 
 
@@ -58,10 +61,14 @@ def test_every_dialog_opens_and_closes(suite, lang):
             screenshots.walk_dialogs(session, titles, None, log=lambda _text: None)
             assert session.wait_mark("dialogs-done", timeout=60), session.gimp.stdout
             interactive_edit(session, desktop, titles)
+            session.go("repeat-last")
+            assert session.wait_mark("repeat-layers", timeout=120), session.gimp.stderr[-3000:]
             output = session.gimp.stdout + session.gimp.stderr
             marks = session.marks()
             log = root.host_path(gimp_env["BIANXIE_HOME"]) / "logs" / "bianxie.log"
-            started = [line for line in log.read_text().splitlines() if " started: " in line]
+            lines = log.read_text().splitlines()
+            started = [line for line in lines if " started: " in line]
+            tested = [line for line in lines if "connection test: " in line]
         finally:
             session.gimp.kill()
             shutil.rmtree(root.host_path(env.home), ignore_errors=True)
@@ -72,24 +79,47 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # the cost confirmation was cancelled once (nothing sent), then accepted for the whole
     # interactive edit: its dialog values went out as a streamed request, and the result
     # layer arrived after the preview
-    assert [r.path for r in server.requests] == ["/v1/images/edits"] * 2
-    streamed = server.requests[1]
+    # Settings: Test Connection was clicked; the fake answered its model list
+    assert len(tested) == 1 and ("Connected" in tested[0] or "已连接" in tested[0]), tested
+    paid = [r for r in server.requests if r.path.startswith("/v1/images/")]
+    assert [r.path for r in paid] == ["/v1/images/edits"] * 3
+    streamed = paid[1]
     assert streamed.field("stream") == "true" and streamed.field("partial_images") == "1"
-    assert streamed.field("prompt") == screenshots.PROMPT[lang]
+    # the prompt box took a second line; each choice was changed through its drop-down
+    assert streamed.field("prompt") == screenshots.PROMPT[lang] + TYPED
+    assert (streamed.field("quality"), streamed.field("input_fidelity"),
+            streamed.field("output_format")) == ("high", "low", "jpeg")
+    chosen = [s for s in json.loads(dict(marks)["interactive-settings"])
+              if s["prompt"].endswith(TYPED)]
+    assert [s["context"] for s in chosen] == ["128"]  # Context: Pixels, 128 by default
     assert server.partials and dict(marks)["interactive-edit"] == str(SUCCESS)
     assert dict(marks)["interactive-layers"] == "3"
+    # Filters > Repeat Last: the same values again, without a dialog
+    assert dict(marks)["repeat-status"] == str(SUCCESS) and dict(marks)["repeat-layers"] == "4"
+    again = paid[2]
+    assert [again.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")] \
+        == [streamed.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")]
     # the interactive edit found a worker waiting (left by the earlier edit in this GIMP, or
     # started when a dialog opened: tests/test_standby.py checks that one on its own)
     assert started[-1].endswith("(waiting worker)"), started
 
 
 def interactive_edit(session, desktop, titles):
-    """The user's whole path: Edit Selection… → OK → "run anyway" → preview → a new layer."""
+    """The user's whole path: Edit Selection… → each choice changed with the keyboard (its
+    mnemonic, then Down in the drop-down) → a second line in the prompt box → Ctrl+Enter →
+    "run anyway" → preview → a new layer."""
     session.go("interactive-edit")
     dialog = desktop.wait_window(titles["edit-selection"])
     assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
     desktop.x("xdotool", "windowactivate", "--sync", dialog)
-    desktop.x("xdotool", "key", "--clearmodifiers", "alt+o")
+    for mnemonic, downs in (("alt+q", 3), ("alt+i", 1), ("alt+t", 1), ("alt+u", 1)):
+        # quality auto → high, input fidelity default → low, context auto → pixels,
+        # output format png → jpeg (the mnemonics are the same in English and Chinese)
+        desktop.x("xdotool", "key", "--clearmodifiers", mnemonic, *["Down"] * downs)
+        time.sleep(0.3)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+p", "ctrl+End", "Return")
+    desktop.x("xdotool", "type", "--clearmodifiers", TYPED.lstrip("\n"))
+    desktop.x("xdotool", "key", "--clearmodifiers", "ctrl+Return")
     confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
     assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
     desktop.x("xdotool", "windowactivate", "--sync", confirm)

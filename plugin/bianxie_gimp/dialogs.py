@@ -7,6 +7,7 @@ import gi
 from gi.repository import Gimp
 
 from arguments import has, settings_from
+from layout import lay_out
 from plugin_i18n import _
 
 
@@ -23,7 +24,8 @@ def interactive_dialog(procedure, run_mode, config, stored=None):
     stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, plain_label(procedure.get_menu_label()))
     _extra(add_choice_menus, dialog, procedure, config)
-    dialog.fill(None)
+    if not _extra(lay_out, dialog, procedure, config, default=False):
+        dialog.fill(None)
     _extra(add_cost_label, dialog, config, stored)
     ok = dialog.run()
     dialog.destroy()
@@ -125,9 +127,10 @@ def confirm_cost(config, stored=None):
 
 
 def add_choice_menus(dialog, procedure, config):
-    """A drop-down button on the model, size and prompt entries; each one is separate, so a
-    failure leaves the others (and GIMP's own entry, still bound to the property)."""
-    from bianxie_core import catalog, prompts
+    """A drop-down button on the model and size entries; each one is separate, so a failure
+    leaves the other (and GIMP's own entry, still bound to the property). The prompt's recent
+    menu is beside its text box (layout.py)."""
+    from bianxie_core import catalog
 
     def models_menu():
         current = config.get_property("model") or ""
@@ -139,9 +142,6 @@ def add_choice_menus(dialog, procedure, config):
     def sizes_menu():
         return [(size, size) for size in catalog.size_choices(config.get_property("model"))]
 
-    def prompts_menu():
-        return [(text, _shorten(text)) for text in prompts.recent(procedure.get_name())]
-
     from bianxie_core import config as cfgmod
 
     hints = {}
@@ -150,15 +150,9 @@ def add_choice_menus(dialog, procedure, config):
     for prop, items, tip in (
             ("model", models_menu, _("Known models: built-in, from Settings, and the server's "
                                      "list")),
-            ("size", sizes_menu, _("Sizes this model takes")),
-            ("prompt", prompts_menu, _("Recent prompts"))):
+            ("size", sizes_menu, _("Sizes this model takes"))):
         if has(config, prop):
             _extra(attach_menu, dialog, config, prop, items, tip, hints.get(prop))
-
-
-def _shorten(text, width=70):
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def attach_menu(dialog, config, prop, items, tip, placeholder=None):
@@ -233,7 +227,7 @@ def settings_dialog():
         grid.attach(entry, 1, row, 1, 1)
         entries[field] = entry
     result = Gtk.Label(label="", xalign=0, wrap=True)
-    test = Gtk.Button(label=_("Test Connection"))
+    test = Gtk.Button.new_with_mnemonic(_("_Test Connection"))
     grid.attach(test, 0, len(rows), 1, 1)
     grid.attach(result, 1, len(rows), 1, 1)
 
@@ -250,13 +244,16 @@ def settings_dialog():
         return changes
 
     def on_test(_button):
+        from bianxie_core import logs
         from bianxie_core.diagnose import diagnose_config
 
         try:
             found = diagnose_config(cfgmod.Config(**dict(cfg.__dict__, **collected())))
-            result.set_text("\n".join(found.lines() + [found.summary()]))
+            text = "\n".join(found.lines() + [found.summary()])
         except BianxieError as exc:
-            result.set_text(str(exc))
+            text = str(exc)
+        result.set_text(text)
+        logs.get_logger().info("connection test: %s", text.replace("\n", " | "))
 
     test.connect("clicked", on_test)
     dialog.show_all()

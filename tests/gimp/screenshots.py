@@ -123,6 +123,15 @@ status = call("bianxie-edit-selection", img, [layer], Gimp.RunMode.INTERACTIVE,
               prompt=os.environ["BX_PROMPT"])
 mark("interactive-edit", status)
 mark("interactive-layers", len(img.get_layers()))
+stored = []
+for item in img.get_layers():
+    parasite = item.get_parasite("bianxie-request")
+    if parasite:
+        stored.append(json.loads(bytes(parasite.get_data()).decode("utf-8"))["settings"])
+mark("interactive-settings", json.dumps(stored))
+go("repeat-last")  # Filters > Repeat Last runs the procedure WITH_LAST_VALS
+mark("repeat-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.WITH_LAST_VALS))
+mark("repeat-layers", len(img.get_layers()))
 '''
 
 
@@ -400,6 +409,10 @@ def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
         if wid is None:
             raise AssertionError(f"no window {titles[dialog.shot]!r}; windows: "
                                  f"{desktop.windows()}\n{session.gimp.stderr[-3000:]}")
+        if dialog.shot == "settings":  # its result is in the picture, and in the log
+            desktop.x("xdotool", "windowactivate", "--sync", wid)
+            desktop.x("xdotool", "key", "--clearmodifiers", "alt+t")
+            time.sleep(3.0)
         shoot(dialog.shot, wid)
         if dialog.shot == CONFIRM_AFTER:
             press_ok(desktop, wid)
