@@ -82,7 +82,8 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # Settings: Test Connection was clicked; the fake answered its model list
     assert len(tested) == 1 and ("Connected" in tested[0] or "已连接" in tested[0]), tested
     paid = [r for r in server.requests if r.path.startswith("/v1/images/")]
-    assert [r.path for r in paid] == ["/v1/images/edits"] * 3
+    # the interactive edit and Repeat Last ask for n = 2, streamed: two single requests each
+    assert [r.path for r in paid] == ["/v1/images/edits"] * 5
     streamed = paid[1]
     assert streamed.field("stream") == "true" and streamed.field("partial_images") == "1"
     # the prompt box took a second line; each choice was changed through its drop-down
@@ -96,7 +97,10 @@ def test_every_dialog_opens_and_closes(suite, lang):
     assert dict(marks)["interactive-layers"] == "3"
     # Filters > Repeat Last: the same values again, without a dialog
     assert dict(marks)["repeat-status"] == str(SUCCESS) and dict(marks)["repeat-layers"] == "4"
-    again = paid[2]
+    # the chooser kept the second variant only; Repeat Last offered none (its group has two)
+    groups = json.loads(dict(marks)["interactive-variants"])
+    assert [[name[-2:] for name in group] for group in groups] == [["#2"]], groups
+    again = paid[3]
     assert [again.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")] \
         == [streamed.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")]
     # the interactive edit found a worker waiting (left by the earlier edit in this GIMP, or
@@ -124,6 +128,10 @@ def interactive_edit(session, desktop, titles):
     assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
     desktop.x("xdotool", "windowactivate", "--sync", confirm)
     desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
+    chooser = desktop.wait_window(titles["keep-variants"], timeout=120)
+    assert chooser, f"no variant chooser; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", chooser)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+1", "alt+2", "alt+k")
     # "interactive-layers" is the script's last mark: once it is seen, so is every other
     assert session.wait_mark("interactive-layers", timeout=120), (
         f"the interactive edit never finished; windows: {desktop.windows()}\n"

@@ -226,10 +226,12 @@ def settings_dialog():
                 if cfg.api_key else _("paste your key"))
         grid.attach(entry, 1, row, 1, 1)
         entries[field] = entry
-    result = Gtk.Label(label="", xalign=0, wrap=True)
+    result = Gtk.Label(label="", xalign=0, wrap=True, selectable=True, max_width_chars=60)
     test = Gtk.Button.new_with_mnemonic(_("_Test Connection"))
-    grid.attach(test, 0, len(rows), 1, 1)
-    grid.attach(result, 1, len(rows), 1, 1)
+    test.set_halign(Gtk.Align.START)
+    grid.attach(test, 0, len(rows), 2, 1)
+    grid.attach(result, 0, len(rows) + 1, 2, 1)
+    dialog.set_default_size(520, -1)
 
     def collected():
         changes = {}

@@ -51,6 +51,7 @@ MAX_BYTES = 300 * 1024
 CONFIRM_ABOVE = 0.01  # USD: an edit's estimate is above it, so OK asks first
 CONFIRM_AFTER = "edit-selection"  # the dialog whose OK is pressed to show the confirmation
 CONFIRM_TITLE = "Cost above your limit"
+VARIANTS_TITLE = "Keep Variants"
 
 
 class Dialog(NamedTuple):
@@ -120,7 +121,7 @@ for shot, name in DIALOGS:
 mark("dialogs-done", 1)
 go("interactive-edit")  # only the dialog test asks for it: a whole edit through the dialogs
 status = call("bianxie-edit-selection", img, [layer], Gimp.RunMode.INTERACTIVE,
-              prompt=os.environ["BX_PROMPT"])
+              prompt=os.environ["BX_PROMPT"], n=2)
 mark("interactive-edit", status)
 mark("interactive-layers", len(img.get_layers()))
 stored = []
@@ -129,6 +130,8 @@ for item in img.get_layers():
     if parasite:
         stored.append(json.loads(bytes(parasite.get_data()).decode("utf-8"))["settings"])
 mark("interactive-settings", json.dumps(stored))
+mark("interactive-variants", json.dumps([[c.get_name() for c in item.get_children()]
+                                         for item in img.get_layers() if item.is_group()]))
 go("repeat-last")  # Filters > Repeat Last runs the procedure WITH_LAST_VALS
 mark("repeat-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.WITH_LAST_VALS))
 mark("repeat-layers", len(img.get_layers()))
@@ -146,6 +149,7 @@ def translated_titles(lang: str) -> Dict[str, str]:
                                  languages=[lang], fallback=True)
     titles = {d.shot: plain_title(domain.gettext(d.title)) for d in DIALOGS}
     titles["confirm-cost"] = plain_title(domain.gettext(CONFIRM_TITLE))
+    titles["keep-variants"] = plain_title(domain.gettext(VARIANTS_TITLE))
     return titles
 
 
