@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 
 import pytest
 
@@ -60,9 +59,9 @@ def test_every_dialog_opens_and_closes(suite, lang):
                 session.go(tag)
             screenshots.walk_dialogs(session, titles, None, log=lambda _text: None)
             assert session.wait_mark("dialogs-done", timeout=60), session.gimp.stdout
-            interactive_edit(session, desktop, titles)
+            screenshots.interactive_edit(session, titles, TYPED)
             session.go("repeat-last")
-            assert session.wait_mark("repeat-layers", timeout=120), session.gimp.stderr[-3000:]
+            assert session.wait_mark("repeat-variants", timeout=120), session.gimp.stderr[-3000:]
             output = session.gimp.stdout + session.gimp.stderr
             marks = session.marks()
             log = root.host_path(gimp_env["BIANXIE_HOME"]) / "logs" / "bianxie.log"
@@ -89,10 +88,10 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # the prompt box took a second line; each choice was changed through its drop-down
     assert streamed.field("prompt") == screenshots.PROMPT[lang] + TYPED
     assert (streamed.field("quality"), streamed.field("input_fidelity"),
-            streamed.field("output_format")) == ("high", "low", "jpeg")
+            streamed.field("output_format")) == ("high", "high", "webp")
     chosen = [s for s in json.loads(dict(marks)["interactive-settings"])
               if s["prompt"].endswith(TYPED)]
-    assert [s["context"] for s in chosen] == ["128"]  # Context: Pixels, 128 by default
+    assert [s["context"] for s in chosen] == ["layer"]  # Context: Whole layer
     assert server.partials and dict(marks)["interactive-edit"] == str(SUCCESS)
     assert dict(marks)["interactive-layers"] == "3"
     # Filters > Repeat Last: the same values again, without a dialog
@@ -100,39 +99,10 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # the chooser kept the second variant only; Repeat Last offered none (its group has two)
     groups = json.loads(dict(marks)["interactive-variants"])
     assert [[name[-2:] for name in group] for group in groups] == [["#2"]], groups
+    assert sorted(json.loads(dict(marks)["repeat-variants"])) == [1, 2]  # Repeat Last: 2 kept
     again = paid[3]
     assert [again.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")] \
         == [streamed.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")]
     # the interactive edit found a worker waiting (left by the earlier edit in this GIMP, or
     # started when a dialog opened: tests/test_standby.py checks that one on its own)
     assert started[-1].endswith("(waiting worker)"), started
-
-
-def interactive_edit(session, desktop, titles):
-    """The user's whole path: Edit Selection… → each choice changed with the keyboard (its
-    mnemonic, then Down in the drop-down) → a second line in the prompt box → Ctrl+Enter →
-    "run anyway" → preview → a new layer."""
-    session.go("interactive-edit")
-    dialog = desktop.wait_window(titles["edit-selection"])
-    assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
-    desktop.x("xdotool", "windowactivate", "--sync", dialog)
-    for mnemonic, downs in (("alt+q", 3), ("alt+i", 1), ("alt+t", 1), ("alt+u", 1)):
-        # quality auto → high, input fidelity default → low, context auto → pixels,
-        # output format png → jpeg (the mnemonics are the same in English and Chinese)
-        desktop.x("xdotool", "key", "--clearmodifiers", mnemonic, *["Down"] * downs)
-        time.sleep(0.3)
-    desktop.x("xdotool", "key", "--clearmodifiers", "alt+p", "ctrl+End", "Return")
-    desktop.x("xdotool", "type", "--clearmodifiers", TYPED.lstrip("\n"))
-    desktop.x("xdotool", "key", "--clearmodifiers", "ctrl+Return")
-    confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
-    assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
-    desktop.x("xdotool", "windowactivate", "--sync", confirm)
-    desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
-    chooser = desktop.wait_window(titles["keep-variants"], timeout=120)
-    assert chooser, f"no variant chooser; windows: {desktop.windows()}"
-    desktop.x("xdotool", "windowactivate", "--sync", chooser)
-    desktop.x("xdotool", "key", "--clearmodifiers", "alt+1", "alt+2", "alt+k")
-    # "interactive-layers" is the script's last mark: once it is seen, so is every other
-    assert session.wait_mark("interactive-layers", timeout=120), (
-        f"the interactive edit never finished; windows: {desktop.windows()}\n"
-        f"{session.gimp.stderr[-3000:]}")

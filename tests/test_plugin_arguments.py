@@ -77,3 +77,15 @@ def test_the_model_s_default_fidelity_sends_none_and_the_others_go_as_named():
     assert (chosen.input_fidelity, chosen.quality, chosen.output_format) == ("high", "high",
                                                                              "webp")
     assert chosen.model == "gpt-image-1"  # an empty model keeps the base's
+
+
+def test_help_finds_the_readme_s_words_for_every_procedure_in_both_languages():
+    import help as plugin_help  # the plug-in's module (no gi at import)
+
+    text = (PLUGIN.parent.parent / "README.md").read_text("utf-8")
+    for name, (english, chinese) in plugin_help.ITEMS.items():
+        en = plugin_help.section(name, False, text)
+        zh = plugin_help.section(name, True, text)
+        assert english.rstrip("…") in en and "**" not in en, (name, en)
+        assert chinese.rstrip("…") in zh and "**" not in zh, (name, zh)
+    assert plugin_help.section("bianxie-edit-selection", False, "") == ""

@@ -7,6 +7,7 @@ import gi
 from gi.repository import Gimp
 
 from arguments import has, settings_from
+from help import replace_help_button
 from layout import lay_out
 from plugin_i18n import _
 
@@ -26,6 +27,8 @@ def interactive_dialog(procedure, run_mode, config, stored=None):
     _extra(add_choice_menus, dialog, procedure, config)
     if not _extra(lay_out, dialog, procedure, config, default=False):
         dialog.fill(None)
+    _extra(replace_help_button, dialog, procedure.get_name(),
+           plain_label(procedure.get_menu_label()))
     _extra(add_cost_label, dialog, config, stored)
     ok = dialog.run()
     dialog.destroy()
@@ -258,6 +261,7 @@ def settings_dialog():
         logs.get_logger().info("connection test: %s", text.replace("\n", " | "))
 
     test.connect("clicked", on_test)
+    _extra(replace_help_button, dialog, "bianxie-settings", _("Settings"))
     dialog.show_all()
     status = Gimp.PDBStatusType.CANCEL
     while dialog.run() == Gtk.ResponseType.OK:

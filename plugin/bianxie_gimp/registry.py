@@ -95,11 +95,18 @@ def create(plugin, name, run):
 
 
 def add_settings_args(proc):
-    proc.add_string_argument("base-url", _("_Base URL"), None, "", RW)
-    proc.add_string_argument("model", _("Default _model"), None, "", RW)
-    proc.add_double_argument("timeout", _("_Timeout (s)"), None, 0.0, 3600.0, 0.0, RW)
-    proc.add_string_argument("proxy", _("_Proxy URL"), None, "", RW)
-    proc.add_string_argument("ca-bundle", _("C_A bundle"), None, "", RW)
+    """Scripts change the settings here; empty or 0 keeps a setting (the key is never an
+    argument: GIMP would keep it in plain text with the image)."""
+    proc.add_string_argument("base-url", _("_Base URL"), _(
+        "The images API's address, for example https://api.bianxie.ai/v1"), "", RW)
+    proc.add_string_argument("model", _("Default _model"), _(
+        "The model a dialog starts with"), "", RW)
+    proc.add_double_argument("timeout", _("_Timeout (s)"), _(
+        "Seconds to wait for an answer"), 0.0, 3600.0, 0.0, RW)
+    proc.add_string_argument("proxy", _("_Proxy URL"), _(
+        "http://, https:// or socks5h:// proxy"), "", RW)
+    proc.add_string_argument("ca-bundle", _("C_A bundle"), _(
+        "A PEM file of extra certificates to trust"), "", RW)
 
 
 # Enumerated arguments are Gimp.Choice: the nick is what scripts pass (Python and Script-Fu),

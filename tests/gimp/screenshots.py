@@ -44,6 +44,7 @@ SCREEN = "1280x800x24"
 SHOTS_IN_ROOT = "/tmp/bx-shots"
 PHOTO = "coffee.png"
 PROMPT = {"en": "a red apple on the saucer", "zh_CN": "碟子上放一个红苹果"}
+SECOND_LINE = {"en": "soft morning light", "zh_CN": "soft morning light"}  # xdotool types ASCII
 FILL = (200, 40, 40)
 LOCALES = {"en": "en_US.UTF-8", "zh_CN": "zh_CN.UTF-8"}  # generated in the GUI roots
 WAIT_WINDOW = 90.0  # s; GIMP's first start in a fresh profile is slow
@@ -52,6 +53,7 @@ CONFIRM_ABOVE = 0.01  # USD: an edit's estimate is above it, so OK asks first
 CONFIRM_AFTER = "edit-selection"  # the dialog whose OK is pressed to show the confirmation
 CONFIRM_TITLE = "Cost above your limit"
 VARIANTS_TITLE = "Keep Variants"
+HELP_TITLE = "Help: {title}"
 
 
 class Dialog(NamedTuple):
@@ -135,6 +137,8 @@ mark("interactive-variants", json.dumps([[c.get_name() for c in item.get_childre
 go("repeat-last")  # Filters > Repeat Last runs the procedure WITH_LAST_VALS
 mark("repeat-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.WITH_LAST_VALS))
 mark("repeat-layers", len(img.get_layers()))
+mark("repeat-variants", json.dumps([len(item.get_children()) for item in img.get_layers()
+                                    if item.is_group()]))
 '''
 
 
@@ -150,6 +154,7 @@ def translated_titles(lang: str) -> Dict[str, str]:
     titles = {d.shot: plain_title(domain.gettext(d.title)) for d in DIALOGS}
     titles["confirm-cost"] = plain_title(domain.gettext(CONFIRM_TITLE))
     titles["keep-variants"] = plain_title(domain.gettext(VARIANTS_TITLE))
+    titles["help"] = domain.gettext(HELP_TITLE).format(title=titles[CONFIRM_AFTER])
     return titles
 
 
@@ -418,6 +423,16 @@ def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
             desktop.x("xdotool", "key", "--clearmodifiers", "alt+t")
             time.sleep(3.0)
         shoot(dialog.shot, wid)
+        if dialog.shot == CONFIRM_AFTER:  # Help shows the README's words for it
+            desktop.x("xdotool", "windowactivate", "--sync", wid)
+            desktop.x("xdotool", "key", "--clearmodifiers", "alt+h")
+            helper = desktop.wait_window(titles["help"], timeout=30)
+            if helper is None:
+                raise AssertionError(f"no help window; windows: {desktop.windows()}\n"
+                                     f"{session.gimp.stderr[-3000:]}")
+            shoot("help", helper)
+            if not desktop.close(helper):
+                raise AssertionError("the help window did not close")
         if dialog.shot == CONFIRM_AFTER:
             press_ok(desktop, wid)
             confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
@@ -429,6 +444,45 @@ def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
         if not desktop.close(wid):
             raise AssertionError(f"window {titles[dialog.shot]!r} did not close")
     return written
+
+
+def interactive_edit(session: Session, titles: Dict[str, str], typed: str,
+                     shoot: Optional[Callable[[str, str], None]] = None) -> None:
+    """The user's whole path: Edit Selection… → each choice changed with the keyboard (its
+    mnemonic, then End in the drop-down) → ``typed`` added in the prompt box → Ctrl+Enter →
+    "run anyway" → preview → the variant chooser keeps the second → a new layer group.
+    ``shoot(shot, window)`` captures the dialog and the chooser on the way."""
+    desktop = session.desktop
+    session.go("interactive-edit")
+    dialog = desktop.wait_window(titles["edit-selection"])
+    assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", dialog)
+    for mnemonic in ("alt+q", "alt+i", "alt+t", "alt+u"):
+        # End in each drop-down picks its last choice: quality high, input fidelity high,
+        # context whole layer, output format webp (GIMP 3.2 moves two items per Down key; the
+        # mnemonics are the same in English and Chinese)
+        desktop.x("xdotool", "key", "--clearmodifiers", mnemonic, "End")
+        time.sleep(0.3)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+p", "ctrl+End", "Return")
+    desktop.x("xdotool", "type", "--clearmodifiers", typed.lstrip("\n"))
+    if shoot:
+        shoot("edit-selection", dialog)
+    desktop.x("xdotool", "windowactivate", "--sync", dialog)
+    desktop.x("xdotool", "key", "--clearmodifiers", "ctrl+Return")
+    confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
+    assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", confirm)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
+    chooser = desktop.wait_window(titles["keep-variants"], timeout=120)
+    assert chooser, f"no variant chooser; windows: {desktop.windows()}"
+    if shoot:
+        shoot("keep-variants", chooser)
+    desktop.x("xdotool", "windowactivate", "--sync", chooser)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+1", "alt+2", "alt+k")
+    # "interactive-layers" is the script's last mark of the edit: once seen, so is every other
+    assert session.wait_mark("interactive-layers", timeout=120), (
+        f"the interactive edit never finished; windows: {desktop.windows()}\n"
+        f"{session.gimp.stderr[-3000:]}")
 
 
 def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
@@ -453,6 +507,14 @@ def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
                 session.go(tag)
             written += walk_dialogs(session, titles, out / lang, log=log)
             session.wait_mark("dialogs-done", timeout=60)
+
+            def shoot(shot: str, wid: str) -> None:
+                desktop.x("xdotool", "mousemove", "1279", "799")
+                time.sleep(2.0)
+                written.append(desktop.capture(out / lang / f"{shot}.png", wid))
+                log(f"{lang}: {written[-1]}")
+
+            interactive_edit(session, titles, "\n" + SECOND_LINE[lang], shoot)
         finally:
             session.gimp.kill()
             shutil.rmtree(root.host_path(env.home), ignore_errors=True)
