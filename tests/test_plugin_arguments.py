@@ -89,3 +89,6 @@ def test_help_finds_the_readme_s_words_for_every_procedure_in_both_languages():
         assert english.rstrip("…") in en and "**" not in en, (name, en)
         assert chinese.rstrip("…") in zh and "**" not in zh, (name, zh)
     assert plugin_help.section("bianxie-edit-selection", False, "") == ""
+    # the item that tells how to use it, not one that mentions it in passing
+    assert plugin_help.section("bianxie-edit-selection", False, text).startswith("Make a")
+    assert plugin_help.section("bianxie-edit-selection", True, text).startswith("建立选区")

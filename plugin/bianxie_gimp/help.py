@@ -18,7 +18,7 @@ ITEMS = {
     "bianxie-expand": ("AI Expand Canvas…", "AI 扩展画布…"),
     "bianxie-rerun-layer": ("Re-run on This Layer…", "在此图层上重新运行…"),
     "bianxie-settings": ("Settings…", "设置…"),
-    "bianxie-recover-results": ("Recover Results", "恢复结果"),
+    "bianxie-recover-results": ("Recover Results…", "恢复结果…"),
 }
 ITEM_START = re.compile(r"^(\d+\.|-)\s")
 
@@ -31,24 +31,32 @@ def readme_text():
 
 
 def section(procedure, chinese=False, text=None):
-    """The README's item that names ``procedure`` (a list item with its continuation lines),
-    or "" when the README is not there or does not name it."""
+    """The README's list item that names ``procedure`` in bold (the item with its continuation
+    lines), or "" when the README is not there or does not name it."""
     text = readme_text() if text is None else text
     english, _sep, zh = text.partition(CHINESE_PART)
     part = zh if chinese and zh else english
     words = ITEMS.get(procedure, ("", ""))[1 if chinese and zh else 0]
     if not words:
         return ""
-    lines = part.splitlines()
-    for number, line in enumerate(lines):
-        if ITEM_START.match(line) and words in line:
-            item = [line]
-            for more in lines[number + 1:]:
-                if not more.strip() or ITEM_START.match(more) or more.startswith("#"):
-                    break
-                item.append(more.strip())
-            return plain(" ".join(item))
+    for item in list_items(part):
+        if words + "**" in item:
+            return plain(item)
     return ""
+
+
+def list_items(markdown):
+    """Each top-level list item of ``markdown`` on one line."""
+    items, current = [], None
+    for line in markdown.splitlines():
+        if ITEM_START.match(line):
+            current = [line]
+            items.append(current)
+        elif current is not None and line.startswith(" ") and line.strip():
+            current.append(line.strip())
+        else:
+            current = None
+    return [" ".join(item) for item in items]
 
 
 def plain(markdown):

@@ -2,8 +2,6 @@
 Output), a multi-line prompt box with the recent prompts beside it, and Ctrl+Enter to run.
 Only GTK/GimpUi glue; a procedure without one of the arguments simply has a smaller frame."""
 
-import gi
-
 from arguments import has
 from plugin_i18n import _
 

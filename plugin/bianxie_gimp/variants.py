@@ -42,6 +42,7 @@ def choose(variants):
     dialog.add_button(_("_Keep Checked"), Gtk.ResponseType.OK)
     dialog.set_default_response(Gtk.ResponseType.OK)
     box = dialog.get_content_area()
+    box.set_border_width(12)
     hint = Gtk.Label(label=_("Check the variants to keep. The others leave the group; their "
                              "images stay in the history (Recover Results)."),
                      xalign=0, wrap=True, max_width_chars=60)
