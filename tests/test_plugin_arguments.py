@@ -92,3 +92,48 @@ def test_help_finds_the_readme_s_words_for_every_procedure_in_both_languages():
     # the item that tells how to use it, not one that mentions it in passing
     assert plugin_help.section("bianxie-edit-selection", False, text).startswith("Make a")
     assert plugin_help.section("bianxie-edit-selection", True, text).startswith("建立选区")
+
+
+VARIANTS = """
+import json, contextlib
+import variants
+from gi.repository import Gimp
+
+class Layer:
+    def __init__(self, name, children=()):
+        self.name, self.children, self.visible = name, list(children), True
+    def is_valid(self): return True
+    def is_group(self): return bool(self.children)
+    def get_children(self): return list(self.children)
+    def set_visible(self, value): self.visible = value
+
+class Image:
+    def __init__(self, group): self.group = group
+    def remove_layer(self, layer): self.group.children.remove(layer)
+
+variants.one_undo_step = lambda image: contextlib.nullcontext()
+out = {}
+for case, mode, answer in (("kept", "interactive", [1, 2]), ("closed", "interactive", None),
+                           ("script", "script", [0]), ("all", "interactive", [0, 1, 2])):
+    group = Layer("g", [Layer("#1"), Layer("#2"), Layer("#3")])
+    asked = []
+    variants.choose = lambda found, a=answer: (asked.append(len(found)),
+                                               None if a is None else [found[i] for i in a])[1]
+    run_mode = Gimp.RunMode.INTERACTIVE if mode == "interactive" else object()
+    variants.pick_variants(Image(group), group, run_mode)
+    out[case] = [asked, [(c.name, c.visible) for c in group.children]]
+print(json.dumps(out))
+"""
+
+
+def test_the_variant_chooser_keeps_the_chosen_and_never_asks_a_script():
+    out = subprocess.run([sys.executable, "-c", GI_STUB + VARIANTS], capture_output=True,
+                         text=True, timeout=60, cwd=str(PLUGIN),
+                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    three = [["#1", True], ["#2", True], ["#3", True]]
+    assert got["kept"] == [[3], [["#2", True], ["#3", False]]]  # the first kept is shown
+    assert got["closed"] == [[3], three]  # no choice: the group stays
+    assert got["all"] == [[3], three]
+    assert got["script"] == [[], three]  # never asked outside an interactive run
