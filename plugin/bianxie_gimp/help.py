@@ -82,7 +82,7 @@ def show_help(procedure_name, title, parent=None):
     window.add_button(_("_Close"), Gtk.ResponseType.CLOSE)
     label = Gtk.Label(label=words, xalign=0, wrap=True, selectable=True, max_width_chars=70,
                       margin=12)
-    window.get_content_area().pack_start(label, True, True, 0)
+    window.get_content_area().pack_start(label, False, False, 0)
     window.show_all()
     window.run()
     window.destroy()

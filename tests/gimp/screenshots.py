@@ -326,6 +326,9 @@ def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
             session.wait_mark("dialogs-done", timeout=60)
 
             def shoot(shot: str, wid: str) -> None:
+                for other, name in visible_windows(desktop):  # GIMP's message on the usage
+                    if "GIMP" in name and not IMAGE_WINDOW.search(name) and other != wid:
+                        desktop.close(other, timeout=5)
                 desktop.x("xdotool", "mousemove", "1279", "799")
                 desktop.x("xdotool", "windowactivate", "--sync", wid)  # drawn in full
                 time.sleep(3.0)
