@@ -49,6 +49,7 @@ def choose(variants):
     box.pack_start(hint, False, False, 8)
     flow = Gtk.FlowBox(selection_mode=Gtk.SelectionMode.NONE, max_children_per_line=5,
                        column_spacing=12, row_spacing=12, border_width=6)
+    flow.set_valign(Gtk.Align.START)  # cells as tall as their content
     box.pack_start(flow, True, True, 0)
     checks = []
     for number, layer in enumerate(variants):
