@@ -542,6 +542,8 @@ def copy_code(plugin_dir: Path) -> None:
         else:
             shutil.copy2(entry, plugin_dir / entry.name)
     shutil.copytree(SOURCE_CORE, plugin_dir / "bianxie_core", ignore=SKIP)
+    if (HERE / "README.md").is_file():  # the dialogs' Help shows its words (help.py)
+        shutil.copy2(HERE / "README.md", plugin_dir / "README.md")
     main = plugin_dir / f"{PLUGIN}.py"
     main.chmod(main.stat().st_mode | 0o755)
 

@@ -9,6 +9,7 @@ how to build it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -21,6 +22,7 @@ from tests.gimp.harness import GimpRoot
 
 pytestmark = pytest.mark.gimp
 SUCCESS, CANCEL = 3, 4
+TYPED = "\nsecond line"  # typed into the prompt box after the given prompt
 CASES = [("trixie", "en"), ("trixie", "zh_CN"), ("forky", "en")]
 
 
@@ -57,11 +59,15 @@ def test_every_dialog_opens_and_closes(suite, lang):
                 session.go(tag)
             screenshots.walk_dialogs(session, titles, None, log=lambda _text: None)
             assert session.wait_mark("dialogs-done", timeout=60), session.gimp.stdout
-            interactive_edit(session, desktop, titles)
+            screenshots.interactive_edit(session, titles, TYPED)
+            session.go("repeat-last")
+            assert session.wait_mark("repeat-variants", timeout=120), session.gimp.stderr[-3000:]
             output = session.gimp.stdout + session.gimp.stderr
             marks = session.marks()
             log = root.host_path(gimp_env["BIANXIE_HOME"]) / "logs" / "bianxie.log"
-            started = [line for line in log.read_text().splitlines() if " started: " in line]
+            lines = log.read_text().splitlines()
+            started = [line for line in lines if " started: " in line]
+            tested = [line for line in lines if "connection test: " in line]
         finally:
             session.gimp.kill()
             shutil.rmtree(root.host_path(env.home), ignore_errors=True)
@@ -72,29 +78,31 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # the cost confirmation was cancelled once (nothing sent), then accepted for the whole
     # interactive edit: its dialog values went out as a streamed request, and the result
     # layer arrived after the preview
-    assert [r.path for r in server.requests] == ["/v1/images/edits"] * 2
-    streamed = server.requests[1]
+    # Settings: Test Connection was clicked; the fake answered its model list
+    assert len(tested) == 1 and ("Connected" in tested[0] or "已连接" in tested[0]), tested
+    paid = [r for r in server.requests if r.path.startswith("/v1/images/")]
+    # the interactive edit and Repeat Last ask for n = 2, streamed: two single requests each
+    assert [r.path for r in paid] == ["/v1/images/edits"] * 5
+    streamed = paid[1]
     assert streamed.field("stream") == "true" and streamed.field("partial_images") == "1"
-    assert streamed.field("prompt") == screenshots.PROMPT[lang]
+    # the prompt box took a second line; each choice was changed through its drop-down
+    assert streamed.field("prompt") == screenshots.PROMPT[lang] + TYPED
+    assert (streamed.field("quality"), streamed.field("input_fidelity"),
+            streamed.field("output_format")) == ("high", "high", "webp")
+    chosen = [s for s in json.loads(dict(marks)["interactive-settings"])
+              if s["prompt"].endswith(TYPED)]
+    assert [s["context"] for s in chosen] == ["layer"]  # Context: Whole layer
     assert server.partials and dict(marks)["interactive-edit"] == str(SUCCESS)
     assert dict(marks)["interactive-layers"] == "3"
+    # Filters > Repeat Last: the same values again, without a dialog
+    assert dict(marks)["repeat-status"] == str(SUCCESS) and dict(marks)["repeat-layers"] == "4"
+    # the chooser kept the second variant only; Repeat Last offered none (its group has two)
+    groups = json.loads(dict(marks)["interactive-variants"])
+    assert [[name[-2:] for name in group] for group in groups] == [["#2"]], groups
+    assert sorted(json.loads(dict(marks)["repeat-variants"])) == [1, 2]  # Repeat Last: 2 kept
+    again = paid[3]
+    assert [again.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")] \
+        == [streamed.field(f) for f in ("prompt", "quality", "input_fidelity", "output_format")]
     # the interactive edit found a worker waiting (left by the earlier edit in this GIMP, or
     # started when a dialog opened: tests/test_standby.py checks that one on its own)
     assert started[-1].endswith("(waiting worker)"), started
-
-
-def interactive_edit(session, desktop, titles):
-    """The user's whole path: Edit Selection… → OK → "run anyway" → preview → a new layer."""
-    session.go("interactive-edit")
-    dialog = desktop.wait_window(titles["edit-selection"])
-    assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
-    desktop.x("xdotool", "windowactivate", "--sync", dialog)
-    desktop.x("xdotool", "key", "--clearmodifiers", "alt+o")
-    confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
-    assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
-    desktop.x("xdotool", "windowactivate", "--sync", confirm)
-    desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
-    # "interactive-layers" is the script's last mark: once it is seen, so is every other
-    assert session.wait_mark("interactive-layers", timeout=120), (
-        f"the interactive edit never finished; windows: {desktop.windows()}\n"
-        f"{session.gimp.stderr[-3000:]}")

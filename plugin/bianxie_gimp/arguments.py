@@ -6,10 +6,21 @@ import copy
 SETTING_ARGUMENTS = ("prompt", "model", "size", "quality", "n", "input-fidelity", "context",
                      "grow", "feather", "color-match", "align", "remove", "output-format",
                      "stream")
+FIDELITY_DEFAULT = "default"  # the choice that sends no input_fidelity
 
 
 def has(config, name):
     return config.find_property(name) is not None
+
+
+def context_text(config):
+    """The context choice (and its amount) as the core takes it: auto, layer, 128 or 50%."""
+    mode = config.get_property("context")
+    if mode == "pixels" and has(config, "context-pixels"):
+        return str(config.get_property("context-pixels"))
+    if mode == "percent" and has(config, "context-percent"):
+        return "{}%".format(config.get_property("context-percent"))
+    return mode
 
 
 def settings_from(config, base):
@@ -21,11 +32,13 @@ def settings_from(config, base):
     for name in SETTING_ARGUMENTS:
         if not has(config, name):
             continue
-        value = config.get_property(name)
+        value = context_text(config) if name == "context" else config.get_property(name)
         if value is None or isinstance(value, str) and not value.strip():
             continue  # a text argument nobody set is None
         if isinstance(value, str) and name != "prompt":
             value = value.strip()
+        if name == "input-fidelity" and value == FIDELITY_DEFAULT:
+            value = ""
         if name == "align":
             value = value and base.align  # the config's "align off" holds for every edit
         setattr(settings, name.replace("-", "_"), value)

@@ -7,6 +7,8 @@ import gi
 from gi.repository import Gimp
 
 from arguments import has, settings_from
+from help import replace_help_button
+from layout import lay_out
 from plugin_i18n import _
 
 
@@ -23,7 +25,10 @@ def interactive_dialog(procedure, run_mode, config, stored=None):
     stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, plain_label(procedure.get_menu_label()))
     _extra(add_choice_menus, dialog, procedure, config)
-    dialog.fill(None)
+    if not _extra(lay_out, dialog, procedure, config, default=False):
+        dialog.fill(None)
+    _extra(replace_help_button, dialog, procedure.get_name(),
+           plain_label(procedure.get_menu_label()))
     _extra(add_cost_label, dialog, config, stored)
     ok = dialog.run()
     dialog.destroy()
@@ -125,9 +130,10 @@ def confirm_cost(config, stored=None):
 
 
 def add_choice_menus(dialog, procedure, config):
-    """A drop-down button on the model, size and prompt entries; each one is separate, so a
-    failure leaves the others (and GIMP's own entry, still bound to the property)."""
-    from bianxie_core import catalog, prompts
+    """A drop-down button on the model and size entries; each one is separate, so a failure
+    leaves the other (and GIMP's own entry, still bound to the property). The prompt's recent
+    menu is beside its text box (layout.py)."""
+    from bianxie_core import catalog
 
     def models_menu():
         current = config.get_property("model") or ""
@@ -139,9 +145,6 @@ def add_choice_menus(dialog, procedure, config):
     def sizes_menu():
         return [(size, size) for size in catalog.size_choices(config.get_property("model"))]
 
-    def prompts_menu():
-        return [(text, _shorten(text)) for text in prompts.recent(procedure.get_name())]
-
     from bianxie_core import config as cfgmod
 
     hints = {}
@@ -150,15 +153,9 @@ def add_choice_menus(dialog, procedure, config):
     for prop, items, tip in (
             ("model", models_menu, _("Known models: built-in, from Settings, and the server's "
                                      "list")),
-            ("size", sizes_menu, _("Sizes this model takes")),
-            ("prompt", prompts_menu, _("Recent prompts"))):
+            ("size", sizes_menu, _("Sizes this model takes"))):
         if has(config, prop):
             _extra(attach_menu, dialog, config, prop, items, tip, hints.get(prop))
-
-
-def _shorten(text, width=70):
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def attach_menu(dialog, config, prop, items, tip, placeholder=None):
@@ -232,10 +229,12 @@ def settings_dialog():
                 if cfg.api_key else _("paste your key"))
         grid.attach(entry, 1, row, 1, 1)
         entries[field] = entry
-    result = Gtk.Label(label="", xalign=0, wrap=True)
-    test = Gtk.Button(label=_("Test Connection"))
-    grid.attach(test, 0, len(rows), 1, 1)
-    grid.attach(result, 1, len(rows), 1, 1)
+    result = Gtk.Label(label="", xalign=0, wrap=True, selectable=True, max_width_chars=60)
+    test = Gtk.Button.new_with_mnemonic(_("_Test Connection"))
+    test.set_halign(Gtk.Align.START)
+    grid.attach(test, 0, len(rows), 2, 1)
+    grid.attach(result, 0, len(rows) + 1, 2, 1)
+    dialog.set_default_size(520, -1)
 
     def collected():
         changes = {}
@@ -250,15 +249,19 @@ def settings_dialog():
         return changes
 
     def on_test(_button):
+        from bianxie_core import logs
         from bianxie_core.diagnose import diagnose_config
 
         try:
             found = diagnose_config(cfgmod.Config(**dict(cfg.__dict__, **collected())))
-            result.set_text("\n".join(found.lines() + [found.summary()]))
+            text = "\n".join(found.lines() + [found.summary()])
         except BianxieError as exc:
-            result.set_text(str(exc))
+            text = str(exc)
+        result.set_text(text)
+        logs.get_logger().info("connection test: %s", text.replace("\n", " | "))
 
     test.connect("clicked", on_test)
+    _extra(replace_help_button, dialog, "bianxie-settings", _("Settings"))
     dialog.show_all()
     status = Gimp.PDBStatusType.CANCEL
     while dialog.run() == Gtk.ResponseType.OK:

@@ -19,6 +19,7 @@ from layer_io import (
 from registry import EDIT, EXPAND, GENERATE
 from plugin_i18n import _
 from results import finish, insert_results, layer_name, one_undo_step, result_name
+from variants import pick_variants
 from waiting import Phases, await_job, early_worker, submitted, warm_up
 
 
@@ -92,12 +93,13 @@ def edit(job, image, layer, settings, proc_name, run_mode, refs=(), stored_selec
             lay, fill = new_layer(image, name, patch, p.x + ox, p.y + oy, mask)
             items.append((lay, fill, entry))
         above = above if above is not None and above.is_valid() else layer
-        insert_results(image, items, above.get_parent(), image.get_item_position(above), name,
-                       record, status)
+        made = insert_results(image, items, above.get_parent(), image.get_item_position(above),
+                              name, record, status)
         test_fault("insert")
     phases("write")
     finish(job, entries, hist, image, status, settings, proc_name, phases,
            [w for p in placements for w in p.warnings])
+    pick_variants(image, made, run_mode)
 
 
 def do_generate(procedure, run_mode, image, drawables, config):
@@ -129,7 +131,7 @@ def generate(job, image, s, background, run_mode):
             for pixels, entry in zip(decoded, entries):
                 lay, fill = new_layer(target, name, pixels, 0, 0)
                 items.append((lay, fill, entry))
-            insert_results(target, items, None, 0, name, record, status)
+            made = insert_results(target, items, None, 0, name, record, status)
             test_fault("insert")
     except BaseException:
         if new_image:
@@ -139,6 +141,7 @@ def generate(job, image, s, background, run_mode):
         Gimp.Display.new(target)
     phases("write")
     finish(job, entries, hist, target, status, s, GENERATE, phases)
+    pick_variants(target, made, run_mode)
     return target
 
 

@@ -95,27 +95,78 @@ def create(plugin, name, run):
 
 
 def add_settings_args(proc):
-    proc.add_string_argument("base-url", _("_Base URL"), None, "", RW)
-    proc.add_string_argument("model", _("Default _model"), None, "", RW)
-    proc.add_double_argument("timeout", _("_Timeout (s)"), None, 0.0, 3600.0, 0.0, RW)
-    proc.add_string_argument("proxy", _("_Proxy URL"), None, "", RW)
-    proc.add_string_argument("ca-bundle", _("C_A bundle"), None, "", RW)
+    """Scripts change the settings here; empty or 0 keeps a setting (the key is never an
+    argument: GIMP would keep it in plain text with the image)."""
+    proc.add_string_argument("base-url", _("_Base URL"), _(
+        "The images API's address, for example https://api.bianxie.ai/v1"), "", RW)
+    proc.add_string_argument("model", _("Default _model"), _(
+        "The model a dialog starts with"), "", RW)
+    proc.add_double_argument("timeout", _("_Timeout (s)"), _(
+        "Seconds to wait for an answer"), 0.0, 3600.0, 0.0, RW)
+    proc.add_string_argument("proxy", _("_Proxy URL"), _(
+        "http://, https:// or socks5h:// proxy"), "", RW)
+    proc.add_string_argument("ca-bundle", _("C_A bundle"), _(
+        "A PEM file of extra certificates to trust"), "", RW)
+
+
+# Enumerated arguments are Gimp.Choice: the nick is what scripts pass (Python and Script-Fu),
+# the label what the dialog shows. The nicks are the API's words (tests/test_plugin_modules.py
+# checks them against the core's lists); input fidelity's "default" sends nothing.
+def quality_choices():
+    return (("auto", _("Auto"), _("The model decides")), ("low", _("Low"), _("Fastest, cheapest")),
+            ("medium", _("Medium"), ""), ("high", _("High"), _("Most detail, costs most")))
+
+
+def background_choices():
+    return (("auto", _("Auto"), _("The model decides")),
+            ("transparent", _("Transparent"), _("Needs png or webp output")),
+            ("opaque", _("Opaque"), ""))
+
+
+def format_choices():
+    return (("png", "PNG", _("Lossless")), ("jpeg", "JPEG", _("Smaller, no transparency")),
+            ("webp", "WebP", ""))
+
+
+def fidelity_choices():
+    return (("default", _("Model's default"), _("Not sent")),
+            ("low", _("Low"), ""), ("high", _("High"), _("Keep faces and details closer to the "
+                                                        "input (costs more)")))
+
+
+def context_choices():
+    return (("auto", _("Auto"), _("About the selection's own size around it")),
+            ("pixels", _("Pixels"), _("Context pixels on each side")),
+            ("percent", _("Percent"), _("Context percent of the selection's size")),
+            ("layer", _("Whole layer"), _("Send the whole layer")))
+
+
+def choice(items):
+    """A Gimp.Choice of (nick, label, help) items."""
+    made = Gimp.Choice.new()
+    for number, (nick, label, help_text) in enumerate(items):
+        made.add(nick, number, label, help_text)
+    return made
 
 
 def add_request_args(proc, kind):
+    """The arguments of Edit Selection, Edit with References, Generate and Expand. Their names
+    and order are the scripting interface: new ones go at the end."""
     from_cfg = ""  # empty = the model from Settings
     proc.add_string_argument("prompt", _("_Prompt"), _("What to draw or change"), "", RW)
     proc.add_string_argument("model", _("Mo_del"), _("Model name; empty = the default from "
                                                      "Settings"), from_cfg, RW)
-    proc.add_string_argument("size", _("Si_ze"), _("auto, 1024x1024, 1536x1024, 1024x1536, or "
-                                                    "WxH for gpt-image-2"), "auto", RW)
-    proc.add_string_argument("quality", _("_Quality"), _("auto, low, medium or high"),
-                             "auto", RW)
+    proc.add_string_argument("size", _("Si_ze"), _(
+        "auto, 1024x1024, 1536x1024 or 1024x1536; models that take any size (gpt-image-2) also "
+        "take WIDTHxHEIGHT"), "auto", RW)
+    proc.add_choice_argument("quality", _("_Quality"), _("How much detail the model draws"),
+                             choice(quality_choices()), "auto", RW)
     if kind != EXPAND:
         proc.add_int_argument("n", _("_Variants"), _("Number of images (1-10)"), 1, 10, 1, RW)
     if kind == GENERATE:
-        proc.add_string_argument("background", _("_Background"),
-                                 _("auto, transparent or opaque"), "auto", RW)
+        proc.add_choice_argument("background", _("_Background"), _("A transparent or opaque "
+                                                                   "background"),
+                                 choice(background_choices()), "auto", RW)
     elif kind == EXPAND:
         for name, label in (("left", _("Le_ft")), ("top", _("_Top")), ("right", _("Ri_ght")),
                             ("bottom", _("_Bottom"))):
@@ -123,10 +174,12 @@ def add_request_args(proc, kind):
         proc.add_string_argument("aspect", _("_Aspect ratio"), _(
             "Grow to this width:height (for example 16:9) instead of the margins"), "", RW)
     else:
-        proc.add_string_argument("input-fidelity", _("_Input fidelity"),
-                                 _("empty, low or high"), "", RW)
-        proc.add_string_argument("context", _("Con_text"), _("auto, pixels (128), percent "
-                                                             "(50%) or layer"), "auto", RW)
+        proc.add_choice_argument("input-fidelity", _("_Input fidelity"), _(
+            "How closely the model keeps the input image"), choice(fidelity_choices()),
+            "default", RW)
+        proc.add_choice_argument("context", _("Con_text"), _(
+            "How much of the picture around the selection is sent"), choice(context_choices()),
+            "auto", RW)
         proc.add_int_argument("grow", _("_Grow"), _("Grow the selection by pixels"),
                               0, 256, 6, RW)
         proc.add_int_argument("feather", _("_Feather"), _("Soft edge in pixels"), 0, 256, 12, RW)
@@ -137,7 +190,12 @@ def add_request_args(proc, kind):
     if kind != GENERATE:
         proc.add_boolean_argument("align", _("A_lign the answer"), _(
             "Move an answer the model redrew shifted back into place"), True, RW)
-    proc.add_string_argument("output-format", _("O_utput format"), _("png, jpeg or webp"),
-                             "png", RW)
+    proc.add_choice_argument("output-format", _("O_utput format"), _(
+        "The image format the model answers in"), choice(format_choices()), "png", RW)
     proc.add_boolean_argument("stream", _("Strea_m previews"),
                               _("Show partial images while the model works"), True, RW)
+    if kind not in (GENERATE, EXPAND):
+        proc.add_int_argument("context-pixels", _("Context pi_xels"), _(
+            "Pixels on each side when Context is Pixels"), 0, 4096, 128, RW)
+        proc.add_int_argument("context-percent", _("Context pe_rcent"), _(
+            "Percent of the selection's size when Context is Percent"), 0, 400, 50, RW)

@@ -76,6 +76,7 @@ def copy_source(root: GimpRoot) -> str:
     dest.mkdir(parents=True)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "vendor")
     shutil.copy2(REPO / "install.py", dest / "install.py")
+    shutil.copy2(REPO / "README.md", dest / "README.md")  # install.py ships it for Help
     shutil.copytree(REPO / "plugin", dest / "plugin", ignore=skip)
     shutil.copytree(REPO / "bianxie_core", dest / "bianxie_core", ignore=skip)
     main = dest / "plugin" / "bianxie_gimp" / "bianxie_gimp.py"

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -36,21 +35,24 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.gimp import provision  # noqa: E402
+from tests.gimp.batch import script  # noqa: E402
+from tests.gimp.desktop import (  # noqa: E402
+    SHOTS_IN_ROOT, WAIT_WINDOW, Desktop, plain_title)
 from tests.gimp.fixtures import GimpEnv, copy_source  # noqa: E402
 from tests.gimp.harness import Background, GimpRoot, parse_marks  # noqa: E402
 
 KEY = "sk-SHOTS-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-SCREEN = "1280x800x24"
-SHOTS_IN_ROOT = "/tmp/bx-shots"
 PHOTO = "coffee.png"
 PROMPT = {"en": "a red apple on the saucer", "zh_CN": "碟子上放一个红苹果"}
+SECOND_LINE = {"en": "soft morning light", "zh_CN": "soft morning light"}  # xdotool types ASCII
 FILL = (200, 40, 40)
 LOCALES = {"en": "en_US.UTF-8", "zh_CN": "zh_CN.UTF-8"}  # generated in the GUI roots
-WAIT_WINDOW = 90.0  # s; GIMP's first start in a fresh profile is slow
 MAX_BYTES = 300 * 1024
 CONFIRM_ABOVE = 0.01  # USD: an edit's estimate is above it, so OK asks first
 CONFIRM_AFTER = "edit-selection"  # the dialog whose OK is pressed to show the confirmation
 CONFIRM_TITLE = "Cost above your limit"
+VARIANTS_TITLE = "Keep Variants"
+HELP_TITLE = "Help: {title}"
 
 
 class Dialog(NamedTuple):
@@ -70,65 +72,7 @@ DIALOGS = (
     Dialog("recover", "bianxie-recover-results", "Recover Results"),
 )
 
-BATCH = r'''
-import json, os, time
-from gi.repository import Gimp, Gio
-SHOTS = os.environ["BX_SHOTS"]
-DIALOGS = json.loads(os.environ["BX_DIALOGS"])
-
-
-def go(tag, timeout=300):
-    """Wait until the host has taken its picture (it creates SHOTS/go-<tag>)."""
-    mark("ready", tag)
-    end = time.time() + timeout
-    while not os.path.exists(SHOTS + "/go-" + tag) and time.time() < end:
-        time.sleep(0.1)
-
-
-def call(name, image, drawables, mode, **props):
-    proc = Gimp.get_pdb().lookup_procedure(name)
-    cfg = proc.create_config()
-    cfg.set_property("run-mode", mode)
-    if cfg.find_property("image") is not None:
-        cfg.set_property("image", image)
-    if cfg.find_property("drawables") is not None:
-        cfg.set_core_object_array("drawables", list(drawables))
-    for key, value in props.items():
-        cfg.set_property(key.replace("_", "-"), value)
-    res = proc.run(cfg)
-    return int(res.index(0))
-
-
-img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
-                     Gio.File.new_for_path(os.environ["BX_DATA"] + "/" + os.environ["BX_PHOTO"]))
-layer = img.get_layers()[0]
-img.select_ellipse(Gimp.ChannelOps.REPLACE, 330, 250, 120, 90)
-display = Gimp.Display.new(img)
-Gimp.displays_flush()
-go("before")
-mark("edit-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.NONINTERACTIVE,
-                         prompt=os.environ["BX_PROMPT"], model="gpt-image-1", quality="low"))
-Gimp.displays_flush()
-go("after")
-layers = img.get_layers()
-picked = {"bianxie-edit-with-references": layers, "bianxie-rerun-layer": layers[:1]}
-for shot, name in DIALOGS:
-    go("open-" + shot)  # only once the previous dialog is gone: no keystroke can reach this one
-    mark("open", shot)
-    status = call(name, img, picked.get(name, layers[-1:]), Gimp.RunMode.INTERACTIVE)
-    mark("status", shot + " " + str(status))
-mark("dialogs-done", 1)
-go("interactive-edit")  # only the dialog test asks for it: a whole edit through the dialogs
-status = call("bianxie-edit-selection", img, [layer], Gimp.RunMode.INTERACTIVE,
-              prompt=os.environ["BX_PROMPT"])
-mark("interactive-edit", status)
-mark("interactive-layers", len(img.get_layers()))
-'''
-
-
-def plain_title(title: str) -> str:
-    """A title without mnemonics: "_Edit Selection…" and "编辑选区(_E)…" lose the marker."""
-    return re.sub(r"\(_.\)|_", "", title).strip()
+BATCH = script("gui_session", lib=False)
 
 
 def translated_titles(lang: str) -> Dict[str, str]:
@@ -137,118 +81,9 @@ def translated_titles(lang: str) -> Dict[str, str]:
                                  languages=[lang], fallback=True)
     titles = {d.shot: plain_title(domain.gettext(d.title)) for d in DIALOGS}
     titles["confirm-cost"] = plain_title(domain.gettext(CONFIRM_TITLE))
+    titles["keep-variants"] = plain_title(domain.gettext(VARIANTS_TITLE))
+    titles["help"] = domain.gettext(HELP_TITLE).format(title=titles[CONFIRM_AFTER])
     return titles
-
-
-# -- the X desktop inside the root ----------------------------------------------------------
-
-
-class Desktop:
-    """Xvfb and openbox inside a GIMP root; X clients run in the root with DISPLAY set."""
-
-    def __init__(self, root: GimpRoot, screen: str = SCREEN):
-        self.root = root
-        self.screen = screen
-        self.display = ""
-        self.procs: List[Background] = []
-        self.proc_mounted = False
-
-    def env(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-        return {"DISPLAY": self.display, **(extra or {})}
-
-    def start(self) -> "Desktop":
-        self._mount_proc()
-        sockets = self.root.host_path("/tmp/.X11-unix")
-        number = next(n for n in range(90, 200) if not (sockets / f"X{n}").exists()
-                      and not self.root.host_path(f"/tmp/.X{n}-lock").exists())
-        self.display = f":{number}"
-        self.procs.append(self.root.start(["Xvfb", self.display, "-screen", "0", self.screen,
-                                           "-nolisten", "tcp", "-ac"]))
-        deadline = time.monotonic() + 30
-        while not (sockets / f"X{number}").exists():
-            if time.monotonic() > deadline or self.procs[0].proc.poll() is not None:
-                raise RuntimeError(f"Xvfb did not start: {self.procs[0].stderr}")
-            time.sleep(0.1)
-        self.procs.append(self.root.start(["openbox"], env=self.env()))
-        return self
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.__exit__(None, None, None)
-        self.procs = []
-        if self.proc_mounted:
-            subprocess.run(["umount", "-l", str(self.root.host_path("/proc"))], check=False)
-            self.proc_mounted = False
-
-    def _mount_proc(self) -> None:
-        """GTK in GIMP 3.2 loads icons through glycin, whose sandbox needs /proc."""
-        target = self.root.host_path("/proc")
-        if (target / "self").exists():
-            return
-        done = subprocess.run(["mount", "-t", "proc", "proc", str(target)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"cannot mount /proc in the GUI root: {done.stderr.strip()}")
-        self.proc_mounted = True
-
-    def __enter__(self) -> "Desktop":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def x(self, *argv: str, timeout: float = 30.0):
-        return self.root.run(list(argv), env=self.env(), timeout=timeout)
-
-    def windows(self) -> List[Tuple[str, str]]:
-        """(id, title) of every named window, from ``xwininfo -root -tree``."""
-        out = self.x("xwininfo", "-root", "-tree").stdout
-        found = []
-        for m in re.finditer(r'^\s*(0x[0-9a-f]+) "((?:[^"\\]|\\.)*)"', out, re.M):
-            found.append((m.group(1), m.group(2).encode("latin-1", "backslashreplace")
-                          .decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
-                          if "\\" in m.group(2) else m.group(2)))
-        return found
-
-    def wait_window(self, title: str, timeout: float = WAIT_WINDOW,
-                    alive: Callable[[], bool] = lambda: True) -> Optional[str]:
-        """The id of a window whose plain title is ``title``, once it is shown."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and alive():
-            for wid, name in self.windows():
-                if plain_title(name) == title:
-                    return wid
-            time.sleep(0.3)
-        return None
-
-    def capture(self, host_png: Path, window: Optional[str] = None) -> Path:
-        """``import`` a window (with its frame) or the whole screen into ``host_png``."""
-        inner = f"{SHOTS_IN_ROOT}/{uuid.uuid4().hex[:8]}.png"
-        self.root.host_path(SHOTS_IN_ROOT).mkdir(parents=True, exist_ok=True)
-        target = ["-frame", "-window", window] if window else ["-window", "root"]
-        done = self.x("import", *target, inner)
-        if done.returncode != 0:
-            raise RuntimeError(f"import failed: {done.stderr}")
-        scale = [] if window else ["-resize", "1024x"]  # the whole screen: smaller
-        small = self.x("convert", inner, *scale, "-strip", "-colors", "256", "-define",
-                       "png:compression-level=9", inner + ".small.png")
-        if small.returncode != 0:
-            raise RuntimeError(f"convert failed: {small.stderr}")
-        host_png.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.root.host_path(inner + ".small.png")), host_png)
-        self.root.host_path(inner).unlink(missing_ok=True)
-        return host_png
-
-    def close(self, window: str, timeout: float = 20.0) -> bool:
-        """Escape to the window until it is gone."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if window not in [w for w, _n in self.windows()]:
-                return True
-            self.x("xdotool", "windowactivate", "--sync", window)
-            self.x("xdotool", "key", "--clearmodifiers", "Escape")
-            time.sleep(0.5)
-        return False
 
 
 # -- one GIMP session -----------------------------------------------------------------------
@@ -400,7 +235,21 @@ def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
         if wid is None:
             raise AssertionError(f"no window {titles[dialog.shot]!r}; windows: "
                                  f"{desktop.windows()}\n{session.gimp.stderr[-3000:]}")
+        if dialog.shot == "settings":  # its result is in the picture, and in the log
+            desktop.x("xdotool", "windowactivate", "--sync", wid)
+            desktop.x("xdotool", "key", "--clearmodifiers", "alt+t")
+            time.sleep(3.0)
         shoot(dialog.shot, wid)
+        if dialog.shot == CONFIRM_AFTER:  # Help shows the README's words for it
+            desktop.x("xdotool", "windowactivate", "--sync", wid)
+            desktop.x("xdotool", "key", "--clearmodifiers", "alt+h")
+            helper = desktop.wait_window(titles["help"], timeout=30)
+            if helper is None:
+                raise AssertionError(f"no help window; windows: {desktop.windows()}\n"
+                                     f"{session.gimp.stderr[-3000:]}")
+            shoot("help", helper)
+            if not desktop.close(helper):
+                raise AssertionError("the help window did not close")
         if dialog.shot == CONFIRM_AFTER:
             press_ok(desktop, wid)
             confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
@@ -412,6 +261,45 @@ def walk_dialogs(session: Session, titles: Dict[str, str], out: Optional[Path],
         if not desktop.close(wid):
             raise AssertionError(f"window {titles[dialog.shot]!r} did not close")
     return written
+
+
+def interactive_edit(session: Session, titles: Dict[str, str], typed: str,
+                     shoot: Optional[Callable[[str, str], None]] = None) -> None:
+    """The user's whole path: Edit Selection… → each choice changed with the keyboard (its
+    mnemonic, then End in the drop-down) → ``typed`` added in the prompt box → Ctrl+Enter →
+    "run anyway" → preview → the variant chooser keeps the second → a new layer group.
+    ``shoot(shot, window)`` captures the dialog and the chooser on the way."""
+    desktop = session.desktop
+    session.go("interactive-edit")
+    dialog = desktop.wait_window(titles["edit-selection"])
+    assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", dialog)
+    for mnemonic in ("alt+q", "alt+i", "alt+t", "alt+u"):
+        # End in each drop-down picks its last choice: quality high, input fidelity high,
+        # context whole layer, output format webp (GIMP 3.2 moves two items per Down key; the
+        # mnemonics are the same in English and Chinese)
+        desktop.x("xdotool", "key", "--clearmodifiers", mnemonic, "End")
+        time.sleep(0.3)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+p", "ctrl+End", "Return")
+    desktop.x("xdotool", "type", "--clearmodifiers", typed.lstrip("\n"))
+    if shoot:
+        shoot("edit-selection", dialog)
+    desktop.x("xdotool", "windowactivate", "--sync", dialog)
+    desktop.x("xdotool", "key", "--clearmodifiers", "ctrl+Return")
+    confirm = desktop.wait_window(titles["confirm-cost"], timeout=30)
+    assert confirm, f"no cost confirmation; windows: {desktop.windows()}"
+    desktop.x("xdotool", "windowactivate", "--sync", confirm)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+r")
+    chooser = desktop.wait_window(titles["keep-variants"], timeout=120)
+    assert chooser, f"no variant chooser; windows: {desktop.windows()}"
+    if shoot:
+        shoot("keep-variants", chooser)
+    desktop.x("xdotool", "windowactivate", "--sync", chooser)
+    desktop.x("xdotool", "key", "--clearmodifiers", "alt+1", "alt+2", "alt+k")
+    # "interactive-layers" is the script's last mark of the edit: once seen, so is every other
+    assert session.wait_mark("interactive-layers", timeout=120), (
+        f"the interactive edit never finished; windows: {desktop.windows()}\n"
+        f"{session.gimp.stderr[-3000:]}")
 
 
 def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
@@ -436,6 +324,18 @@ def run_language(root: GimpRoot, lang: str, out: Path, log=print) -> List[Path]:
                 session.go(tag)
             written += walk_dialogs(session, titles, out / lang, log=log)
             session.wait_mark("dialogs-done", timeout=60)
+
+            def shoot(shot: str, wid: str) -> None:
+                for other, name in visible_windows(desktop):  # GIMP's message on the usage
+                    if "GIMP" in name and not IMAGE_WINDOW.search(name) and other != wid:
+                        desktop.close(other, timeout=5)
+                desktop.x("xdotool", "mousemove", "1279", "799")
+                desktop.x("xdotool", "windowactivate", "--sync", wid)  # drawn in full
+                time.sleep(3.0)
+                written.append(desktop.capture(out / lang / f"{shot}.png", wid))
+                log(f"{lang}: {written[-1]}")
+
+            interactive_edit(session, titles, "\n" + SECOND_LINE[lang], shoot)
         finally:
             session.gimp.kill()
             shutil.rmtree(root.host_path(env.home), ignore_errors=True)
