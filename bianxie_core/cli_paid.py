@@ -165,7 +165,8 @@ def _report(outcome) -> None:
     if outcome.usage:
         print(_("used {tokens} tokens ≈ {price}").format(
             tokens=outcome.usage.get("total_tokens", 0),
-            price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
+            price=cost.format_price(outcome.price, outcome.currency)
+            if outcome.price_known else _("price unknown")), file=sys.stderr)
 
 
 def _wait(args, service, send):

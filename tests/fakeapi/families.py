@@ -197,13 +197,16 @@ class FamiliesMixin:
                     "url": "data:image/png;base64," + base64.b64encode(data).decode()}}]
             else:
                 message["content"] += mark
+        choice = {"index": 0, "message": message, "finish_reason": finish}
+        if self.fake.chat_choice is not None:
+            choice = self.fake.chat_choice(data, self)
         text_in = images.text_tokens(prompt)
         image_in = 258 * len(pictures)
         out = GEMINI_OUTPUT_TOKENS[step] if finish == "stop" and fault is None else 0
         body = {
             "id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
             "created": int(time.time()), "model": params["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [choice],
             "usage": {"prompt_tokens": text_in + image_in, "completion_tokens": out,
                       "total_tokens": text_in + image_in + out,
                       "prompt_tokens_details": {"text_tokens": text_in,

@@ -128,6 +128,8 @@ class FakeServer:
         self.sse_type = "text/event-stream; charset=utf-8"
         self.chat_style = "markdown"  # or "images": message.images[] as other relays do
         self.chat_fault: Optional[str] = None  # families.CHAT_FAULTS
+        # (png bytes, handler) -> the whole chat answer's choice, as a messy relay shapes it
+        self.chat_choice = None
         self.seedream_item_error = False
         self.url_lifetime = 600.0  # seconds a FLUX answer's URL works
 

@@ -1,0 +1,74 @@
+"""Red team of issue 15's doors: answers, ids, parameters, money and secrets as real relays
+and models give them, each against the fake made messier where the relay is."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from bianxie_core import cost, errors, families, models
+from bianxie_core.params import GenerateRequest
+from bianxie_core.service import Service
+
+GEMINI = "gemini-3-pro-image-preview"
+
+
+def png(w=64, h=48, colour=(10, 120, 30), fmt="PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(out, fmt)
+    return out.getvalue()
+
+
+def durl(data: bytes, ctype="image/png") -> str:
+    return "data:%s;base64,%s" % (ctype, base64.b64encode(data).decode())
+
+
+def chat(content, finish="stop", **message):
+    def choice(data, handler):
+        body = content(data, handler) if callable(content) else content
+        return {"index": 0, "message": dict({"role": "assistant", "content": body}, **message),
+                "finish_reason": finish}
+    return choice
+
+
+def run(prompt="a cat", model=GEMINI, **kw):
+    return Service().generate(GenerateRequest(prompt=prompt, model=model, **kw))
+
+
+# --- money ---------------------------------------------------------------------------------
+def test_cli_report_of_a_model_without_price_says_price_unknown_not_zero(srv1, tmp_path,
+                                                                          capsys):
+    from tests.test_client import run_cli
+
+    code, _out, err = run_cli(["generate", "-m", GEMINI, "-o", str(tmp_path / "a.png"),
+                               "-p", "a cat"], capsys)
+    assert code == 0, err
+    assert "1292 tokens" in err and "price unknown" in err
+    assert "$0.0" not in err
+
+
+def test_worker_status_of_a_model_without_price_says_price_unknown_in_the_plugin(srv1, home):
+    import subprocess
+    import sys
+
+    from bianxie_core import worker
+    from bianxie_core.jobs import Job
+    from tests.test_plugin_modules import GI_STUB, PLUGIN
+
+    status = worker.run(Job.create(GenerateRequest(prompt="a cat", model=GEMINI)))
+    assert status.state == "done" and status.usage and status.price_known is False
+    text = subprocess.run(
+        [sys.executable, "-c", GI_STUB + "import waiting, json\n"
+         "from bianxie_core.job_folder import JobStatus\n"
+         "waiting.session_total = lambda: 0.0\n"
+         "print(waiting.usage_text(JobStatus(usage={'total_tokens': 1292}, price=0.0, "
+         "currency='USD', price_known=False)))\n"],
+        capture_output=True, text=True, timeout=60, cwd=str(PLUGIN),
+        env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
+             "LANGUAGE": "en"})
+    assert text.returncode == 0, text.stderr
+    assert "1292 tokens" in text.stdout and "price unknown" in text.stdout.lower()
+    assert "$0.0" not in text.stdout
