@@ -94,12 +94,15 @@ FAMILIES = {name: _family(name, entry) for name, entry in _TABLE["families"].ite
 
 
 def by_pattern(model: str) -> Optional[Family]:
-    """The family whose name pattern fits ``model`` (the most specific pattern wins)."""
+    """The family whose name pattern fits ``model`` (the most specific pattern wins); a
+    relay's ``provider/name`` is placed by its own name."""
     lower = model.strip().lower()
+    names = {lower, lower.rsplit("/", 1)[-1]}
     best, best_len = None, -1
     for family in FAMILIES.values():
         for pattern in patterns(family):
-            if fnmatch.fnmatchcase(lower, pattern) and len(pattern) > best_len:
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names) and \
+                    len(pattern) > best_len:
                 best, best_len = family, len(pattern)
     return best
 

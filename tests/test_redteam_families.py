@@ -72,3 +72,18 @@ def test_worker_status_of_a_model_without_price_says_price_unknown_in_the_plugin
     assert text.returncode == 0, text.stderr
     assert "1292 tokens" in text.stdout and "price unknown" in text.stdout.lower()
     assert "$0.0" not in text.stdout
+
+
+# --- unknown ids as relays list them -------------------------------------------------------
+@pytest.mark.parametrize("name, family", [
+    ("google/gemini-2.5-flash-image", "gemini-image"),
+    ("black-forest-labs/flux-kontext-pro", "flux-kontext"),
+    ("qwen/qwen-image-edit", "qwen-image-edit"),
+    ("openai/gpt-image-1", "gpt-image"),
+    ("bytedance/doubao-seedream-4-0-250828", "seedream"),
+    ("GOOGLE/Gemini-3-Pro-Image-Preview", "gemini-image"),
+    ("google/gemini-2.5-flash", None),  # a chat model with no image: still unplaced
+])
+def test_ids_with_a_provider_prefix_are_placed_by_their_own_name(name, family):
+    placed = families.by_pattern(name)
+    assert (placed.name if placed else None) == family
