@@ -4,7 +4,7 @@ Output tokens for the three standard sizes are the published table. Everything e
 guess, and the estimate says which part:
 
 * free sizes (gpt-image-2): the 1024x1024 count scaled by pixel area;
-* quality/size ``auto``: counted as medium / 1024x1024;
+* quality/size ``auto``: counted as medium / 1024x1024; gpt-image-2.5's xhigh/max as high;
 * input images: ``65 + 129 × tiles`` of 512 px, after scaling the shorter side down to 512 px.
   This is fitted to measured usage (a 1024² input bills 194 image tokens, one tile; a slightly
   larger one 323, two tiles), not the 2048²-then-768 px rule of OpenAI's vision models, which
@@ -25,6 +25,7 @@ from bianxie_core.i18n import _, ngettext
 from bianxie_core.models import ModelSpec, Price, parse_size
 
 QUALITIES = ("low", "medium", "high")
+ABOVE_HIGH = ("xhigh", "max")  # gpt-image-2.5's levels: no published token counts
 OUTPUT_TOKENS = {
     ("low", "1024x1024"): 272,
     ("low", "1024x1536"): 408,
@@ -128,6 +129,10 @@ def _output_per_image(size: str, quality: str, notes: list) -> tuple:
     if quality == "auto":
         notes.append(_("quality auto is counted as medium"))
         quality, guessed = "medium", True
+    elif quality in ABOVE_HIGH:
+        notes.append(_("quality {quality} has no published token count: counted as high, "
+                       "it may cost more").format(quality=quality))
+        quality, guessed = "high", True
     elif quality not in QUALITIES:
         raise UsageError(
             _("quality must be low, medium, high or auto, not {value!r}.").format(value=quality)

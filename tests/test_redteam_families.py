@@ -87,3 +87,22 @@ def test_worker_status_of_a_model_without_price_says_price_unknown_in_the_plugin
 def test_ids_with_a_provider_prefix_are_placed_by_their_own_name(name, family):
     placed = families.by_pattern(name)
     assert (placed.name if placed else None) == family
+
+
+@pytest.mark.parametrize("quality", ["xhigh", "max"])
+def test_gpt_image_25_with_a_price_set_estimates_xhigh_and_max(home, capsys, quality):
+    from bianxie_core import config as configmod
+    from tests.test_client import run_cli
+
+    cfg = configmod.load()
+    cfg.prices = {"gpt-image-2.5": {"text_in": 5, "image_in": 8, "image_out": 40}}
+    configmod.save(cfg)
+    high = cost.estimate(models.get_model("gpt-image-2.5"), "1024x1024", "high",
+                         prices=cfg.prices)
+    same = cost.estimate(models.get_model("gpt-image-2.5"), "1024x1024", quality,
+                         prices=cfg.prices)
+    assert same.price >= high.price > 0 and same.estimated
+    code, out, err = run_cli(["cost", "-m", "gpt-image-2.5", "-q", quality, "-s",
+                              "1024x1024"], capsys)
+    assert code == 0, err
+    assert "$" in out and quality in out
