@@ -149,7 +149,13 @@ class Answers:
             data, usage = door_chat.items(self, answer.payload, answer)
             result = _result({"created": answer.payload.get("created")}, rid, "created")
             result.usage = clean_usage(usage)
-            self._deliver(data, 1, answer, result)
+            info = {"request_id": result.request_id, "usage": result.usage, "draft": True}
+            for index, item in enumerate(data[:-1]):  # paid for: in the history, not placed
+                try:
+                    self._item(item, index + 1, answer, info)
+                except _Broken:
+                    pass  # a damaged draft is kept as received; the answer is the last one
+            self._deliver(data[-1:], 1, answer, result)
             return result
         finally:
             answer.close()

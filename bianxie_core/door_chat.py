@@ -7,7 +7,7 @@ to_gemini_chat_req reads exactly that). ``n`` is not mapped: n images are n requ
 
 The answer's image is Markdown inside ``choices[0].message.content``, possibly after text:
 ``![image](data:image/png;base64,…)``; other relays use ``message.images[]`` or content parts,
-accepted too. The last image is the answer. A safety block is ``finish_reason:
+accepted too. The last image is the answer; earlier ones (drafts) go to the history only. A safety block is ``finish_reason:
 content_filter``; chat usage (prompt/completion tokens) is kept in the images shape.
 """
 
@@ -67,8 +67,8 @@ def items(answers, payload: dict, answer) -> tuple:
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     found = _images(message, answer)
     usage = images_usage(payload.get("usage"))
-    if found:
-        return [found[-1]], usage
+    if found:  # the earlier ones were paid for too: kept in the history as drafts
+        return [dict(item, draft=True) for item in found[:-1]] + [found[-1]], usage
     if choice.get("finish_reason") == "content_filter":
         raise errors.ModerationError(_(
             "The model's safety filter blocked this image: change the prompt or the image."),

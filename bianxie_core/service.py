@@ -255,6 +255,8 @@ class Service:
                                   time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
                 if info.get("broken"):
                     entry_meta["broken"] = info["broken"]
+                if info.get("draft"):  # a chat answer's earlier image: kept, not delivered
+                    entry_meta["draft"] = True
                 try:
                     with self.recording:
                         entry = self.history.record(data, entry_meta)
@@ -262,7 +264,7 @@ class Service:
                     if not info.get("broken"):  # a damaged item is reported as a failure
                         unkept.append(exc.message)
                     entry = None
-                if not info.get("broken"):
+                if not info.get("broken") and not info.get("draft"):
                     item = SavedImage(data=data, entry=entry, index=index_offset + index)
                     saved.append(item)  # kept in memory even when the history failed
                     if on_saved and entry is not None:

@@ -106,3 +106,15 @@ def test_gpt_image_25_with_a_price_set_estimates_xhigh_and_max(home, capsys, qua
                               "1024x1024"], capsys)
     assert code == 0, err
     assert "$" in out and quality in out
+
+
+# --- chat answers --------------------------------------------------------------------------
+def test_every_image_of_a_chat_answer_is_in_the_history_the_last_is_the_answer(srv1, home):
+    draft, final = png(colour=(1, 2, 3)), png(colour=(200, 0, 0))
+    srv1.chat_choice = chat("a first try ![a](%s) and the final one\n![b](%s)"
+                            % (durl(draft), durl(final)))
+    outcome = run()
+    assert [image.data for image in outcome.images] == [final] and not outcome.warnings
+    kept = {entry.image_path.read_bytes(): entry for entry in Service().history.entries()}
+    assert set(kept) == {draft, final}  # both were paid for (completion image tokens)
+    assert kept[draft].meta.get("draft") and not kept[final].meta.get("draft")
