@@ -118,3 +118,13 @@ def test_every_image_of_a_chat_answer_is_in_the_history_the_last_is_the_answer(s
     kept = {entry.image_path.read_bytes(): entry for entry in Service().history.entries()}
     assert set(kept) == {draft, final}  # both were paid for (completion image tokens)
     assert kept[draft].meta.get("draft") and not kept[final].meta.get("draft")
+
+
+def test_a_chat_image_cut_off_by_the_token_limit_is_kept_and_said_plainly(srv1, home):
+    srv1.chat_choice = chat(lambda data, handler: "Here it is: ![image](%s"
+                            % durl(data)[:-4000], finish="length")
+    with pytest.raises(errors.ResponseError) as caught:
+        run()
+    message = str(caught.value)
+    assert "cut off" in message and "base64," not in message and "iVBOR" not in message
+    assert [e.meta.get("broken") for e in Service().history.entries()] == ["image"]
