@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bianxie_core import body, errors, image_check, transfer
+from bianxie_core import body, door_chat, errors, image_check, transfer
 from bianxie_core.error_table import error_envelope, error_field, error_from_response, \
     request_id, stream_error
 from bianxie_core.i18n import _, join_sentences
@@ -133,12 +133,19 @@ class Answers:
 
     def chat(self, response: requests.Response) -> ImagesResult:
         """A chat door's answer (door_chat.py): its one image, read like an images item."""
-        from bianxie_core import door_chat
-
         try:
             pieces = body.chunks(response, self.deadline, body.answer_limit(1),
                                  self.client.timeout, self.on_transfer)
-            answer = body.read_answer(pieces)
+            first = b""
+            for first in pieces:
+                if first.lstrip(b"\xef\xbb\xbf \t\r\n"):
+                    break
+            pieces = itertools.chain([first], pieces)
+            if _SSE_START.match(first.lstrip(b"\xef\xbb\xbf \t\r\n")[:7]):
+                # a relay that streams chat answers unasked: its chunks joined into one answer
+                answer = body.Answer(door_chat.joined(sse_events(pieces)))
+            else:
+                answer = body.read_answer(pieces)
         except ValueError:
             raise not_json(response, self.client._scrubber) from None
         try:

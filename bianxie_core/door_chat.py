@@ -83,6 +83,36 @@ def items(answers, payload: dict, answer) -> tuple:
                           if said.strip() else ""))
 
 
+def joined(events) -> dict:
+    """A streamed chat answer (``wire.sse_events``) as the one answer it stands for: the
+    deltas' content and images joined, the last finish_reason, usage and error."""
+    text, images, finish, usage, error, created = [], [], None, None, None, None
+    for _event, chunk in events:
+        if not isinstance(chunk, dict):
+            continue
+        error = error_envelope(chunk) or error
+        usage = chunk.get("usage") if isinstance(chunk.get("usage"), dict) else usage
+        created = chunk.get("created", created)
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            content = delta.get("content")
+            for part in content if isinstance(content, list) else ():
+                images.append(part)  # content parts as some relays send them
+            if isinstance(content, str):
+                text.append(content)
+            if isinstance(delta.get("images"), list):
+                images += delta["images"]
+            finish = choice.get("finish_reason") or finish
+    payload = {"created": created, "usage": usage,
+               "choices": [{"message": {"content": "".join(text), "images": images},
+                            "finish_reason": finish}]}
+    if error and not text and not images:
+        payload = {"error": error}
+    return payload
+
+
 def _images(message: dict, answer) -> list:
     """Every image of a chat message, as ``{"url": …}`` items (data: URLs included)."""
     found = []

@@ -128,3 +128,11 @@ def test_a_chat_image_cut_off_by_the_token_limit_is_kept_and_said_plainly(srv1, 
     message = str(caught.value)
     assert "cut off" in message and "base64," not in message and "iVBOR" not in message
     assert [e.meta.get("broken") for e in Service().history.entries()] == ["image"]
+
+
+def test_a_chat_answer_streamed_though_not_asked_still_gives_its_image(srv1, home):
+    srv1.chat_streams = True
+    outcome = run()
+    assert [image.data for image in outcome.images] == srv1.responses
+    assert outcome.usage["output_tokens"] == 1290
+    assert len(Service().history.entries()) == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 import time
@@ -213,7 +214,28 @@ class FamiliesMixin:
                                                 "image_tokens": image_in},
                       "completion_tokens_details": {"image_tokens": out}},
         }
+        if self.fake.chat_streams:
+            return self._chat_stream(body)
         self._send_json(200, body)
+
+    def _chat_stream(self, body: dict) -> None:
+        """The answer as chat.completion.chunk events, its content in pieces of 4000
+        characters (a forced-stream channel), usage in the last chunk, then [DONE]."""
+        choice = body["choices"][0]
+        text = choice["message"].get("content") or ""
+        pieces = [text[i:i + 4000] for i in range(0, len(text), 4000)] or [""]
+        events = []
+        for i, piece in enumerate(pieces):
+            chunk = {"id": body["id"], "object": "chat.completion.chunk",
+                     "created": body["created"], "model": body["model"],
+                     "choices": [{"index": 0, "delta": dict({"content": piece}, **(
+                         {"role": "assistant"} if i == 0 else {})), "finish_reason": None}]}
+            events.append(chunk)
+        events[-1]["choices"][0]["finish_reason"] = choice["finish_reason"]
+        events.append({"id": body["id"], "object": "chat.completion.chunk", "choices": [],
+                       "usage": body["usage"]})
+        out = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+        self._send(200, out + b"data: [DONE]\n\n", "text/event-stream")
 
     @staticmethod
     def _chat_message(messages) -> Tuple[str, List[Image.Image]]:
@@ -262,7 +284,10 @@ class FamiliesMixin:
         fmt = "jpeg"
         data = images.encode(redrawn(pictures[0] if pictures else None, size, prompt,
                                      fake.fill_color), fmt, 95, None)
-        if fake.seedream_item_error:
+        with fake._lock:
+            fake._seedream_count = getattr(fake, "_seedream_count", 0) + 1
+            failing = fake._seedream_count in fake.seedream_fail_on
+        if fake.seedream_item_error or failing:
             item = {"error": {"code": "OutputImageSensitiveContentDetected",
                               "message": "The request failed because the output image may "
                                          "contain sensitive information."}}

@@ -130,7 +130,9 @@ class FakeServer:
         self.chat_fault: Optional[str] = None  # families.CHAT_FAULTS
         # (png bytes, handler) -> the whole chat answer's choice, as a messy relay shapes it
         self.chat_choice = None
+        self.chat_streams = False  # a relay that streams chat answers though none was asked
         self.seedream_item_error = False
+        self.seedream_fail_on: Tuple[int, ...] = ()  # which Seedream requests (1-based) fail
         self.url_lifetime = 600.0  # seconds a FLUX answer's URL works
 
     @property
