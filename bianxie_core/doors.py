@@ -17,7 +17,7 @@ import json
 import os
 from typing import NamedTuple, Optional
 
-from bianxie_core import door_chat
+from bianxie_core import door_chat, families
 from bianxie_core.door_chat import data_url
 from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.params import EditRequest
@@ -69,6 +69,9 @@ def images_fields(request, family: Optional[Family]) -> dict:
         fields.pop("quality", None)
     if not family.input_fidelity:
         fields.pop("input_fidelity", None)
+    for name in families.OPTIONS:
+        if name not in family.options:
+            fields.pop(name, None)  # only "auto" gets here (params._family_option)
     if family.sizes not in ("aspect", "none"):
         return fields
     size = fields.pop("size", None)

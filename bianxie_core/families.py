@@ -20,6 +20,7 @@ from bianxie_core.i18n import _, ngettext
 
 _TABLE = json.loads((Path(__file__).resolve().parent / "families.json").read_text("utf-8"))
 DOORS = ("images", "json", "chat")
+OPTIONS = ("background", "moderation")  # the OpenAI images settings only gpt-image takes
 # The family a door names when the config gives only a door.
 DOOR_FAMILIES = {"images": "gpt-image-2", "json": "seedream", "chat": "gemini-image"}
 
@@ -49,6 +50,7 @@ class Family:
     base_pixels: int = 1024 * 1024
     wire: str = ""  # how an "aspect" size is sent: image_config | wxh | aspect_ratio
     extras: tuple = ()  # form fields beyond OpenAI's that survive this door
+    options: tuple = ()  # OPTIONS it takes
 
     @property
     def masks(self) -> bool:
@@ -84,7 +86,7 @@ def nearest_ratio(ratios, aspect: float) -> str:
 
 def _family(name: str, entry: Mapping) -> Family:
     known = {k: v for k, v in entry.items() if k in Family.__dataclass_fields__}
-    for key in ("qualities", "aspect_ratios", "resolutions", "extras"):
+    for key in ("qualities", "aspect_ratios", "resolutions", "extras", "options"):
         if key in known:
             known[key] = tuple(known[key])
     return Family(name=name, **known)

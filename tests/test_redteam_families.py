@@ -136,3 +136,19 @@ def test_a_chat_answer_streamed_though_not_asked_still_gives_its_image(srv1, hom
     assert [image.data for image in outcome.images] == srv1.responses
     assert outcome.usage["output_tokens"] == 1290
     assert len(Service().history.entries()) == 1
+
+
+# --- parameters a family does not take: refused before sending, never dropped on the way -------
+@pytest.mark.parametrize("model", [GEMINI, "doubao-seedream-4-5-251128", "flux-kontext-pro"])
+@pytest.mark.parametrize("field, value", [("background", "transparent"),
+                                          ("background", "opaque"), ("moderation", "low")])
+def test_openai_only_options_for_another_family_are_refused_before_sending(
+        srv1, home, model, field, value):
+    with pytest.raises(errors.UsageError) as caught:
+        run(model=model, **{field: value})
+    assert field in str(caught.value) and model in str(caught.value)
+    assert not srv1.requests
+
+
+def test_auto_background_and_quality_are_what_every_family_takes(srv1, home):
+    assert run(background="auto").images
