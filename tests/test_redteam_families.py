@@ -152,3 +152,26 @@ def test_openai_only_options_for_another_family_are_refused_before_sending(
 
 def test_auto_background_and_quality_are_what_every_family_takes(srv1, home):
     assert run(background="auto").images
+
+
+# --- a door set in the config ----------------------------------------------------------------
+def test_a_door_set_for_a_model_of_the_table_is_the_door_it_goes_through(srv1, home, capsys,
+                                                                          tmp_path):
+    from tests.test_client import run_cli
+
+    code, out, err = run_cli(["config", "set", "door", "gpt-image-2=chat"], capsys)
+    assert code == 0, err
+    spec = Service().model("gpt-image-2")
+    assert spec.family.door == "chat" and "chat door" in out
+    run_cli(["generate", "-m", "gpt-image-2", "-p", "a cat", "-o", str(tmp_path / "a.png")],
+            capsys)
+    assert srv1.requests[-1].path == "/v1/chat/completions"  # said and done alike
+
+
+def test_a_gemini_model_set_to_the_images_door_is_not_priced_as_gpt_image(home, capsys):
+    from tests.test_client import run_cli
+
+    assert run_cli(["config", "set", "door", GEMINI + "=images"], capsys)[0] == 0
+    code, out, err = run_cli(["cost", "-m", GEMINI, "-n", "3"], capsys)
+    assert code == 0, err
+    assert "price unknown" in out and "$" not in out
