@@ -175,3 +175,12 @@ def test_a_gemini_model_set_to_the_images_door_is_not_priced_as_gpt_image(home, 
     code, out, err = run_cli(["cost", "-m", GEMINI, "-n", "3"], capsys)
     assert code == 0, err
     assert "price unknown" in out and "$" not in out
+
+
+# --- URL answers -----------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["flux-kontext-pro", "doubao-seedream-4-5-251128"])
+def test_a_url_answer_is_fetched_again_when_the_object_store_says_slow_down(srv1, home, model):
+    srv1.download_503 = 2
+    outcome = run(model=model)
+    assert [image.data for image in outcome.images] == srv1.responses
+    assert len(srv1.requests) == 1 and len(Service().history.entries()) == 1
