@@ -184,3 +184,20 @@ def test_a_url_answer_is_fetched_again_when_the_object_store_says_slow_down(srv1
     outcome = run(model=model)
     assert [image.data for image in outcome.images] == srv1.responses
     assert len(srv1.requests) == 1 and len(Service().history.entries()) == 1
+
+
+def test_a_seedream_batch_with_failed_and_html_items_keeps_and_writes_the_good_one(
+        srv1, home, capsys, tmp_path):
+    from tests.test_client import run_cli
+
+    failed = {"error": {"code": "OutputImageSensitiveContentDetected",
+                        "message": "The output image may contain sensitive information."}}
+    srv1.seedream_batch = lambda item, handler: [
+        failed, item, handler._url_item(b"<html>AccessDenied</html>", "png")]
+    code, _out, err = run_cli(["generate", "-m", "doubao-seedream-4-5-251128", "-p", "a cat",
+                               "-o", str(tmp_path / "a.png")], capsys)
+    assert code == 1 and "sensitive information" in err and "web page" in err
+    assert (tmp_path / "a.png").exists() and "<html" not in err
+    kept = Service().history.entries()
+    assert sorted(bool(e.meta.get("broken")) for e in kept) == [False, True]
+    assert len(srv1.requests) == 1

@@ -296,6 +296,9 @@ class FamiliesMixin:
             item = self._url_item(data, fmt)
             item["size"] = "%dx%d" % size
             body_data, made = [item], 1
+            if fake.seedream_batch is not None:
+                body_data = fake.seedream_batch(item, self)
+                made = sum(1 for d in body_data if "url" in d)
         body = {"model": params["model"], "created": int(time.time()), "data": body_data,
                 "usage": {"generated_images": made, "output_tokens": made * size[0] * size[1]
                           // 256, "total_tokens": made * size[0] * size[1] // 256}}

@@ -131,6 +131,8 @@ class FakeServer:
         # (png bytes, handler) -> the whole chat answer's choice, as a messy relay shapes it
         self.chat_choice = None
         self.chat_streams = False
+        # (the good item, handler) -> the answer's data list (a batch with failed items, …)
+        self.seedream_batch = None
         self.download_503 = 0  # the object store's first answers: 503 SlowDown (XML)  # a relay that streams chat answers though none was asked
         self.seedream_item_error = False
         self.seedream_fail_on: Tuple[int, ...] = ()  # which Seedream requests (1-based) fail
