@@ -201,3 +201,18 @@ def test_a_seedream_batch_with_failed_and_html_items_keeps_and_writes_the_good_o
     kept = Service().history.entries()
     assert sorted(bool(e.meta.get("broken")) for e in kept) == [False, True]
     assert len(srv1.requests) == 1
+
+
+def test_a_cost_limit_is_not_passed_silently_by_a_run_whose_price_is_unknown(srv1, home,
+                                                                              capsys, tmp_path):
+    from tests.test_client import run_cli
+
+    assert run_cli(["config", "set", "cost-confirm-above", "0.05"], capsys)[0] == 0
+    code, _out, err = run_cli(["generate", "-m", GEMINI, "-n", "4", "-p", "a cat",
+                               "-o", str(tmp_path / "a.png")], capsys)
+    assert code != 0 and "price unknown" in err and "--yes" in err
+    assert not srv1.requests
+    code, _out, err = run_cli(["generate", "-m", GEMINI, "-n", "2", "-p", "a cat", "--yes",
+                               "-o", str(tmp_path / "a.png")], capsys)
+    assert code == 0, err
+    assert len(srv1.requests) == 2
