@@ -216,3 +216,27 @@ def test_a_cost_limit_is_not_passed_silently_by_a_run_whose_price_is_unknown(srv
                                "-o", str(tmp_path / "a.png")], capsys)
     assert code == 0, err
     assert len(srv1.requests) == 2
+
+
+def test_the_plugin_asks_before_a_run_whose_price_is_unknown_when_a_limit_is_set(home):
+    import subprocess
+    import sys
+
+    from bianxie_core import config as configmod
+    from tests.test_plugin_modules import GI_STUB, PLUGIN
+
+    cfg = configmod.load()
+    cfg.cost_confirm_above = 0.05
+    configmod.save(cfg)
+    code = GI_STUB + (
+        "import dialogs\nfrom bianxie_core import cost\n"
+        "from gi.repository import Gtk\n"
+        "dialogs.estimate_for = lambda *a: cost.Estimate(0, 0, 0.0, 'USD', True, (), "
+        "price_known=False)\n"
+        "print(dialogs.confirm_cost(None), Gtk.MessageDialog.called)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(PLUGIN),
+                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
+                              "BIANXIE_HOME": str(home), "LANGUAGE": "en"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]  # asked; the stub's answer is not "Run"
