@@ -240,3 +240,28 @@ def test_the_plugin_asks_before_a_run_whose_price_is_unknown_when_a_limit_is_set
                               "BIANXIE_HOME": str(home), "LANGUAGE": "en"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]  # asked; the stub's answer is not "Run"
+
+
+@pytest.mark.parametrize("model, n", [("qwen-image-edit-plus", 2), (GEMINI, 3)])
+def test_the_dialog_estimate_and_bianxie_cost_agree_for_a_family_without_streaming(
+        home, capsys, model, n):
+    import subprocess
+    import sys
+
+    from tests.test_client import run_cli
+    from tests.test_plugin_modules import GI_STUB, PLUGIN
+
+    code = GI_STUB + (
+        "import dialogs\nfrom unittest import mock\n"
+        "from bianxie_core.edit_settings import EditSettings\n"
+        "config = mock.MagicMock()\nconfig.find_property.return_value = None\n"
+        "settings = EditSettings(model=%r, n=%d, stream=True, prompt='a cat')\n"
+        "print(dialogs.estimate_for(config, stored=(settings, False)).format())\n" % (model, n))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(PLUGIN),
+                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
+                              "BIANXIE_HOME": str(home), "LANGUAGE": "en"})
+    assert out.returncode == 0, out.stderr
+    _code, said, err = run_cli(["cost", "-m", model, "-n", str(n)], capsys)
+    assert "price unknown" in said, err
+    assert said.split("\n", 1)[1].replace("  estimate: ", "").split("\n")[0] in out.stdout

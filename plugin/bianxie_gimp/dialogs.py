@@ -64,7 +64,7 @@ def estimate_for(config, cfg=None, stored=None):
     settings = settings_from(config, settings or edit_settings.EditSettings(model=cfg.model))
     spec = models.get_model(settings.model or cfg.model, cfg.models)
     return settings.estimate(spec, edit=edit, prices=cfg.prices, currency=cfg.currency,
-                             requests=requests_for(cfg, settings.n, settings.stream))
+                             requests=requests_for(cfg, settings.n, settings.stream, spec.name))
 
 
 def estimate_text(config, stored=None):
