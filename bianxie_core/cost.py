@@ -228,9 +228,11 @@ def _unknown(model: ModelSpec, n: int, requests: int, currency: str) -> Estimate
         notes = (_("{model} is not a model this program knows").format(model=model.name),)
     else:
         how = _("billed by tokens") if family.billing == "tokens" else _("billed per image")
-        notes = (ngettext("{count} image in {requests} request, {how}",
-                          "{count} images in {requests} requests, {how}", n).format(
-            count=n, requests=requests, how=how),
+        many = ngettext("{count} image in {requests} requests, {how}",
+                        "{count} images in {requests} requests, {how}", n)
+        one = ngettext("{count} image in one request, {how}",
+                       "{count} images in one request, {how}", n)
+        notes = ((one if requests == 1 else many).format(count=n, requests=requests, how=how),
             _("set its price with the prices setting to see an estimate"))
     return Estimate(0, 0, 0.0, currency, True, notes, price_known=False)
 

@@ -264,4 +264,5 @@ def test_the_dialog_estimate_and_bianxie_cost_agree_for_a_family_without_streami
     assert out.returncode == 0, out.stderr
     _code, said, err = run_cli(["cost", "-m", model, "-n", str(n)], capsys)
     assert "price unknown" in said, err
+    assert "1 requests" not in said and "1 request," not in said  # "in one request"
     assert said.split("\n", 1)[1].replace("  estimate: ", "").split("\n")[0] in out.stdout
