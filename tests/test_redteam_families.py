@@ -266,3 +266,26 @@ def test_the_dialog_estimate_and_bianxie_cost_agree_for_a_family_without_streami
     assert "price unknown" in said, err
     assert "1 requests" not in said and "1 request," not in said  # "in one request"
     assert said.split("\n", 1)[1].replace("  estimate: ", "").split("\n")[0] in out.stdout
+
+
+# --- answers at an aspect nobody asked for ----------------------------------------------------
+def test_a_gemini_answer_at_another_aspect_keeps_the_outside(
+        srv1, photo_and_selection, tmp_path, capsys):
+    import numpy as np
+
+    from bianxie_core.planning import DEFAULT_FEATHER, DEFAULT_GROW
+    from tests.test_cli_families import outside_selection
+    from tests.test_client import run_cli
+
+    srv1.gemini_square = True
+    photo, selection = photo_and_selection
+    code, _out, err = run_cli(["inpaint", "--image", str(photo), "--selection", str(selection),
+                               "-p", "a red cup", "-m", GEMINI, "-o",
+                               str(tmp_path / "out.png"), "--quiet"], capsys)
+    assert code == 0, err
+    result = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    keep = outside_selection(original.shape, DEFAULT_GROW + DEFAULT_FEATHER)
+    assert np.array_equal(result[keep], original[keep])
+    centre = result[195:205, 295:305].astype(int)
+    assert np.abs(centre - [255, 0, 255]).max() < 60

@@ -176,6 +176,8 @@ class FamiliesMixin:
         if fault == "empty_response":
             raise ApiError(500, "empty response from Gemini API", "new_api_error", None,
                            "empty_response", origin="relay")
+        if self.fake.gemini_square:
+            ratio = "1:1"
         w, h = (v * GEMINI_STEPS[step] for v in GEMINI_SIZES[ratio])
         rgb = redrawn(pictures[0] if pictures else None, (w, h), prompt, self.fake.fill_color)
         data = images.encode(rgb, "png", 100, None)

@@ -131,6 +131,7 @@ class FakeServer:
         # (png bytes, handler) -> the whole chat answer's choice, as a messy relay shapes it
         self.chat_choice = None
         self.chat_streams = False
+        self.gemini_square = False  # a Gemini that answers 1:1 whatever aspect_ratio said
         # (the good item, handler) -> the answer's data list (a batch with failed items, …)
         self.seedream_batch = None
         self.download_503 = 0  # the object store's first answers: 503 SlowDown (XML)  # a relay that streams chat answers though none was asked
