@@ -25,6 +25,8 @@ from bianxie_core.safe_text import printable
 from bianxie_core.wire import clean_usage, decode_b64, decode_b64_pieces, sse_events
 
 _SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
+# base64 of a PNG, JPEG, WebP or GIF where a URL should be
+_BARE_IMAGE_B64 = re.compile(r"(?:iVBORw0KGgo|/9j/|UklGR|R0lGOD)[A-Za-z0-9+/]{16}")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}$")
 
 
@@ -205,7 +207,11 @@ class Answers:
             raise _Broken(exc.message, exc)
         if answer.is_big(item.get("b64_json")):
             return self._decoded(item.get("b64_json"), index, info, item, answer)
+        if answer.is_big(item.get("url")):  # a data: URL (or bare base64) of a big image
+            return self._decoded(item.get("url"), index, info, item, answer)
         b64, url = item.get("b64_json"), item.get("url")
+        if isinstance(url, str) and _BARE_IMAGE_B64.match(url):  # a relay's failed upload
+            return self._decoded(url, index, info, item)
         if b64 and isinstance(b64, str):
             return self._decoded(b64, index, info, item)
         if b64 or (url and not isinstance(url, str)):

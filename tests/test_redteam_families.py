@@ -289,3 +289,31 @@ def test_a_gemini_answer_at_another_aspect_keeps_the_outside(
     assert np.array_equal(result[keep], original[keep])
     centre = result[195:205, 295:305].astype(int)
     assert np.abs(centre - [255, 0, 255]).max() < 60
+
+
+def noisy_png(side: int) -> bytes:
+    import numpy as np
+
+    pixels = np.random.default_rng(7).integers(0, 255, (side, side, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def test_a_huge_data_url_in_a_content_part_is_the_image_not_a_link(srv1, home):
+    big = noisy_png(2400)  # a 4K-class answer: the JSON is over 16 MiB, kept in a spool file
+    assert len(big) * 4 / 3 > 16 * 2**20
+    srv1.chat_choice = chat([{"type": "text", "text": "Here it is."},
+                             {"type": "image_url", "image_url": {"url": durl(big)}}])
+    outcome = run()
+    assert [image.data for image in outcome.images] == [big]
+
+
+def test_raw_base64_in_an_image_url_part_is_the_image(srv1, home):
+    # a relay fork whose upload of the image to its store failed puts the bare base64 there
+    srv1.chat_choice = chat(lambda data, handler: [
+        {"type": "text", "text": ""},
+        {"type": "image_url", "image_url": {"url": base64.b64encode(data).decode(),
+                                            "mime_type": "image/png"}}])
+    outcome = run()
+    assert [image.data for image in outcome.images] == srv1.responses
