@@ -317,3 +317,27 @@ def test_raw_base64_in_an_image_url_part_is_the_image(srv1, home):
                                             "mime_type": "image/png"}}])
     outcome = run()
     assert [image.data for image in outcome.images] == srv1.responses
+
+
+# --- secrets -------------------------------------------------------------------------------
+@pytest.mark.parametrize("field", ["message", "param", "code", "type", "title", "header"])
+@pytest.mark.parametrize("model", [GEMINI, "doubao-seedream-4-5-251128", "flux-kontext-pro"])
+def test_a_relay_echoing_the_key_on_any_door_never_shows_it(srv1, home, field, model):
+    from tests.core_fixtures import KEY
+
+    srv1.echo_key = field
+    with pytest.raises(errors.BianxieError) as caught:
+        run(model=model)
+    assert KEY not in str(caught.value) and KEY[3:20] not in str(caught.value)
+    for path in home.rglob("*"):
+        if path.is_file() and path.name != "config.json":
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_the_key_is_in_no_chat_request_body_nor_url(srv1, home):
+    from tests.core_fixtures import KEY
+
+    run(prompt="a cat")
+    (sent,) = srv1.requests
+    assert KEY.encode() not in sent.body and KEY not in sent.path
+    assert sent.headers["Authorization"] == "Bearer " + KEY
