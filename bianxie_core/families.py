@@ -51,6 +51,7 @@ class Family:
     wire: str = ""  # how an "aspect" size is sent: image_config | wxh | aspect_ratio
     extras: tuple = ()  # form fields beyond OpenAI's that survive this door
     options: tuple = ()  # OPTIONS it takes
+    max_pixels: int = 0  # the most output pixels it makes (0: no rule here)
 
     @property
     def masks(self) -> bool:

@@ -341,3 +341,26 @@ def test_the_key_is_in_no_chat_request_body_nor_url(srv1, home):
     (sent,) = srv1.requests
     assert KEY.encode() not in sent.body and KEY not in sent.path
     assert sent.headers["Authorization"] == "Bearer " + KEY
+
+
+# --- sizes ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("size, sent", [("4096x4096", "4096x4096"), ("1024x1024", "2048x2048"),
+                                        ("3840x2160", None), ("5000x2142", None)])
+def test_a_seedream_size_keeps_its_resolution_step_within_the_model_limit(srv1, home, size,
+                                                                          sent):
+    import json
+
+    from bianxie_core.models import parse_size
+
+    try:
+        run(model="doubao-seedream-4-5-251128", size=size)
+    except errors.UsageError:
+        assert not srv1.requests  # a size it cannot take: refused before sending
+        return
+    got = json.loads(srv1.requests[-1].body)["size"]
+    w, h = parse_size(got)
+    asked_w, asked_h = parse_size(size)
+    if sent:
+        assert got == sent
+    assert w * h <= 4096 * 4096
+    assert w * h >= 0.5 * min(asked_w * asked_h, 4096 * 4096)  # not a lower step silently
