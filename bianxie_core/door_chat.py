@@ -25,7 +25,7 @@ from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.i18n import _
 
 _IMAGE = re.compile(rb"!\[[^\]\n]{0,200}\]\(\s*((?:data:image/[A-Za-z0-9.+-]{1,20};base64,"
-                    rb"[A-Za-z0-9+/=\s\\]+)|(?:https?://[^\s)]{1,4000}))\s*(?:\)|\Z)")
+                    rb"[A-Za-z0-9+/=\s\\_-]+)|(?:https?://[^\s)]{1,4000}))\s*(?:\)|\Z)")
 # (an answer cut off by its token limit ends inside the image: that image is read, and found
 # cut off, rather than shown as text)
 

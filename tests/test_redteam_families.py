@@ -364,3 +364,16 @@ def test_a_seedream_size_keeps_its_resolution_step_within_the_model_limit(srv1, 
         assert got == sent
     assert w * h <= 4096 * 4096
     assert w * h >= 0.5 * min(asked_w * asked_h, 4096 * 4096)  # not a lower step silently
+
+
+def test_a_streamed_chat_answer_blocked_by_the_safety_filter_says_so(srv1, home):
+    srv1.chat_streams, srv1.chat_fault = True, "content_filter"
+    with pytest.raises(errors.ModerationError):
+        run()
+    assert not Service().history.entries()
+
+
+def test_a_chat_image_in_the_url_safe_base64_alphabet_is_read(srv1, home):
+    srv1.chat_choice = chat(lambda data, handler: "![image](data:image/png;base64,%s)"
+                            % base64.urlsafe_b64encode(data).decode())
+    assert [image.data for image in run().images] == srv1.responses
