@@ -26,6 +26,7 @@ from bianxie_core.i18n import _
 
 _IMAGE = re.compile(rb"!\[[^\]\n]{0,200}\]\(\s*((?:data:image/[A-Za-z0-9.+-]{1,20};base64,"
                     rb"[A-Za-z0-9+/=\s\\_-]+)|(?:https?://[^\s)]{1,4000}))\s*(?:\)|\Z)")
+_DATA = re.compile(r"data:[^\s)]{0,60};base64,[A-Za-z0-9+/=_-]*")  # not shown as text
 # (an answer cut off by its token limit ends inside the image: that image is read, and found
 # cut off, rather than shown as text)
 
@@ -76,7 +77,7 @@ def items(answers, payload: dict, answer) -> tuple:
             "The model's safety filter blocked this image: change the prompt or the image."),
             code="content_filter")
     said = message.get("content") if isinstance(message.get("content"), str) else ""
-    said = scrub.clean(said, 300) or ""
+    said = scrub.clean(_DATA.sub("data:…", said[:20000]), 300) or ""
     raise errors.ResponseError(_(
         "The model answered without an image{said}: ask again, saying that an image is "
         "wanted.").format(said=(" (" + _("it said: {text}").format(text=said) + ")")

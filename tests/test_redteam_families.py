@@ -377,3 +377,14 @@ def test_a_chat_image_in_the_url_safe_base64_alphabet_is_read(srv1, home):
     srv1.chat_choice = chat(lambda data, handler: "![image](data:image/png;base64,%s)"
                             % base64.urlsafe_b64encode(data).decode())
     assert [image.data for image in run().images] == srv1.responses
+
+
+def test_a_text_only_answer_quoting_other_media_shows_no_base64(srv1, home):
+    import re
+
+    srv1.chat_choice = chat("No picture, sorry. [media](data:audio/wav;base64,%s)"
+                            % base64.b64encode(b"\0" * 3000).decode())
+    with pytest.raises(errors.ResponseError) as caught:
+        run()
+    assert "No picture, sorry." in str(caught.value)
+    assert not re.search(r"[A-Za-z0-9+/]{40}", str(caught.value))
