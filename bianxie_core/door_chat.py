@@ -137,8 +137,15 @@ def _images(message: dict, answer) -> list:
 
 
 def _part_url(part: dict) -> Optional[str]:
+    """An image part's URL: ``image_url`` {url} or a string, or a bare ``url`` / ``b64_json``
+    (other relays' shapes)."""
     inner = part.get("image_url")
     url = inner.get("url") if isinstance(inner, dict) else inner
+    if not url and "text" not in part:
+        url = part.get("url")
+        b64 = part.get("b64_json")
+        if not url and isinstance(b64, str) and b64:
+            url = b64  # bare base64 (answers.py reads it as the image), or a spool marker
     return url if isinstance(url, str) and url else None
 
 

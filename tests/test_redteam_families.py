@@ -388,3 +388,18 @@ def test_a_text_only_answer_quoting_other_media_shows_no_base64(srv1, home):
         run()
     assert "No picture, sorry." in str(caught.value)
     assert not re.search(r"[A-Za-z0-9+/]{40}", str(caught.value))
+
+
+@pytest.mark.parametrize("shape", ["url", "image_url_string", "b64_json"])
+def test_message_images_in_the_shapes_other_relays_use_are_read(srv1, home, shape):
+    def images(data):
+        if shape == "url":
+            return [{"type": "image", "url": durl(data)}]
+        if shape == "image_url_string":
+            return [{"type": "image_url", "image_url": durl(data)}]
+        return [{"type": "image", "b64_json": base64.b64encode(data).decode()}]
+
+    srv1.chat_choice = lambda data, handler: {
+        "index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "", "images": images(data)}}
+    assert [image.data for image in run().images] == srv1.responses
