@@ -187,7 +187,13 @@ def estimate(
     if model.price_unknown and not (prices or {}).get(model.name):
         return _unknown(model, n, requests, currency)
     notes: list = []
-    per_image, estimated = _output_per_image(size, quality, notes)
+    own = model.family.output_tokens_for(size) if model.family is not None else 0
+    if own:  # a family of its own billing: its own count, not gpt-image's quality table
+        per_image, estimated = own, True
+        notes.append(_("{count:,} output tokens per image, as {family} bills them").format(
+            count=own, family=model.family.label))
+    else:
+        per_image, estimated = _output_per_image(size, quality, notes)
     output = per_image * n
 
     text_in = text_tokens(prompt or "") + INPUT_TEXT_TOKENS_PER_IMAGE * len(input_images)
@@ -205,7 +211,7 @@ def estimate(
         estimated = True
     text_in, image_in = text_in * requests, image_in * requests
 
-    if not model.known:
+    if not model.known and model.name not in (prices or {}):
         notes.append(
             _("{model} is not in the model table: priced like the newest model").format(
                 model=model.name

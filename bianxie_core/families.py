@@ -52,6 +52,20 @@ class Family:
     extras: tuple = ()  # form fields beyond OpenAI's that survive this door
     options: tuple = ()  # OPTIONS it takes
     max_pixels: int = 0  # the most output pixels it makes (0: no rule here)
+    output_tokens: tuple = ()  # (step, tokens billed per image) pairs
+
+    def output_tokens_for(self, size: Optional[str]) -> int:
+        """Output tokens one image of ``size`` (WxH, 1K/2K/4K or auto) bills, from the family's
+        own table (0: it has none)."""
+        table = dict(self.output_tokens)
+        size = (size or "auto").strip().upper()
+        if not table:
+            return 0
+        if size in table:
+            return table[size]
+        side = math.isqrt(self.base_pixels)
+        width, height = (int(v) for v in size.split("X")) if "X" in size else (side, side)
+        return table.get(self.resolution_for(width, height), 0)
 
     @property
     def masks(self) -> bool:
@@ -90,6 +104,8 @@ def _family(name: str, entry: Mapping) -> Family:
     for key in ("qualities", "aspect_ratios", "resolutions", "extras", "options"):
         if key in known:
             known[key] = tuple(known[key])
+    if "output_tokens" in known:
+        known["output_tokens"] = tuple(sorted(known["output_tokens"].items()))
     return Family(name=name, **known)
 
 

@@ -403,3 +403,19 @@ def test_message_images_in_the_shapes_other_relays_use_are_read(srv1, home, shap
         "index": 0, "finish_reason": "stop",
         "message": {"role": "assistant", "content": "", "images": images(data)}}
     assert [image.data for image in run().images] == srv1.responses
+
+
+@pytest.mark.parametrize("model, size, per_image", [
+    ("doubao-seedream-4-5-251128", "2048x2048", 16384),  # Ark: output_tokens = w × h / 256
+    ("doubao-seedream-4-5-251128", "4K", 65536),
+    (GEMINI, "1536x1024", 1290), (GEMINI, "4096x4096", 2000)])
+def test_a_priced_family_is_estimated_by_its_own_output_tokens_as_its_usage_bills(
+        srv1, home, model, size, per_image):
+    prices = {model: {"text_in": 1, "image_in": 1, "image_out": 30}}
+    spec = models.get_model(model)
+    estimate = cost.estimate(spec, size, "auto", 2, prices=prices)
+    assert estimate.output_tokens == 2 * per_image
+    assert "medium" not in " ".join(estimate.notes)  # no gpt-image quality rule
+    if model == GEMINI:
+        outcome = run(model=model, size=size)
+        assert outcome.usage["output_tokens"] == per_image  # what the fake bills, as the relay
