@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bianxie_core import body, errors, image_check, transfer
+from bianxie_core import body, door_chat, errors, image_check, transfer
 from bianxie_core.error_table import error_envelope, error_field, error_from_response, \
     request_id, stream_error
 from bianxie_core.i18n import _, join_sentences
@@ -25,6 +25,8 @@ from bianxie_core.safe_text import printable
 from bianxie_core.wire import clean_usage, decode_b64, decode_b64_pieces, sse_events
 
 _SSE_START = re.compile(rb"(?:data|event|id|retry)?:")
+# base64 of a PNG, JPEG, WebP or GIF where a URL should be
+_BARE_IMAGE_B64 = re.compile(r"(?:iVBORw0KGgo|/9j/|UklGR|R0lGOD)[A-Za-z0-9+/]{16}")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,60}$")
 
 
@@ -137,12 +139,19 @@ class Answers:
 
     def chat(self, response: requests.Response) -> ImagesResult:
         """A chat door's answer (door_chat.py): its one image, read like an images item."""
-        from bianxie_core import door_chat
-
         try:
             pieces = body.chunks(response, self.deadline, body.answer_limit(1),
                                  self.client.timeout, self.on_transfer)
-            answer = body.read_answer(pieces)
+            first = b""
+            for first in pieces:
+                if first.lstrip(b"\xef\xbb\xbf \t\r\n"):
+                    break
+            pieces = itertools.chain([first], pieces)
+            if _SSE_START.match(first.lstrip(b"\xef\xbb\xbf \t\r\n")[:7]):
+                # a relay that streams chat answers unasked: its chunks joined into one answer
+                answer = body.Answer(door_chat.joined(sse_events(pieces)))
+            else:
+                answer = body.read_answer(pieces)
         except ValueError:
             raise not_json(response, self.client._scrubber) from None
         try:
@@ -153,7 +162,13 @@ class Answers:
             data, usage = door_chat.items(self, answer.payload, answer)
             result = _result({"created": answer.payload.get("created")}, rid, "created")
             result.usage = clean_usage(usage)
-            self._deliver(data, 1, answer, result)
+            info = {"request_id": result.request_id, "usage": result.usage, "draft": True}
+            for index, item in enumerate(data[:-1]):  # paid for: in the history, not placed
+                try:
+                    self._item(item, index + 1, answer, info)
+                except _Broken:
+                    pass  # a damaged draft is kept as received; the answer is the last one
+            self._deliver(data[-1:], 1, answer, result)
             return result
         finally:
             answer.close()
@@ -196,7 +211,11 @@ class Answers:
             raise _Broken(exc.message, exc)
         if answer.is_big(item.get("b64_json")):
             return self._decoded(item.get("b64_json"), index, info, item, answer)
+        if answer.is_big(item.get("url")):  # a data: URL (or bare base64) of a big image
+            return self._decoded(item.get("url"), index, info, item, answer)
         b64, url = item.get("b64_json"), item.get("url")
+        if isinstance(url, str) and _BARE_IMAGE_B64.match(url):  # a relay's failed upload
+            return self._decoded(url, index, info, item)
         if b64 and isinstance(b64, str):
             return self._decoded(b64, index, info, item)
         if b64 or (url and not isinstance(url, str)):

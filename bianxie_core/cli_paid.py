@@ -169,7 +169,8 @@ def _report(outcome) -> None:
     if outcome.usage:
         print(_("used {tokens} tokens ≈ {price}").format(
             tokens=outcome.usage.get("total_tokens", 0),
-            price=cost.format_price(outcome.price, outcome.currency)), file=sys.stderr)
+            price=cost.format_price(outcome.price, outcome.currency)
+            if outcome.price_known else _("price unknown")), file=sys.stderr)
 
 
 def _sent(args, job, service, request, meta: Optional[dict] = None):
@@ -199,10 +200,14 @@ def confirm_cost(args, service, request) -> None:
     estimate = cost.estimate_request(service.model(request.model), request, prices=cfg.prices,
                                      currency=cfg.currency,
                                      requests=service.requests_for(request))
-    if estimate.price <= limit:
+    if estimate.price_known and estimate.price <= limit:
         return
     above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
         estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency))
+    if not estimate.price_known:  # it cannot be shown to stay under the limit
+        above = _("The price of this run is unknown ({estimate}), and you set a limit of "
+                  "{limit}.").format(estimate=estimate.format(),
+                                     limit=cost.format_price(limit, cfg.currency))
     if sys.stdin is None or not sys.stdin.isatty():  # None: stdin closed (<&-)
         raise errors.UsageError(join_sentences(above, _(
             "Add --yes to run it anyway, or raise the limit with `bianxie config set "

@@ -81,6 +81,9 @@ class _FinalResponse(http.client.HTTPResponse):
 urllib3.connection.HTTPConnection.response_class = _FinalResponse
 
 CONNECT_RETRIES = 2
+# A result URL is fetched again (a GET costs nothing) when its store is busy or the link drops.
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 RATE_LIMIT_RETRIES = 3
 MAX_TIMEOUT = 86400.0
 
@@ -107,6 +110,14 @@ def _origin(url: str) -> tuple:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _Busy(Exception):
+    """A result URL's store answered with a status worth trying again; ``error`` if not."""
+
+    def __init__(self, error: errors.BianxieError):
+        super().__init__(error.message)
+        self.error = error
 
 
 class ImagesClient:
@@ -193,8 +204,20 @@ class ImagesClient:
 
     def download(self, url: str, deadline: Optional[float] = None,
                  on_transfer: Optional[TransferSink] = None) -> bytes:
-        """Fetch an image URL; the key goes only to the API's own origin."""
+        """Fetch an image URL; the key goes only to the API's own origin. A busy store (5xx,
+        429) or a lost connection is tried again, within the deadline: the image is paid for."""
         deadline = deadline or time.monotonic() + self.timeout
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                return self._download(url, deadline, on_transfer)
+            except (errors.ConnectionLostError, _Busy) as exc:
+                wait = 0.5 * attempt
+                if attempt == DOWNLOAD_ATTEMPTS or time.monotonic() + wait >= deadline:
+                    raise (exc.error if isinstance(exc, _Busy) else exc) from None
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _download(self, url: str, deadline: float, on_transfer) -> bytes:
         host = self._scrub(printable(urlsplit(url).hostname or "?", 100))
         headers = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         if same_origin(url, self.base_url):
@@ -212,11 +235,12 @@ class ImagesClient:
                     host=host, reason=failure))
         try:
             if response.status_code != 200:
-                raise errors.ResponseError(
+                error = errors.ResponseError(
                     _("Downloading the result from {host} failed with HTTP {status}.").format(
                         host=host, status=response.status_code
                     )
                 )
+                raise _Busy(error) if response.status_code in DOWNLOAD_RETRY_STATUS else error
             return body.read(response, deadline, body.MAX_DOWNLOAD, self.timeout, on_transfer)
         finally:
             response.close()

@@ -4,7 +4,7 @@ Output tokens for the three standard sizes are the published table. Everything e
 guess, and the estimate says which part:
 
 * free sizes (gpt-image-2): the 1024x1024 count scaled by pixel area;
-* quality/size ``auto``: counted as medium / 1024x1024;
+* quality/size ``auto``: counted as medium / 1024x1024; gpt-image-2.5's xhigh/max as high;
 * input images: ``65 + 129 × tiles`` of 512 px, after scaling the shorter side down to 512 px.
   This is fitted to measured usage (a 1024² input bills 194 image tokens, one tile; a slightly
   larger one 323, two tiles), not the 2048²-then-768 px rule of OpenAI's vision models, which
@@ -25,6 +25,7 @@ from bianxie_core.i18n import _, ngettext
 from bianxie_core.models import ModelSpec, Price, parse_size
 
 QUALITIES = ("low", "medium", "high")
+ABOVE_HIGH = ("xhigh", "max")  # gpt-image-2.5's levels: no published token counts
 OUTPUT_TOKENS = {
     ("low", "1024x1024"): 272,
     ("low", "1024x1536"): 408,
@@ -128,6 +129,10 @@ def _output_per_image(size: str, quality: str, notes: list) -> tuple:
     if quality == "auto":
         notes.append(_("quality auto is counted as medium"))
         quality, guessed = "medium", True
+    elif quality in ABOVE_HIGH:
+        notes.append(_("quality {quality} has no published token count: counted as high, "
+                       "it may cost more").format(quality=quality))
+        quality, guessed = "high", True
     elif quality not in QUALITIES:
         raise UsageError(
             _("quality must be low, medium, high or auto, not {value!r}.").format(value=quality)
@@ -182,7 +187,13 @@ def estimate(
     if model.price_unknown and not (prices or {}).get(model.name):
         return _unknown(model, n, requests, currency)
     notes: list = []
-    per_image, estimated = _output_per_image(size, quality, notes)
+    own = model.family.output_tokens_for(size) if model.family is not None else 0
+    if own:  # a family of its own billing: its own count, not gpt-image's quality table
+        per_image, estimated = own, True
+        notes.append(_("{count:,} output tokens per image, as {family} bills them").format(
+            count=own, family=model.family.label))
+    else:
+        per_image, estimated = _output_per_image(size, quality, notes)
     output = per_image * n
 
     text_in = text_tokens(prompt or "") + INPUT_TEXT_TOKENS_PER_IMAGE * len(input_images)
@@ -200,7 +211,7 @@ def estimate(
         estimated = True
     text_in, image_in = text_in * requests, image_in * requests
 
-    if not model.known:
+    if not model.known and model.name not in (prices or {}):
         notes.append(
             _("{model} is not in the model table: priced like the newest model").format(
                 model=model.name
@@ -223,9 +234,11 @@ def _unknown(model: ModelSpec, n: int, requests: int, currency: str) -> Estimate
         notes = (_("{model} is not a model this program knows").format(model=model.name),)
     else:
         how = _("billed by tokens") if family.billing == "tokens" else _("billed per image")
-        notes = (ngettext("{count} image in {requests} request, {how}",
-                          "{count} images in {requests} requests, {how}", n).format(
-            count=n, requests=requests, how=how),
+        many = ngettext("{count} image in {requests} requests, {how}",
+                        "{count} images in {requests} requests, {how}", n)
+        one = ngettext("{count} image in one request, {how}",
+                       "{count} images in one request, {how}", n)
+        notes = ((one if requests == 1 else many).format(count=n, requests=requests, how=how),
             _("set its price with the prices setting to see an estimate"))
     return Estimate(0, 0, 0.0, currency, True, notes, price_known=False)
 

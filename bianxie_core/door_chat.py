@@ -7,7 +7,7 @@ to_gemini_chat_req reads exactly that). ``n`` is not mapped: n images are n requ
 
 The answer's image is Markdown inside ``choices[0].message.content``, possibly after text:
 ``![image](data:image/png;base64,…)``; other relays use ``message.images[]`` or content parts,
-accepted too. The last image is the answer. A safety block is ``finish_reason:
+accepted too. The last image is the answer; earlier ones (drafts) go to the history only. A safety block is ``finish_reason:
 content_filter``; chat usage (prompt/completion tokens) is kept in the images shape.
 """
 
@@ -25,7 +25,10 @@ from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.i18n import _
 
 _IMAGE = re.compile(rb"!\[[^\]\n]{0,200}\]\(\s*((?:data:image/[A-Za-z0-9.+-]{1,20};base64,"
-                    rb"[A-Za-z0-9+/=\s\\]+)|(?:https?://[^\s)]{1,4000}))\s*\)")
+                    rb"[A-Za-z0-9+/=\s\\_-]+)|(?:https?://[^\s)]{1,4000}))\s*(?:\)|\Z)")
+_DATA = re.compile(r"data:[^\s)]{0,60};base64,[A-Za-z0-9+/=_-]*")  # not shown as text
+# (an answer cut off by its token limit ends inside the image: that image is read, and found
+# cut off, rather than shown as text)
 
 
 def body(request, family: Family) -> bytes:
@@ -67,18 +70,48 @@ def items(answers, payload: dict, answer) -> tuple:
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     found = _images(message, answer)
     usage = images_usage(payload.get("usage"))
-    if found:
-        return [found[-1]], usage
+    if found:  # the earlier ones were paid for too: kept in the history as drafts
+        return [dict(item, draft=True) for item in found[:-1]] + [found[-1]], usage
     if choice.get("finish_reason") == "content_filter":
         raise errors.ModerationError(_(
             "The model's safety filter blocked this image: change the prompt or the image."),
             code="content_filter")
     said = message.get("content") if isinstance(message.get("content"), str) else ""
-    said = scrub.clean(said, 300) or ""
+    said = scrub.clean(_DATA.sub("data:…", said[:20000]), 300) or ""
     raise errors.ResponseError(_(
         "The model answered without an image{said}: ask again, saying that an image is "
         "wanted.").format(said=(" (" + _("it said: {text}").format(text=said) + ")")
                           if said.strip() else ""))
+
+
+def joined(events) -> dict:
+    """A streamed chat answer (``wire.sse_events``) as the one answer it stands for: the
+    deltas' content and images joined, the last finish_reason, usage and error."""
+    text, images, finish, usage, error, created = [], [], None, None, None, None
+    for _event, chunk in events:
+        if not isinstance(chunk, dict):
+            continue
+        error = error_envelope(chunk) or error
+        usage = chunk.get("usage") if isinstance(chunk.get("usage"), dict) else usage
+        created = chunk.get("created", created)
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            content = delta.get("content")
+            for part in content if isinstance(content, list) else ():
+                images.append(part)  # content parts as some relays send them
+            if isinstance(content, str):
+                text.append(content)
+            if isinstance(delta.get("images"), list):
+                images += delta["images"]
+            finish = choice.get("finish_reason") or finish
+    payload = {"created": created, "usage": usage,
+               "choices": [{"message": {"content": "".join(text), "images": images},
+                            "finish_reason": finish}]}
+    if error and not text and not images:
+        payload = {"error": error}
+    return payload
 
 
 def _images(message: dict, answer) -> list:
@@ -104,8 +137,15 @@ def _images(message: dict, answer) -> list:
 
 
 def _part_url(part: dict) -> Optional[str]:
+    """An image part's URL: ``image_url`` {url} or a string, or a bare ``url`` / ``b64_json``
+    (other relays' shapes)."""
     inner = part.get("image_url")
     url = inner.get("url") if isinstance(inner, dict) else inner
+    if not url and "text" not in part:
+        url = part.get("url")
+        b64 = part.get("b64_json")
+        if not url and isinstance(b64, str) and b64:
+            url = b64  # bare base64 (answers.py reads it as the image), or a spool marker
     return url if isinstance(url, str) and url else None
 
 

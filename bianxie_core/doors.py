@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 from typing import NamedTuple, Optional
 
-from bianxie_core import door_chat
+from bianxie_core import door_chat, families
 from bianxie_core.door_chat import data_url
 from bianxie_core.families import Family, nearest_ratio
 from bianxie_core.params import EditRequest
@@ -69,6 +70,9 @@ def images_fields(request, family: Optional[Family]) -> dict:
         fields.pop("quality", None)
     if not family.input_fidelity:
         fields.pop("input_fidelity", None)
+    for name in families.OPTIONS:
+        if name not in family.options:
+            fields.pop(name, None)  # only "auto" gets here (params._family_option)
     if family.sizes not in ("aspect", "none"):
         return fields
     size = fields.pop("size", None)
@@ -96,10 +100,19 @@ def seedream_fields(request, family: Family) -> dict:
 
 
 def seedream_size(size: str, family: Family) -> str:
-    """1K/2K/4K as they are; a WxH as the family's nearest aspect at its resolution."""
+    """1K/2K/4K as they are; a WxH as the family's nearest aspect at the resolution step
+    nearest to its pixel count, within the model's most pixels."""
     if size.upper() in family.resolutions:
         return size.upper()
-    return "%dx%d" % family.aspect_size(_as_float(aspect_ratio(size, family)))
+    width, height = (int(v) for v in size.split("x"))
+    step = family.resolution_for(width, height)
+    pixels = (int(step[:-1]) * 1024) ** 2 if step else None
+    width, height = family.aspect_size(_as_float(aspect_ratio(size, family)), pixels)
+    most = family.max_pixels
+    if most and width * height > most:  # rounding to 16 went over: step down, still ÷16
+        scale = math.sqrt(most / (width * height))
+        width, height = int(width * scale) // 16 * 16, int(height * scale) // 16 * 16
+    return "%dx%d" % (width, height)
 
 
 def aspect_ratio(size: str, family: Family) -> str:

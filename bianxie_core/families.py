@@ -20,6 +20,7 @@ from bianxie_core.i18n import _, ngettext
 
 _TABLE = json.loads((Path(__file__).resolve().parent / "families.json").read_text("utf-8"))
 DOORS = ("images", "json", "chat")
+OPTIONS = ("background", "moderation")  # the OpenAI images settings only gpt-image takes
 # The family a door names when the config gives only a door.
 DOOR_FAMILIES = {"images": "gpt-image-2", "json": "seedream", "chat": "gemini-image"}
 
@@ -49,6 +50,22 @@ class Family:
     base_pixels: int = 1024 * 1024
     wire: str = ""  # how an "aspect" size is sent: image_config | wxh | aspect_ratio
     extras: tuple = ()  # form fields beyond OpenAI's that survive this door
+    options: tuple = ()  # OPTIONS it takes
+    max_pixels: int = 0  # the most output pixels it makes (0: no rule here)
+    output_tokens: tuple = ()  # (step, tokens billed per image) pairs
+
+    def output_tokens_for(self, size: Optional[str]) -> int:
+        """Output tokens one image of ``size`` (WxH, 1K/2K/4K or auto) bills, from the family's
+        own table (0: it has none)."""
+        table = dict(self.output_tokens)
+        size = (size or "auto").strip().upper()
+        if not table:
+            return 0
+        if size in table:
+            return table[size]
+        side = math.isqrt(self.base_pixels)
+        width, height = (int(v) for v in size.split("X")) if "X" in size else (side, side)
+        return table.get(self.resolution_for(width, height), 0)
 
     @property
     def masks(self) -> bool:
@@ -84,9 +101,11 @@ def nearest_ratio(ratios, aspect: float) -> str:
 
 def _family(name: str, entry: Mapping) -> Family:
     known = {k: v for k, v in entry.items() if k in Family.__dataclass_fields__}
-    for key in ("qualities", "aspect_ratios", "resolutions", "extras"):
+    for key in ("qualities", "aspect_ratios", "resolutions", "extras", "options"):
         if key in known:
             known[key] = tuple(known[key])
+    if "output_tokens" in known:
+        known["output_tokens"] = tuple(sorted(known["output_tokens"].items()))
     return Family(name=name, **known)
 
 
@@ -94,12 +113,15 @@ FAMILIES = {name: _family(name, entry) for name, entry in _TABLE["families"].ite
 
 
 def by_pattern(model: str) -> Optional[Family]:
-    """The family whose name pattern fits ``model`` (the most specific pattern wins)."""
+    """The family whose name pattern fits ``model`` (the most specific pattern wins); a
+    relay's ``provider/name`` is placed by its own name."""
     lower = model.strip().lower()
+    names = {lower, lower.rsplit("/", 1)[-1]}
     best, best_len = None, -1
     for family in FAMILIES.values():
         for pattern in patterns(family):
-            if fnmatch.fnmatchcase(lower, pattern) and len(pattern) > best_len:
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names) and \
+                    len(pattern) > best_len:
                 best, best_len = family, len(pattern)
     return best
 

@@ -214,6 +214,7 @@ class JobStatus:
     refused: bool = False  # a UsageError: the input was refused before anything was sent
     usage: dict = field(default_factory=dict)
     price: float = 0.0
+    price_known: bool = True  # False: no price for the model (``price`` is then 0)
     currency: str = ""
     warnings: List[str] = field(default_factory=list)  # the answer is odd, nothing lost
     failures: List[str] = field(default_factory=list)  # one per image paid, not delivered

@@ -66,7 +66,7 @@ class ModelSpec:
     @property
     def price_unknown(self) -> bool:
         """No price is known for this model (the config's ``prices`` can give one)."""
-        return self.family is None or self.family.price == "unknown" and self.price == Price()
+        return self.family is None or self.price == Price()  # no price: never shown as 0
 
 
 def _ratio(text: str) -> float:
@@ -100,6 +100,8 @@ def get_model(name: Optional[str] = None, extra: Optional[Mapping] = None) -> Mo
     name = (name or DEFAULT_MODEL).strip()
     if extra and name in extra:
         base = dict(_TABLE["models"].get(name) or _base_for(name, extra[name]))
+        if "door" in extra[name] and "family" not in extra[name]:
+            base.pop("family", None)  # the door the user set is the door it goes through
         base.update(extra[name])
         return _spec(name, base, True)
     if name in _TABLE["models"]:
@@ -111,7 +113,8 @@ def _base_for(name: str, entry: Mapping) -> dict:
     """The entry a name outside the table starts from: the newest gpt-image model's for a
     gpt-image family, none (the family's own rules, no price) for the others."""
     family = families.for_model(name, entry)
-    if family is not None and family.name in ("gpt-image", "gpt-image-2"):
+    if family is not None and family.name in ("gpt-image", "gpt-image-2") and \
+            families.by_pattern(name) is family:  # not a model of its own given this door
         return dict(_TABLE["models"][_TABLE["newest"]])
     return {"family": family.name} if family else {}
 

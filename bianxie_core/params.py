@@ -139,6 +139,16 @@ def png_header(data: bytes) -> Optional[tuple]:
     return None
 
 
+def _family_option(spec: models.ModelSpec, name: str, value) -> None:
+    """An OpenAI-only setting (families.OPTIONS) for a family that does not take it: refused,
+    since the relay would drop it on the way without a word."""
+    family = spec.family
+    if family is None or value in (None, "auto") or name in family.options:
+        return
+    raise UsageError(_("{model} takes no {name} setting: leave it out (or at auto).").format(
+        model=spec.name, name=name))
+
+
 def _choice(name: str, value, allowed) -> None:
     if value is not None and value not in allowed:
         raise UsageError(
@@ -213,6 +223,7 @@ class _Common:
             raise UsageError(_("{model} takes no quality setting: leave it at auto.").format(
                 model=spec.name))
         _choice("quality", self.quality, family.qualities if family else QUALITIES)
+        _family_option(spec, "background", self.background)
         _choice("background", self.background, BACKGROUNDS)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)
         _int_range("output_compression", self.output_compression, 0, 100)
@@ -255,6 +266,7 @@ class GenerateRequest(_Common):
                                "model to generate.").format(model=spec.name))
         self._validate_common(spec)
         _choice("moderation", self.moderation, MODERATIONS)
+        _family_option(spec, "moderation", self.moderation)
 
 
 @dataclass

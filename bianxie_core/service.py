@@ -246,13 +246,15 @@ class Service:
                                   time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
                 if info.get("broken"):
                     entry_meta["broken"] = info["broken"]
+                if info.get("draft"):  # a chat answer's earlier image: kept, not delivered
+                    entry_meta["draft"] = True
                 try:
                     entry = self.history.record(data, entry_meta)
                 except errors.BianxieError as exc:  # a full or read-only disk, after paying
                     if not info.get("broken"):  # a damaged item is reported as a failure
                         unkept.append(exc.message)
                     entry = None
-                if not info.get("broken"):
+                if not info.get("broken") and not info.get("draft"):
                     item = SavedImage(entry, index_offset + index,
                                       kept=None if entry is not None else data)
                     saved.append(item)  # in memory only when the history failed

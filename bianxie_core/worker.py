@@ -104,6 +104,7 @@ def run(job: Job, service=None) -> JobStatus:
         outcome = send(request, on_partial=on_partial, on_saved=on_saved,
                        meta=record.history_meta(), job_id=job.id, on_transfer=on_transfer)
         status.usage, status.price = outcome.usage, outcome.price
+        status.price_known = outcome.price_known
         status.currency = outcome.currency
         status.warnings, status.failures = outcome.warnings, outcome.failures
         status.request_ids = outcome.request_ids

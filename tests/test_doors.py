@@ -202,7 +202,7 @@ def test_of_several_images_in_a_chat_answer_the_last_is_taken():
                                         % (first, last)}, "finish_reason": "stop"}]}
     answers = SimpleNamespace(client=SimpleNamespace(_scrubber=Scrubber("k")))
     items, usage = door_chat.items(answers, payload, body.Answer(payload))
-    assert items == [{"url": last}] and usage is None
+    assert items == [{"url": first, "draft": True}, {"url": last}] and usage is None
 
 
 def test_gemini_usage_is_kept_in_the_images_shape(fake):

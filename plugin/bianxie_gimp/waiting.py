@@ -192,6 +192,9 @@ def usage_text(status):
     if not status.usage:
         return ""
     currency = status.currency or "USD"
+    if not status.price_known:  # never shown as a price of 0
+        return _("Used {tokens} tokens (price unknown: this model has no price set).").format(
+            tokens=status.usage.get("total_tokens", 0))
     return _("Used {tokens} tokens ≈ {price} (since GIMP started: {total}).").format(
         tokens=status.usage.get("total_tokens", 0),
         price=cost.format_price(status.price, currency),

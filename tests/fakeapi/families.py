@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 import time
@@ -175,6 +176,8 @@ class FamiliesMixin:
         if fault == "empty_response":
             raise ApiError(500, "empty response from Gemini API", "new_api_error", None,
                            "empty_response", origin="relay")
+        if self.fake.gemini_square:
+            ratio = "1:1"
         w, h = (v * GEMINI_STEPS[step] for v in GEMINI_SIZES[ratio])
         rgb = redrawn(pictures[0] if pictures else None, (w, h), prompt, self.fake.fill_color)
         data = images.encode(rgb, "png", 100, None)
@@ -197,20 +200,44 @@ class FamiliesMixin:
                     "url": "data:image/png;base64," + base64.b64encode(data).decode()}}]
             else:
                 message["content"] += mark
+        choice = {"index": 0, "message": message, "finish_reason": finish}
+        if self.fake.chat_choice is not None:
+            choice = self.fake.chat_choice(data, self)
         text_in = images.text_tokens(prompt)
         image_in = 258 * len(pictures)
         out = GEMINI_OUTPUT_TOKENS[step] if finish == "stop" and fault is None else 0
         body = {
             "id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
             "created": int(time.time()), "model": params["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [choice],
             "usage": {"prompt_tokens": text_in + image_in, "completion_tokens": out,
                       "total_tokens": text_in + image_in + out,
                       "prompt_tokens_details": {"text_tokens": text_in,
                                                 "image_tokens": image_in},
                       "completion_tokens_details": {"image_tokens": out}},
         }
+        if self.fake.chat_streams:
+            return self._chat_stream(body)
         self._send_json(200, body)
+
+    def _chat_stream(self, body: dict) -> None:
+        """The answer as chat.completion.chunk events, its content in pieces of 4000
+        characters (a forced-stream channel), usage in the last chunk, then [DONE]."""
+        choice = body["choices"][0]
+        text = choice["message"].get("content") or ""
+        pieces = [text[i:i + 4000] for i in range(0, len(text), 4000)] or [""]
+        events = []
+        for i, piece in enumerate(pieces):
+            chunk = {"id": body["id"], "object": "chat.completion.chunk",
+                     "created": body["created"], "model": body["model"],
+                     "choices": [{"index": 0, "delta": dict({"content": piece}, **(
+                         {"role": "assistant"} if i == 0 else {})), "finish_reason": None}]}
+            events.append(chunk)
+        events[-1]["choices"][0]["finish_reason"] = choice["finish_reason"]
+        events.append({"id": body["id"], "object": "chat.completion.chunk", "choices": [],
+                       "usage": body["usage"]})
+        out = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+        self._send(200, out + b"data: [DONE]\n\n", "text/event-stream")
 
     @staticmethod
     def _chat_message(messages) -> Tuple[str, List[Image.Image]]:
@@ -259,7 +286,10 @@ class FamiliesMixin:
         fmt = "jpeg"
         data = images.encode(redrawn(pictures[0] if pictures else None, size, prompt,
                                      fake.fill_color), fmt, 95, None)
-        if fake.seedream_item_error:
+        with fake._lock:
+            fake._seedream_count = getattr(fake, "_seedream_count", 0) + 1
+            failing = fake._seedream_count in fake.seedream_fail_on
+        if fake.seedream_item_error or failing:
             item = {"error": {"code": "OutputImageSensitiveContentDetected",
                               "message": "The request failed because the output image may "
                                          "contain sensitive information."}}
@@ -268,6 +298,9 @@ class FamiliesMixin:
             item = self._url_item(data, fmt)
             item["size"] = "%dx%d" % size
             body_data, made = [item], 1
+            if fake.seedream_batch is not None:
+                body_data = fake.seedream_batch(item, self)
+                made = sum(1 for d in body_data if "url" in d)
         body = {"model": params["model"], "created": int(time.time()), "data": body_data,
                 "usage": {"generated_images": made, "output_tokens": made * size[0] * size[1]
                           // 256, "total_tokens": made * size[0] * size[1] // 256}}

@@ -128,7 +128,15 @@ class FakeServer:
         self.sse_type = "text/event-stream; charset=utf-8"
         self.chat_style = "markdown"  # or "images": message.images[] as other relays do
         self.chat_fault: Optional[str] = None  # families.CHAT_FAULTS
+        # (png bytes, handler) -> the whole chat answer's choice, as a messy relay shapes it
+        self.chat_choice = None
+        self.chat_streams = False
+        self.gemini_square = False  # a Gemini that answers 1:1 whatever aspect_ratio said
+        # (the good item, handler) -> the answer's data list (a batch with failed items, …)
+        self.seedream_batch = None
+        self.download_503 = 0  # the object store's first answers: 503 SlowDown (XML)  # a relay that streams chat answers though none was asked
         self.seedream_item_error = False
+        self.seedream_fail_on: Tuple[int, ...] = ()  # which Seedream requests (1-based) fail
         self.url_lifetime = 600.0  # seconds a FLUX answer's URL works
 
     @property
@@ -493,6 +501,13 @@ class _Handler(FamiliesMixin, StreamingMixin, HostileMixin, BaseHTTPRequestHandl
             found = self.fake._files.get(name)
         if found is None:
             return self._send(404, b"not found", "text/plain")
+        with self.fake._lock:
+            slow_down = self.fake.download_503 > 0
+            self.fake.download_503 -= slow_down
+        if slow_down:
+            return self._send(503, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
+                              b"SlowDown</Code><Message>Please reduce your request rate."
+                              b"</Message></Error>", "application/xml")
         expires = self.fake._expires.get(name)
         if expires is not None and time.monotonic() >= expires:
             return self._send(403, expired_page(name), "application/xml")
