@@ -281,7 +281,8 @@ def outcome_of(job, status):
                                                                  reason=u.reason)
             for u in status.unkept if not u.file]
     return Outcome(images=sorted(images, key=lambda image: image.index), usage=status.usage,
-                   price=status.price, currency=status.currency,
+                   price=status.price, price_known=status.price_known,
+                   currency=status.currency,
                    request_ids=status.request_ids, warnings=status.warnings, job_id=job.id,
                    failures=status.failures + lost, history_error=status.history_error)
 
