@@ -4,7 +4,6 @@ a procedure config becomes the settings the core sends."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from bianxie_core import params
 from bianxie_core.edit_settings import EditSettings
-from tests.test_plugin_modules import GI_STUB
+from tests.test_plugin_modules import run_stubbed
 
 PLUGIN = Path(__file__).resolve().parent.parent / "plugin" / "bianxie_gimp"
 if str(PLUGIN) not in sys.path:
@@ -22,14 +21,11 @@ import arguments  # noqa: E402
 
 
 def registry_nicks():
-    code = GI_STUB + (
+    out = run_stubbed(
         "import json, registry\n"
         "print(json.dumps({name: [c[0] for c in getattr(registry, name + '_choices')()]\n"
         "                  for name in ('quality', 'background', 'format', 'fidelity',\n"
         "                               'context')}))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=str(PLUGIN),
-                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -127,9 +123,7 @@ print(json.dumps(out))
 
 
 def test_the_variant_chooser_keeps_the_chosen_and_never_asks_a_script():
-    out = subprocess.run([sys.executable, "-c", GI_STUB + VARIANTS], capture_output=True,
-                         text=True, timeout=60, cwd=str(PLUGIN),
-                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin"})
+    out = run_stubbed(VARIANTS)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     three = [["#1", True], ["#2", True], ["#3", True]]

@@ -85,13 +85,18 @@ sys.modules.update({"gi": gi, "gi.repository": gi.repository})
 """
 
 
+def run_stubbed(code: str, **env: str) -> subprocess.CompletedProcess:
+    """``code`` run after GI_STUB in a fresh Python, in the plug-in's folder; ``env``: more
+    environment (BIANXIE_HOME, LANGUAGE)."""
+    return subprocess.run([sys.executable, "-c", GI_STUB + code], capture_output=True,
+                          text=True, timeout=60, cwd=str(PLUGIN),
+                          env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
+                               **env})
+
+
 def test_the_procedures_load_neither_numpy_nor_pillow_nor_requests():
     """What every run imports (a region edit's pixel work and the request are the worker's)."""
-    code = GI_STUB + (
-        "import registry, procedures\n"
-        "print(sorted({'numpy', 'PIL', 'requests'} & set(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=str(PLUGIN),
-                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin"})
+    out = run_stubbed("import registry, procedures\n"
+                      "print(sorted({'numpy', 'PIL', 'requests'} & set(sys.modules)))\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -113,19 +113,26 @@ def when_sent(srv, proc, count: int = 1, limit: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def one_variant_at_a_time(srv, tmp_path, n: int, latency: float):
+    """`bianxie generate -n N` against a relay known to refuse n > 1, one single request at a
+    time (max-parallel 1), each held ``latency`` seconds: the process, once the first arrived."""
+    configmod.update(max_parallel=1)
+    configmod.remember_quirk(srv.base_url, "no_n")
+    srv.latency = latency
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
+                             str(n), "-q", "low", "--quiet", "-o", str(tmp_path / "o.png")],
+                            env=cli_env(srv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    when_sent(srv, proc)
+    return proc
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 def test_a_second_ctrl_c_during_parallel_variants_stops_and_sends_no_more(srv1, tmp_path):
     """A relay that refuses n>1 gets single requests, one at a time here (max-parallel 1).
     The second Ctrl-C used to wait for the one in flight and then send the next one, billed,
     while saying it had stopped."""
-    configmod.update(max_parallel=1)
-    configmod.remember_quirk(srv1.base_url, "no_n")
-    srv1.latency = 3.0
-    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
-                             "2", "-q", "low", "--quiet", "-o", str(tmp_path / "o.png")],
-                            env=cli_env(srv1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    when_sent(srv1, proc)
+    proc = one_variant_at_a_time(srv1, tmp_path, n=2, latency=3.0)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
@@ -306,14 +313,7 @@ def test_model_ids_that_echo_the_key_are_never_cached(srv1, capsys, monkeypatch)
 def test_a_first_ctrl_c_waits_for_what_was_sent_and_sends_nothing_more(srv1, tmp_path):
     """The first Ctrl-C keeps waiting for the request in flight (it may be billed), but the
     single requests not yet sent are not: they used to go out after the user asked to stop."""
-    configmod.update(max_parallel=1)
-    configmod.remember_quirk(srv1.base_url, "no_n")
-    srv1.latency = 2.0
-    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core", "generate", "-p", "x", "-n",
-                             "3", "-q", "low", "--quiet", "-o", str(tmp_path / "o.png")],
-                            env=cli_env(srv1), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    when_sent(srv1, proc)
+    proc = one_variant_at_a_time(srv1, tmp_path, n=3, latency=2.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert len(srv1.requests) == 1

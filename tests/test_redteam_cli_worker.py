@@ -227,18 +227,25 @@ def test_a_worker_that_dies_before_sending_is_exit_2_nothing_sent(srv1, tmp_path
     assert "nothing was sent" in err and "charged" not in err and srv1.requests == []
 
 
+def generating(srv, tmp_path, latency: float):
+    """A `bianxie generate` whose request the fake holds ``latency`` seconds: the process,
+    once the request arrived, and its job folder."""
+    srv.latency = latency
+    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
+                             "-o", str(tmp_path / "o.png"), "--quiet"],
+                            env=cli_env(srv, tmp_path / "tmp"), cwd=str(ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    when_sent(srv, proc)
+    (folder,) = (tmp_path / "tmp").iterdir()
+    return proc, folder
+
+
 def test_a_worker_killed_while_waiting_says_a_later_image_is_lost(srv1, tmp_path):
     """The worker killed (OOM, a user's kill) after sending: nobody will keep an image the
     server finishes now, but the CLI said "any image it returns is kept in the history"."""
     import json
 
-    srv1.latency = 3.0
-    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
-                             "-o", str(tmp_path / "o.png"), "--quiet"],
-                            env=cli_env(srv1, tmp_path / "tmp"), cwd=str(ROOT),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    when_sent(srv1, proc)
-    (folder,) = (tmp_path / "tmp").iterdir()
+    proc, folder = generating(srv1, tmp_path, latency=3.0)
     pid = json.loads((folder / "status.json").read_text("utf-8"))["pid"]
     os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
@@ -380,13 +387,7 @@ def test_a_job_folder_removed_while_the_request_runs_is_not_said_unsent(srv1, tm
     """A temporary-folder cleaner (or `rm -rf /tmp/*`) removes the job folder while the
     request runs: the CLI said the worker gave up "before sending it; run it again", which
     re-sends and pays twice. The worker goes on, and its image reaches the history."""
-    srv1.latency = 2.0
-    proc = subprocess.Popen([sys.executable, "-m", "bianxie_core.cli", "generate", "-p", "x",
-                             "-o", str(tmp_path / "o.png"), "--quiet"],
-                            env=cli_env(srv1, tmp_path / "tmp"), cwd=str(ROOT),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    when_sent(srv1, proc)
-    (folder,) = (tmp_path / "tmp").iterdir()
+    proc, folder = generating(srv1, tmp_path, latency=2.0)
     shutil.rmtree(folder)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err

@@ -51,24 +51,19 @@ def test_cli_report_of_a_model_without_price_says_price_unknown_not_zero(srv1, t
 
 
 def test_worker_status_of_a_model_without_price_says_price_unknown_in_the_plugin(srv1, home):
-    import subprocess
-    import sys
 
     from bianxie_core import worker
     from bianxie_core.jobs import Job
-    from tests.test_plugin_modules import GI_STUB, PLUGIN
+    from tests.test_plugin_modules import run_stubbed
 
     status = worker.run(Job.create(GenerateRequest(prompt="a cat", model=GEMINI)))
     assert status.state == "done" and status.usage and status.price_known is False
-    text = subprocess.run(
-        [sys.executable, "-c", GI_STUB + "import waiting, json\n"
-         "from bianxie_core.job_folder import JobStatus\n"
-         "waiting.session_total = lambda: 0.0\n"
-         "print(waiting.usage_text(JobStatus(usage={'total_tokens': 1292}, price=0.0, "
-         "currency='USD', price_known=False)))\n"],
-        capture_output=True, text=True, timeout=60, cwd=str(PLUGIN),
-        env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
-             "LANGUAGE": "en"})
+    text = run_stubbed(
+        "import waiting, json\n"
+        "from bianxie_core.job_folder import JobStatus\n"
+        "waiting.session_total = lambda: 0.0\n"
+        "print(waiting.usage_text(JobStatus(usage={'total_tokens': 1292}, price=0.0, "
+        "currency='USD', price_known=False)))\n", LANGUAGE="en")
     assert text.returncode == 0, text.stderr
     assert "1292 tokens" in text.stdout and "price unknown" in text.stdout.lower()
     assert "$0.0" not in text.stdout
@@ -219,25 +214,20 @@ def test_a_cost_limit_is_not_passed_silently_by_a_run_whose_price_is_unknown(srv
 
 
 def test_the_plugin_asks_before_a_run_whose_price_is_unknown_when_a_limit_is_set(home):
-    import subprocess
-    import sys
 
     from bianxie_core import config as configmod
-    from tests.test_plugin_modules import GI_STUB, PLUGIN
+    from tests.test_plugin_modules import run_stubbed
 
     cfg = configmod.load()
     cfg.cost_confirm_above = 0.05
     configmod.save(cfg)
-    code = GI_STUB + (
+    out = run_stubbed(
         "import dialogs\nfrom bianxie_core import cost\n"
         "from gi.repository import Gtk\n"
         "dialogs.estimate_for = lambda *a: cost.Estimate(0, 0, 0.0, 'USD', True, (), "
         "price_known=False)\n"
-        "print(dialogs.confirm_cost(None), Gtk.MessageDialog.called)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=str(PLUGIN),
-                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
-                              "BIANXIE_HOME": str(home), "LANGUAGE": "en"})
+        "print(dialogs.confirm_cost(None), Gtk.MessageDialog.called)\n",
+        BIANXIE_HOME=str(home), LANGUAGE="en")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]  # asked; the stub's answer is not "Run"
 
@@ -245,22 +235,17 @@ def test_the_plugin_asks_before_a_run_whose_price_is_unknown_when_a_limit_is_set
 @pytest.mark.parametrize("model, n", [("qwen-image-edit-plus", 2), (GEMINI, 3)])
 def test_the_dialog_estimate_and_bianxie_cost_agree_for_a_family_without_streaming(
         home, capsys, model, n):
-    import subprocess
-    import sys
 
     from tests.test_client import run_cli
-    from tests.test_plugin_modules import GI_STUB, PLUGIN
+    from tests.test_plugin_modules import run_stubbed
 
-    code = GI_STUB + (
+    out = run_stubbed(
         "import dialogs\nfrom unittest import mock\n"
         "from bianxie_core.edit_settings import EditSettings\n"
         "config = mock.MagicMock()\nconfig.find_property.return_value = None\n"
         "settings = EditSettings(model=%r, n=%d, stream=True, prompt='a cat')\n"
-        "print(dialogs.estimate_for(config, stored=(settings, False)).format())\n" % (model, n))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=str(PLUGIN),
-                         env={"PYTHONPATH": str(PLUGIN.parent.parent), "PATH": "/usr/bin:/bin",
-                              "BIANXIE_HOME": str(home), "LANGUAGE": "en"})
+        "print(dialogs.estimate_for(config, stored=(settings, False)).format())\n" % (model, n),
+        BIANXIE_HOME=str(home), LANGUAGE="en")
     assert out.returncode == 0, out.stderr
     _code, said, err = run_cli(["cost", "-m", model, "-n", str(n)], capsys)
     assert "price unknown" in said, err
