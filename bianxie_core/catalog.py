@@ -182,6 +182,35 @@ def choices(cfg: Optional[configmod.Config] = None, **options) -> List[tuple]:
         return [(n, "") for n in models.known_models()]
 
 
+def grouped_choices(current: str = "", cfg: Optional[configmod.Config] = None,
+                    **options) -> List[tuple]:
+    """The model menu of a dialog: ``[(name or None, label)]``, the models grouped by family
+    (in the family table's order, those no family fits last), each group after a heading
+    (``None``) saying what its models can do: door, mask, sizes, references. ``current``:
+    a model typed in the field, listed though no catalogue knows it. Never raises."""
+    try:
+        cfg = cfg or configmod.load()
+        found = catalog(cfg, **options)
+        if current and current not in [m.name for m in found]:
+            found.insert(0, info(current, cfg, "config"))
+    except BianxieError:
+        return [(n, n) for n in models.known_models()]
+    order = {name: i for i, name in enumerate(families.FAMILIES)}
+    groups: dict = {}
+    for m in found:
+        groups.setdefault(m.family.name if m.family else None, []).append(m)
+    out: List[tuple] = []
+    for key in sorted(groups, key=lambda k: order.get(k, len(order))):
+        members = groups[key]
+        heading = families.describe(members[0].family) if key else _(
+            "family unknown: say its door with `bianxie config set door MODEL=images|json|chat`")
+        out.append((None, heading))
+        for m in members:
+            note = "" if m.known else "  —  " + _("placed by its name")
+            out.append((m.name, "    " + m.name + note))
+    return out
+
+
 def size_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple:
     """The sizes a dialog offers for ``model`` (the model's own rules decide what is valid)."""
     try:

@@ -213,3 +213,31 @@ def test_cli_models_remote_failure_warns_and_still_lists(home, capsys, monkeypat
     assert [line.split("\t")[0].rstrip(" *") for line in out.splitlines()] == BUILT_IN
     assert "warning" in err and "Traceback" not in err
     assert KEY not in out + err
+
+
+def test_the_model_menu_groups_the_servers_models_by_family_under_what_they_can_do(srv):
+    """Issue 15: the dialog's model menu shows each family once, in the table's order, with
+    its door, mask, sizes and references, and a typed model no family fits last, with the way
+    to say its door."""
+    from bianxie_core import families, models
+
+    menu = catalog.grouped_choices("my-odd-model", fetch=True)
+    headings = [label for value, label in menu if value is None]
+    assert len(headings) == len(set(headings))
+    order = list(families.FAMILIES)
+    groups, heading = {}, None
+    for value, label in menu:
+        if value is None:
+            heading = label
+        else:
+            groups.setdefault(heading, []).append(value)
+    for name in ("gemini-3-pro-image-preview", "doubao-seedream-4-5-251128", "flux-kontext-pro",
+                 "gpt-image-1.5", "gpt-image-2"):
+        family = models.get_model(name).family
+        assert name in groups[families.describe(family)], name
+    assert "no mask" in families.describe(models.get_model("flux-kontext-pro").family)
+    assert groups[headings[-1]] == ["my-odd-model"] and "config set door" in headings[-1]
+    known = [h for h in headings[:-1]]
+    ranks = [next(i for i, f in enumerate(order) if families.describe(families.FAMILIES[f]) == h)
+             for h in known]
+    assert ranks == sorted(ranks)

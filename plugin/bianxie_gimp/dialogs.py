@@ -136,11 +136,7 @@ def add_choice_menus(dialog, procedure, config):
     from bianxie_core import catalog
 
     def models_menu():
-        current = config.get_property("model") or ""
-        items = catalog.choices(fetch=True)
-        if current and current not in [n for n, _d in items]:
-            items.insert(0, (current, ""))
-        return [(name, "{}  —  {}".format(name, text) if text else name) for name, text in items]
+        return catalog.grouped_choices(config.get_property("model") or "", fetch=True)
 
     def sizes_menu():
         return [(size, size) for size in catalog.size_choices(config.get_property("model"))]
@@ -159,8 +155,8 @@ def add_choice_menus(dialog, procedure, config):
 
 
 def attach_menu(dialog, config, prop, items, tip, placeholder=None):
-    """An icon in the property's entry that pops up ``items()`` — [(value, label)] — and sets
-    the property to the chosen value."""
+    """An icon in the property's entry that pops up ``items()`` — [(value, label)], a value of
+    None a heading — and sets the property to the chosen value."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi, Gtk
 
@@ -187,7 +183,10 @@ def attach_menu(dialog, config, prop, items, tip, placeholder=None):
             menu.append(empty)
         for value, label in choices:
             item = Gtk.MenuItem(label=label)
-            item.connect("activate", lambda _item, v=value: config.set_property(prop, v))
+            if value is None:  # a heading: what the models below it can do
+                item.set_sensitive(False)
+            else:
+                item.connect("activate", lambda _item, v=value: config.set_property(prop, v))
             menu.append(item)
         menu.show_all()
         menu.attach_to_widget(entry, None)
