@@ -7,7 +7,8 @@ bytes read) and a ``Meter`` reports them to an ``on_transfer(direction, done, to
 has lasted ``AFTER`` seconds, then at most every ``EVERY`` seconds, and its last report has
 ``done == total``: a fast transfer costs one clock read per block and no report at all. The
 time the model works is never a transfer: an answer's bytes are counted from the first that
-arrives, and a stream's from the first of each event.
+arrives, and a stream's from the first of each event; whitespace a relay sends to keep the
+connection alive while the model works (``idle``) starts no count.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Callable, Dict, Iterator, Optional
 from bianxie_core.i18n import _
 
 UP, DOWN = "up", "down"
+_PADDING = b"\xef\xbb\xbf \t\r\n"
 AFTER = 1.0  # seconds a transfer lasts before it is shown
 EVERY = 0.25  # seconds between two reports of one transfer
 
@@ -99,6 +101,10 @@ class Bursts:
             yield from chunks
             return
         for chunk in chunks:
+            if self._meter is None and idle(chunk):
+                self._count += len(chunk)
+                yield chunk
+                continue
             if self._meter is None:
                 self._meter, self._base = Meter(self.sink, DOWN, None, self._clock), self._count
             self._count += len(chunk)
@@ -139,6 +145,11 @@ class Combined:
                 self._due = now + EVERY
             self.sink(direction, whole, known)
         return sink
+
+
+def idle(data: bytes) -> bool:
+    """Nothing but the whitespace (or a byte-order mark) a relay pads a slow answer with."""
+    return not data.strip(_PADDING)
 
 
 def describe(direction: str, done: int, total: Optional[int]) -> str:

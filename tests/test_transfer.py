@@ -273,3 +273,42 @@ def test_the_worker_writes_the_bytes_into_the_job_status(srv1):
     assert any(not m.finished for m in seen), seen  # read by the host while it moved
     last = job.status().transfer
     assert isinstance(last, Transfer) and last.direction == DOWN and last.finished
+
+
+def test_a_relays_whitespace_while_the_model_works_is_not_a_transfer():
+    """A relay keeps the connection alive with spaces or blank lines before the answer (or the
+    stream's first event): those seconds are the model's, not bytes moving."""
+    clock, seen = Clock(), []
+    bursts = Bursts(lambda *a: seen.append(a), clock)
+
+    def chunks():
+        for _i in range(6):  # a minute of padding
+            yield b" \n"
+            clock.now += 10
+        yield b"data: {}\n\n"
+
+    assert b"".join(bursts.count(chunks())).endswith(b"data: {}\n\n")
+    bursts.end()
+    assert seen == []
+
+
+def test_a_padded_json_answer_counts_from_its_first_real_byte(monkeypatch):
+    """body.chunks: the same padding before a JSON answer read whole."""
+    import time as real_time
+
+    from bianxie_core import body
+
+    def padded(_response, _deadline, _host, _timeout):
+        for _i in range(3):
+            yield b" "
+            real_time.sleep(0.5)
+        yield b'{"data": []}'
+
+    monkeypatch.setattr(body, "_raw_chunks", padded)
+    response = requests.Response()
+    response.headers["Transfer-Encoding"] = "chunked"
+    seen = []
+    data = body.read(response, real_time.monotonic() + 60, 10**6, 60,
+                     lambda *a: seen.append(a))
+    assert data.strip() == b'{"data": []}'
+    assert seen == []
