@@ -38,6 +38,7 @@ class Progress:
         self.partials = 0
         self.moving = False  # a transfer is under way: its line, not "waiting…"
         self._moved = None  # the last status.transfer shown
+        self._moving_line = ""
         self._next_line = 0.0
         self._start = time.monotonic()
         self._stop = threading.Event()
@@ -83,7 +84,8 @@ class Progress:
         if not (self._tty or finished) and now < self._next_line:
             return
         self._next_line = now + 1.0
-        self._say(transfer.describe(direction, done, total))
+        self._moving_line = transfer.describe(direction, done, total)
+        self._say(self._moving_line)
 
     def update(self, status, elapsed: float = 0.0) -> None:
         """What the worker's ``status`` (job_folder.JobStatus) says that is new."""
@@ -107,8 +109,14 @@ class Progress:
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
-            if self.moving:
-                continue
+            self.tick()
+
+    def tick(self) -> None:
+        """A terminal's line each second: the time goes on, even through a transfer stalled
+        without a byte for minutes."""
+        if self.moving:
+            self._say(self._moving_line)
+        else:
             self._say(_("waiting… ({partials} partial images)").format(partials=self.partials))
 
 

@@ -312,3 +312,22 @@ def test_a_padded_json_answer_counts_from_its_first_real_byte(monkeypatch):
                      lambda *a: seen.append(a))
     assert data.strip() == b'{"data": []}'
     assert seen == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_stalled_transfer_on_a_terminal_still_shows_the_time_going_on(home):
+    """No byte for minutes means no report: the terminal's line must not freeze (it looked
+    like a hung CLI), its elapsed time goes on with the bytes so far."""
+    from bianxie_core.cli_waiting import Progress
+
+    terminal = Terminal()
+    progress = Progress(stream=terminal)
+    progress.transfer(DOWN, 3_000_000, 10_000_000)
+    before = terminal.getvalue()
+    progress.tick()
+    assert terminal.getvalue() != before
+    assert terminal.getvalue().endswith("Downloading 3.0 of 10.0 MB\033[K")
