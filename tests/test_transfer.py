@@ -331,3 +331,25 @@ def test_a_stalled_transfer_on_a_terminal_still_shows_the_time_going_on(home):
     progress.tick()
     assert terminal.getvalue() != before
     assert terminal.getvalue().endswith("Downloading 3.0 of 10.0 MB\033[K")
+
+
+def test_a_ten_minute_download_into_a_log_file_writes_a_few_dozen_lines(home, monkeypatch):
+    """Without a terminal every line stays (a log file, a CI's output): a slow 10-minute
+    download reported four times a second wrote a line a second, 600 of them."""
+    from types import SimpleNamespace
+
+    from bianxie_core import cli_waiting
+
+    clock = Clock()
+    monkeypatch.setattr(cli_waiting, "time", SimpleNamespace(monotonic=clock))
+    log = io.StringIO()
+    progress = cli_waiting.Progress(stream=log)
+    total = 60_000_000
+    for step in range(2400):  # 0.25 s apart
+        progress.transfer(DOWN, step * 25_000, total)
+        clock.now += 0.25
+    progress.transfer(DOWN, total, total)
+    lines = log.getvalue().splitlines()
+    assert 10 <= len(lines) <= 80, len(lines)
+    assert lines[-1].endswith("Downloading 60.0 of 60.0 MB")
+    assert lines[0].endswith("Downloading 0.0 of 60.0 MB")
