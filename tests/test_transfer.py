@@ -353,3 +353,27 @@ def test_a_ten_minute_download_into_a_log_file_writes_a_few_dozen_lines(home, mo
     assert 10 <= len(lines) <= 80, len(lines)
     assert lines[-1].endswith("Downloading 60.0 of 60.0 MB")
     assert lines[0].endswith("Downloading 0.0 of 60.0 MB")
+
+
+def test_a_relays_keep_alive_comments_while_the_model_works_are_not_a_transfer():
+    """SSE comment lines (": ping") need no blank line after them: a relay that sends them
+    alone every few seconds must not make the model's minute a download."""
+    from bianxie_core.wire import sse_events
+
+    clock, seen = Clock(), []
+    bursts = Bursts(lambda *a: seen.append(a), clock)
+
+    def chunks():
+        yield b"event: image_generation.partial_image\n"  # a name, then the model works
+        for _i in range(6):
+            yield b": ping\n"
+            clock.now += 10
+        yield b"data: {}\n\n"
+        for _i in range(6):
+            yield b": PROCESSING\n"
+            clock.now += 10
+        yield b"data: {}\n\n"
+
+    assert [e for e, _p in sse_events(bursts.count(chunks()), bursts.end)] == \
+        ["image_generation.partial_image", ""]
+    assert seen == []
