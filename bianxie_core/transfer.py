@@ -120,13 +120,21 @@ class Bursts:
 class Combined:
     """Several transfers at once (parallel variants) as one: each ``part()`` is the sink of one
     transfer, and ``sink`` hears the sums over the transfers of the same direction, at most
-    every ``EVERY`` seconds but for the last report."""
+    every ``EVERY`` seconds but for the last report. One direction at a time: while the one
+    shown moves (reported within ``AFTER`` seconds, not whole), the other waits its turn."""
 
     def __init__(self, sink: TransferSink, clock: Callable[[], float] = time.monotonic):
         self.sink, self._clock = sink, clock
         self._lock = threading.Lock()
         self._parts: Dict[int, tuple] = {}
         self._due = 0.0
+        self._shown: Optional[str] = None  # the direction shown, last heard at ``_heard``
+        self._heard = 0.0
+
+    def _sums(self, direction: str) -> tuple:
+        same = [p for p in self._parts.values() if p[0] == direction]
+        known = None if any(p[2] is None for p in same) else sum(p[2] for p in same)
+        return sum(p[1] for p in same), known
 
     def part(self) -> TransferSink:
         with self._lock:
@@ -136,13 +144,17 @@ class Combined:
         def sink(direction: str, done: int, total: Optional[int]) -> None:
             with self._lock:
                 self._parts[key] = (direction, done, total)
-                same = [p for p in self._parts.values() if p[0] == direction]
-                whole = sum(p[1] for p in same)
-                known = None if any(p[2] is None for p in same) else sum(p[2] for p in same)
                 now = self._clock()
+                if direction == self._shown:
+                    self._heard = now
+                elif self._shown is not None and now < self._heard + AFTER:
+                    shown, shown_known = self._sums(self._shown)
+                    if shown != shown_known:
+                        return  # the other direction is shown and moves on
+                whole, known = self._sums(direction)
                 if now < self._due and whole != known:
                     return
-                self._due = now + EVERY
+                self._due, self._shown, self._heard = now + EVERY, direction, now
             self.sink(direction, whole, known)
         return sink
 

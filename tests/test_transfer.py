@@ -377,3 +377,35 @@ def test_a_relays_keep_alive_comments_while_the_model_works_are_not_a_transfer()
     assert [e for e, _p in sse_events(bursts.count(chunks()), bursts.end)] == \
         ["image_generation.partial_image", ""]
     assert seen == []
+
+
+def test_parallel_transfers_in_both_directions_show_one_at_a_time():
+    """Variant 1 downloads its answer while variant 3 uploads: the display showed one, then the
+    other, four times a second ("Uploading 2.0 of 9.0 MB" / "Downloading 1.1 MB"...)."""
+    clock, seen = Clock(), []
+    combined = Combined(lambda *a: seen.append(a), clock)
+    up, down = combined.part(), combined.part()
+    for step in range(1, 11):
+        up(UP, step * 100, 1000)
+        clock.now += 0.26
+        down(DOWN, step * 50, None)
+        clock.now += 0.26
+    for step in range(11, 15):  # the upload is over: the download alone
+        down(DOWN, step * 50, None)
+        clock.now += 0.3
+    directions = [d for d, _done, _total in seen]
+    changes = sum(1 for x, y in zip(directions, directions[1:]) if x != y)
+    assert changes == 1, seen
+    assert (UP, 1000, 1000) in seen and seen[-1] == (DOWN, 700, None)
+
+
+def test_a_direction_that_stops_reporting_gives_the_display_up():
+    """A transfer cut without its last report must not hold the display from the other."""
+    clock, seen = Clock(), []
+    combined = Combined(lambda *a: seen.append(a), clock)
+    up, down = combined.part(), combined.part()
+    up(UP, 100, 1000)  # then never again (its connection was lost)
+    for step in range(1, 9):
+        clock.now += 0.3
+        down(DOWN, step * 50, None)
+    assert seen[0] == (UP, 100, 1000) and seen[-1] == (DOWN, 400, None)
