@@ -155,21 +155,26 @@ def chunks(response: requests.Response, deadline: float, limit: int, timeout: fl
     meter = Meter(on_transfer, DOWN, _length(response)) if on_transfer else None
     wire = decoded = 0
     begun = False  # a relay's padding while the model works is not counted as moving
-    for piece in _raw_chunks(response, deadline, host, timeout):
-        wire += len(piece)
-        if begun:
-            meter.at(wire)
-        for out in (inflater.feed(piece) if inflater else (piece,)):
-            decoded += len(out)
-            if wire > limit or decoded > limit:
-                _close_socket(response)
-                raise TooLarge(_(
-                    "The answer from {host} is larger than {mb} MB, more than any image "
-                    "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
-            if meter is not None and not begun and not idle(out):
-                begun = True
+    try:
+        for piece in _raw_chunks(response, deadline, host, timeout):
+            wire += len(piece)
+            if begun:
                 meter.at(wire)
-            yield out
+            for out in (inflater.feed(piece) if inflater else (piece,)):
+                decoded += len(out)
+                if wire > limit or decoded > limit:
+                    _close_socket(response)
+                    raise TooLarge(_(
+                        "The answer from {host} is larger than {mb} MB, more than any image "
+                        "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
+                if meter is not None and not begun and not idle(out):
+                    begun = True
+                    meter.at(wire)
+                yield out
+    except BaseException:  # cut off, or read no further: its count is not left on display
+        if meter is not None:
+            meter.drop()
+        raise
     if meter is not None:
         meter.finish()
     if inflater is not None and not inflater.complete:

@@ -80,6 +80,9 @@ class Progress:
         from the request's ``on_transfer`` or a job's ``status.transfer``. Without a terminal,
         a line a second at first, rarer as it lasts, and the last."""
         finished = total is not None and done >= total
+        if total == 0:  # a transfer stopped short: nothing moving, nothing to say
+            self.moving = False
+            return
         now = time.monotonic()
         if not self.moving:
             self._since = now  # a new transfer

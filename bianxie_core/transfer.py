@@ -5,7 +5,7 @@ bytes read) and a ``Meter`` reports them to an ``on_transfer(direction, done, to
 ``direction`` is ``UP`` or ``DOWN``, ``done`` the bytes so far, ``total`` the size when known
 (the body's length, an answer's Content-Length), else None. A transfer is reported only once it
 has lasted ``AFTER`` seconds, then at most every ``EVERY`` seconds, and its last report has
-``done == total``: a fast transfer costs one clock read per block and no report at all. The
+``done == total`` (``0, 0`` when it stopped short: nothing moving): a fast transfer costs one clock read per block and no report at all. The
 time the model works is never a transfer: an answer's bytes are counted from the first that
 arrives, and a stream's from the first of each event; whitespace a relay sends to keep the
 connection alive while the model works (``idle``) starts no count.
@@ -77,6 +77,17 @@ class Meter:
             report(self.sink, self.direction, self.done, self.done)
 
 
+    def drop(self) -> None:
+        """The transfer stopped short (a lost connection, an answer read no further): once
+        shown, it reports ``(direction, 0, 0)``, nothing moving, so its last count does not
+        stay on display through what comes next."""
+        if self.sink is None or self._start is None:
+            return
+        self._start = None
+        if self._shown is not None:
+            report(self.sink, self.direction, 0, 0)
+
+
 def report(sink: TransferSink, direction: str, done: int, total: Optional[int]) -> None:
     """Progress is only shown: a sink that fails (a full disk under the job folder) must never
     cost the answer being read."""
@@ -100,16 +111,22 @@ class Bursts:
         if self.sink is None:
             yield from chunks
             return
-        for chunk in chunks:
-            if self._meter is None and idle(chunk):
+        try:
+            for chunk in chunks:
+                if self._meter is None and idle(chunk):
+                    self._count += len(chunk)
+                    yield chunk
+                    continue
+                if self._meter is None:
+                    self._meter, self._base = Meter(self.sink, DOWN, None, self._clock), \
+                        self._count
                 self._count += len(chunk)
+                self._meter.at(self._count - self._base)
                 yield chunk
-                continue
-            if self._meter is None:
-                self._meter, self._base = Meter(self.sink, DOWN, None, self._clock), self._count
-            self._count += len(chunk)
-            self._meter.at(self._count - self._base)
-            yield chunk
+        except BaseException:  # the stream was cut, or is read no further
+            if self._meter is not None:
+                self._meter.drop()
+            raise
 
     def end(self) -> None:
         if self._meter is not None:

@@ -66,6 +66,12 @@ class _Body:
             self._pos += len(chunk)
             return chunk
 
+    def stopped(self) -> None:
+        """The attempt is over: an upload cut off does not stay on display (transfer.py)."""
+        if self._meter is not None:
+            with self._lock:
+                self._meter.drop()
+
     def cancel(self) -> bool:
         """Send no more of the body; True when part of it had not been handed over yet, so
         the server can never get it whole."""

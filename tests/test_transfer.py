@@ -409,3 +409,66 @@ def test_a_direction_that_stops_reporting_gives_the_display_up():
         clock.now += 0.3
         down(DOWN, step * 50, None)
     assert seen[0] == (UP, 100, 1000) and seen[-1] == (DOWN, 400, None)
+
+
+def test_a_transfer_cut_off_says_nothing_moves_any_more(home):
+    """A download cut at 3 of 10 MB, then tried again or re-sent (``--retries``): its last
+    report stayed, "Downloading 3.0 of 10.0 MB" through the next minute of the model's work.
+    A cut transfer that was shown reports (direction, 0, 0): nothing moving."""
+    from bianxie_core.cli_waiting import Progress
+    from bianxie_core.job_folder import JobStatus
+    from bianxie_core.transfer import Transfer
+
+    m, clock, seen = meter(10_000_000)
+    m.at(0)
+    clock.now += 1.5
+    m.at(3_000_000)
+    m.drop()
+    m.drop()
+    assert seen == [(UP, 3_000_000, 10_000_000), (UP, 0, 0)]
+    assert Transfer(UP, 0, 0).finished
+    quiet, _clock, quiet_seen = meter(10)
+    quiet.at(0)
+    quiet.drop()  # never shown: nothing to say
+    assert quiet_seen == []
+    log = io.StringIO()
+    progress = Progress(stream=log)
+    progress.update(JobStatus(transfer=Transfer(DOWN, 3_000_000, 10_000_000)))
+    progress.update(JobStatus(transfer=Transfer(DOWN, 0, 0)))
+    assert not progress.moving
+    assert log.getvalue().count("\n") == 1 and "0.00" not in log.getvalue()
+
+
+def test_a_download_lost_midway_ends_its_display(monkeypatch):
+    import time as real_time
+
+    from bianxie_core import body, errors
+
+    def lost(_response, _deadline, _host, _timeout):
+        for _i in range(4):
+            yield b"x" * 1000
+            real_time.sleep(0.4)
+        raise errors.ConnectionLostError("lost")
+
+    monkeypatch.setattr(body, "_raw_chunks", lost)
+    response = requests.Response()
+    response.headers["Content-Length"] = "10000"
+    seen = []
+    with pytest.raises(errors.ConnectionLostError):
+        body.read(response, real_time.monotonic() + 60, 10**6, 60, lambda *a: seen.append(a))
+    assert seen and seen[0][0] == DOWN and seen[-1] == (DOWN, 0, 0)
+
+
+def test_an_upload_cut_off_ends_its_display():
+    from bianxie_core.wire import _Body
+
+    clock, seen = Clock(), []
+    sending = _Body(b"x" * 1000, lambda *a: seen.append(a))
+    sending._meter._clock = clock
+    sending.read(100)
+    clock.now += 1.5
+    sending.read(100)
+    sending.read(100)
+    sending.cancel()
+    sending.stopped()
+    assert seen == [(UP, 100, 1000), (UP, 0, 0)]
