@@ -5,10 +5,11 @@ bytes read) and a ``Meter`` reports them to an ``on_transfer(direction, done, to
 ``direction`` is ``UP`` or ``DOWN``, ``done`` the bytes so far, ``total`` the size when known
 (the body's length, an answer's Content-Length), else None. A transfer is reported only once it
 has lasted ``AFTER`` seconds, then at most every ``EVERY`` seconds, and its last report has
-``done == total`` (``0, 0`` when it stopped short: nothing moving): a fast transfer costs one clock read per block and no report at all. The
-time the model works is never a transfer: an answer's bytes are counted from the first that
-arrives, and a stream's from the first of each event; whitespace a relay sends to keep the
-connection alive while the model works (``idle``) starts no count.
+``done == total`` (``0, 0`` when it stopped short: nothing moving): a fast transfer costs one
+clock read per block and no report at all. The time the model works is never a transfer: an
+answer's bytes are counted from the first that arrives, and a stream's from the first of each
+event; whitespace a relay sends to keep the connection alive while the model works (``idle``)
+starts no count.
 """
 
 from __future__ import annotations
