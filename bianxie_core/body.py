@@ -36,7 +36,7 @@ import requests
 
 from bianxie_core import errors
 from bianxie_core.i18n import _
-from bianxie_core.transfer import DOWN, Meter, TransferSink
+from bianxie_core.transfer import DOWN, Meter, TransferSink, idle
 
 MiB = 1024 * 1024
 MAX_ITEM_B64 = 64 * MiB
@@ -154,18 +154,27 @@ def chunks(response: requests.Response, deadline: float, limit: int, timeout: fl
     host = response_host(response)
     meter = Meter(on_transfer, DOWN, _length(response)) if on_transfer else None
     wire = decoded = 0
-    for piece in _raw_chunks(response, deadline, host, timeout):
-        wire += len(piece)
+    begun = False  # a relay's padding while the model works is not counted as moving
+    try:
+        for piece in _raw_chunks(response, deadline, host, timeout):
+            wire += len(piece)
+            if begun:
+                meter.at(wire)
+            for out in (inflater.feed(piece) if inflater else (piece,)):
+                decoded += len(out)
+                if wire > limit or decoded > limit:
+                    _close_socket(response)
+                    raise TooLarge(_(
+                        "The answer from {host} is larger than {mb} MB, more than any image "
+                        "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
+                if meter is not None and not begun and not idle(out):
+                    begun = True
+                    meter.at(wire)
+                yield out
+    except BaseException:  # cut off, or read no further: its count is not left on display
         if meter is not None:
-            meter.at(wire)
-        for out in (inflater.feed(piece) if inflater else (piece,)):
-            decoded += len(out)
-            if wire > limit or decoded > limit:
-                _close_socket(response)
-                raise TooLarge(_(
-                    "The answer from {host} is larger than {mb} MB, more than any image "
-                    "answer could be; it was stopped.").format(host=host, mb=limit // MiB))
-            yield out
+            meter.drop()
+        raise
     if meter is not None:
         meter.finish()
     if inflater is not None and not inflater.complete:

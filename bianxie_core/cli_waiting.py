@@ -38,7 +38,9 @@ class Progress:
         self.partials = 0
         self.moving = False  # a transfer is under way: its line, not "waiting…"
         self._moved = None  # the last status.transfer shown
+        self._moving_line = ""
         self._next_line = 0.0
+        self._since = 0.0  # when the transfer shown began
         self._start = time.monotonic()
         self._stop = threading.Event()
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -76,14 +78,21 @@ class Progress:
     def transfer(self, direction: str, done: int, total) -> None:
         """The bytes of an upload or a download (transfer.py: shown once it lasts a second),
         from the request's ``on_transfer`` or a job's ``status.transfer``. Without a terminal,
-        a line a second and the last."""
+        a line a second at first, rarer as it lasts, and the last."""
         finished = total is not None and done >= total
-        self.moving = not finished
+        if total == 0:  # a transfer stopped short: nothing moving, nothing to say
+            self.moving = False
+            return
         now = time.monotonic()
+        if not self.moving:
+            self._since = now  # a new transfer
+        self.moving = not finished
         if not (self._tty or finished) and now < self._next_line:
             return
-        self._next_line = now + 1.0
-        self._say(transfer.describe(direction, done, total))
+        # a log file keeps every line: they thin out as a transfer lasts (about 10·ln seconds)
+        self._next_line = now + max(1.0, 0.1 * (now - self._since))
+        self._moving_line = transfer.describe(direction, done, total)
+        self._say(self._moving_line)
 
     def update(self, status, elapsed: float = 0.0) -> None:
         """What the worker's ``status`` (job_folder.JobStatus) says that is new."""
@@ -107,8 +116,14 @@ class Progress:
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
-            if self.moving:
-                continue
+            self.tick()
+
+    def tick(self) -> None:
+        """A terminal's line each second: the time goes on, even through a transfer stalled
+        without a byte for minutes."""
+        if self.moving:
+            self._say(self._moving_line)
+        else:
             self._say(_("waiting… ({partials} partial images)").format(partials=self.partials))
 
 

@@ -256,8 +256,11 @@ class ImagesClient:
         while True:
             try:
                 sending = _Body(payload, on_transfer)
-                response = self._within(deadline, self.base_url, lambda: self._send(
-                    "POST", path, sending, content_type, stream=True), sending)
+                try:
+                    response = self._within(deadline, self.base_url, lambda: self._send(
+                        "POST", path, sending, content_type, stream=True), sending)
+                finally:
+                    sending.stopped()  # an upload cut off or answered early: not left shown
                 try:
                     if response.status_code >= 300:
                         raise self._error(response, deadline)

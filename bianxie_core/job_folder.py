@@ -257,7 +257,11 @@ def write_json(path: Path, data: dict) -> None:
     """Whole or not at all: the other process never reads half a file."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     # ASCII: a path that is not UTF-8 (a Latin-1 home folder) is kept as its escapes
-    tmp.write_text(json.dumps(data), "utf-8")
+    try:
+        tmp.write_text(json.dumps(data), "utf-8")
+    except OSError:  # a full disk: no half file left taking room (progress rewrites it often)
+        tmp.unlink(missing_ok=True)
+        raise
     for attempt in range(REPLACE_ATTEMPTS):
         try:
             os.replace(tmp, path)

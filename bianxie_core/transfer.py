@@ -5,9 +5,11 @@ bytes read) and a ``Meter`` reports them to an ``on_transfer(direction, done, to
 ``direction`` is ``UP`` or ``DOWN``, ``done`` the bytes so far, ``total`` the size when known
 (the body's length, an answer's Content-Length), else None. A transfer is reported only once it
 has lasted ``AFTER`` seconds, then at most every ``EVERY`` seconds, and its last report has
-``done == total``: a fast transfer costs one clock read per block and no report at all. The
-time the model works is never a transfer: an answer's bytes are counted from the first that
-arrives, and a stream's from the first of each event.
+``done == total`` (``0, 0`` when it stopped short: nothing moving): a fast transfer costs one
+clock read per block and no report at all. The time the model works is never a transfer: an
+answer's bytes are counted from the first that arrives, and a stream's from the first of each
+event; whitespace a relay sends to keep the connection alive while the model works (``idle``)
+starts no count.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Callable, Dict, Iterator, Optional
 from bianxie_core.i18n import _
 
 UP, DOWN = "up", "down"
+_PADDING = b"\xef\xbb\xbf \t\r\n"
 AFTER = 1.0  # seconds a transfer lasts before it is shown
 EVERY = 0.25  # seconds between two reports of one transfer
 
@@ -75,6 +78,17 @@ class Meter:
             report(self.sink, self.direction, self.done, self.done)
 
 
+    def drop(self) -> None:
+        """The transfer stopped short (a lost connection, an answer read no further): once
+        shown, it reports ``(direction, 0, 0)``, nothing moving, so its last count does not
+        stay on display through what comes next."""
+        if self.sink is None or self._start is None:
+            return
+        self._start = None
+        if self._shown is not None:
+            report(self.sink, self.direction, 0, 0)
+
+
 def report(sink: TransferSink, direction: str, done: int, total: Optional[int]) -> None:
     """Progress is only shown: a sink that fails (a full disk under the job folder) must never
     cost the answer being read."""
@@ -98,12 +112,22 @@ class Bursts:
         if self.sink is None:
             yield from chunks
             return
-        for chunk in chunks:
-            if self._meter is None:
-                self._meter, self._base = Meter(self.sink, DOWN, None, self._clock), self._count
-            self._count += len(chunk)
-            self._meter.at(self._count - self._base)
-            yield chunk
+        try:
+            for chunk in chunks:
+                if self._meter is None and idle(chunk):
+                    self._count += len(chunk)
+                    yield chunk
+                    continue
+                if self._meter is None:
+                    self._meter, self._base = Meter(self.sink, DOWN, None, self._clock), \
+                        self._count
+                self._count += len(chunk)
+                self._meter.at(self._count - self._base)
+                yield chunk
+        except BaseException:  # the stream was cut, or is read no further
+            if self._meter is not None:
+                self._meter.drop()
+            raise
 
     def end(self) -> None:
         if self._meter is not None:
@@ -114,13 +138,21 @@ class Bursts:
 class Combined:
     """Several transfers at once (parallel variants) as one: each ``part()`` is the sink of one
     transfer, and ``sink`` hears the sums over the transfers of the same direction, at most
-    every ``EVERY`` seconds but for the last report."""
+    every ``EVERY`` seconds but for the last report. One direction at a time: while the one
+    shown moves (reported within ``AFTER`` seconds, not whole), the other waits its turn."""
 
     def __init__(self, sink: TransferSink, clock: Callable[[], float] = time.monotonic):
         self.sink, self._clock = sink, clock
         self._lock = threading.Lock()
         self._parts: Dict[int, tuple] = {}
         self._due = 0.0
+        self._shown: Optional[str] = None  # the direction shown, last heard at ``_heard``
+        self._heard = 0.0
+
+    def _sums(self, direction: str) -> tuple:
+        same = [p for p in self._parts.values() if p[0] == direction]
+        known = None if any(p[2] is None for p in same) else sum(p[2] for p in same)
+        return sum(p[1] for p in same), known
 
     def part(self) -> TransferSink:
         with self._lock:
@@ -130,15 +162,24 @@ class Combined:
         def sink(direction: str, done: int, total: Optional[int]) -> None:
             with self._lock:
                 self._parts[key] = (direction, done, total)
-                same = [p for p in self._parts.values() if p[0] == direction]
-                whole = sum(p[1] for p in same)
-                known = None if any(p[2] is None for p in same) else sum(p[2] for p in same)
                 now = self._clock()
+                if direction == self._shown:
+                    self._heard = now
+                elif self._shown is not None and now < self._heard + AFTER:
+                    shown, shown_known = self._sums(self._shown)
+                    if shown != shown_known:
+                        return  # the other direction is shown and moves on
+                whole, known = self._sums(direction)
                 if now < self._due and whole != known:
                     return
-                self._due = now + EVERY
+                self._due, self._shown, self._heard = now + EVERY, direction, now
             self.sink(direction, whole, known)
         return sink
+
+
+def idle(data: bytes) -> bool:
+    """Nothing but the whitespace (or a byte-order mark) a relay pads a slow answer with."""
+    return not data.strip(_PADDING)
 
 
 def describe(direction: str, done: int, total: Optional[int]) -> str:

@@ -66,6 +66,12 @@ class _Body:
             self._pos += len(chunk)
             return chunk
 
+    def stopped(self) -> None:
+        """The attempt is over: an upload cut off does not stay on display (transfer.py)."""
+        if self._meter is not None:
+            with self._lock:
+                self._meter.drop()
+
     def cancel(self) -> bool:
         """Send no more of the body; True when part of it had not been handed over yet, so
         the server can never get it whole."""
@@ -173,7 +179,7 @@ def sse_events(chunks: Iterator[bytes], event_end: Optional[Callable[[], None]] 
     the start is dropped, a line ends at CRLF, LF or a lone CR, one leading space of a value is
     dropped, comment lines are skipped). An event cut off by the end of the stream, without its
     blank line, is still given: it may be the paid final image. ``event_end()`` is called as
-    each event's blank line arrives."""
+    each event's blank line arrives, and at a comment line before an event's data."""
     event, data, size = "", [], 0
     for line in _lines(chunks):
         if not line:
@@ -187,6 +193,10 @@ def sse_events(chunks: Iterator[bytes], event_end: Optional[Callable[[], None]] 
             event, data, size = "", [], 0
             continue
         name, _colon, value = line.partition(b":")
+        if not name:  # a comment, a relay's keep-alive while the model works: not moving
+            if not data and event_end is not None:
+                event_end()
+            continue
         if value.startswith(b" "):
             value = value[1:]
         if name == b"data":

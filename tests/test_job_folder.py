@@ -77,3 +77,24 @@ def test_an_edit_requests_files_come_back_as_sent(tmp_path):
     back = read_record(tmp_path)
     assert back == record and back.inputs[0].read(tmp_path) == image
     assert back.history_meta() == {}  # nothing the host did not say
+
+
+def test_a_status_write_on_a_full_disk_leaves_no_half_file(tmp_path, monkeypatch):
+    """The worker rewrites status.json at every progress report; on a full disk each attempt
+    must leave neither a half status nor its temporary file behind (nor their room taken)."""
+    from pathlib import Path
+
+    from bianxie_core.job_folder import read_status
+
+    write_status(tmp_path, JobStatus(state="running"))
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        real(self, text[:10], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError):
+        write_status(tmp_path, JobStatus(state="running", partials=["p.png"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]
+    assert read_status(tmp_path).state == "running"

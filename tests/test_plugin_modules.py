@@ -100,3 +100,36 @@ def test_the_procedures_load_neither_numpy_nor_pillow_nor_requests():
                       "print(sorted({'numpy', 'PIL', 'requests'} & set(sys.modules)))\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stalled_download_in_gimp_shows_the_time_going_on(home):
+    """No byte for a minute: GIMP's progress text must not freeze on the same bytes (it looked
+    like a hung GIMP), the seconds go on as while the model works; an older status.json
+    without ``transfer`` shows the model's time."""
+    out = run_stubbed(
+        "import waiting\n"
+        "from bianxie_core.job_folder import JobStatus\n"
+        "from bianxie_core.transfer import Transfer\n"
+        "from gi.repository import Gimp\n"
+        "texts = []\n"
+        "Gimp.progress_set_text.side_effect = texts.append\n"
+        "class Job:\n"
+        "    record = type('R', (), {'n': 1})()\n"
+        "    worker_exited = None\n"
+        "    def wait(self, on_tick, **kw):\n"
+        "        stalled = JobStatus(transfer=Transfer('down', 3_000_000, 10_000_000))\n"
+        "        on_tick(stalled, 5.0)\n"
+        "        on_tick(stalled, 65.0)\n"
+        "        on_tick(JobStatus(), 70.0)\n"
+        "waiting.Preview = lambda *a: type('P', (), {'update': lambda s, st: None,\n"
+        "                                            'close': lambda s: None, 'shown': 0})()\n"
+        "waiting.config.load = lambda: None\n"
+        "waiting.jobs.longest_wait = lambda *a: 60\n"
+        "waiting.wait_for(Job(), 'Edit', False)\n"
+        "print(repr(texts))\n", BIANXIE_HOME=str(home))
+    assert out.returncode == 0, out.stderr
+    texts = eval(out.stdout.strip())
+    assert len(texts) == 3
+    assert "Downloading 3.0 of 10.0 MB" in texts[0] and "Downloading 3.0 of 10.0 MB" in texts[1]
+    assert texts[0] != texts[1] and "65 s" in texts[1]
+    assert "waiting for the model" in texts[2]

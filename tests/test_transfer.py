@@ -273,3 +273,202 @@ def test_the_worker_writes_the_bytes_into_the_job_status(srv1):
     assert any(not m.finished for m in seen), seen  # read by the host while it moved
     last = job.status().transfer
     assert isinstance(last, Transfer) and last.direction == DOWN and last.finished
+
+
+def test_a_relays_whitespace_while_the_model_works_is_not_a_transfer():
+    """A relay keeps the connection alive with spaces or blank lines before the answer (or the
+    stream's first event): those seconds are the model's, not bytes moving."""
+    clock, seen = Clock(), []
+    bursts = Bursts(lambda *a: seen.append(a), clock)
+
+    def chunks():
+        for _i in range(6):  # a minute of padding
+            yield b" \n"
+            clock.now += 10
+        yield b"data: {}\n\n"
+
+    assert b"".join(bursts.count(chunks())).endswith(b"data: {}\n\n")
+    bursts.end()
+    assert seen == []
+
+
+def test_a_padded_json_answer_counts_from_its_first_real_byte(monkeypatch):
+    """body.chunks: the same padding before a JSON answer read whole."""
+    import time as real_time
+
+    from bianxie_core import body
+
+    def padded(_response, _deadline, _host, _timeout):
+        for _i in range(3):
+            yield b" "
+            real_time.sleep(0.5)
+        yield b'{"data": []}'
+
+    monkeypatch.setattr(body, "_raw_chunks", padded)
+    response = requests.Response()
+    response.headers["Transfer-Encoding"] = "chunked"
+    seen = []
+    data = body.read(response, real_time.monotonic() + 60, 10**6, 60,
+                     lambda *a: seen.append(a))
+    assert data.strip() == b'{"data": []}'
+    assert seen == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_stalled_transfer_on_a_terminal_still_shows_the_time_going_on(home):
+    """No byte for minutes means no report: the terminal's line must not freeze (it looked
+    like a hung CLI), its elapsed time goes on with the bytes so far."""
+    from bianxie_core.cli_waiting import Progress
+
+    terminal = Terminal()
+    progress = Progress(stream=terminal)
+    progress.transfer(DOWN, 3_000_000, 10_000_000)
+    before = terminal.getvalue()
+    progress.tick()
+    assert terminal.getvalue() != before
+    assert terminal.getvalue().endswith("Downloading 3.0 of 10.0 MB\033[K")
+
+
+def test_a_ten_minute_download_into_a_log_file_writes_a_few_dozen_lines(home, monkeypatch):
+    """Without a terminal every line stays (a log file, a CI's output): a slow 10-minute
+    download reported four times a second wrote a line a second, 600 of them."""
+    from types import SimpleNamespace
+
+    from bianxie_core import cli_waiting
+
+    clock = Clock()
+    monkeypatch.setattr(cli_waiting, "time", SimpleNamespace(monotonic=clock))
+    log = io.StringIO()
+    progress = cli_waiting.Progress(stream=log)
+    total = 60_000_000
+    for step in range(2400):  # 0.25 s apart
+        progress.transfer(DOWN, step * 25_000, total)
+        clock.now += 0.25
+    progress.transfer(DOWN, total, total)
+    lines = log.getvalue().splitlines()
+    assert 10 <= len(lines) <= 80, len(lines)
+    assert lines[-1].endswith("Downloading 60.0 of 60.0 MB")
+    assert lines[0].endswith("Downloading 0.0 of 60.0 MB")
+
+
+def test_a_relays_keep_alive_comments_while_the_model_works_are_not_a_transfer():
+    """SSE comment lines (": ping") need no blank line after them: a relay that sends them
+    alone every few seconds must not make the model's minute a download."""
+    from bianxie_core.wire import sse_events
+
+    clock, seen = Clock(), []
+    bursts = Bursts(lambda *a: seen.append(a), clock)
+
+    def chunks():
+        yield b"event: image_generation.partial_image\n"  # a name, then the model works
+        for _i in range(6):
+            yield b": ping\n"
+            clock.now += 10
+        yield b"data: {}\n\n"
+        for _i in range(6):
+            yield b": PROCESSING\n"
+            clock.now += 10
+        yield b"data: {}\n\n"
+
+    assert [e for e, _p in sse_events(bursts.count(chunks()), bursts.end)] == \
+        ["image_generation.partial_image", ""]
+    assert seen == []
+
+
+def test_parallel_transfers_in_both_directions_show_one_at_a_time():
+    """Variant 1 downloads its answer while variant 3 uploads: the display showed one, then the
+    other, four times a second ("Uploading 2.0 of 9.0 MB" / "Downloading 1.1 MB"...)."""
+    clock, seen = Clock(), []
+    combined = Combined(lambda *a: seen.append(a), clock)
+    up, down = combined.part(), combined.part()
+    for step in range(1, 11):
+        up(UP, step * 100, 1000)
+        clock.now += 0.26
+        down(DOWN, step * 50, None)
+        clock.now += 0.26
+    for step in range(11, 15):  # the upload is over: the download alone
+        down(DOWN, step * 50, None)
+        clock.now += 0.3
+    directions = [d for d, _done, _total in seen]
+    changes = sum(1 for x, y in zip(directions, directions[1:]) if x != y)
+    assert changes == 1, seen
+    assert (UP, 1000, 1000) in seen and seen[-1] == (DOWN, 700, None)
+
+
+def test_a_direction_that_stops_reporting_gives_the_display_up():
+    """A transfer cut without its last report must not hold the display from the other."""
+    clock, seen = Clock(), []
+    combined = Combined(lambda *a: seen.append(a), clock)
+    up, down = combined.part(), combined.part()
+    up(UP, 100, 1000)  # then never again (its connection was lost)
+    for step in range(1, 9):
+        clock.now += 0.3
+        down(DOWN, step * 50, None)
+    assert seen[0] == (UP, 100, 1000) and seen[-1] == (DOWN, 400, None)
+
+
+def test_a_transfer_cut_off_says_nothing_moves_any_more(home):
+    """A download cut at 3 of 10 MB, then tried again or re-sent (``--retries``): its last
+    report stayed, "Downloading 3.0 of 10.0 MB" through the next minute of the model's work.
+    A cut transfer that was shown reports (direction, 0, 0): nothing moving."""
+    from bianxie_core.cli_waiting import Progress
+    from bianxie_core.job_folder import JobStatus
+    from bianxie_core.transfer import Transfer
+
+    m, clock, seen = meter(10_000_000)
+    m.at(0)
+    clock.now += 1.5
+    m.at(3_000_000)
+    m.drop()
+    m.drop()
+    assert seen == [(UP, 3_000_000, 10_000_000), (UP, 0, 0)]
+    assert Transfer(UP, 0, 0).finished
+    quiet, _clock, quiet_seen = meter(10)
+    quiet.at(0)
+    quiet.drop()  # never shown: nothing to say
+    assert quiet_seen == []
+    log = io.StringIO()
+    progress = Progress(stream=log)
+    progress.update(JobStatus(transfer=Transfer(DOWN, 3_000_000, 10_000_000)))
+    progress.update(JobStatus(transfer=Transfer(DOWN, 0, 0)))
+    assert not progress.moving
+    assert log.getvalue().count("\n") == 1 and "0.00" not in log.getvalue()
+
+
+def test_a_download_lost_midway_ends_its_display(monkeypatch):
+    import time as real_time
+
+    from bianxie_core import body, errors
+
+    def lost(_response, _deadline, _host, _timeout):
+        for _i in range(4):
+            yield b"x" * 1000
+            real_time.sleep(0.4)
+        raise errors.ConnectionLostError("lost")
+
+    monkeypatch.setattr(body, "_raw_chunks", lost)
+    response = requests.Response()
+    response.headers["Content-Length"] = "10000"
+    seen = []
+    with pytest.raises(errors.ConnectionLostError):
+        body.read(response, real_time.monotonic() + 60, 10**6, 60, lambda *a: seen.append(a))
+    assert seen and seen[0][0] == DOWN and seen[-1] == (DOWN, 0, 0)
+
+
+def test_an_upload_cut_off_ends_its_display():
+    from bianxie_core.wire import _Body
+
+    clock, seen = Clock(), []
+    sending = _Body(b"x" * 1000, lambda *a: seen.append(a))
+    sending._meter._clock = clock
+    sending.read(100)
+    clock.now += 1.5
+    sending.read(100)
+    sending.read(100)
+    sending.cancel()
+    sending.stopped()
+    assert seen == [(UP, 100, 1000), (UP, 0, 0)]

@@ -156,8 +156,9 @@ def wait_for(job, title, interactive, needs=()):
         shown_at[0] = elapsed
         moving, part = status.transfer, None
         if moving is not None and not moving.finished:  # bytes, apart from the model's time
-            text = _("{title}: {transfer}").format(title=title, transfer=transfer.describe(
-                moving.direction, moving.done, moving.total))
+            text = _("{title}: {transfer}… {seconds:.0f} s").format(
+                title=title, transfer=transfer.describe(moving.direction, moving.done,
+                                                        moving.total), seconds=elapsed)
             part = transfer.fraction(moving.done, moving.total)
         else:
             text = _("{title}: waiting for the model… {seconds:.0f} s").format(
