@@ -39,7 +39,7 @@ def test_the_procedure_browser_lists_each_choice_by_name(choices_run):
     result, _cases, listed, _sent = choices_run
     assert result.marker("done") == "1", result.describe()
     edit = listed["bianxie-edit-selection"]
-    assert edit["quality"] == list(params.ALL_QUALITIES)
+    assert edit["quality"] == list(params.QUALITIES)
     assert edit["output-format"] == list(params.OUTPUT_FORMATS)
     assert edit["input-fidelity"] == ["default", *params.INPUT_FIDELITIES]
     assert edit["context"] == ["auto", "pixels", "percent", "layer"]
