@@ -63,7 +63,7 @@ def selection_in(layer: Extent) -> Bounds:
 def plans(model: str):
     """The plug-in's plan for each case (its defaults), and the whole-layer plan's API size."""
     spec = get_model(model)
-    options = EditSettings(model=model).region_options()
+    options = EditSettings(model=model).region_options(spec)
     out = []
     for layer in LAYERS:
         out.append((plan_edit(layer, selection_in(layer), spec, options),

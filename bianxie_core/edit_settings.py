@@ -81,8 +81,10 @@ class EditSettings:
             settings.size = models.size_text(settings.size)
         return settings
 
-    def region_options(self) -> RegionOptions:
-        family = models.get_model(self.model).family
+    def region_options(self, spec: models.ModelSpec) -> RegionOptions:
+        """The placing options for sending to ``spec`` (with the config's models: a door set
+        there decides whether the model gets a mask)."""
+        family = spec.family
         return RegionOptions(
             context=self.context or "auto", grow=self.grow, feather=self.feather,
             color_match=self.color_match, align=self.align, size=self.size or "auto",

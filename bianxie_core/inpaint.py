@@ -167,7 +167,7 @@ def plan_inpaint_file(service, image_path, selection_path, fields: dict, *, cont
                             align=bool(align and service.config.align))
     spec = service.model(settings.model)
     check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
-    options = settings.region_options()
+    options = settings.region_options(spec)
     plan = planning.plan_edit(layer, selection, spec, options)
     crop_pixels = pixels[plan.crop.slices]
     crop_cov = coverage[plan.crop.slices]
@@ -192,7 +192,7 @@ def plan_expand_file(service, image_path, fields: dict, *, margins=None, aspect=
     settings.prompt = settings.prompt.strip() or EXPAND_PROMPT
     spec = service.model(settings.model)
     check_input_fidelity(spec, settings.input_fidelity or None)  # .request would drop it
-    options = settings.region_options()
+    options = settings.region_options(spec)
     plan = planning.plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, options,
                               margins=margins, aspect=aspect)
     crop_pixels = pixels[plan.crop.slices]

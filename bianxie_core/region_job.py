@@ -32,7 +32,8 @@ class RegionWork:
     refs: List[np.ndarray] = field(default_factory=list)  # whole reference layers
 
     @classmethod
-    def load(cls, folder: Path, record: JobRecord) -> RegionWork:
+    def load(cls, folder: Path, record: JobRecord, spec) -> RegionWork:
+        """The job's region work; ``spec``: the model as the sending service knows it."""
         plan, settings = record.plan, record.settings
         pixels = record.pixels.read(folder).array()
         coverage = None
@@ -44,7 +45,7 @@ class RegionWork:
             inside = record.selection.intersect(plan.crop)
             coverage[inside.translate(-plan.crop.x, -plan.crop.y).slices] = 255
         refs = [ref.read(folder).array() for ref in record.refs]
-        return cls(plan, settings, settings.region_options(), pixels, coverage, refs)
+        return cls(plan, settings, settings.region_options(spec), pixels, coverage, refs)
 
     def request(self, service):
         """The upload for the plan, checked by ``service`` before anything is paid: the

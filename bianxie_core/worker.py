@@ -199,7 +199,7 @@ def _request(folder: Path, record: JobRecord, service):
     if record.kind is Kind.REGION:
         from bianxie_core.region_job import RegionWork
 
-        work = RegionWork.load(folder, record)
+        work = RegionWork.load(folder, record, service.model(record.settings.model))
         for raw in [record.pixels, record.coverage, *record.refs]:
             if raw is not None:
                 (folder / raw.file).unlink(missing_ok=True)  # in memory now; can be large

@@ -174,4 +174,4 @@ def test_settings_stored_by_older_versions_are_read_as_sent():
     settings = EditSettings.from_stored({"size": " 1536X1024", "model": "gpt-image-2"})
     assert settings.size == "1536x1024"
     settings.estimate(get_model("gpt-image-2"))
-    settings.region_options()
+    settings.region_options(get_model("gpt-image-2"))

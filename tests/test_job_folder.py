@@ -30,9 +30,9 @@ def test_a_job_record_survives_its_trip_through_json(tmp_path):
     s = settings(n=2, remove=True)
     spec = get_model("gpt-image-2")
     for plan, selection in (
-            (plan_edit(Extent(3000, 2000), SELECTION, spec, s.region_options()), SELECTION),
-            (plan_edit(Extent(300, 200), None, spec, s.region_options()), None),
-            (plan_expand(Extent(640, 480), spec, s.region_options(), aspect=16 / 9), None)):
+            (plan_edit(Extent(3000, 2000), SELECTION, spec, s.region_options(spec)), SELECTION),
+            (plan_edit(Extent(300, 200), None, spec, s.region_options(spec)), None),
+            (plan_expand(Extent(640, 480), spec, s.region_options(spec), aspect=16 / 9), None)):
         record = JobRecord.region(
             plan, s, procedure="bianxie-edit-selection", selection=selection,
             source=SourceLayer("Background", 7, (3, -4)), meta={"tool": "test"},

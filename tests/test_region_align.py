@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bianxie_core import config as configmod
+from bianxie_core.models import get_model
 from bianxie_core.placement import apply_placement, place
 from bianxie_core.upload import prepare
 from bianxie_core.geometry import Extent
@@ -302,5 +303,5 @@ def test_the_dialogs_align_toggle_and_the_config_must_both_say_on(from_config, a
     settings = arguments.settings_from(_ProcedureConfig(prompt="x", align=argument),
                                        EditSettings(align=from_config))
     assert settings.align is want
-    assert settings.region_options().align is want
+    assert settings.region_options(get_model(settings.model)).align is want
     assert EditSettings.from_stored(settings.stored()).align is want

@@ -40,10 +40,11 @@ def settings(**kw) -> EditSettings:
     return EditSettings(**kw)
 
 
-def selection_edit(pixels: np.ndarray, s: EditSettings):
+def selection_edit(pixels: np.ndarray, s: EditSettings, spec=None):
     """The plan, the crop and the coverage a host reads for SELECTION."""
     layer = Extent(pixels.shape[1], pixels.shape[0])
-    plan = plan_edit(layer, SELECTION, get_model(s.model), s.region_options())
+    spec = spec or get_model(s.model)
+    plan = plan_edit(layer, SELECTION, spec, s.region_options(spec))
     crop = pixels[plan.crop.slices]
     coverage = np.zeros(crop.shape[:2], np.uint8)
     coverage[SELECTION.translate(-plan.crop.x, -plan.crop.y).slices] = 255
@@ -65,13 +66,13 @@ def test_the_worker_sends_and_places_what_the_host_would(mode, srv, home):
     status = job.wait(timeout=60, interval=0.02)
     assert status.state == "done", status.error
 
-    upload = prepare(plan, crop, coverage, s.region_options())
+    upload = prepare(plan, crop, coverage, s.region_options(get_model(s.model)))
     sent = srv.requests[0]
     assert part(sent, "image").data == upload.image and part(sent, "mask").data == upload.mask
     assert sent.field("size") == upload.size == plan.size_param
 
     (placed,) = status.placements
-    want = place(plan, crop, coverage, srv.responses[0], s.region_options())
+    want = place(plan, crop, coverage, srv.responses[0], s.region_options(get_model(s.model)))
     patch, mask = job.placed(placed)
     assert (placed.x, placed.y) == (want.x, want.y)
     assert np.array_equal(patch.array(), want.patch)
@@ -90,7 +91,8 @@ def test_variants_are_each_placed(srv1, home):
     assert sorted(p.index for p in status.placements) == [0, 1, 2]
     by_index = {r.index: Path(r.path).read_bytes() for r in status.results}
     for placed in status.placements:
-        want = place(plan, crop, coverage, by_index[placed.index], s.region_options())
+        want = place(plan, crop, coverage, by_index[placed.index],
+                     s.region_options(get_model(s.model)))
         assert np.array_equal(job.placed(placed)[0].array(), want.patch)
 
 
@@ -101,7 +103,7 @@ def test_a_stored_rectangle_stands_for_a_selection(srv1, home):
     job.submit_region(JobRecord.region(plan, s, selection=SELECTION), RawPixels.of(crop))
     status = worker.run(job)
     assert status.state == "done", status.error
-    upload = prepare(plan, crop, coverage, s.region_options())
+    upload = prepare(plan, crop, coverage, s.region_options(get_model(s.model)))
     assert part(srv1.requests[0], "mask").data == upload.mask
 
 
@@ -123,7 +125,7 @@ def test_references_go_after_the_image_fitted_to_the_api_size(srv1, home):
 def test_expand_through_the_worker(srv1, home):
     pixels, s = photo(), settings(prompt="")
     spec = get_model(s.model)
-    plan = plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, s.region_options(),
+    plan = plan_expand(Extent(pixels.shape[1], pixels.shape[0]), spec, s.region_options(spec),
                        margins=(100, 0, 100, 0))
     s.prompt = "more of the room"
     job = Job.reserve()
@@ -131,7 +133,7 @@ def test_expand_through_the_worker(srv1, home):
     status = worker.run(job)
     assert status.state == "done", status.error
     want = place(plan, pixels[plan.crop.slices], None, srv1.responses[0],
-                        s.region_options())
+                        s.region_options(spec))
     patch, mask = job.placed(status.placements[0])
     assert np.array_equal(patch.array(), want.patch) and np.array_equal(mask.array(), want.mask)
 
@@ -202,7 +204,7 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
         "from bianxie_core.raw import RawPixels\n"
         "s = EditSettings(prompt='x', model='gpt-image-1')\n"
         "plan = plan_edit(Extent(4000, 3000), Bounds(100, 100, 600, 400), "
-        "get_model(s.model), s.region_options())\n"
+        "get_model(s.model), s.region_options(get_model(s.model)))\n"
         "crop = RawPixels(bytes(plan.crop.area * 3), plan.crop.width, plan.crop.height, 3)\n"
         "job = Job.reserve()\n"
         "job.submit_region(JobRecord.region(plan, s, selection=plan.selection), crop)\n"
@@ -212,3 +214,23 @@ def test_handing_over_a_region_loads_neither_numpy_nor_pillow_in_the_host(home):
                          timeout=60, cwd=str(ROOT))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_worker_places_for_the_door_the_config_sets(srv1, home):
+    """``config set door studio-image=chat`` (a name a relay gave a Gemini model): the
+    worker sends no mask, so it does not judge the answer for an ignored mask either."""
+    from bianxie_core import config as configmod
+
+    cfg = configmod.load()
+    cfg.models = {"studio-image": {"door": "chat"}}
+    configmod.save(cfg)
+    pixels, s = photo(), settings(model="studio-image")
+    spec = get_model(s.model, cfg.models)
+    plan, crop, coverage = selection_edit(pixels, s, spec)
+    job = Job.reserve()
+    job.submit_region(JobRecord.region(plan, s, selection=SELECTION), RawPixels.of(crop),
+                      RawPixels.of(coverage))
+    record = job.record
+    work = worker._request(job.folder, record, worker._service_for(record, None))[1]
+    assert work.options.model_masks is False
+    assert get_model(s.model).family is None  # without the config: nothing says so

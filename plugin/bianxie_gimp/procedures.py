@@ -69,8 +69,9 @@ def edit(job, image, layer, settings, proc_name, run_mode, refs=(), stored_selec
     use_stored = selection is None and stored_selection is not None
     if use_stored:  # re-run without a selection: the rectangle the first run used
         selection = Bounds(*stored_selection)
-    plan = planning.plan_edit(Extent(layer.get_width(), layer.get_height()), selection,
-                              model_spec(settings.model), settings.region_options())
+    spec = model_spec(settings.model)
+    plan = planning.plan_edit(Extent(layer.get_width(), layer.get_height()), selection, spec,
+                              settings.region_options(spec))
     pixels = read_rgba(layer, plan.crop)
     _ok, ox, oy = layer.get_offsets()
     coverage = None
@@ -161,8 +162,9 @@ def do_expand(procedure, run_mode, image, drawables, config):
 
 def expand(job, image, layer, s, margins, aspect, run_mode):
     phases = Phases()
-    plan = planning.plan_expand(Extent(layer.get_width(), layer.get_height()),
-                                model_spec(s.model), s.region_options(),
+    spec = model_spec(s.model)
+    plan = planning.plan_expand(Extent(layer.get_width(), layer.get_height()), spec,
+                                s.region_options(spec),
                                 margins=None if aspect else margins, aspect=aspect)
     pixels = read_rgba(layer, plan.crop)
     phases("read")
