@@ -6,6 +6,7 @@ import re
 import gi
 from gi.repository import Gimp
 
+import checklist
 from arguments import has, settings_from
 from help import replace_help_button
 from layout import lay_out
@@ -275,24 +276,15 @@ def settings_dialog():
 
 
 def choose_entries(entries):
-    """Interactive Recover: every pending entry is offered; all are imported on OK."""
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi, Gtk
+    """Interactive Recover: every pending entry is offered; those checked are imported."""
+    def fill(box, Gtk):
+        checks = []
+        for entry in entries[:50]:
+            label = "{}  {}".format(entry.id, (entry.meta.get("prompt") or "")[:60])
+            check = Gtk.CheckButton(label=label)
+            check.set_active(True)
+            box.pack_start(check, False, False, 2)
+            checks.append((check, entry))
+        return checks
 
-    GimpUi.init("bianxie_gimp")
-    dialog = GimpUi.Dialog(title=_("Recover Results"))
-    dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
-    dialog.add_button(_("_Import"), Gtk.ResponseType.OK)
-    box = dialog.get_content_area()
-    checks = []
-    for entry in entries[:50]:
-        label = "{}  {}".format(entry.id, (entry.meta.get("prompt") or "")[:60])
-        check = Gtk.CheckButton(label=label)
-        check.set_active(True)
-        box.pack_start(check, False, False, 2)
-        checks.append((check, entry))
-    dialog.show_all()
-    ok = dialog.run() == Gtk.ResponseType.OK
-    chosen = [e for c, e in checks if c.get_active()] if ok else []
-    dialog.destroy()
-    return chosen
+    return checklist.ask(_("Recover Results"), _("_Cancel"), _("_Import"), fill) or []

@@ -2,9 +2,9 @@
 the group in one undo step (their images stay in the history). Interactive runs only: a
 script, Repeat Last or a cancelled choice leaves the group as it is."""
 
-import gi
 from gi.repository import Gimp
 
+import checklist
 from plugin_i18n import _
 from results import one_undo_step
 
@@ -33,41 +33,30 @@ def pick_variants(image, made, run_mode):
 
 def choose(variants):
     """The variants the user keeps, or None when the dialog is closed without a choice."""
-    gi.require_version("GimpUi", "3.0")
-    from gi.repository import GimpUi, Gtk
+    def fill(box, Gtk):
+        hint = Gtk.Label(label=_("Check the variants to keep. The others leave the group; "
+                                 "their images stay in the history (Recover Results)."),
+                         xalign=0, wrap=True, max_width_chars=60)
+        box.pack_start(hint, False, False, 8)
+        flow = Gtk.FlowBox(selection_mode=Gtk.SelectionMode.NONE, max_children_per_line=5,
+                           column_spacing=12, row_spacing=12, border_width=6)
+        flow.set_valign(Gtk.Align.START)  # cells as tall as their content
+        box.pack_start(flow, True, True, 0)
+        checks = []
+        for number, layer in enumerate(variants):
+            cell = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
+            try:
+                pixbuf = layer.get_thumbnail(THUMBNAIL, THUMBNAIL,
+                                             Gimp.PixbufTransparency.SMALL_CHECKS)
+                cell.pack_start(Gtk.Image.new_from_pixbuf(pixbuf), False, False, 0)
+            except Exception:  # no thumbnail: the check box alone still works
+                pass
+            check = Gtk.CheckButton.new_with_mnemonic(
+                _("Variant _{number}").format(number=number + 1))
+            check.set_active(number == 0)
+            cell.pack_start(check, False, False, 0)
+            flow.add(cell)
+            checks.append((check, layer))
+        return checks
 
-    GimpUi.init("bianxie_gimp")
-    dialog = GimpUi.Dialog(title=_("Keep Variants"))
-    dialog.add_button(_("Keep _All"), Gtk.ResponseType.CANCEL)
-    dialog.add_button(_("_Keep Checked"), Gtk.ResponseType.OK)
-    dialog.set_default_response(Gtk.ResponseType.OK)
-    box = dialog.get_content_area()
-    box.set_border_width(12)
-    hint = Gtk.Label(label=_("Check the variants to keep. The others leave the group; their "
-                             "images stay in the history (Recover Results)."),
-                     xalign=0, wrap=True, max_width_chars=60)
-    box.pack_start(hint, False, False, 8)
-    flow = Gtk.FlowBox(selection_mode=Gtk.SelectionMode.NONE, max_children_per_line=5,
-                       column_spacing=12, row_spacing=12, border_width=6)
-    flow.set_valign(Gtk.Align.START)  # cells as tall as their content
-    box.pack_start(flow, True, True, 0)
-    checks = []
-    for number, layer in enumerate(variants):
-        cell = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=4)
-        try:
-            pixbuf = layer.get_thumbnail(THUMBNAIL, THUMBNAIL,
-                                         Gimp.PixbufTransparency.SMALL_CHECKS)
-            cell.pack_start(Gtk.Image.new_from_pixbuf(pixbuf), False, False, 0)
-        except Exception:  # no thumbnail: the check box alone still works
-            pass
-        check = Gtk.CheckButton.new_with_mnemonic(
-            _("Variant _{number}").format(number=number + 1))
-        check.set_active(number == 0)
-        cell.pack_start(check, False, False, 0)
-        flow.add(cell)
-        checks.append(check)
-    dialog.show_all()
-    answer = dialog.run()
-    kept = [layer for layer, check in zip(variants, checks) if check.get_active()]
-    dialog.destroy()
-    return kept if answer == Gtk.ResponseType.OK else None
+    return checklist.ask(_("Keep Variants"), _("Keep _All"), _("_Keep Checked"), fill)
