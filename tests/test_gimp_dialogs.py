@@ -64,6 +64,8 @@ def test_every_dialog_opens_and_closes(suite, lang):
             assert session.wait_mark("repeat-variants", timeout=120), session.gimp.stderr[-3000:]
             log = root.host_path(gimp_env["BIANXIE_HOME"]) / "logs" / "bianxie.log"
             dialog_runs.dialog_runs(session, titles)
+            dialog_runs.menu_runs(session, titles, lambda: sum(
+                " phases " in line for line in log.read_text().splitlines()), env.home)
             output = session.gimp.stdout + session.gimp.stderr
             marks = session.marks()
             lines = log.read_text().splitlines()
@@ -85,7 +87,7 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # the interactive edit and Repeat Last ask for n = 2, streamed: two single requests each;
     # then Generate, Expand, Re-run, Edit Selection from the menus, Re-Show Last, Repeat Last
     edits, generations = "/v1/images/edits", "/v1/images/generations"
-    assert [r.path for r in paid] == [edits] * 5 + [generations] + [edits] * 2, \
+    assert [r.path for r in paid] == [edits] * 5 + [generations] + [edits] * 5, \
         [r.path for r in paid]
     streamed = paid[1]
     assert streamed.field("stream") == "true" and streamed.field("partial_images") == "1"
@@ -118,7 +120,7 @@ def check_dialog_runs(marks, paid, lang):
     ran = dict(v.split(" ", 1) for n, v in marks if n == "run-status")
     assert ran == {name: str(SUCCESS) for name in (
         "bianxie-generate", "bianxie-expand", "bianxie-rerun-layer")}, ran
-    generated, expanded, rerun = paid[5:]
+    generated, expanded, rerun, shortcut, reshown, repeated = paid[5:]
     # Generate: gpt-image-2.5 typed as the model made Maximum the last quality it takes
     assert {k: generated.json.get(k) for k in ("model", "quality", "background",
                                                 "output_format", "size", "prompt")} == {
@@ -131,3 +133,14 @@ def check_dialog_runs(marks, paid, lang):
     assert image_width == layer_width + int(dialog_runs.MARGIN)
     assert rerun.field("model") == dialog_runs.RERUN["model"]
     assert rerun.field("prompt").startswith(dialog_runs.RERUN["prompt"]), rerun.field("prompt")
+    # Edit Selection from its shortcut: max chosen under gpt-image-2.5 became high when the
+    # model went back to gpt-image-1.5; fidelity, context and format set back to their first
+    fields = ("model", "quality", "input_fidelity", "output_format", "prompt", "n")
+    sent = [shortcut.field(f) for f in fields]
+    assert sent[:3] == ["gpt-image-1.5", "high", None] and sent[3] in (None, "png"), sent
+    assert sent[4] == screenshots.PROMPT[lang] + TYPED and sent[5] in (None, "1"), sent
+    # Filters > Re-Show Last showed its dialog with those values (OK pressed at once), and
+    # Repeat Last sent them again without one, each on the result layer the run before left
+    # active (not its mask)
+    assert [reshown.field(f) for f in fields] == sent
+    assert [repeated.field(f) for f in fields] == sent

@@ -4,9 +4,10 @@ choices changed with the keyboard and run; then Edit Selection runs from its key
 (a menu action, so GIMP's filter history has it), Filters > Re-Show Last opens it again with
 those values and Filters > Repeat Last runs it again without a dialog.
 
-Drop-downs are moved with Home and End only: GIMP 3.2 moves two items per Down key, and the
-choices a model does not take are greyed out, which End skips (the dialog's quality follows
-the model). Every mnemonic is the same in English and in Chinese."""
+A drop-down gets its last choice with End (greyed-out choices, those the model does not take,
+are skipped: the dialog's quality follows the model) and its first with Up pressed once per
+choice: in GIMP 3.2 a Down key moves two items and Home left the choice as it was. Every
+mnemonic is the same in English and in Chinese."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def keys(session, *names: str) -> None:
 
 
 def pick(session, mnemonic: str, key: str) -> None:
-    """Home (first choice) or End (last choice the model takes) in a drop-down."""
-    keys(session, mnemonic, key)
+    """"Home": a drop-down's first choice; "End": its last one the model takes."""
+    keys(session, mnemonic, *(("Up",) * 5 if key == "Home" else (key,)))
 
 
 def type_in(session, mnemonic: str, text: str) -> None:
@@ -69,6 +70,26 @@ def see_through(session, titles: Dict[str, str], done: Callable[[], bool],
                 desktop.x("xdotool", "windowactivate", "--sync", wid)
                 keys(session, "alt+r")
         time.sleep(0.5)
+
+
+def plugin_gone(home: str, timeout: float = 60.0) -> None:
+    """Wait until no plug-in process of this user (HOME ``home`` in the root) runs: GIMP 3.2
+    drops Filters > Re-Show Last pressed while the last run's process is still ending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes()
+            except OSError:
+                continue
+            if b"bianxie_gimp.py" in text and home.encode() in text:
+                running = True
+                break
+        if not running:
+            return
+        time.sleep(0.3)
+    raise AssertionError("the plug-in never ended")
 
 
 def open_window(session, title: str) -> str:
@@ -112,10 +133,11 @@ def dialog_runs(session, titles: Dict[str, str]) -> None:
     see_through(session, titles, finished("bianxie-rerun-layer"))
 
 
-def menu_runs(session, titles: Dict[str, str], finished_runs: Callable[[], int]) -> None:
+def menu_runs(session, titles: Dict[str, str], finished_runs: Callable[[], int],
+              home: str) -> None:
     """Edit Selection from its shortcut with its choices changed, then Re-Show Last (its
     dialog, run as it opens) and Repeat Last (no dialog). ``finished_runs()``: how many runs
-    have put their results in (the log's "phases" lines)."""
+    have put their results in (the log's "phases" lines); ``home``: the user's HOME."""
     session.go("menu-runs")
     assert session.wait_mark("menu-layers", timeout=60), session.gimp.stdout[-3000:]
     from tests.gimp.screenshots import IMAGE_WINDOW, visible_windows
@@ -141,11 +163,13 @@ def menu_runs(session, titles: Dict[str, str], finished_runs: Callable[[], int])
     type_in(session, "alt+v", "1")
     run(session, window)
     see_through(session, titles, lambda: finished_runs() > count)
+    plugin_gone(home)
 
     count = finished_runs()
     press_in_image(RESHOW)
     run(session, open_window(session, titles["edit-selection"]))
     see_through(session, titles, lambda: finished_runs() > count)
+    plugin_gone(home)
 
     count = finished_runs()
     press_in_image(REPEAT)
