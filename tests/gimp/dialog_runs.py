@@ -5,9 +5,9 @@ choices changed with the keyboard and run; then Edit Selection runs from its key
 those values and Filters > Repeat Last runs it again without a dialog.
 
 A drop-down gets its last choice with End (greyed-out choices, those the model does not take,
-are skipped: the dialog's quality follows the model) and its first with Up pressed once per
-choice: in GIMP 3.2 a Down key moves two items and Home left the choice as it was. Every
-mnemonic is the same in English and in Chinese."""
+are skipped: the dialog's quality follows the model) and its first with Up pressed more often
+than it has choices: in GIMP 3.2 a Down key moves two items and Home left the choice as it was.
+Every mnemonic is the same in English and in Chinese."""
 
 from __future__ import annotations
 
