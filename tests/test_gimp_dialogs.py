@@ -1,6 +1,9 @@
 """The interactive paths in real GIMP: every dialog opens under Xvfb, closes, and no Python
-traceback appears (GIMP 3.0 in English and in Chinese, GIMP 3.2 in English; GIMP 3.2's GTK
-loads icons through glycin, whose sandbox needs /proc, so the desktop mounts it in the root).
+traceback appears; Edit Selection, Generate, Expand and Re-run each run with their choices
+changed through their widgets (the requests carry the changes), then Edit Selection from a
+shortcut, Filters > Re-Show Last and Repeat Last (GIMP 3.0 in English and in Chinese, GIMP 3.2
+in English; GIMP 3.2's GTK loads icons through glycin, whose sandbox needs /proc, so the desktop
+mounts it in the root).
 
 Uses the GUI variant of the GIMP roots (``python3 -m tests.gimp.provision --gui``, about a
 minute per root). Under ``CI=true`` a missing one is built; elsewhere the test skips and says
