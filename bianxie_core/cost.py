@@ -23,9 +23,9 @@ from typing import Mapping, Optional, Sequence
 from bianxie_core.errors import UsageError
 from bianxie_core.i18n import _, ngettext
 from bianxie_core.models import ModelSpec, Price, parse_size
+from bianxie_core.params import ABOVE_HIGH  # gpt-image-2.5's levels: no published token counts
 
 QUALITIES = ("low", "medium", "high")
-ABOVE_HIGH = ("xhigh", "max")  # gpt-image-2.5's levels: no published token counts
 OUTPUT_TOKENS = {
     ("low", "1024x1024"): 272,
     ("low", "1024x1536"): 408,

@@ -17,6 +17,8 @@ from bianxie_core.files import read_at_most
 from bianxie_core.i18n import _, ngettext
 
 QUALITIES = ("auto", "low", "medium", "high")
+ABOVE_HIGH = ("xhigh", "max")  # gpt-image-2.5's; its family's list says who takes them
+ALL_QUALITIES = QUALITIES + ABOVE_HIGH  # what a dialog offers; checked per model
 BACKGROUNDS = ("auto", "transparent", "opaque")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 MODERATIONS = ("auto", "low")

@@ -15,7 +15,7 @@ from tests.gimp.batch import CALLING_ERROR, KEY, SUCCESS, batch_env, out_folder,
 
 pytestmark = pytest.mark.gimp
 CASES = ("python-names", "generate-names", "script-fu-names", "script-fu-wrong",
-         "python-wrong", "size-for-model")
+         "python-wrong", "size-for-model", "quality-for-model", "max-for-its-model")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_the_procedure_browser_lists_each_choice_by_name(choices_run):
     result, _cases, listed, _sent = choices_run
     assert result.marker("done") == "1", result.describe()
     edit = listed["bianxie-edit-selection"]
-    assert edit["quality"] == list(params.QUALITIES)
+    assert edit["quality"] == list(params.ALL_QUALITIES)
     assert edit["output-format"] == list(params.OUTPUT_FORMATS)
     assert edit["input-fidelity"] == ["default", *params.INPUT_FIDELITIES]
     assert edit["context"] == ["auto", "pixels", "percent", "layer"]
@@ -88,3 +88,15 @@ def test_a_size_the_model_does_not_take_is_refused_with_a_sentence(choices_run):
     assert refused["status"] == CALLING_ERROR and refused["layers"] == 1, refused
     assert refused["message"].startswith("size 2048x2048 is not available for gpt-image-1")
     assert sent["size-for-model"] == []
+
+
+def test_a_quality_the_model_does_not_take_is_refused_and_its_own_is_sent(choices_run):
+    _result, cases, _listed, sent = choices_run
+    refused = cases["quality-for-model"]
+    assert refused["status"] == CALLING_ERROR and refused["layers"] == 1, refused
+    assert refused["message"] == ("quality must be one of auto, low, medium, high, "
+                                  "not 'max'."), refused
+    assert sent["quality-for-model"] == []
+    assert cases["max-for-its-model"]["status"] == SUCCESS, cases["max-for-its-model"]
+    (request,) = sent["max-for-its-model"]
+    assert (request.json["model"], request.json["quality"]) == ("gpt-image-2.5", "max")

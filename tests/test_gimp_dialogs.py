@@ -1,6 +1,9 @@
 """The interactive paths in real GIMP: every dialog opens under Xvfb, closes, and no Python
-traceback appears (GIMP 3.0 in English and in Chinese, GIMP 3.2 in English; GIMP 3.2's GTK
-loads icons through glycin, whose sandbox needs /proc, so the desktop mounts it in the root).
+traceback appears; Edit Selection, Generate, Expand and Re-run each run with their choices
+changed through their widgets (the requests carry the changes), then Edit Selection from a
+shortcut, Filters > Re-Show Last and Repeat Last (GIMP 3.0 in English and in Chinese, GIMP 3.2
+in English; GIMP 3.2's GTK loads icons through glycin, whose sandbox needs /proc, so the desktop
+mounts it in the root).
 
 Uses the GUI variant of the GIMP roots (``python3 -m tests.gimp.provision --gui``, about a
 minute per root). Under ``CI=true`` a missing one is built; elsewhere the test skips and says
@@ -16,7 +19,7 @@ import shutil
 import pytest
 
 from tests.fakeapi import FakeServer
-from tests.gimp import provision, screenshots
+from tests.gimp import dialog_runs, provision, screenshots
 from tests.gimp.fixtures import copy_source, in_ci
 from tests.gimp.harness import GimpRoot
 
@@ -62,9 +65,12 @@ def test_every_dialog_opens_and_closes(suite, lang):
             screenshots.interactive_edit(session, titles, TYPED)
             session.go("repeat-last")
             assert session.wait_mark("repeat-variants", timeout=120), session.gimp.stderr[-3000:]
+            log = root.host_path(gimp_env["BIANXIE_HOME"]) / "logs" / "bianxie.log"
+            dialog_runs.dialog_runs(session, titles)
+            dialog_runs.menu_runs(session, titles, lambda: sum(
+                " phases " in line for line in log.read_text().splitlines()), env.home)
             output = session.gimp.stdout + session.gimp.stderr
             marks = session.marks()
-            log = root.host_path(gimp_env["BIANXIE_HOME"]) / "logs" / "bianxie.log"
             lines = log.read_text().splitlines()
             started = [line for line in lines if " started: " in line]
             tested = [line for line in lines if "connection test: " in line]
@@ -81,8 +87,11 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # Settings: Test Connection was clicked; the fake answered its model list
     assert len(tested) == 1 and ("Connected" in tested[0] or "已连接" in tested[0]), tested
     paid = [r for r in server.requests if r.path.startswith("/v1/images/")]
-    # the interactive edit and Repeat Last ask for n = 2, streamed: two single requests each
-    assert [r.path for r in paid] == ["/v1/images/edits"] * 5
+    # the interactive edit and Repeat Last ask for n = 2, streamed: two single requests each;
+    # then Generate, Expand, Re-run, Edit Selection from the menus, Re-Show Last, Repeat Last
+    edits, generations = "/v1/images/edits", "/v1/images/generations"
+    assert [r.path for r in paid] == [edits] * 5 + [generations] + [edits] * 5, \
+        [r.path for r in paid]
     streamed = paid[1]
     assert streamed.field("stream") == "true" and streamed.field("partial_images") == "1"
     # the prompt box took a second line; each choice was changed through its drop-down
@@ -106,3 +115,35 @@ def test_every_dialog_opens_and_closes(suite, lang):
     # the interactive edit found a worker waiting (left by the earlier edit in this GIMP, or
     # started when a dialog opened: tests/test_standby.py checks that one on its own)
     assert started[-1].endswith("(waiting worker)"), started
+    check_dialog_runs(marks, paid, lang)
+
+
+def check_dialog_runs(marks, paid, lang):
+    """What dialog_runs and menu_runs changed through the widgets is what was sent."""
+    ran = dict(v.split(" ", 1) for n, v in marks if n == "run-status")
+    assert ran == {name: str(SUCCESS) for name in (
+        "bianxie-generate", "bianxie-expand", "bianxie-rerun-layer")}, ran
+    generated, expanded, rerun, shortcut, reshown, repeated = paid[5:]
+    # Generate: gpt-image-2.5 typed as the model made Maximum the last quality it takes
+    assert {k: generated.json.get(k) for k in ("model", "quality", "background",
+                                                "output_format", "size", "prompt")} == {
+        "model": "gpt-image-2.5", "quality": "max", "background": "opaque",
+        "output_format": "webp", "size": dialog_runs.GENERATED["size"],
+        "prompt": dialog_runs.GENERATED["prompt"]}, generated.json
+    # Expand: gpt-image-1.5 (from Settings) greys out xhigh and max, so End stops at high
+    assert (expanded.field("quality"), expanded.field("output_format")) == ("high", "webp")
+    layer_width, image_width = json.loads(dict(marks)["width"])
+    assert image_width == layer_width + int(dialog_runs.MARGIN)
+    assert rerun.field("model") == dialog_runs.RERUN["model"]
+    assert rerun.field("prompt").startswith(dialog_runs.RERUN["prompt"]), rerun.field("prompt")
+    # Edit Selection from its shortcut: max chosen under gpt-image-2.5 became high when the
+    # model went back to gpt-image-1.5; fidelity, context and format set back to their first
+    fields = ("model", "quality", "input_fidelity", "output_format", "prompt", "n")
+    sent = [shortcut.field(f) for f in fields]
+    assert sent[:3] == ["gpt-image-1.5", "high", None] and sent[3] in (None, "png"), sent
+    assert sent[4] == screenshots.PROMPT[lang] + TYPED and sent[5] in (None, "1"), sent
+    # Filters > Re-Show Last showed its dialog with those values (OK pressed at once), and
+    # Repeat Last sent them again without one, each on the result layer the run before left
+    # active (not its mask)
+    assert [reshown.field(f) for f in fields] == sent
+    assert [repeated.field(f) for f in fields] == sent

@@ -280,3 +280,17 @@ def test_the_cli_writes_a_size_as_the_api_takes_it(srv1, tmp_path, capsys):
     code, out, err = run_cli(["generate", "-p", "x", "-m", "gpt-image-2", "-s", " 1280X512",
                               "-o", str(tmp_path / "o.png"), "--quiet"], capsys)
     assert code == 0 and srv1.requests[0].json["size"] == "1280x512"
+
+
+def test_the_dialogs_extra_qualities_are_refused_for_a_model_without_them():
+    """The plug-in's quality drop-down offers gpt-image-2.5's xhigh and max to every model;
+    one that does not take them is told so before anything is sent."""
+    from bianxie_core import models, params
+
+    for quality in params.ABOVE_HIGH:
+        with pytest.raises(errors.UsageError) as exc:
+            params.GenerateRequest(prompt="x", model="gpt-image-1.5", quality=quality).validate(
+                models.get_model("gpt-image-1.5"))
+        assert "quality" in str(exc.value)
+        params.GenerateRequest(prompt="x", model="gpt-image-2.5", quality=quality).validate(
+            models.get_model("gpt-image-2.5"))

@@ -32,7 +32,7 @@ def registry_nicks():
 
 def test_the_choices_are_the_words_the_core_checks():
     nicks = registry_nicks()
-    assert nicks["quality"] == list(params.QUALITIES)
+    assert nicks["quality"] == list(params.ALL_QUALITIES)
     assert nicks["background"] == list(params.BACKGROUNDS)
     assert nicks["format"] == list(params.OUTPUT_FORMATS)
     assert nicks["fidelity"] == [arguments.FIDELITY_DEFAULT, *params.INPUT_FIDELITIES]

@@ -26,6 +26,7 @@ def interactive_dialog(procedure, run_mode, config, stored=None):
     stored = stored or (None, procedure.get_name() != "bianxie-generate")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, plain_label(procedure.get_menu_label()))
     _extra(add_choice_menus, dialog, procedure, config)
+    _extra(quality_follows_model, config)
     if not _extra(lay_out, dialog, procedure, config, default=False):
         dialog.fill(None)
     _extra(replace_help_button, dialog, procedure.get_name(),
@@ -125,6 +126,30 @@ def confirm_cost(config, stored=None):
     answer = dialog.run()
     dialog.destroy()
     return answer == Gtk.ResponseType.OK
+
+
+def quality_follows_model(config):
+    """The quality drop-down offers what the chosen model takes (gpt-image-2.5's xhigh and max
+    only to its family, nothing but auto to a family without qualities): the rest is greyed out,
+    and a quality the new model does not take becomes high (or auto)."""
+    if not (has(config, "quality") and has(config, "model")):
+        return
+    from bianxie_core import catalog
+    from bianxie_core import config as cfgmod
+
+    cfg = cfgmod.load()
+    # the argument's own Gimp.Choice: GimpUi's drop-down greys out what it says is not valid
+    choice = Gimp.param_spec_choice_get_choice(config.find_property("quality"))
+
+    def update(_config=None, _pspec=None):
+        taken = catalog.quality_choices(config.get_property("model") or "", cfg)
+        if config.get_property("quality") not in taken:  # before it turns insensitive
+            config.set_property("quality", "high" if "high" in taken else "auto")
+        for nick in choice.list_nicks():
+            choice.set_sensitive(nick, nick in taken)
+
+    config.connect("notify::model", update)
+    update()
 
 
 # -- menus beside the model, size and prompt entries ---------------------------------------

@@ -62,6 +62,10 @@ def _fill_layer(layer, pixels, mask):
         layer_mask = layer.create_mask(Gimp.AddMaskType.WHITE)
         layer.add_mask(layer_mask)
         write(layer_mask, mask, COVERAGE)
+        # adding a mask makes it the active drawable: Filters > Repeat Last would then refuse
+        # ("the active item is a mask"); the result layer itself stays active, as GIMP leaves
+        # a new layer
+        layer.set_edit_mask(False)
 
 
 def attach_meta(item, meta):

@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:
 
 from tests.gimp import provision  # noqa: E402
 from tests.gimp.batch import script  # noqa: E402
+from tests.gimp.dialog_runs import shortcuts  # noqa: E402
 from tests.gimp.desktop import (  # noqa: E402
     SHOTS_IN_ROOT, WAIT_WINDOW, Desktop, plain_title)
 from tests.gimp.fixtures import GimpEnv, copy_source  # noqa: E402
@@ -100,7 +101,8 @@ def gimp_binary(root: GimpRoot) -> str:
 
 def new_user(root: GimpRoot, base_url: str, lang: str) -> Tuple[GimpEnv, Dict[str, str]]:
     """A fresh HOME with the plug-in installed, the welcome dialog already seen, the config
-    pointing at ``base_url``, one pending history entry and a few remembered prompts."""
+    pointing at ``base_url``, one pending history entry, a few remembered prompts and a
+    keyboard shortcut for Edit Selection."""
     from bianxie_core import config as configmod
     from bianxie_core import history, prompts
 
@@ -129,6 +131,7 @@ def new_user(root: GimpRoot, base_url: str, lang: str) -> Tuple[GimpEnv, Dict[st
     first = env.run([root.gimp_console, "-i", "-n", "--quit"], env=gimp_env, timeout=180)
     if first.returncode != 0:
         raise RuntimeError(f"first gimp-console run failed\n{first.stderr}")
+    shortcuts(root.host_path(env.profile))
     return env, gimp_env
 
 
@@ -275,9 +278,10 @@ def interactive_edit(session: Session, titles: Dict[str, str], typed: str,
     assert dialog, f"no Edit Selection dialog; windows: {desktop.windows()}"
     desktop.x("xdotool", "windowactivate", "--sync", dialog)
     for mnemonic in ("alt+q", "alt+i", "alt+t", "alt+u"):
-        # End in each drop-down picks its last choice: quality high, input fidelity high,
-        # context whole layer, output format webp (GIMP 3.2 moves two items per Down key; the
-        # mnemonics are the same in English and Chinese)
+        # End in each drop-down picks its last choice the model takes: quality high (the
+        # default gpt-image-1.5 greys out xhigh and max), input fidelity high, context whole
+        # layer, output format webp (GIMP 3.2 moves two items per Down key; the mnemonics are
+        # the same in English and Chinese)
         desktop.x("xdotool", "key", "--clearmodifiers", mnemonic, "End")
         time.sleep(0.3)
     desktop.x("xdotool", "key", "--clearmodifiers", "alt+p", "ctrl+End", "Return")

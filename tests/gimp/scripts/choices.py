@@ -96,10 +96,26 @@ def size_for_model():
     return {"status": status, "message": message, "layers": len(img.get_layers())}
 
 
+def quality_for_model():
+    """gpt-image-2.5's max, asked of gpt-image-1.5: refused before sending."""
+    img = photo()
+    status, message = call(EDIT, img, img.get_layers()[:1], prompt="a pear",
+                           model="gpt-image-1.5", quality="max")
+    return {"status": status, "message": message, "layers": len(img.get_layers())}
+
+
+def max_for_its_model():
+    status, message = call("bianxie-generate", prompt="a sticker", model="gpt-image-2.5",
+                           quality="max", stream=False)
+    return {"status": status, "message": message}
+
+
 case("python-names", python_names)
 case("generate-names", generate_names)
 case("script-fu-names", script_fu_names)
 case("script-fu-wrong", script_fu_wrong)
 case("python-wrong", python_wrong)
 case("size-for-model", size_for_model)
+case("quality-for-model", quality_for_model)
+case("max-for-its-model", max_for_its_model)
 mark("done", 1)

@@ -1,6 +1,8 @@
 """The GUI session's batch script (tests/gimp/screenshots.py, tests/test_gimp_dialogs.py): a
 photo with a selection in a window, a non-interactive edit, each dialog opened INTERACTIVE
-when the host asks (it creates SHOTS/go-<tag>), a whole interactive edit, then Repeat Last."""
+when the host asks (it creates SHOTS/go-<tag>), a whole interactive edit, then Repeat Last; then
+Generate, Expand and Re-run opened for the host to change and run, and Edit Selection left to
+the host's keyboard shortcut, Filters > Re-Show Last and Repeat Last."""
 
 import json
 import os
@@ -46,6 +48,7 @@ Gimp.displays_flush()
 go("before")
 mark("edit-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.NONINTERACTIVE,
                          prompt=os.environ["BX_PROMPT"], model="gpt-image-1", quality="low"))
+edited = img.get_layers()[0]  # the edit's result layer, which Re-run runs again
 Gimp.displays_flush()
 go("after")
 layers = img.get_layers()
@@ -74,3 +77,14 @@ mark("repeat-status", call("bianxie-edit-selection", img, [layer], Gimp.RunMode.
 mark("repeat-layers", len(img.get_layers()))
 mark("repeat-variants", json.dumps([len(item.get_children()) for item in img.get_layers()
                                     if item.is_group()]))
+go("gui-runs")  # each dialog's choices changed through its widgets by the host, then run
+for name, drawables in (("bianxie-generate", [layer]), ("bianxie-expand", [layer]),
+                        ("bianxie-rerun-layer", [edited])):
+    mark("run-open", name)
+    mark("run-status", name + " " + str(call(name, img, drawables, Gimp.RunMode.INTERACTIVE)))
+mark("width", json.dumps([layer.get_width(), img.get_width()]))  # Expand: 64 on the left
+img.set_selected_layers([layer])
+Gimp.displays_flush()
+go("menu-runs")  # the host runs Edit Selection from the menus, Re-Show Last and Repeat Last
+mark("menu-layers", len(img.get_layers()))
+go("end", timeout=900)  # GIMP stays up (the batch's --quit) until the host is done
