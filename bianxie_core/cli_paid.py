@@ -200,10 +200,14 @@ def confirm_cost(args, service, request) -> None:
     estimate = cost.estimate_request(service.model(request.model), request, prices=cfg.prices,
                                      currency=cfg.currency,
                                      requests=service.requests_for(request))
-    if estimate.price_known and estimate.price <= limit:
+    if estimate.within(limit):
         return
     above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
         estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency))
+    if estimate.open_ended and estimate.price <= limit:
+        above = _("This run costs at least {estimate} and may cost more than your limit of "
+                  "{limit}.").format(estimate=estimate.format(),
+                                     limit=cost.format_price(limit, cfg.currency))
     if not estimate.price_known:  # it cannot be shown to stay under the limit
         above = _("The price of this run is unknown ({estimate}), and you set a limit of "
                   "{limit}.").format(estimate=estimate.format(),

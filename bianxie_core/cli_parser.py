@@ -143,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("-s", "--size", type=models.size_text,
                        help=_("1024x1024, 1536x1024, 1024x1536, auto, or WxH "
                                               "for free-size models"))
-        g.add_argument("-q", "--quality", choices=params.QUALITIES,
-                       help=_("image quality; higher costs more (default: the server's, auto)"))
+        g.add_argument("-q", "--quality", choices=params.ALL_QUALITIES,
+                       help=_("image quality; higher costs more (default: the server's, auto); "
+                              "xhigh and max for gpt-image-2.5 and later"))
         g.add_argument("-n", "--n", type=int, help=_("number of images, 1–10"))
         if not composite:
             g.add_argument("--background", choices=params.BACKGROUNDS,
@@ -226,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--size", default="1024x1024", type=models.size_text,
                    help=_("image size, e.g. 1536x1024, or auto (default: 1024x1024)"))
     p.add_argument("-q", "--quality", default="medium",
-                   help=_("auto, low, medium or high (default: medium)"))
+                   help=_("auto, low, medium or high; xhigh or max for gpt-image-2.5 and "
+                          "later (default: medium)"))
     p.add_argument("-n", "--n", type=int, default=1, help=_("number of images, 1–10"))
     p.set_defaults(func=cmd_cost)
 

@@ -55,6 +55,11 @@ class Estimate:
     estimated: bool  # True when any part is a guess beyond the published token table
     notes: tuple = ()  # translated clauses saying what was guessed
     price_known: bool = True  # False: no price for the model (``price`` is then 0)
+    open_ended: bool = False  # True: a floor (xhigh/max counted as high), it may cost more
+
+    def within(self, limit: float) -> bool:
+        """Whether this run can be shown to cost no more than ``limit``."""
+        return self.price_known and not self.open_ended and self.price <= limit
 
     def format(self) -> str:
         """``≈ 1,056 output tokens + 250 input tokens ≈ $0.0354 (estimate: …)``."""
@@ -224,7 +229,9 @@ def estimate(
 
     price = price_for(model, prices)
     total = (price.text_in * text_in + price.image_in * image_in + price.image_out * output) / 1e6
-    return Estimate(output, text_in + image_in, total, currency, estimated, tuple(notes))
+    open_ended = not own and (quality or "").strip().lower() in ABOVE_HIGH
+    return Estimate(output, text_in + image_in, total, currency, estimated, tuple(notes),
+                    open_ended=open_ended)
 
 
 def _unknown(model: ModelSpec, n: int, requests: int, currency: str) -> Estimate:

@@ -110,7 +110,7 @@ def confirm_cost(config, stored=None):
     if limit <= 0:
         return True
     estimate = estimate_for(config, cfg, stored)
-    if estimate.price_known and estimate.price <= limit:  # unknown: cannot be shown to be under
+    if estimate.within(limit):  # unknown or open-ended: cannot be shown to be under
         return True
     from gi.repository import Gtk
 
