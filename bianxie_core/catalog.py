@@ -231,3 +231,11 @@ def quality_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple
     if family is None:
         return ("auto", "low", "medium", "high")
     return ("auto",) + tuple(q for q in family.qualities if q != "auto")
+
+
+def fitted_quality(quality: str, taken: tuple) -> str:
+    """``quality`` when it is one of ``taken`` (``quality_choices``), else the most a model
+    without it takes: high, or auto for a family that takes none."""
+    if not quality or quality in taken:
+        return quality
+    return "high" if "high" in taken else "auto"

@@ -79,3 +79,113 @@ def test_the_plugin_asks_before_max_counted_as_high_under_a_limit(home):
         BIANXIE_HOME=str(home), LANGUAGE="en")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]  # asked; the stub's answer is not "Run"
+
+
+# --- Re-run: a new model with the stored quality --------------------------------------------
+@pytest.mark.parametrize("model, quality", [("gpt-image-1.5", "high"),
+                                            ("gemini-2.5-flash-image", "auto"),
+                                            ("", "max"), ("gpt-image-2.6", "max")])
+def test_a_rerun_with_a_new_model_fits_the_stored_quality_to_it(home, model, quality):
+    """Re-run has no quality argument: a layer made at max re-run with gpt-image-1.5 could
+    only be refused ("quality must be one of …"), with nothing in the dialog to change it."""
+    from bianxie_core.edit_settings import EditSettings
+    from tests.test_plugin_arguments import Config, arguments
+
+    stored = EditSettings(model="gpt-image-2.5", quality="max", prompt="a red apple")
+    settings = arguments.settings_from(Config(prompt="", model=model), stored)
+    assert settings.quality == quality
+    spec = models.get_model(settings.model)
+    settings.generate_request(spec=spec).validate(spec)
+
+
+def test_a_script_s_own_quality_is_not_changed_but_refused(home):
+    from bianxie_core.edit_settings import EditSettings
+    from bianxie_core.errors import UsageError
+    from tests.test_plugin_arguments import EDIT, Config, arguments
+
+    settings = arguments.settings_from(Config(**dict(EDIT, model="gpt-image-1.5",
+                                                     quality="max")), EditSettings())
+    assert settings.quality == "max"
+    spec = models.get_model(settings.model)
+    with pytest.raises(UsageError, match="quality must be one of"):
+        settings.generate_request(spec=spec).validate(spec)
+
+
+# --- the dialog's quality drop-down ---------------------------------------------------------
+FOLLOWS = """
+import dialogs
+from gi.repository import Gimp
+NICKS = ("auto", "low", "medium", "high", "xhigh", "max")
+class Choice:
+    def __init__(self):
+        self.off = set()
+    def list_nicks(self):
+        return list(NICKS)
+    def set_sensitive(self, nick, on):
+        (self.off.discard if on else self.off.add)(nick)
+    def is_valid(self, nick):
+        return nick in NICKS and nick not in self.off
+choice = Choice()
+Gimp.param_spec_choice_get_choice = lambda pspec: choice
+class Config:
+    def __init__(self, **values):
+        self.values, self.handlers = values, []
+    def find_property(self, name):
+        return object() if name in self.values else None
+    def get_property(self, name):
+        return self.values[name]
+    def set_property(self, name, value):
+        if name == "quality" and not choice.is_valid(value):
+            raise TypeError("GObject refuses an insensitive choice: " + value)
+        self.values[name] = value
+        for signal, handler in list(self.handlers):
+            if signal in ("notify", "notify::" + name):
+                handler(self, type("P", (), {"name": name})())
+    def connect(self, signal, handler):
+        self.handlers.append((signal, handler))
+config = Config(model="gpt-image-2.5", quality="max")
+dialogs.quality_follows_model(config)
+"""
+
+
+def _follows(home, code):
+    from tests.test_plugin_modules import run_stubbed
+
+    out = run_stubbed(FOLLOWS + code, BIANXIE_HOME=str(home), LANGUAGE="en")
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.stdout.split()
+
+
+def test_typing_a_model_name_letter_by_letter_keeps_the_quality_chosen(home):
+    """gpt-image-2.5 at max, its 5 replaced by 6: on the way the name is gpt-image-2. (a model
+    without max), which switched the quality to high for good."""
+    assert _follows(home, "for text in ('gpt-image-2.', 'gpt-image-2', 'g', '', 'gpt-image-2.6'):\n"
+                          "    config.set_property('model', text)\n"
+                          "print(config.get_property('quality'), sorted(choice.off))\n") \
+        == ["max", "[]"]
+
+
+def test_a_model_without_max_shows_high_and_greys_out_xhigh_and_max(home):
+    assert _follows(home, "config.set_property('model', 'gpt-image-1.5')\n"
+                          "print(config.get_property('quality'), *sorted(choice.off))\n") \
+        == ["high", "max", "xhigh"]
+
+
+def test_a_quality_chosen_by_hand_is_the_one_kept(home):
+    assert _follows(home, "config.set_property('quality', 'low')\n"
+                          "config.set_property('model', 'gemini-2.5-flash-image')\n"
+                          "config.set_property('model', 'gpt-image-2.5')\n"
+                          "print(config.get_property('quality'), len(choice.off))\n") \
+        == ["low", "0"]
+
+
+def test_a_failure_while_following_the_model_leaves_every_quality_choosable(home):
+    """An exception in a GObject signal handler is no one's to catch: it must not escape."""
+    assert _follows(home, "from bianxie_core import catalog\n"
+                          "config.set_property('model', 'gpt-image-1.5')\n"
+                          "def broken(*a):\n    raise RuntimeError('boom')\n"
+                          "catalog.quality_choices = broken\n"
+                          "config.set_property('model', 'gpt-image-2.5')\n"
+                          "print(config.get_property('quality'), len(choice.off))\n") \
+        == ["high", "0"]

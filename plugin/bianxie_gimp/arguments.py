@@ -43,4 +43,14 @@ def settings_from(config, base):
             value = value and base.align  # the config's "align off" holds for every edit
         setattr(settings, name.replace("-", "_"), value)
     settings.size = size_text(settings.size or "auto")
+    if not has(config, "quality") and settings.model != base.model:
+        settings.quality = fitted_quality(settings)
     return settings
+
+
+def fitted_quality(settings):
+    """Re-run's stored quality for the new model it is given (it has no quality to choose):
+    a layer made at max re-run with gpt-image-1.5 runs at high."""
+    from bianxie_core import catalog
+
+    return catalog.fitted_quality(settings.quality, catalog.quality_choices(settings.model))

@@ -131,7 +131,9 @@ def confirm_cost(config, stored=None):
 def quality_follows_model(config):
     """The quality drop-down offers what the chosen model takes (gpt-image-2.5's xhigh and max
     only to its family, nothing but auto to a family without qualities): the rest is greyed out,
-    and a quality the new model does not take becomes high (or auto)."""
+    and a quality the model does not take shows as high (or auto). The quality chosen by hand
+    comes back when the model takes it again: a name typed letter by letter passes through
+    other models (gpt-image-2. on the way to gpt-image-2.6)."""
     if not (has(config, "quality") and has(config, "model")):
         return
     from bianxie_core import catalog
@@ -140,14 +142,37 @@ def quality_follows_model(config):
     cfg = cfgmod.load()
     # the argument's own Gimp.Choice: GimpUi's drop-down greys out what it says is not valid
     choice = Gimp.param_spec_choice_get_choice(config.find_property("quality"))
+    wanted = [config.get_property("quality")]
+    following = [False]
 
-    def update(_config=None, _pspec=None):
+    def chosen(_config=None, _pspec=None):
+        if not following[0]:
+            wanted[0] = config.get_property("quality")
+
+    def follow():
         taken = catalog.quality_choices(config.get_property("model") or "", cfg)
-        if config.get_property("quality") not in taken:  # before it turns insensitive
-            config.set_property("quality", "high" if "high" in taken else "auto")
+        for nick in taken:  # GObject refuses to set a choice that is greyed out
+            choice.set_sensitive(nick, True)
+        quality = catalog.fitted_quality(wanted[0], taken)
+        if config.get_property("quality") != quality:
+            config.set_property("quality", quality)
         for nick in choice.list_nicks():
             choice.set_sensitive(nick, nick in taken)
+        return True
 
+    def every_one():
+        for nick in choice.list_nicks():
+            choice.set_sensitive(nick, True)
+
+    def update(_config=None, _pspec=None):  # a signal handler: nothing may escape it
+        following[0] = True
+        try:
+            if not _extra(follow, default=False):
+                _extra(every_one)
+        finally:
+            following[0] = False
+
+    config.connect("notify::quality", chosen)
     config.connect("notify::model", update)
     update()
 
