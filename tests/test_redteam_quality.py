@@ -189,3 +189,17 @@ def test_a_failure_while_following_the_model_leaves_every_quality_choosable(home
                           "config.set_property('model', 'gpt-image-2.5')\n"
                           "print(config.get_property('quality'), len(choice.off))\n") \
         == ["high", "0"]
+
+
+def test_no_quality_below_max_says_it_costs_most():
+    """High said "Most detail, costs most" beside Extra high and Maximum."""
+    from tests.test_plugin_modules import run_stubbed
+
+    out = run_stubbed("import json, registry\n"
+                      "print(json.dumps(registry.quality_choices()))\n", LANGUAGE="en")
+    assert out.returncode == 0, out.stderr
+    import json
+
+    choices = json.loads(out.stdout)
+    assert [c[0] for c in choices][-1] == "max"
+    assert not [c for c in choices[:-1] if "most" in c[2].lower()], choices

@@ -114,7 +114,7 @@ def add_settings_args(proc):
 # checks them against the core's lists); input fidelity's "default" sends nothing.
 def quality_choices():
     return (("auto", _("Auto"), _("The model decides")), ("low", _("Low"), _("Fastest, cheapest")),
-            ("medium", _("Medium"), ""), ("high", _("High"), _("Most detail, costs most")),
+            ("medium", _("Medium"), ""), ("high", _("High"), _("More detail, costs more")),
             ("xhigh", _("Extra high"), _("gpt-image-2.5 and later only")),
             ("max", _("Maximum"), _("gpt-image-2.5 and later only")))
 
