@@ -15,7 +15,8 @@ from tests.gimp.batch import CALLING_ERROR, KEY, SUCCESS, batch_env, out_folder,
 
 pytestmark = pytest.mark.gimp
 CASES = ("python-names", "generate-names", "script-fu-names", "script-fu-wrong",
-         "python-wrong", "size-for-model", "quality-for-model", "max-for-its-model")
+         "python-wrong", "size-for-model", "quality-for-model", "max-for-its-model",
+         "selected-after-one", "selected-after-two")
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +101,15 @@ def test_a_quality_the_model_does_not_take_is_refused_and_its_own_is_sent(choice
     assert cases["max-for-its-model"]["status"] == SUCCESS, cases["max-for-its-model"]
     (request,) = sent["max-for-its-model"]
     assert (request.json["model"], request.json["quality"]) == ("gpt-image-2.5", "max")
+
+
+def test_after_an_edit_the_result_is_what_a_next_run_gets(choices_run):
+    """Filters > Repeat Last runs on the selected layer: the result, not its mask; after n>1
+    the variant shown (#1), not the hidden last one it was."""
+    cases = choices_run[1]
+    one = cases["selected-after-one"]
+    assert one["status"] == SUCCESS, one
+    assert one["selected"] == [["a pear", False, True, False]], one
+    two = cases["selected-after-two"]
+    assert two["status"] == SUCCESS, two
+    assert two["selected"] == [["a pear #1", False, True, False]], two

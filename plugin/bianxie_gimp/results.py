@@ -57,8 +57,9 @@ def one_undo_step(image):
 
 
 def insert_results(image, items, parent, position, name, record, status):
-    """One layer, or a group with one layer per variant (the first visible); ``items`` are
-    (layer, fill, entry) from ``layer_io.new_layer``. Each keeps the request (``record``)."""
+    """One layer, or a group with one layer per variant (the first visible, and selected);
+    ``items`` are (layer, fill, entry) from ``layer_io.new_layer``. Each keeps the request
+    (``record``)."""
     kept = dict(record.history_meta(), session_total=session_total(), usage=status.usage,
                 price=status.price, currency=status.currency, request_ids=status.request_ids)
     if status.placements:  # what registration found for each variant
@@ -73,6 +74,9 @@ def insert_results(image, items, parent, position, name, record, status):
             lay.set_visible(i == 0)
             attach_meta(lay, dict(kept, entry=entry.id))
         attach_meta(group, kept)
+        # GIMP leaves the last inserted (a hidden variant) selected: a next run (Filters >
+        # Repeat Last) would edit what the user does not see
+        image.set_selected_layers([items[0][0]])
         return group
     lay, fill, entry = items[0]
     image.insert_layer(lay, parent, position)

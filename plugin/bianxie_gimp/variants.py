@@ -28,6 +28,7 @@ def pick_variants(image, made, run_mode):
                 image.remove_layer(layer)
         for number, layer in enumerate(kept):
             layer.set_visible(number == 0)
+        image.set_selected_layers([kept[0]])  # the one shown, as after the run
     Gimp.displays_flush()
 
 

@@ -110,6 +110,18 @@ def max_for_its_model():
     return {"status": status, "message": message}
 
 
+def selected_after(n):
+    """What a next run (Filters > Repeat Last) would get: the selected layers after an edit
+    of n images, each as (name, group?, visible?, its mask being edited?)."""
+    img = photo()
+    status, message = call(EDIT, img, img.get_layers()[:1], prompt="a pear",
+                           model="gpt-image-1", n=n, stream=False)
+    selected = [[layer.get_name(), layer.is_group(), layer.get_visible(),
+                 bool(layer.get_mask() and layer.get_edit_mask())]
+                for layer in img.get_selected_layers()]
+    return {"status": status, "message": message, "selected": selected}
+
+
 case("python-names", python_names)
 case("generate-names", generate_names)
 case("script-fu-names", script_fu_names)
@@ -118,4 +130,6 @@ case("python-wrong", python_wrong)
 case("size-for-model", size_for_model)
 case("quality-for-model", quality_for_model)
 case("max-for-its-model", max_for_its_model)
+case("selected-after-one", lambda: selected_after(1))
+case("selected-after-two", lambda: selected_after(2))
 mark("done", 1)
