@@ -203,3 +203,31 @@ def test_no_quality_below_max_says_it_costs_most():
     choices = json.loads(out.stdout)
     assert [c[0] for c in choices][-1] == "max"
     assert not [c for c in choices[:-1] if "most" in c[2].lower()], choices
+
+
+# --- Recover Results' check boxes -------------------------------------------------------------
+def test_recover_offers_every_pending_result_on_one_line_each(home):
+    """Past 50 the rest were left out without a word; a prompt's line breaks made rows of
+    several lines (the boxes are in a scrolled list now, not a dialog taller than the screen)."""
+    from tests.test_plugin_modules import run_stubbed
+
+    out = run_stubbed(
+        "import dialogs, checklist\nfrom unittest import mock\n"
+        "class Entry:\n"
+        "    def __init__(self, i):\n"
+        "        self.id, self.meta = 'e%d' % i, {'prompt': 'a red\\n apple  %d' % i}\n"
+        "labels = []\n"
+        "class Check:\n"
+        "    def __init__(self, label=''):\n"
+        "        labels.append(label)\n"
+        "    def set_active(self, on):\n        self.on = on\n"
+        "    def get_active(self):\n        return self.on\n"
+        "Gtk = mock.MagicMock()\nGtk.CheckButton = Check\n"
+        "def ask(title, cancel, ok, fill):\n"
+        "    return [item for check, item in fill(mock.MagicMock(), Gtk) if check.get_active()]\n"
+        "checklist.ask = ask\n"
+        "chosen = dialogs.choose_entries([Entry(i) for i in range(60)])\n"
+        "print(len(chosen), len(labels), sum('\\n' in t for t in labels), labels[0])\n",
+        BIANXIE_HOME=str(home), LANGUAGE="en")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["60", "60", "0", "e0", "a", "red", "apple", "0"]

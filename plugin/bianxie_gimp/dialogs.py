@@ -326,14 +326,20 @@ def settings_dialog():
 
 
 def choose_entries(entries):
-    """Interactive Recover: every pending entry is offered; those checked are imported."""
+    """Interactive Recover: every pending entry is offered, in a list that scrolls; those
+    checked are imported."""
     def fill(box, Gtk):
+        scroller = Gtk.ScrolledWindow(hscrollbar_policy=Gtk.PolicyType.NEVER,
+                                      propagate_natural_height=True, max_content_height=480)
+        rows = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
+        scroller.add(rows)
+        box.pack_start(scroller, True, True, 0)
         checks = []
-        for entry in entries[:50]:
-            label = "{}  {}".format(entry.id, (entry.meta.get("prompt") or "")[:60])
-            check = Gtk.CheckButton(label=label)
+        for entry in entries:
+            prompt = " ".join((entry.meta.get("prompt") or "").split())
+            check = Gtk.CheckButton(label="{}  {}".format(entry.id, prompt[:60]))
             check.set_active(True)
-            box.pack_start(check, False, False, 2)
+            rows.pack_start(check, False, False, 2)
             checks.append((check, entry))
         return checks
 
