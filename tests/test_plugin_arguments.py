@@ -104,8 +104,9 @@ class Layer:
     def set_visible(self, value): self.visible = value
 
 class Image:
-    def __init__(self, group): self.group = group
+    def __init__(self, group): self.group, self.selected = group, []
     def remove_layer(self, layer): self.group.children.remove(layer)
+    def set_selected_layers(self, layers): self.selected = [l.name for l in layers]
 
 variants.one_undo_step = lambda image: contextlib.nullcontext()
 out = {}
@@ -116,8 +117,10 @@ for case, mode, answer in (("kept", "interactive", [1, 2]), ("closed", "interact
     variants.choose = lambda found, a=answer: (asked.append(len(found)),
                                                None if a is None else [found[i] for i in a])[1]
     run_mode = Gimp.RunMode.INTERACTIVE if mode == "interactive" else object()
-    variants.pick_variants(Image(group), group, run_mode)
+    image = Image(group)
+    variants.pick_variants(image, group, run_mode)
     out[case] = [asked, [(c.name, c.visible) for c in group.children]]
+    out[case + "-selected"] = image.selected
 print(json.dumps(out))
 """
 
@@ -128,6 +131,7 @@ def test_the_variant_chooser_keeps_the_chosen_and_never_asks_a_script():
     got = json.loads(out.stdout)
     three = [["#1", True], ["#2", True], ["#3", True]]
     assert got["kept"] == [[3], [["#2", True], ["#3", False]]]  # the first kept is shown
+    assert got["kept-selected"] == ["#2"]  # and selected: Repeat Last edits what is shown
     assert got["closed"] == [[3], three]  # no choice: the group stays
     assert got["all"] == [[3], three]
     assert got["script"] == [[], three]  # never asked outside an interactive run
