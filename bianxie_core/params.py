@@ -224,7 +224,12 @@ class _Common:
         if family is not None and not family.qualities and self.quality is not None:
             raise UsageError(_("{model} takes no quality setting: leave it at auto.").format(
                 model=spec.name))
-        _choice("quality", self.quality, family.qualities if family else QUALITIES)
+        qualities = family.qualities if family else QUALITIES
+        if self.quality in ALL_QUALITIES and self.quality not in qualities:  # xhigh, max
+            raise UsageError(_("{model} does not take quality {value}: choose one of "
+                               "{allowed}.").format(model=spec.name, value=self.quality,
+                                                    allowed=", ".join(qualities)))
+        _choice("quality", self.quality, qualities)
         _family_option(spec, "background", self.background)
         _choice("background", self.background, BACKGROUNDS)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)
