@@ -27,8 +27,7 @@ def cmd_cost(args, out) -> int:
         models.check_size(spec, args.size)
     params._int_range("n", args.n, 1, params.MAX_N)
     if family is None or family.qualities:
-        params._choice("quality", args.quality,
-                       family.qualities if family else params.QUALITIES)
+        params.check_quality(spec, args.quality)
     estimate = cost.estimate(spec, args.size, args.quality, args.n, prices=cfg.prices,
                              currency=cfg.currency,
                              requests=requests_for(cfg, args.n, None, spec.name))

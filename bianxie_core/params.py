@@ -183,6 +183,17 @@ def _is_text(value) -> bool:
     return True
 
 
+def check_quality(spec: models.ModelSpec, quality: Optional[str]) -> None:
+    """UsageError unless ``spec``'s family takes ``quality`` (None: not sent)."""
+    family = spec.family
+    qualities = family.qualities if family else QUALITIES
+    if quality in ALL_QUALITIES and quality not in qualities:  # xhigh, max
+        raise UsageError(_("{model} does not take quality {value}: choose one of "
+                           "{allowed}.").format(model=spec.name, value=quality,
+                                                allowed=", ".join(qualities)))
+    _choice("quality", quality, qualities)
+
+
 def check_n(n) -> None:
     """UsageError unless ``n`` (None: one image) is a number of images the API takes."""
     _int_range("n", n, 1, MAX_N)
@@ -224,12 +235,7 @@ class _Common:
         if family is not None and not family.qualities and self.quality is not None:
             raise UsageError(_("{model} takes no quality setting: leave it at auto.").format(
                 model=spec.name))
-        qualities = family.qualities if family else QUALITIES
-        if self.quality in ALL_QUALITIES and self.quality not in qualities:  # xhigh, max
-            raise UsageError(_("{model} does not take quality {value}: choose one of "
-                               "{allowed}.").format(model=spec.name, value=self.quality,
-                                                    allowed=", ".join(qualities)))
-        _choice("quality", self.quality, qualities)
+        check_quality(spec, self.quality)
         _family_option(spec, "background", self.background)
         _choice("background", self.background, BACKGROUNDS)
         _choice("output_format", self.output_format, OUTPUT_FORMATS)

@@ -30,6 +30,14 @@ def test_the_command_line_refuses_max_for_gpt_image_15_in_a_sentence(srv1, tmp_p
     assert_plain(err)
 
 
+def test_bianxie_cost_refuses_max_for_gpt_image_15_as_a_run_does(home, capsys):
+    code, out, err = run_cli(["cost", "-m", "gpt-image-1.5", "-q", "max"], capsys)
+    assert code == 2
+    assert "gpt-image-1.5 does not take quality max: choose one of auto, low, medium, high." \
+        in err
+    assert_plain(err)
+
+
 def _priced_25(limit):
     cfg = configmod.load()
     cfg.prices = {"gpt-image-2.5": {"text_in": 5, "image_in": 8, "image_out": 40}}
