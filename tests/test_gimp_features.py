@@ -204,3 +204,11 @@ def test_the_dialog_estimate_is_the_cores_and_re_run_starts_from_the_stored_requ
     assert dialog == core > 0
     dialog, core = json.loads(result.marker("remove"))  # the built-in prompt is counted
     assert dialog == core
+    # the quality drop-down: a name typed through gpt-image-2. keeps max; other families
+    # grey out what they do not take; the quality chosen comes back with gpt-image-2.5
+    every, four = ["auto", "low", "medium", "high", "xhigh", "max"], ["auto", "low", "medium",
+                                                                       "high"]
+    assert json.loads(result.marker("follows")) == [
+        ["gpt-image-2.", "high", four], ["gpt-image-2.6", "max", every],
+        ["gpt-image-1.5", "high", four], ["gemini-2.5-flash-image", "auto", ["auto"]],
+        ["gpt-image-2.5", "max", every]]

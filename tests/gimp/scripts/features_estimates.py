@@ -48,3 +48,17 @@ chosen.remove = True
 mark("remove", json.dumps([dialogs.estimate_for(edit, cfg).input_tokens,
                            chosen.estimate(models.get_model("gpt-image-1"), requests=requests_for(
                                cfg, chosen.n, chosen.stream)).input_tokens]))
+
+# the quality drop-down following the model, on GIMP's own config and Gimp.Choice
+follow = pdb.lookup_procedure("bianxie-edit-selection").create_config()
+follow.set_property("model", "gpt-image-2.5")
+follow.set_property("quality", "max")
+dialogs.quality_follows_model(follow)
+choice = Gimp.param_spec_choice_get_choice(follow.find_property("quality"))
+seen = []
+for typed in ("gpt-image-2.", "gpt-image-2.6", "gpt-image-1.5", "gemini-2.5-flash-image",
+              "gpt-image-2.5"):
+    follow.set_property("model", typed)
+    seen.append([typed, follow.get_property("quality"),
+                 [nick for nick in choice.list_nicks() if choice.is_valid(nick)]])
+mark("follows", json.dumps(seen))
