@@ -240,3 +240,31 @@ def test_recover_offers_every_pending_result_on_one_line_each(home):
         BIANXIE_HOME=str(home), LANGUAGE="en")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["60", "60", "0", "e0", "a", "red", "apple", "0"]
+
+
+def test_the_check_box_dialog_cannot_be_confirmed_with_nothing_checked():
+    """Keep Variants with every box cleared and Keep Checked pressed kept them all without a
+    word: the button is greyed out while nothing is checked (Recover's Import too)."""
+    from tests.test_plugin_modules import run_stubbed
+
+    out = run_stubbed(
+        "import checklist\nfrom gi.repository import GimpUi, Gtk\n"
+        "class Check:\n"
+        "    def __init__(self): self.on, self.handlers = True, []\n"
+        "    def get_active(self): return self.on\n"
+        "    def connect(self, signal, handler): self.handlers.append(handler)\n"
+        "    def set(self, on):\n"
+        "        self.on = on\n"
+        "        for handler in self.handlers: handler(self)\n"
+        "checks = [Check(), Check()]\n"
+        "dialog = GimpUi.Dialog.return_value\n"
+        "said = []\n"
+        "dialog.set_response_sensitive.side_effect = lambda r, on: said.append(on)\n"
+        "def run():\n"
+        "    checks[0].set(False); checks[1].set(False); checks[1].set(True)\n"
+        "    return Gtk.ResponseType.OK\n"
+        "dialog.run.side_effect = run\n"
+        "print(checklist.ask('t', 'c', 'o', lambda box, gtk: [(c, i) for i, c in "
+        "enumerate(checks)]), said)\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1] [True, True, False, True]"

@@ -5,7 +5,8 @@ import gi
 
 def ask(title, cancel, ok, fill):
     """``fill(box, Gtk)`` packs the dialog's content and returns [(check button, item)]; the
-    items checked when the user presses ``ok``, None when ``cancel`` or the dialog closes."""
+    items checked when the user presses ``ok`` (greyed out while none is), None when
+    ``cancel`` or the dialog closes."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi, Gtk
 
@@ -17,6 +18,14 @@ def ask(title, cancel, ok, fill):
     box = dialog.get_content_area()
     box.set_border_width(12)
     checks = fill(box, Gtk)
+
+    def some_checked(_check=None):  # OK with nothing checked would do what cancel does
+        dialog.set_response_sensitive(Gtk.ResponseType.OK,
+                                      any(check.get_active() for check, _item in checks))
+
+    for check, _item in checks:
+        check.connect("toggled", some_checked)
+    some_checked()
     dialog.show_all()
     answer = dialog.run()
     checked = [item for check, item in checks if check.get_active()]
