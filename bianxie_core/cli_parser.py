@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         model=models.DEFAULT_MODEL))
     p.add_argument("-s", "--size", default="1024x1024", type=models.size_text,
                    help=_("image size, e.g. 1536x1024, or auto (default: 1024x1024)"))
-    p.add_argument("-q", "--quality", default="medium",
+    p.add_argument("-q", "--quality",
                    help=_("auto, low, medium or high; xhigh or max for gpt-image-2.5 and "
                           "later (default: medium)"))
     p.add_argument("-n", "--n", type=int, default=1, help=_("number of images, 1–10"))

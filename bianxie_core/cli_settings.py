@@ -26,8 +26,9 @@ def cmd_cost(args, out) -> int:
     if args.size != "auto":
         models.check_size(spec, args.size)
     params._int_range("n", args.n, 1, params.MAX_N)
-    if family is None or family.qualities:
-        params.check_quality(spec, args.quality)
+    if args.quality is None:  # medium, for a model that takes a quality
+        args.quality = "medium" if family is None or family.qualities else "auto"
+    params.check_quality(spec, args.quality)
     estimate = cost.estimate(spec, args.size, args.quality, args.n, prices=cfg.prices,
                              currency=cfg.currency,
                              requests=requests_for(cfg, args.n, None, spec.name))

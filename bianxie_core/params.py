@@ -184,8 +184,14 @@ def _is_text(value) -> bool:
 
 
 def check_quality(spec: models.ModelSpec, quality: Optional[str]) -> None:
-    """UsageError unless ``spec``'s family takes ``quality`` (None: not sent)."""
+    """UsageError unless ``spec``'s family takes ``quality`` (None: not sent; auto for a
+    family that takes none: not sent either)."""
     family = spec.family
+    if family is not None and not family.qualities:
+        if quality not in (None, "auto"):
+            raise UsageError(_("{model} takes no quality setting: leave it at auto.").format(
+                model=spec.name))
+        return
     qualities = family.qualities if family else QUALITIES
     if quality in ALL_QUALITIES and quality not in qualities:  # xhigh, max
         raise UsageError(_("{model} does not take quality {value}: choose one of "
@@ -231,10 +237,6 @@ class _Common:
         _int_range("n", self.n, 1, MAX_N)
         if self.size is not None:
             models.check_size(spec, self.size)
-        family = spec.family
-        if family is not None and not family.qualities and self.quality is not None:
-            raise UsageError(_("{model} takes no quality setting: leave it at auto.").format(
-                model=spec.name))
         check_quality(spec, self.quality)
         _family_option(spec, "background", self.background)
         _choice("background", self.background, BACKGROUNDS)

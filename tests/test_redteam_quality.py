@@ -268,3 +268,24 @@ def test_the_check_box_dialog_cannot_be_confirmed_with_nothing_checked():
         "enumerate(checks)]), said)\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[1] [True, True, False, True]"
+
+
+# --- a family that takes no quality -----------------------------------------------------------
+GEMINI = "gemini-2.5-flash-image"
+
+
+def test_auto_is_what_a_model_without_qualities_takes_and_nothing_is_sent(srv1, tmp_path,
+                                                                          capsys):
+    """`-q auto` was refused with "… takes no quality setting: leave it at auto"."""
+    code, out, err = run_cli(_generate(tmp_path, "-m", GEMINI, "-q", "auto"), capsys)
+    assert code == 0, err
+    assert len(srv1.requests) == 1 and "quality" not in srv1.requests[0].body.decode()
+
+
+def test_bianxie_cost_says_what_a_run_says_of_max_for_gemini(home, capsys):
+    code, out, err = run_cli(["cost", "-m", GEMINI, "-q", "max"], capsys)
+    assert code == 2 and f"{GEMINI} takes no quality setting: leave it at auto." in err
+    code, out, err = run_cli(["cost", "-m", GEMINI], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["cost", "-m", "gpt-image-1"], capsys)
+    assert code == 0 and "medium" in out, err  # the default for a model that takes one
