@@ -45,7 +45,8 @@ CONFIG_KEYS = {"base-url": "base_url", "key": "api_key", "api_key": "api_key", "
                 "proxy": "proxy", "timeout": "timeout", "connect-timeout": "connect_timeout",
                 "ca-bundle": "ca_bundle", "currency": "currency", "allow-http": "allow_http",
                 "max-parallel": "max_parallel", "cost-confirm-above": "cost_confirm_above",
-                "worker-standby": "worker_standby", "align": "align", "door": "door"}
+                "worker-standby": "worker_standby", "align": "align", "door": "door",
+                "family": "family"}
 
 
 # Environment variables that win over a setting (config.load).
@@ -72,18 +73,18 @@ def cmd_config(args, out) -> int:
         return _test_connection(out)
     if args.action == "get":
         shown = configmod.load().redacted()
-        if args.name == "door":
+        if args.name in ("door", "family"):
             for name, entry in sorted(configmod.load().models.items()):
-                if isinstance(entry, dict) and entry.get("door"):
-                    tell(f"door = {printable(name, 120)}={entry['door']}", out)
+                if isinstance(entry, dict) and entry.get(args.name):
+                    tell(f"{args.name} = {printable(name, 120)}={entry[args.name]}", out)
             return 0
         keys = [CONFIG_KEYS[args.name]] if args.name else list(shown)
         for key in keys:
             tell(f"{key} = {printable(shown.get(key), 2000)}", out)
         return 0
     field_name = CONFIG_KEYS[args.name]
-    if field_name == "door":
-        return _set_door(args.value, out)
+    if field_name in ("door", "family"):
+        return _set_door(args.value, out, field_name)
     value = _typed_key(args.value) if field_name == "api_key" else args.value
     if value is None:
         raise errors.UsageError(_("Give a value: bianxie config set {name} VALUE").format(
@@ -102,23 +103,29 @@ def cmd_config(args, out) -> int:
     return 0
 
 
-def _set_door(value: Optional[str], out) -> int:
+def _set_door(value: Optional[str], out, field: str = "door") -> int:
     """``bianxie config set door MODEL=DOOR``: the door (images, json, chat) a model the
-    program does not know is reached by, kept in the config's ``models`` entry."""
-    name, _sep, door = (value or "").rpartition("=")
-    name, door = name.strip(), door.strip().lower()
-    if not name or door not in families.DOORS:
+    program does not know is reached by; ``family MODEL=FAMILY``: the family it belongs to
+    (its door, qualities, sizes and the rest). Kept in the config's ``models`` entry."""
+    name, _sep, given = (value or "").rpartition("=")
+    name, given = name.strip(), given.strip().lower()
+    if field == "family" and (not name or given not in families.FAMILIES):
+        raise errors.UsageError(_("Write it as MODEL=FAMILY, the family one of {families}: "
+                                  "bianxie config set family my-model=gpt-image-2.5").format(
+            families=", ".join(families.FAMILIES)))
+    if field == "door" and (not name or given not in families.DOORS):
         raise errors.UsageError(_("Write it as MODEL=DOOR, the door one of images, json or "
                                   "chat: bianxie config set door my-model=chat"))
     table = {k: dict(v) for k, v in configmod.load().models.items()}
     entry = table.setdefault(name, {})
     entry.pop("family", None)
-    entry["door"] = door
+    entry.pop("door", None)
+    entry[field] = given
     configmod.update(models=table)
     family = models.get_model(name, table).family
     print(_("{model} goes through the {door} door ({family}) in {path}").format(
-        model=printable(name, 120), door=door, family=family.label if family else "?",
-        path=configmod.config_path()), file=out)
+        model=printable(name, 120), door=family.door if family else given,
+        family=family.label if family else "?", path=configmod.config_path()), file=out)
     return 0
 
 

@@ -3,6 +3,8 @@ unknown id gets (a family, or one sentence asking for its door; never a request)
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bianxie_core import config as configmod
@@ -150,3 +152,34 @@ def test_a_listed_model_without_a_family_says_how_to_give_it_one(home):
     seedream = catalog.info("doubao-seedream-4-5", configmod.load(), "server")
     assert "Seedream" in seedream.description() and "placed by its name" in (
         seedream.description())
+
+
+def test_config_set_family_gives_a_relays_own_name_its_familys_qualities(srv1, home, capsys):
+    """A name the relay gave gpt-image-2.5 matches no pattern: put in its family, it takes
+    xhigh and max, which the images door (gpt-image-2's, by ``door``) would refuse."""
+    srv1.model_mapping = {"house-image": "gpt-image-2.5"}
+    code, out, err = run_cli(["config", "set", "family", "house-image=gpt-image-2.5"], capsys)
+    assert code == 0, err
+    assert "GPT Image 2.5" in out
+    assert configmod.load().models["house-image"] == {"family": "gpt-image-2.5"}
+    code, out, err = run_cli(["config", "get", "family"], capsys)
+    assert "house-image=gpt-image-2.5" in out
+    code, out, err = run_cli(["generate", "-p", "a lighthouse", "-m", "house-image", "-q", "max",
+                              "-o", str(home / "out.png"), "--quiet", "--yes"], capsys)
+    assert code == 0, err
+    (sent,) = srv1.requests
+    assert json.loads(sent.body)["quality"] == "max"
+
+
+def test_config_set_door_after_family_is_the_door_alone(home, capsys):
+    run_cli(["config", "set", "family", "house-image=gpt-image-2.5"], capsys)
+    code, out, err = run_cli(["config", "set", "door", "house-image=chat"], capsys)
+    assert code == 0, err
+    assert configmod.load().models["house-image"] == {"door": "chat"}
+
+
+@pytest.mark.parametrize("value", ["house-image", "house-image=gpt-9", "=gpt-image-2.5"])
+def test_config_set_family_refuses_a_bad_value_in_one_sentence(home, capsys, value):
+    code, out, err = run_cli(["config", "set", "family", value], capsys)
+    assert code != 0 and "MODEL=FAMILY" in err and "gpt-image-2.5" in err
+    assert "Traceback" not in err

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -56,7 +56,8 @@ class FakeServer:
     ``fault``/``fault_count``/``retry_after`` (seconds, the rate_limit fault's header),
     ``fill``/``fill_color``/``shift``, ``return_size``, ``latency``,
     ``partial_delay``/``final_delay``/``hold_final``, ``redraw`` (a ``redraw.Redraw``: edits
-    with fill "mask" or "echo" redrawn as a model does), and the issue-13 knobs of
+    with fill "mask" or "echo" redrawn as a model does), ``model_mapping`` (a relay's own names
+    for models), and the issue-13 knobs of
     ``tests/fakeapi/hostile.py`` (``compress`` is "gzip" by default). Logs: ``requests`` (every request but
     downloads), ``responses`` (final image bytes sent), ``partials``, ``downloads``.
     """
@@ -100,6 +101,8 @@ class FakeServer:
         self.final_delay = 0.0
         self.hold_final: Optional[threading.Event] = None
         self.redraw: Optional[redraw.Redraw] = None
+        # a new-api channel's model mapping: the name a client sends → the upstream model's
+        self.model_mapping: Dict[str, str] = {}
         self.compress: Optional[str] = "gzip"
         self.compress_stream = False
         self.broken_item: Optional[str] = None
@@ -428,6 +431,8 @@ class _Handler(FamiliesMixin, StreamingMixin, HostileMixin, BaseHTTPRequestHandl
                 params, files, form = self._parse(route, rec)
             except ApiError as err:
                 problem = err
+        if isinstance(params.get("model"), str) and params["model"] in fake.model_mapping:
+            params["model"] = fake.model_mapping[params["model"]]
         model = params.get("model") if isinstance(params.get("model"), str) else "gpt-image-1"
         if self._hostile_answer(route, params, sent):
             return None
