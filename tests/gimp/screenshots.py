@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Screenshots of the plug-in in real GIMP under Xvfb, in English and in Chinese.
 
-    sudo python3 tests/gimp/screenshots.py [--suite trixie|forky] [--out docs/screenshots]
-                                           [--lang en zh_CN]
+    sudo .venv/bin/python tests/gimp/screenshots.py [--suite trixie|forky]
+        [--out docs/screenshots] [--lang en zh_CN]
 
 As root on a Debian machine it provisions the GUI variant of the GIMP root itself (a copy of
 the test root plus Xvfb, openbox, ImageMagick, xdotool and the Noto CJK fonts; cached), then,
