@@ -94,6 +94,18 @@ def run_stubbed(code: str, **env: str) -> subprocess.CompletedProcess:
                                **env})
 
 
+def plugin_confirms(home, estimate: str, setup: str = "") -> list:
+    """What the plug-in's ``confirm_cost`` does when the dialog's estimate is the expression
+    ``estimate`` (``cost`` is imported; ``setup`` runs first): [returned, asked] as printed."""
+    out = run_stubbed(
+        "import dialogs\nfrom bianxie_core import cost\nfrom gi.repository import Gtk\n"
+        + setup + "dialogs.estimate_for = lambda *a: " + estimate + "\n"
+        "print(dialogs.confirm_cost(None), Gtk.MessageDialog.called)\n",
+        BIANXIE_HOME=str(home), LANGUAGE="en")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 def test_the_procedures_load_neither_numpy_nor_pillow_nor_requests():
     """What every run imports (a region edit's pixel work and the request are the worker's)."""
     out = run_stubbed("import registry, procedures\n"

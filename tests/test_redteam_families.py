@@ -216,20 +216,14 @@ def test_a_cost_limit_is_not_passed_silently_by_a_run_whose_price_is_unknown(srv
 def test_the_plugin_asks_before_a_run_whose_price_is_unknown_when_a_limit_is_set(home):
 
     from bianxie_core import config as configmod
-    from tests.test_plugin_modules import run_stubbed
+    from tests.test_plugin_modules import plugin_confirms
 
     cfg = configmod.load()
     cfg.cost_confirm_above = 0.05
     configmod.save(cfg)
-    out = run_stubbed(
-        "import dialogs\nfrom bianxie_core import cost\n"
-        "from gi.repository import Gtk\n"
-        "dialogs.estimate_for = lambda *a: cost.Estimate(0, 0, 0.0, 'USD', True, (), "
-        "price_known=False)\n"
-        "print(dialogs.confirm_cost(None), Gtk.MessageDialog.called)\n",
-        BIANXIE_HOME=str(home), LANGUAGE="en")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "True"]  # asked; the stub's answer is not "Run"
+    unknown = "cost.Estimate(0, 0, 0.0, 'USD', True, (), price_known=False)"
+    # asked; the stub's answer is not "Run"
+    assert plugin_confirms(home, unknown) == ["False", "True"]
 
 
 @pytest.mark.parametrize("model, n", [("qwen-image-edit-plus", 2), (GEMINI, 3)])

@@ -74,20 +74,15 @@ def test_a_cost_limit_is_not_passed_silently_by_max_counted_as_high(srv1, tmp_pa
 
 
 def test_the_plugin_asks_before_max_counted_as_high_under_a_limit(home):
-    from tests.test_plugin_modules import run_stubbed
+    from tests.test_plugin_modules import plugin_confirms
 
     _priced_25(1.0)
-    out = run_stubbed(
-        "import dialogs\nfrom bianxie_core import cost, models\n"
-        "from gi.repository import Gtk\n"
-        "spec = models.get_model('gpt-image-2.5')\n"
-        "prices = {'gpt-image-2.5': {'text_in': 5, 'image_in': 8, 'image_out': 40}}\n"
-        "dialogs.estimate_for = lambda *a: cost.estimate(spec, '1024x1024', 'max', "
-        "prices=prices)\n"
-        "print(dialogs.confirm_cost(None), Gtk.MessageDialog.called)\n",
-        BIANXIE_HOME=str(home), LANGUAGE="en")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "True"]  # asked; the stub's answer is not "Run"
+    setup = ("from bianxie_core import models\n"
+             "spec = models.get_model('gpt-image-2.5')\n"
+             "prices = {'gpt-image-2.5': {'text_in': 5, 'image_in': 8, 'image_out': 40}}\n")
+    at_max = "cost.estimate(spec, '1024x1024', 'max', prices=prices)"
+    # asked; the stub's answer is not "Run"
+    assert plugin_confirms(home, at_max, setup) == ["False", "True"]
 
 
 # --- Re-run: a new model with the stored quality --------------------------------------------
