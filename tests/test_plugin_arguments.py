@@ -11,6 +11,7 @@ import pytest
 
 from bianxie_core import params
 from bianxie_core.edit_settings import EditSettings
+from bianxie_core.models import get_model
 from tests.test_plugin_modules import run_stubbed
 
 PLUGIN = Path(__file__).resolve().parent.parent / "plugin" / "bianxie_gimp"
@@ -135,3 +136,14 @@ def test_the_variant_chooser_keeps_the_chosen_and_never_asks_a_script():
     assert got["closed"] == [[3], three]  # no choice: the group stays
     assert got["all"] == [[3], three]
     assert got["script"] == [[], three]  # never asked outside an interactive run
+
+
+@pytest.mark.parametrize("from_config,argument,want", [
+    (True, True, True), (True, False, False), (False, True, False), (False, False, False)],
+    ids=["on", "off for this edit", "off in the config", "off in both"])
+def test_the_dialogs_align_toggle_and_the_config_must_both_say_on(from_config, argument, want):
+    settings = arguments.settings_from(Config(prompt="x", align=argument),
+                                       EditSettings(align=from_config))
+    assert settings.align is want
+    assert settings.region_options(get_model(settings.model)).align is want
+    assert EditSettings.from_stored(settings.stored()).align is want

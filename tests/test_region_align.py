@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 
 from bianxie_core import config as configmod
-from bianxie_core.models import get_model
 from bianxie_core.placement import apply_placement, place
 from bianxie_core.upload import prepare
 from bianxie_core.geometry import Extent
@@ -267,41 +266,3 @@ def test_where_a_cropped_answer_holds_nothing_the_original_is_kept():
     assert cut.sum() > 1000  # the top of the canvas, cropped away by the model
     inside = result[placement.bounds.slices]
     assert np.array_equal(inside[cut], pixels[placement.bounds.slices][cut])
-
-
-def _plugin_arguments():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "plugin" / "bianxie_gimp" / "arguments.py"
-    spec = importlib.util.spec_from_file_location("bianxie_gimp_arguments", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class _ProcedureConfig:
-    """What the plug-in reads from a GIMP procedure config: properties by name."""
-
-    def __init__(self, **props):
-        self.props = {k.replace("_", "-"): v for k, v in props.items()}
-
-    def find_property(self, name):
-        return object() if name in self.props else None
-
-    def get_property(self, name):
-        return self.props[name]
-
-
-@pytest.mark.parametrize("from_config,argument,want", [
-    (True, True, True), (True, False, False), (False, True, False), (False, False, False)],
-    ids=["on", "off for this edit", "off in the config", "off in both"])
-def test_the_dialogs_align_toggle_and_the_config_must_both_say_on(from_config, argument, want):
-    from bianxie_core.edit_settings import EditSettings
-
-    arguments = _plugin_arguments()
-    settings = arguments.settings_from(_ProcedureConfig(prompt="x", align=argument),
-                                       EditSettings(align=from_config))
-    assert settings.align is want
-    assert settings.region_options(get_model(settings.model)).align is want
-    assert EditSettings.from_stored(settings.stored()).align is want
