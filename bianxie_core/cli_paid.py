@@ -202,16 +202,7 @@ def confirm_cost(args, service, request) -> None:
                                      requests=service.requests_for(request))
     if estimate.within(limit):
         return
-    above = _("This run may cost {estimate}, more than your limit of {limit}.").format(
-        estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency))
-    if estimate.open_ended and estimate.price <= limit:
-        above = _("This run costs at least {estimate} and may cost more than your limit of "
-                  "{limit}.").format(estimate=estimate.format(),
-                                     limit=cost.format_price(limit, cfg.currency))
-    if not estimate.price_known:  # it cannot be shown to stay under the limit
-        above = _("The price of this run is unknown ({estimate}), and you set a limit of "
-                  "{limit}.").format(estimate=estimate.format(),
-                                     limit=cost.format_price(limit, cfg.currency))
+    above = estimate.over_limit(limit)
     if sys.stdin is None or not sys.stdin.isatty():  # None: stdin closed (<&-)
         raise errors.UsageError(join_sentences(above, _(
             "Add --yes to run it anyway, or raise the limit with `bianxie config set "

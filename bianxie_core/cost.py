@@ -61,6 +61,18 @@ class Estimate:
         """Whether this run can be shown to cost no more than ``limit``."""
         return self.price_known and not self.open_ended and self.price <= limit
 
+    def over_limit(self, limit: float) -> str:
+        """Why this run may cost more than ``limit`` (when not ``within`` it), in a sentence."""
+        shown = {"estimate": self.format(), "limit": format_price(limit, self.currency)}
+        if not self.price_known:
+            return _("The price of this run is unknown ({estimate}), and you set a limit of "
+                     "{limit}.").format(**shown)
+        if self.open_ended and self.price <= limit:
+            return _("This run costs at least {estimate} and may cost more than your limit "
+                     "of {limit}.").format(**shown)
+        return _("This run may cost {estimate}, more than your limit of {limit}.").format(
+            **shown)
+
     def format(self) -> str:
         """``≈ 1,056 output tokens + 250 input tokens ≈ $0.0354 (estimate: …)``."""
         if not self.price_known:

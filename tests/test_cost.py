@@ -280,3 +280,14 @@ def test_notes_join_with_the_languages_punctuation(monkeypatch):
     assert estimate.format().endswith("(estimate: a; b)")
     monkeypatch.setenv("LANGUAGE", "zh_CN")  # the catalogue is chosen per language
     assert "a；b" in estimate.format() and "; " not in estimate.format()
+
+
+def test_over_limit_says_why_in_one_sentence_for_the_cli_and_the_plugin():
+    """Unknown price, a floor (xhigh/max counted as high) under the limit, a price above it."""
+    known = cost.Estimate(1000, 100, 0.5, "USD", False)
+    assert known.over_limit(0.2).startswith("This run may cost")
+    floor = cost.Estimate(1000, 100, 0.1, "USD", True, open_ended=True)
+    assert not floor.within(0.2)
+    assert floor.over_limit(0.2).startswith("This run costs at least")
+    unknown = cost.Estimate(0, 0, 0.0, "USD", True, price_known=False)
+    assert unknown.over_limit(0.2).startswith("The price of this run is unknown")

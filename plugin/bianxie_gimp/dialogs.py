@@ -103,7 +103,7 @@ def add_cost_label(dialog, config, stored=None):
 def confirm_cost(config, stored=None):
     """Ask before a run estimated above ``cost_confirm_above`` (when > 0); False = cancel."""
     from bianxie_core import config as cfgmod
-    from bianxie_core import cost
+    from bianxie_core.i18n import join_sentences
 
     cfg = cfgmod.load()
     limit = float(cfg.cost_confirm_above or 0)
@@ -118,8 +118,7 @@ def confirm_cost(config, stored=None):
                                buttons=Gtk.ButtonsType.NONE,
                                text=_("This run may cost more than you set as the limit."),
                                title=_("Cost above your limit"))
-    dialog.format_secondary_text(_("Estimated: {estimate}. Limit: {limit}. Run it anyway?").format(
-        estimate=estimate.format(), limit=cost.format_price(limit, cfg.currency)))
+    dialog.format_secondary_text(join_sentences(estimate.over_limit(limit), _("Run it anyway?")))
     dialog.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
     dialog.add_button(_("_Run"), Gtk.ResponseType.OK)
     dialog.set_default_response(Gtk.ResponseType.CANCEL)
