@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional
 
 from bianxie_core import config as configmod
-from bianxie_core import families, models
+from bianxie_core import families, models, params
 from bianxie_core.errors import BianxieError
 from bianxie_core.i18n import _
 
@@ -229,7 +229,7 @@ def quality_choices(model: str, cfg: Optional[configmod.Config] = None) -> tuple
     except BianxieError:
         family = None
     if family is None:
-        return ("auto", "low", "medium", "high")
+        return params.QUALITIES
     return ("auto",) + tuple(q for q in family.qualities if q != "auto")
 
 

@@ -84,7 +84,7 @@ def cmd_config(args, out) -> int:
         return 0
     field_name = CONFIG_KEYS[args.name]
     if field_name in ("door", "family"):
-        return _set_door(args.value, out, field_name)
+        return _set_model_entry(args.value, out, field_name)
     value = _typed_key(args.value) if field_name == "api_key" else args.value
     if value is None:
         raise errors.UsageError(_("Give a value: bianxie config set {name} VALUE").format(
@@ -103,7 +103,7 @@ def cmd_config(args, out) -> int:
     return 0
 
 
-def _set_door(value: Optional[str], out, field: str = "door") -> int:
+def _set_model_entry(value: Optional[str], out, field: str) -> int:
     """``bianxie config set door MODEL=DOOR``: the door (images, json, chat) a model the
     program does not know is reached by; ``family MODEL=FAMILY``: the family it belongs to
     (its door, qualities, sizes and the rest). Kept in the config's ``models`` entry."""
